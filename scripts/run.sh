@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Install llmgate into .venv and serve configs/default.yaml (built-in mock models, SQLite store).
+# Extra arguments go to `llmgate serve`, e.g. `bash scripts/run.sh --port 8080`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/_venv.sh
+.venv/bin/uv pip install -q --python .venv/bin/python -e .
+exec .venv/bin/llmgate serve --config configs/default.yaml "$@"

@@ -1,0 +1,144 @@
+"""Deployments: the resolved, ready-to-call form of ``model_list`` entries.
+
+A ``Deployment`` is what routing picks and a provider calls: one upstream model at one
+address with its key, timeouts and prices. Model groups (entries sharing ``model_name``)
+map an alias the client sends to one or more deployments.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from llmgate.config.schema import GatewayConfig, ModelEntry
+
+#: providers whose API is OpenAI's: forwarded directly over the pooled aiohttp client.
+OPENAI_COMPATIBLE_PROVIDERS = frozenset(
+    {
+        "openai",
+        "azure",
+        "hosted_vllm",
+        "vllm",
+        "ollama_chat",
+        "openai_compatible",
+        "custom_openai",
+        "text-completion-openai",
+        "lm_studio",
+        "llamafile",
+        "xinference",
+    }
+)
+
+#: default API bases for OpenAI-compatible providers that have a well-known one.
+DEFAULT_API_BASES = {
+    "openai": "https://api.openai.com/v1",
+    "ollama_chat": "http://127.0.0.1:11434/v1",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    id: str
+    model_name: str
+    provider: str
+    upstream_model: str
+    litellm_model: str
+    api_base: str | None
+    api_key: str | None = field(repr=False)
+    api_version: str | None
+    organization: str | None
+    extra_headers: dict[str, str]
+    timeout: float | None
+    stream_timeout: float | None
+    rpm: int | None
+    tpm: int | None
+    weight: float
+    mode: str | None
+    base_model: str | None
+    input_cost_per_token: Decimal | None
+    output_cost_per_token: Decimal | None
+    cache_read_input_token_cost: Decimal | None
+    output_cost_per_reasoning_token: Decimal | None
+    log_prompts: bool
+    request_defaults: dict[str, Any]
+    provider_kwargs: dict[str, Any]
+    mock_response: str | None
+    mock_latency_ms: float
+    mock_chunk_delay_ms: float
+    mock_failure_rate: float
+    mock_seed: int | None
+
+    @property
+    def kind(self) -> str:
+        """Which provider implementation serves it: ``openai_compat``, ``mock`` or ``litellm``."""
+        if self.provider == "mock":
+            return "mock"
+        if self.provider in OPENAI_COMPATIBLE_PROVIDERS:
+            return "openai_compat"
+        return "litellm"
+
+    @property
+    def price_key(self) -> str:
+        """The name to look up in litellm's price map."""
+        return self.base_model or self.upstream_model
+
+
+def _deployment_id(entry: ModelEntry, index: int) -> str:
+    if entry.model_info.id:
+        return entry.model_info.id
+    p = entry.litellm_params
+    digest = hashlib.sha256(f"{entry.model_name}|{p.model}|{p.api_base}|{index}".encode()).hexdigest()
+    return f"{entry.model_name}-{digest[:8]}"
+
+
+def build_deployment(entry: ModelEntry, index: int, *, global_log_prompts: bool) -> Deployment:
+    p = entry.litellm_params
+    info = entry.model_info
+    log_prompts = next(
+        (v for v in (entry.log_prompts, p.log_prompts, info.log_prompts) if v is not None), global_log_prompts
+    )
+    api_base = (p.api_base or DEFAULT_API_BASES.get(p.provider) or "") or None
+    return Deployment(
+        id=_deployment_id(entry, index),
+        model_name=entry.model_name,
+        provider=p.provider,
+        upstream_model=p.upstream_model,
+        litellm_model=p.model,
+        api_base=api_base.rstrip("/") if api_base else None,
+        api_key=p.api_key.get_secret_value() if p.api_key else None,
+        api_version=p.api_version,
+        organization=p.organization,
+        extra_headers=dict(p.extra_headers or {}),
+        timeout=p.timeout,
+        stream_timeout=p.stream_timeout,
+        rpm=p.rpm,
+        tpm=p.tpm,
+        weight=p.weight if p.weight is not None else 1.0,
+        mode=info.mode,
+        base_model=info.base_model,
+        input_cost_per_token=p.input_cost_per_token
+        if p.input_cost_per_token is not None
+        else info.input_cost_per_token,
+        output_cost_per_token=p.output_cost_per_token
+        if p.output_cost_per_token is not None
+        else info.output_cost_per_token,
+        cache_read_input_token_cost=p.cache_read_input_token_cost,
+        output_cost_per_reasoning_token=p.output_cost_per_reasoning_token,
+        log_prompts=log_prompts,
+        request_defaults=p.request_defaults(),
+        provider_kwargs=p.provider_kwargs(),
+        mock_response=p.mock_response,
+        mock_latency_ms=p.mock_latency_ms,
+        mock_chunk_delay_ms=p.mock_chunk_delay_ms,
+        mock_failure_rate=p.mock_failure_rate,
+        mock_seed=p.mock_seed,
+    )
+
+
+def build_deployments(config: GatewayConfig) -> list[Deployment]:
+    return [
+        build_deployment(entry, i, global_log_prompts=config.llmgate.log_prompts)
+        for i, entry in enumerate(config.model_list)
+    ]

@@ -1,0 +1,157 @@
+"""Load the YAML configuration: read, resolve ``os.environ/NAME``, validate once.
+
+Every failure is a ``ConfigError`` with one message that names the file and the key, so
+``llmgate serve`` can stop before anything half-starts. Relative SQLite paths and the spill
+directory are resolved against the config file's folder, so the server and every CLI
+command pointed at the same file find the same store.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+from llmgate.config.schema import GatewayConfig
+from llmgate.errors import ConfigError
+
+ENV_PREFIX = "os.environ/"
+CONFIG_ENV_VAR = "LLMGATE_CONFIG"
+DATABASE_ENV_VAR = "LLMGATE_DATABASE_URL"
+DEFAULT_SQLITE_NAME = "llmgate.db"
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file not found: {path}") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{path}: {problem}{where}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections, not {type(data).__name__}")
+    return data
+
+
+def _merge_includes(path: Path, data: dict[str, Any]) -> dict[str, Any]:
+    """LiteLLM's ``include:`` list: more files whose ``model_list`` and sections are merged in."""
+    includes = data.pop("include", None) or []
+    if not isinstance(includes, list):
+        raise ConfigError(f"{path}: include: must be a list of file names")
+    for name in includes:
+        sub_path = (path.parent / str(name)).resolve()
+        sub = _merge_includes(sub_path, _read_yaml(sub_path))
+        for key, value in sub.items():
+            if key == "model_list":
+                data["model_list"] = [*(data.get("model_list") or []), *(value or [])]
+            elif key not in data:
+                data[key] = value
+            elif isinstance(data[key], dict) and isinstance(value, dict):
+                data[key] = {**value, **data[key]}
+            else:
+                raise ConfigError(f"{sub_path}: {key} is also set in {path}")
+    return data
+
+
+def _resolve_env(value: Any, where: str, lenient: bool) -> Any:
+    """Replace ``os.environ/NAME`` strings. ``lenient`` (for commands that only read the store):
+    unset variables become None, except where the store's address is given."""
+    if isinstance(value, str) and value.startswith(ENV_PREFIX):
+        name = value[len(ENV_PREFIX) :]
+        if name in os.environ:
+            return os.environ[name]
+        if lenient and not where.endswith("database_url"):
+            return None
+        raise ConfigError(f"{where}: environment variable {name} is not set")
+    if isinstance(value, dict):
+        return {k: _resolve_env(v, f"{where}.{k}" if where else str(k), lenient) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve_env(v, f"{where}[{i}]", lenient) for i, v in enumerate(value)]
+    return value
+
+
+def _describe(error: ErrorDetails) -> str:
+    loc = ""
+    for part in error["loc"]:
+        loc += f"[{part}]" if isinstance(part, int) else (f".{part}" if loc else str(part))
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return f"{loc}: unknown key"
+    if kind == "missing":
+        return f"{loc}: required key is missing"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{loc}: {message}" if loc else message
+
+
+def _normalise_database_url(url: str, base_dir: Path) -> str:
+    if url.startswith(("postgres://", "postgresql://")):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        rest = url[len("sqlite:///") :]
+        if rest and not rest.startswith(":memory:") and not rest.startswith("file:"):
+            return f"sqlite:///{(base_dir / rest).resolve()}"
+    return url
+
+
+def parse_config(
+    data: dict[str, Any], *, source: str = "config", base_dir: Path | None = None, lenient_env: bool = False
+) -> GatewayConfig:
+    """Validate an already-read mapping; used by ``load_config`` and by tests."""
+    base_dir = base_dir or Path.cwd()
+    env_vars = data.get("environment_variables") or {}
+    if isinstance(env_vars, dict):
+        for key, value in env_vars.items():
+            os.environ.setdefault(str(key), str(value))
+    try:
+        resolved = _resolve_env(data, "", lenient_env)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc.message}") from None
+    try:
+        config = GatewayConfig.model_validate(resolved)
+    except ValidationError as exc:
+        problems = [_describe(e) for e in exc.errors()]
+        more = f" (and {len(problems) - 1} more: {'; '.join(problems[1:4])})" if len(problems) > 1 else ""
+        raise ConfigError(f"{source}: {problems[0]}{more}") from None
+
+    url = (
+        os.environ.get(DATABASE_ENV_VAR)
+        or config.llmgate.database_url
+        or config.general_settings.database_url
+        or f"sqlite:///{DEFAULT_SQLITE_NAME}"
+    )
+    spill_dir = Path(config.llmgate.spill_dir) if config.llmgate.spill_dir else Path(".llmgate-spill")
+    llmgate = config.llmgate.model_copy(
+        update={
+            "database_url": _normalise_database_url(url, base_dir),
+            "spill_dir": str(spill_dir if spill_dir.is_absolute() else (base_dir / spill_dir).resolve()),
+        }
+    )
+    return config.model_copy(update={"llmgate": llmgate})
+
+
+def load_config(path: str | os.PathLike[str] | None = None, *, for_store_only: bool = False) -> GatewayConfig:
+    """Read and validate a config file (``path``, else ``$LLMGATE_CONFIG``).
+
+    ``for_store_only``: the caller only reads or writes the store (``llmgate logs``, reports),
+    so provider secrets the environment lacks are not an error.
+    """
+    if path is None:
+        path = os.environ.get(CONFIG_ENV_VAR)
+        if not path:
+            raise ConfigError(f"no config file: pass --config FILE or set {CONFIG_ENV_VAR}")
+    file = Path(path).expanduser()
+    data = _merge_includes(file, _read_yaml(file))
+    return parse_config(data, source=str(file), base_dir=file.resolve().parent, lenient_env=for_store_only)

@@ -1,0 +1,78 @@
+"""Reading OpenAI request bodies on the hot path.
+
+The gateway does not validate whole bodies: the upstream does that, and answers in its own
+words. It parses the JSON once (orjson) and checks only what it needs to route, limit and
+record: ``model``, ``stream``, the endpoint's required field, ``user`` and ``metadata``.
+Everything else is passed on untouched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from llmgate.errors import InvalidRequest
+
+#: the field each endpoint cannot do without
+REQUIRED_FIELD = {"chat/completions": "messages", "completions": "prompt", "embeddings": "input"}
+
+
+@dataclass(slots=True)
+class ParsedRequest:
+    body: dict[str, Any]
+    model: str
+    stream: bool
+    user: str | None
+    metadata: dict[str, Any] | None
+    include_usage: bool
+
+
+def parse_request(endpoint: str, raw: bytes) -> ParsedRequest:
+    """Parse and check a request body, raising ``InvalidRequest`` with OpenAI-like wording."""
+    if not raw:
+        raise InvalidRequest("We could not parse the JSON body of your request: the body is empty.")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        reason = exc.args[0] if exc.args else "invalid JSON"
+        raise InvalidRequest(f"We could not parse the JSON body of your request ({reason}).") from None
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise InvalidRequest(
+            "you must provide a model parameter" if model is None else "'model' must be a non-empty string",
+            param="model",
+        )
+    field = REQUIRED_FIELD[endpoint]
+    value = body.get(field)
+    if value is None:
+        raise InvalidRequest(
+            f"Missing required parameter: '{field}'.", param=field, code="missing_required_parameter"
+        )
+    if endpoint == "chat/completions":
+        if not isinstance(value, list) or not value:
+            raise InvalidRequest("'messages' must be a non-empty array of message objects.", param="messages")
+        for i, message in enumerate(value):
+            if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+                raise InvalidRequest(
+                    f"'messages[{i}]' must be an object with a 'role'.", param=f"messages[{i}]"
+                )
+    stream = body.get("stream", False)
+    if stream is None:
+        stream = False
+    if not isinstance(stream, bool):
+        raise InvalidRequest("'stream' must be a boolean.", param="stream")
+    if stream and endpoint == "embeddings":
+        raise InvalidRequest("Embeddings cannot be streamed.", param="stream")
+    user = body.get("user")
+    if user is not None and not isinstance(user, str):
+        raise InvalidRequest("'user' must be a string.", param="user")
+    metadata = body.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise InvalidRequest("'metadata' must be an object.", param="metadata")
+    options = body.get("stream_options")
+    include_usage = bool(isinstance(options, dict) and options.get("include_usage"))
+    return ParsedRequest(body, model, stream, user, metadata, include_usage)
