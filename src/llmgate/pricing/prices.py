@@ -1,0 +1,133 @@
+"""Prices per token, and the cost of one call as an exact ``Decimal``.
+
+Prices come from litellm's model price map — the JSON file litellm ships, read as data with
+``parse_float=Decimal`` so no price passes through a float — overridden by the deployment's
+own ``input_cost_per_token`` / ``output_cost_per_token`` (and cached-input and reasoning
+prices). ``mock/`` deployments are free. A model with no price anywhere has cost ``None``,
+which the record flags as ``cost_unknown``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from threading import Lock
+from typing import Any
+
+from llmgate.config.deployment import Deployment
+
+PRICE_MAP_FILE = "model_prices_and_context_window_backup.json"
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    input: Decimal
+    output: Decimal
+    cache_read: Decimal | None = None
+    reasoning: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+
+
+def cost(usage: Usage, price: Price) -> Decimal:
+    cached = min(usage.cached_tokens, usage.prompt_tokens)
+    total = (usage.prompt_tokens - cached) * price.input
+    total += cached * (price.cache_read if price.cache_read is not None else price.input)
+    if price.reasoning is not None:
+        reasoning = min(usage.reasoning_tokens, usage.completion_tokens)
+        total += (usage.completion_tokens - reasoning) * price.output + reasoning * price.reasoning
+    else:
+        total += usage.completion_tokens * price.output
+    return total
+
+
+def _load_litellm_map() -> dict[str, dict[str, Any]]:
+    spec = importlib.util.find_spec("litellm")
+    if spec is None or spec.origin is None:
+        return {}
+    path = Path(spec.origin).parent / PRICE_MAP_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"), parse_float=Decimal)
+    except (OSError, ValueError):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(v, dict)}
+
+
+def _dec(value: Any) -> Decimal | None:
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, int | str):
+        try:
+            return Decimal(value)
+        except ArithmeticError:
+            return None
+    return None
+
+
+class PriceBook:
+    """Looks up a deployment's price; the litellm map is read once, on first use."""
+
+    def __init__(self, table: dict[str, dict[str, Any]] | None = None) -> None:
+        self._table = table
+        self._lock = Lock()
+
+    def _map(self) -> dict[str, dict[str, Any]]:
+        if self._table is None:
+            with self._lock:
+                if self._table is None:
+                    self._table = _load_litellm_map()
+        return self._table
+
+    def warm(self) -> None:
+        """Read the price map now (at start-up, in a thread) instead of on first use."""
+        self._map()
+
+    def _from_map(self, deployment: Deployment) -> dict[str, Any] | None:
+        table = self._map()
+        for key in (
+            f"{deployment.provider}/{deployment.price_key}",
+            deployment.price_key,
+            deployment.litellm_model,
+        ):
+            if key in table:
+                return table[key]
+        return None
+
+    def lookup(self, deployment: Deployment) -> Price | None:
+        if deployment.provider == "mock" and deployment.input_cost_per_token is None:
+            return Price(ZERO, ZERO)
+        if deployment.input_cost_per_token is not None:
+            # The operator's own prices: litellm's cached-input and reasoning prices belong to
+            # litellm's model, not to this one, so only the deployment's own are used.
+            return Price(
+                deployment.input_cost_per_token,
+                deployment.output_cost_per_token or ZERO,
+                deployment.cache_read_input_token_cost,
+                deployment.output_cost_per_reasoning_token,
+            )
+        entry = self._from_map(deployment) or {}
+        input_price = _dec(entry.get("input_cost_per_token"))
+        output_price = deployment.output_cost_per_token
+        if output_price is None:
+            output_price = _dec(entry.get("output_cost_per_token"))
+        if input_price is None or (output_price is None and deployment.mode != "embedding"):
+            return None
+        cache_read = deployment.cache_read_input_token_cost
+        if cache_read is None:
+            cache_read = _dec(entry.get("cache_read_input_token_cost"))
+        reasoning = deployment.output_cost_per_reasoning_token
+        if reasoning is None:
+            reasoning = _dec(entry.get("output_cost_per_reasoning_token"))
+        return Price(input_price, output_price or ZERO, cache_read, reasoning)

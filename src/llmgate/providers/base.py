@@ -1,0 +1,68 @@
+"""The provider interface: how the gateway calls one deployment.
+
+Every provider takes an OpenAI-shaped request (the client's body with ``model`` already set
+to the upstream's name) and gives back OpenAI-shaped bytes, so the gateway hands the client
+what came without re-serialising it. Failures are raised as ``llmgate.errors.ProviderError``
+subclasses; a provider never lets its library's exceptions escape.
+
+A stream is opened first (``open_stream``): errors before the first byte raise there, so the
+router can still fall back; after that the stream yields raw SSE bytes as they arrive and
+raises ``StreamInterrupted`` if it breaks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+from llmgate.config.deployment import Deployment
+
+
+class Endpoint(StrEnum):
+    CHAT = "chat/completions"
+    COMPLETIONS = "completions"
+    EMBEDDINGS = "embeddings"
+
+    @property
+    def operation(self) -> str:
+        """The OpenTelemetry GenAI operation name."""
+        return {"chat/completions": "chat", "completions": "text_completion", "embeddings": "embeddings"}[
+            self.value
+        ]
+
+
+@dataclass(slots=True)
+class UpstreamResponse:
+    """A complete (non-streaming) answer: OpenAI-shaped JSON bytes."""
+
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class UpstreamStream(Protocol):
+    """An opened SSE stream. Iterating yields raw bytes (``data: {...}\\n\\n`` framing, possibly
+    split anywhere); ``aclose`` releases the connection and is safe to call twice."""
+
+    status: int
+    content_type: str
+    headers: dict[str, str]
+
+    def __aiter__(self) -> AsyncIterator[bytes]: ...
+
+    async def aclose(self) -> None: ...
+
+
+class Provider(Protocol):
+    async def send(
+        self, deployment: Deployment, endpoint: Endpoint, body: dict[str, Any], *, timeout: float
+    ) -> UpstreamResponse: ...
+
+    async def open_stream(
+        self, deployment: Deployment, endpoint: Endpoint, body: dict[str, Any], *, timeout: float
+    ) -> UpstreamStream: ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,229 @@
+"""Forwarding to OpenAI-compatible upstreams over one pooled aiohttp client.
+
+This is the hot path: OpenAI, Azure OpenAI, vLLM, Ollama's ``/v1`` and any ``api_base`` that
+speaks the OpenAI API. One ``aiohttp.ClientSession`` with a keep-alive connection pool serves
+every deployment (httpx's pool contends under concurrency; see benchmarks/). Response bytes
+are handed back as they came; only the request's ``model`` is rewritten to the upstream's.
+
+HTTP outcomes become llmgate errors here: 429 ``RateLimited`` (with ``Retry-After``), 5xx and
+unparseable bodies ``UpstreamError``, other 4xx ``UpstreamRejected`` carrying the upstream's
+own body, timeouts ``UpstreamTimeout``, refused or reset connections ``UpstreamUnavailable``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import aiohttp
+import orjson
+
+from llmgate.config.deployment import Deployment
+from llmgate.errors import (
+    ProviderError,
+    RateLimited,
+    StreamInterrupted,
+    UpstreamError,
+    UpstreamRejected,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from llmgate.providers.base import Endpoint, UpstreamResponse
+
+DEFAULT_TIMEOUT_S = 600.0
+#: upstream response headers worth handing to the client
+PASSED_HEADERS = ("x-request-id", "openai-processing-ms", "openai-version")
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """``Retry-After`` as seconds (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _url(deployment: Deployment, endpoint: Endpoint) -> str:
+    base = deployment.api_base
+    if not base:
+        raise UpstreamError(f"deployment {deployment.id} has no api_base", deployment=deployment.id)
+    if deployment.provider == "azure":
+        version = deployment.api_version or "2024-10-21"
+        return f"{base}/openai/deployments/{deployment.upstream_model}/{endpoint.value}?api-version={version}"
+    return f"{base}/{endpoint.value}"
+
+
+def _headers(deployment: Deployment) -> dict[str, str]:
+    headers = {"Content-Type": "application/json"}
+    if deployment.api_key:
+        if deployment.provider == "azure":
+            headers["api-key"] = deployment.api_key
+        else:
+            headers["Authorization"] = f"Bearer {deployment.api_key}"
+    if deployment.organization:
+        headers["OpenAI-Organization"] = deployment.organization
+    headers.update(deployment.extra_headers)
+    return headers
+
+
+def _error_for(status: int, body: bytes, headers: Any, deployment: Deployment) -> ProviderError:
+    content_type = headers.get("Content-Type", "application/json")
+    if status == 429:
+        return RateLimited(
+            f"upstream {deployment.id} is rate limiting (429)",
+            deployment=deployment.id,
+            retry_after=parse_retry_after(headers.get("Retry-After")),
+            body=body,
+        )
+    if status >= 500:
+        return UpstreamError(
+            f"upstream {deployment.id} answered {status}",
+            deployment=deployment.id,
+            upstream_status=status,
+            body=body,
+        )
+    return UpstreamRejected(
+        f"upstream {deployment.id} answered {status}",
+        status=status,
+        body=body,
+        content_type=content_type,
+        deployment=deployment.id,
+    )
+
+
+def _transport_error(exc: BaseException, deployment: Deployment) -> ProviderError:
+    if isinstance(exc, asyncio.TimeoutError):
+        return UpstreamTimeout(f"upstream {deployment.id} did not answer in time", deployment=deployment.id)
+    if isinstance(
+        exc, aiohttp.ClientConnectorError | aiohttp.ServerDisconnectedError | aiohttp.ClientOSError
+    ):
+        return UpstreamUnavailable(f"upstream {deployment.id} is unreachable", deployment=deployment.id)
+    return UpstreamError(f"upstream {deployment.id} failed: {type(exc).__name__}", deployment=deployment.id)
+
+
+class AiohttpStream:
+    """An open SSE response; the first chunk was read by ``open_stream`` already."""
+
+    def __init__(self, response: aiohttp.ClientResponse, first: bytes, deployment: Deployment) -> None:
+        self._response = response
+        self._first = first
+        self._deployment = deployment
+        self.status = response.status
+        self.content_type = response.headers.get("Content-Type", "text/event-stream")
+        self.headers = {k: v for k in PASSED_HEADERS if (v := response.headers.get(k)) is not None}
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            if self._first:
+                yield self._first
+            async for chunk in self._response.content.iter_any():
+                yield chunk
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise StreamInterrupted(
+                f"upstream {self._deployment.id} stream broke: {type(exc).__name__}",
+                deployment=self._deployment.id,
+            ) from exc
+        finally:
+            self._response.release()
+
+    async def aclose(self) -> None:
+        self._response.close()
+
+
+class OpenAICompatProvider:
+    def __init__(self, *, pool_size: int = 512) -> None:
+        self._pool_size = pool_size
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(
+                limit=self._pool_size, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=60
+            )
+            self._session = aiohttp.ClientSession(connector=connector, auto_decompress=True, trust_env=False)
+        return self._session
+
+    async def send(
+        self, deployment: Deployment, endpoint: Endpoint, body: dict[str, Any], *, timeout: float
+    ) -> UpstreamResponse:
+        try:
+            async with self._client().post(
+                _url(deployment, endpoint),
+                data=orjson.dumps(body),
+                headers=_headers(deployment),
+                timeout=aiohttp.ClientTimeout(total=timeout),
+            ) as response:
+                data = await response.read()
+                status = response.status
+                headers = response.headers
+        except ProviderError:
+            raise
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise _transport_error(exc, deployment) from exc
+        if status >= 400:
+            raise _error_for(status, data, headers, deployment)
+        try:
+            parsed = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            parsed = None
+        if not isinstance(parsed, dict):
+            raise UpstreamError(
+                f"upstream {deployment.id} answered {status} with a body that is not a JSON object",
+                deployment=deployment.id,
+                upstream_status=status,
+            )
+        return UpstreamResponse(
+            status=status,
+            body=data,
+            content_type=headers.get("Content-Type", "application/json"),
+            headers={k: v for k in PASSED_HEADERS if (v := headers.get(k)) is not None},
+        )
+
+    async def open_stream(
+        self, deployment: Deployment, endpoint: Endpoint, body: dict[str, Any], *, timeout: float
+    ) -> AiohttpStream:
+        response: aiohttp.ClientResponse | None = None
+        try:
+            response = await self._client().post(
+                _url(deployment, endpoint),
+                data=orjson.dumps(body),
+                headers=_headers(deployment),
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout),
+            )
+            if response.status >= 400:
+                data = await response.read()
+                response.release()
+                raise _error_for(response.status, data, response.headers, deployment)
+            # Read the first chunk here: a stream that dies before its first byte can still
+            # be retried or fall back, because the client has been sent nothing yet.
+            first = await response.content.readany()
+            if not first:
+                response.release()
+                raise UpstreamError(
+                    f"upstream {deployment.id} closed the stream before sending anything",
+                    deployment=deployment.id,
+                )
+            return AiohttpStream(response, first, deployment)
+        except ProviderError:
+            raise
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            if response is not None:
+                response.close()
+            raise _transport_error(exc, deployment) from exc
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

@@ -1,0 +1,288 @@
+"""What the gateway knows about one call, and how it becomes a stored row.
+
+The request path fills a ``CallRecord`` with what it already has — the parsed request, the
+raw response bytes or stream chunks, timings, the deployment and attempts — and hands it to
+the recorder. Everything that costs CPU happens later, in ``to_row`` on the recorder's
+background task: parsing the response or the SSE stream, counting tokens with tiktoken when
+the upstream reported none, pricing, hashing and redacting prompts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from llmgate.config.deployment import Deployment
+from llmgate.pricing import PriceBook, Usage, cost
+from llmgate.telemetry import tokens
+
+#: request keys never stored (clients of LiteLLM-style proxies may send credentials in the body)
+SECRET_KEYS = frozenset(
+    {"api_key", "authorization", "azure_ad_token", "aws_secret_access_key", "aws_session_token"}
+)
+CHOICE_SEPARATOR = "\n\n"
+
+
+@dataclass(slots=True)
+class Attempt:
+    deployment: str
+    provider: str
+    status: str  # "success" | "error"
+    latency_ms: float
+    error_type: str | None = None
+    status_code: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "deployment": self.deployment,
+            "provider": self.provider,
+            "status": self.status,
+            "latency_ms": round(self.latency_ms, 3),
+            "error_type": self.error_type,
+            "status_code": self.status_code,
+        }
+
+
+@dataclass(slots=True)
+class CallRecord:
+    id: str
+    created_at: datetime
+    endpoint: str
+    model: str
+    request: dict[str, Any]
+    stream: bool
+    auth_identity: str | None = None
+    user: str | None = None
+    tags: list[str] | None = None
+    metadata: dict[str, Any] | None = None
+    deployment: Deployment | None = None
+    status_code: int = 200
+    error_type: str | None = None
+    error_message: str | None = None
+    response_body: bytes | None = None
+    stream_chunks: list[bytes] = field(default_factory=list)
+    latency_ms: float = 0.0
+    ttft_ms: float | None = None
+    attempts: list[Attempt] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Parsed:
+    texts: list[str] = field(default_factory=list)
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    finish_reason: str | None = None
+    usage: dict[str, Any] | None = None
+
+
+def _choice_text(endpoint: str, choice: dict[str, Any]) -> str:
+    if endpoint == "completions":
+        return str(choice.get("text") or "")
+    message = choice.get("message") or {}
+    content = message.get("content")
+    if isinstance(content, list):
+        return "".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+    return str(content or "")
+
+
+def parse_response(endpoint: str, body: bytes | None) -> _Parsed:
+    parsed = _Parsed()
+    if not body:
+        return parsed
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return parsed
+    if not isinstance(data, dict):
+        return parsed
+    usage = data.get("usage")
+    parsed.usage = usage if isinstance(usage, dict) else None
+    for choice in data.get("choices") or []:
+        if not isinstance(choice, dict):
+            continue
+        parsed.texts.append(_choice_text(endpoint, choice))
+        calls = (choice.get("message") or {}).get("tool_calls") if endpoint == "chat/completions" else None
+        if calls and choice.get("index", 0) == 0:
+            parsed.tool_calls = list(calls)
+        if choice.get("index", 0) == 0:
+            parsed.finish_reason = choice.get("finish_reason")
+    return parsed
+
+
+def parse_stream(endpoint: str, chunks: list[bytes]) -> _Parsed:
+    """Reassemble the first choice (and usage) from raw SSE bytes."""
+    parsed = _Parsed()
+    pieces: dict[int, list[str]] = {}
+    calls: dict[int, dict[str, Any]] = {}
+    for line in b"".join(chunks).splitlines():
+        if not line.startswith(b"data:"):
+            continue
+        payload = line[5:].strip()
+        if not payload or payload == b"[DONE]":
+            continue
+        try:
+            event = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            continue
+        if not isinstance(event, dict):
+            continue
+        if isinstance(event.get("usage"), dict):
+            parsed.usage = event["usage"]
+        for choice in event.get("choices") or []:
+            if not isinstance(choice, dict):
+                continue
+            index = int(choice.get("index") or 0)
+            if endpoint == "completions":
+                pieces.setdefault(index, []).append(str(choice.get("text") or ""))
+            else:
+                delta = choice.get("delta") or {}
+                if delta.get("content"):
+                    pieces.setdefault(index, []).append(str(delta["content"]))
+                for call in delta.get("tool_calls") or [] if index == 0 else []:
+                    slot = calls.setdefault(int(call.get("index") or 0), {"type": "function", "function": {}})
+                    if call.get("id"):
+                        slot["id"] = call["id"]
+                    function = call.get("function") or {}
+                    if function.get("name"):
+                        slot["function"]["name"] = function["name"]
+                    if function.get("arguments"):
+                        slot["function"]["arguments"] = (
+                            slot["function"].get("arguments", "") + function["arguments"]
+                        )
+            if choice.get("finish_reason") and index == 0:
+                parsed.finish_reason = choice["finish_reason"]
+    parsed.texts = ["".join(pieces[i]) for i in sorted(pieces)]
+    parsed.tool_calls = [calls[i] for i in sorted(calls)]
+    return parsed
+
+
+def _redacted_request(request: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in request.items() if k.lower() not in SECRET_KEYS}
+
+
+def _prompt_of(endpoint: str, request: dict[str, Any]) -> Any:
+    return request.get({"chat/completions": "messages", "completions": "prompt"}.get(endpoint, "input"))
+
+
+def _prompt_chars(prompt: Any) -> int:
+    """Characters of prompt text: message contents, a prompt string, or inputs."""
+    if isinstance(prompt, str):
+        return len(prompt)
+    if isinstance(prompt, list):
+        total = 0
+        for item in prompt:
+            if isinstance(item, dict):
+                content = item.get("content")
+                total += len(content) if isinstance(content, str) else len(tokens.content_text(content))
+            elif isinstance(item, str):
+                total += len(item)
+        return total
+    return 0
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def to_row(call: CallRecord, prices: PriceBook) -> dict[str, Any]:
+    """The stored form of a call (see ``store.models.RequestRecord``)."""
+    deployment = call.deployment
+    if call.endpoint == "embeddings":
+        parsed = _Parsed()
+        try:
+            data = orjson.loads(call.response_body) if call.response_body else None
+        except orjson.JSONDecodeError:
+            data = None
+        if isinstance(data, dict) and isinstance(data.get("usage"), dict):
+            parsed.usage = data["usage"]
+    elif call.stream:
+        parsed = parse_stream(call.endpoint, call.stream_chunks)
+    else:
+        parsed = parse_response(call.endpoint, call.response_body)
+
+    response_text = CHOICE_SEPARATOR.join(parsed.texts) if parsed.texts else None
+    tool_calls_json = orjson.dumps(parsed.tool_calls).decode() if parsed.tool_calls else None
+    has_output = bool(response_text or parsed.tool_calls)
+
+    usage = parsed.usage or {}
+    prompt_tokens = _int(usage.get("prompt_tokens"))
+    completion_tokens = _int(usage.get("completion_tokens"))
+    cached = _int((usage.get("prompt_tokens_details") or {}).get("cached_tokens"))
+    reasoning = _int((usage.get("completion_tokens_details") or {}).get("reasoning_tokens"))
+    estimated = False
+    count_model = deployment.upstream_model if deployment else call.model
+    if prompt_tokens is None and (has_output or (call.endpoint == "embeddings" and call.status_code < 400)):
+        prompt_tokens = tokens.count_prompt(count_model, call.endpoint, call.request)
+        estimated = True
+    if completion_tokens is None and prompt_tokens is not None:
+        if call.endpoint == "embeddings":
+            completion_tokens = 0
+        else:
+            completion_tokens = tokens.count_text(count_model, response_text or "") + (
+                tokens.count_text(count_model, tool_calls_json) if tool_calls_json else 0
+            )
+            estimated = True
+    total_tokens = _int(usage.get("total_tokens"))
+    if prompt_tokens is not None and completion_tokens is not None and (estimated or total_tokens is None):
+        total_tokens = prompt_tokens + completion_tokens
+
+    cost_usd: Decimal | None = Decimal(0)
+    cost_unknown = False
+    if prompt_tokens is not None:
+        price = prices.lookup(deployment) if deployment is not None else None
+        if price is None:
+            cost_usd, cost_unknown = None, True
+        else:
+            usage_counts = Usage(prompt_tokens, completion_tokens or 0, cached or 0, reasoning or 0)
+            cost_usd = cost(usage_counts, price)
+
+    prompt = _prompt_of(call.endpoint, call.request)
+    prompt_bytes = orjson.dumps(prompt, option=orjson.OPT_SORT_KEYS) if prompt is not None else b""
+    log_prompts = deployment.log_prompts if deployment is not None else True
+    request = _redacted_request(call.request)
+    if not log_prompts:
+        request = {k: v for k, v in request.items() if k not in ("messages", "prompt", "input")}
+    metadata = call.metadata
+    return {
+        "id": call.id,
+        "created_at": call.created_at,
+        "endpoint": call.endpoint,
+        "model": call.model,
+        "deployment": deployment.id if deployment else None,
+        "provider": deployment.provider if deployment else None,
+        "upstream_model": deployment.upstream_model if deployment else None,
+        "auth_identity": call.auth_identity,
+        "user": call.user,
+        "stream": call.stream,
+        "status": "success" if call.status_code < 400 and call.error_type is None else "error",
+        "status_code": call.status_code,
+        "error_type": call.error_type,
+        "error_message": call.error_message,
+        "request_json": orjson.dumps(request).decode(),
+        "response_text": response_text if log_prompts else None,
+        "tool_calls_json": tool_calls_json if log_prompts else None,
+        "finish_reason": parsed.finish_reason,
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": total_tokens,
+        "cached_tokens": cached,
+        "reasoning_tokens": reasoning,
+        "tokens_estimated": estimated,
+        "cost_usd": cost_usd,
+        "cost_unknown": cost_unknown,
+        "latency_ms": round(call.latency_ms, 3),
+        "ttft_ms": round(call.ttft_ms, 3) if call.ttft_ms is not None else None,
+        "attempts": len(call.attempts),
+        "attempts_json": orjson.dumps([a.as_dict() for a in call.attempts]).decode()
+        if call.attempts
+        else None,
+        "prompt_hash": hashlib.sha256(prompt_bytes).hexdigest() if prompt is not None else None,
+        "prompt_chars": _prompt_chars(prompt) if prompt is not None else None,
+        "response_chars": len(response_text) if response_text is not None else None,
+        "tags_json": orjson.dumps(call.tags).decode() if call.tags else None,
+        "metadata_json": orjson.dumps(metadata).decode() if metadata else None,
+    }
