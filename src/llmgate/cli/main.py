@@ -1,0 +1,48 @@
+"""The ``llmgate`` command: noun groups with verbs, each a thin client of library functions.
+
+Errors end as one line on stderr and a non-zero exit code (2 for usage and configuration,
+1 for everything else); heavy imports happen inside the commands that need them.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from llmgate.cli import db, logs, serve
+from llmgate.cli.common import fail
+from llmgate.errors import ConfigError, LlmgateError
+
+app = typer.Typer(
+    name="llmgate",
+    help="An OpenAI-compatible LLM gateway that records every call.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("serve", help="Run the gateway.")(serve.serve)
+app.command("logs", help="Show recorded requests.")(logs.logs)
+app.add_typer(db.app, name="db", help="The store: migrations and status.")
+
+
+@app.command("version", help="Print the version.")
+def version() -> None:
+    from llmgate import __version__
+
+    typer.echo(__version__)
+
+
+def main() -> None:
+    try:
+        app()
+    except ConfigError as exc:
+        fail(exc.message, code=2)
+    except LlmgateError as exc:
+        fail(exc.message, code=1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

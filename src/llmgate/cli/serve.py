@@ -1,0 +1,55 @@
+"""``llmgate serve``: validate the config, then run the gateway under uvicorn."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from llmgate.cli.common import ConfigOption, config_from, fail
+
+
+def serve(
+    config: ConfigOption = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 4000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes (multi-core machines).")] = 1,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    access_log: Annotated[bool, typer.Option(help="Log every request line (slows the gateway).")] = False,
+) -> None:
+    import uvicorn
+
+    from llmgate.server.app import Settings, create_app
+
+    if log_level not in ("debug", "info", "warning", "error"):
+        fail(f"--log-level must be debug, info, warning or error, not {log_level!r}", code=2)
+    cfg = config_from(config)
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    unimplemented = cfg.unimplemented_keys()
+    if unimplemented:
+        logging.getLogger("llmgate").warning(
+            "these LiteLLM settings are recognised but not implemented by llmgate and have no effect: %s",
+            ", ".join(unimplemented),
+        )
+    options: dict[str, object] = {
+        "host": host,
+        "port": port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "lifespan": "on",
+        "access_log": access_log,
+        "log_level": log_level,
+        "backlog": 4096,
+        "timeout_keep_alive": 30,
+        "log_config": None,
+    }
+    assert config is not None
+    if workers > 1:
+        os.environ["LLMGATE_CONFIG"] = str(Path(config).resolve())
+        uvicorn.run("llmgate.server.app:create_app_from_env", factory=True, workers=workers, **options)  # type: ignore[arg-type]
+    else:
+        settings = Settings(config_path=config, host=host, port=port, workers=workers, log_level=log_level)
+        uvicorn.run(create_app(settings, cfg), **options)  # type: ignore[arg-type]

@@ -1,0 +1,217 @@
+"""Building the ASGI application: ``create_app(settings, config, *, overrides)`` and its lifespan.
+
+Nothing is created at import time. ``create_app`` wires the parts together; the lifespan
+opens them (store and migrations, recorder, provider clients) and closes them in reverse,
+draining the recorder so no record is lost at shutdown. Tests build their own apps and may
+swap parts through ``Overrides``.
+
+Requests for the OpenAI routes and health probes go straight to lean ASGI handlers; every
+other path (the admin API, its OpenAPI schema) goes to a FastAPI app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from llmgate.auth import Authenticator
+from llmgate.config import GatewayConfig, build_deployments, load_config
+from llmgate.errors import LlmgateError, StoreError
+from llmgate.gateway import Gateway
+from llmgate.pricing import PriceBook
+from llmgate.providers.base import Provider
+from llmgate.providers.mock import MockProvider
+from llmgate.providers.openai_compat import OpenAICompatProvider
+from llmgate.routing import Router
+from llmgate.server.errors import install_error_handlers
+from llmgate.server.http import Receive, Scope, Send
+from llmgate.server.routes import openai as openai_routes
+from llmgate.store.db import create_engine_for, ping
+from llmgate.store.migrate import upgrade
+from llmgate.store.records import insert_records
+from llmgate.telemetry.recorder import Recorder
+from llmgate.telemetry.records import CallRecord, to_row
+
+log = logging.getLogger("llmgate.server")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """How this process serves (from the CLI), as opposed to what it serves (the config)."""
+
+    config_path: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 4000
+    workers: int = 1
+    log_level: str = "info"
+
+
+@dataclass(slots=True)
+class Overrides:
+    """Parts tests may replace: providers by kind, and the recorder's store writer."""
+
+    providers: Mapping[str, Provider] = field(default_factory=dict)
+    write: Callable[[list[dict[str, Any]]], None] | None = None
+
+
+class StoreWriter:
+    """The recorder's ``write``: brings the schema up to date on first contact, then inserts.
+
+    If the store is down when the gateway starts, the gateway starts anyway; records spill to
+    disk and the migrations run as soon as the store answers.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._ready = False
+
+    def ensure_schema(self) -> None:
+        if not self._ready:
+            upgrade(self._engine)
+            self._ready = True
+
+    def __call__(self, rows: list[dict[str, Any]]) -> None:
+        self.ensure_schema()
+        insert_records(self._engine, rows)
+
+
+class AppState:
+    """Everything one app instance owns; opened and closed by the lifespan."""
+
+    def __init__(self, settings: Settings, config: GatewayConfig, overrides: Overrides) -> None:
+        self.settings = settings
+        self.config = config
+        self.started_at = int(time.time())
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._warm: asyncio.Task[object] | None = None
+        assert config.llmgate.database_url is not None and config.llmgate.spill_dir is not None
+        self.engine = create_engine_for(config.llmgate.database_url)
+        self.store_writer = StoreWriter(self.engine)
+        self.prices = PriceBook()
+        recorder_settings = config.llmgate.recorder
+        self.recorder = Recorder(
+            overrides.write or self.store_writer,
+            Path(config.llmgate.spill_dir),
+            prepare=functools.partial(to_row, prices=self.prices),
+            queue_size=recorder_settings.queue_size,
+            batch_size=recorder_settings.batch_size,
+            flush_interval_s=recorder_settings.flush_interval_s,
+            retry_interval_s=recorder_settings.retry_interval_s,
+        )
+        deployments = build_deployments(config)
+        self.providers: dict[str, Provider] = {
+            "openai_compat": OpenAICompatProvider(pool_size=config.llmgate.upstream_pool_size),
+            "mock": MockProvider(),
+        }
+        self.uses_litellm = any(d.kind == "litellm" for d in deployments)
+        if self.uses_litellm:  # imported only when needed: litellm is slow to load
+            from llmgate.providers.litellm_adapter import LiteLLMProvider
+
+            drop_params = bool((config.litellm_settings.model_extra or {}).get("drop_params"))
+            self.providers["litellm"] = LiteLLMProvider(drop_params=drop_params)
+        self.providers.update(overrides.providers)
+        self.router = Router(deployments)
+        master = config.general_settings.master_key
+        self.authenticator = Authenticator(master.get_secret_value() if master else None)
+        self.gateway = Gateway(
+            config,
+            router=self.router,
+            providers=self.providers,
+            authenticator=self.authenticator,
+            submit=self._submit,
+        )
+
+    def _submit(self, call: CallRecord) -> None:
+        self.recorder.submit(call)
+
+    def ping_store(self) -> None:
+        ping(self.engine)
+
+    async def open(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        try:
+            await asyncio.to_thread(self.store_writer.ensure_schema)
+        except (StoreError, Exception) as exc:  # the store may be down: serve anyway, spill records
+            message = exc.message if isinstance(exc, LlmgateError) else type(exc).__name__
+            log.warning(
+                "store unavailable at start (%s); records will spill to disk until it is back", message
+            )
+        await self.recorder.start()
+        # Read the price map now, off the request path, rather than on the first record.
+        await asyncio.to_thread(self.prices.warm)
+        if self.uses_litellm:
+            # litellm takes seconds to import: load it in the background now, not on the first call.
+            from llmgate.providers.litellm_adapter import aload_litellm
+
+            self._warm = asyncio.create_task(aload_litellm())
+
+    async def close(self) -> None:
+        if self._warm is not None and not self._warm.done():
+            self._warm.cancel()
+        for provider in self.providers.values():
+            try:
+                await provider.aclose()
+            except Exception:  # closing must go on for the others
+                log.exception("closing a provider failed")
+        await self.recorder.stop()
+        self.engine.dispose()
+
+
+class LlmgateApp:
+    """The ASGI entry point: lean routes first, FastAPI for the rest, and the lifespan."""
+
+    def __init__(self, state: AppState, admin: FastAPI) -> None:
+        self.state = state
+        self.admin = admin
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and openai_routes.handles(scope["path"]):
+            await openai_routes.dispatch(self.state, scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        else:
+            await self.admin(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.state.open()
+                except Exception as exc:
+                    log.exception("start-up failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.state.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def create_app(
+    settings: Settings, config: GatewayConfig, *, overrides: Overrides | None = None
+) -> LlmgateApp:
+    state = AppState(settings, config, overrides or Overrides())
+    from llmgate import __version__
+
+    admin = FastAPI(title="llmgate", version=__version__, docs_url="/docs", redoc_url=None)
+    admin.state.llmgate = state
+    install_error_handlers(admin)
+    return LlmgateApp(state, admin)
+
+
+def create_app_from_env() -> LlmgateApp:
+    """Factory for ``uvicorn --factory`` and multi-worker serving: config from ``LLMGATE_CONFIG``."""
+    path = os.environ.get("LLMGATE_CONFIG")
+    return create_app(Settings(config_path=path), load_config(path))

@@ -1,0 +1,149 @@
+"""The OpenAI API routes, as raw ASGI: chat completions, completions, embeddings, models,
+and the health probes.
+
+Thin handlers: read the body (bounded), call the gateway, send what it returns. Paths are
+served with and without the ``/v1`` prefix, as LiteLLM's proxy does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING
+
+import orjson
+
+from llmgate.errors import LlmgateError, StoreError
+from llmgate.gateway import Reply
+from llmgate.protocol import error_body, error_from_exception
+from llmgate.providers.base import Endpoint
+from llmgate.server.http import (
+    ClientDisconnected,
+    Receive,
+    Scope,
+    Send,
+    header_map,
+    read_body,
+    send_reply,
+    start_stream,
+)
+
+if TYPE_CHECKING:
+    from llmgate.server.app import AppState
+
+log = logging.getLogger("llmgate.server")
+
+JSON = "application/json"
+READINESS_TIMEOUT_S = 3.0
+
+ENDPOINTS = {
+    "/v1/chat/completions": Endpoint.CHAT,
+    "/chat/completions": Endpoint.CHAT,
+    "/v1/completions": Endpoint.COMPLETIONS,
+    "/completions": Endpoint.COMPLETIONS,
+    "/v1/embeddings": Endpoint.EMBEDDINGS,
+    "/embeddings": Endpoint.EMBEDDINGS,
+}
+MODEL_PATHS = ("/v1/models", "/models")
+HEALTH_PATHS = ("/health", "/health/liveness", "/health/readiness")
+
+
+def handles(path: str) -> bool:
+    return path in ENDPOINTS or path in HEALTH_PATHS or path.startswith(MODEL_PATHS)
+
+
+async def _method_not_allowed(send: Send, allowed: str) -> None:
+    body = error_body(
+        f"Method not allowed; use {allowed}.", "invalid_request_error", code="method_not_allowed"
+    )
+    await send_reply(send, 405, body, JSON, {"allow": allowed})
+
+
+async def proxy(state: AppState, endpoint: Endpoint, scope: Scope, receive: Receive, send: Send) -> None:
+    started = time.perf_counter()
+    if scope["method"] != "POST":
+        await _method_not_allowed(send, "POST")
+        return
+    headers = header_map(scope)
+    try:
+        raw = await read_body(receive, headers, state.config.max_body_bytes)
+    except ClientDisconnected:
+        return
+    except LlmgateError as exc:
+        reply = state.gateway.reject(endpoint, exc, started)
+        await send_reply(send, reply.status, reply.body, reply.content_type, reply.headers)
+        return
+    result = await state.gateway.handle(endpoint, raw, headers, started)
+    if isinstance(result, Reply):
+        await send_reply(send, result.status, result.body, result.content_type, result.headers)
+        return
+    chunks = result.chunks
+    try:
+        await start_stream(send, result.status, result.content_type, result.headers)
+        async for chunk in chunks:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+    except OSError:
+        pass  # the client went away; the gateway records the call when the generator closes
+    finally:
+        await chunks.aclose()  # type: ignore[attr-defined]
+
+
+async def models(state: AppState, scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["method"] != "GET":
+        await _method_not_allowed(send, "GET")
+        return
+    headers = header_map(scope)
+    try:
+        state.authenticator.authenticate(headers.get("authorization"), headers.get("api-key"))
+    except LlmgateError as exc:
+        await send_reply(send, exc.status_code, error_from_exception(exc), JSON, {})
+        return
+    path: str = scope["path"]
+    listing = [
+        {"id": name, "object": "model", "created": state.started_at, "owned_by": "llmgate"}
+        for name in state.router.model_names
+    ]
+    if path in MODEL_PATHS:
+        await send_reply(send, 200, orjson.dumps({"object": "list", "data": listing}), JSON, {})
+        return
+    wanted = path.split("/models/", 1)[-1]
+    for item in listing:
+        if item["id"] == wanted:
+            await send_reply(send, 200, orjson.dumps(item), JSON, {})
+            return
+    body = error_body(
+        f"The model '{wanted}' does not exist", "invalid_request_error", param="model", code="model_not_found"
+    )
+    await send_reply(send, 404, body, JSON, {})
+
+
+async def health(state: AppState, scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["method"] not in ("GET", "HEAD"):
+        await _method_not_allowed(send, "GET")
+        return
+    if scope["path"] != "/health/readiness":
+        await send_reply(send, 200, orjson.dumps({"status": "ok"}), JSON, {})
+        return
+    stats = state.recorder.stats()
+    try:
+        await asyncio.wait_for(asyncio.to_thread(state.ping_store), READINESS_TIMEOUT_S)
+    except (StoreError, TimeoutError) as exc:
+        message = exc.message if isinstance(exc, StoreError) else "the store did not answer in time"
+        payload = {"status": "unavailable", "store": "unreachable", "detail": message, "recorder": stats}
+        await send_reply(send, 503, orjson.dumps(payload, default=str), JSON, {})
+        return
+    payload = {"status": "ready", "store": "ok", "recorder": stats}
+    await send_reply(send, 200, orjson.dumps(payload, default=str), JSON, {})
+
+
+async def dispatch(state: AppState, scope: Scope, receive: Receive, send: Send) -> None:
+    path: str = scope["path"]
+    endpoint = ENDPOINTS.get(path)
+    if endpoint is not None:
+        await proxy(state, endpoint, scope, receive, send)
+    elif path in HEALTH_PATHS:
+        await health(state, scope, receive, send)
+    else:
+        await models(state, scope, receive, send)
