@@ -1,0 +1,145 @@
+"""From what the request path knew to the stored row: parsing, counting, pricing, redaction."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from llmgate.config import build_deployments, parse_config
+from llmgate.pricing import PriceBook
+from llmgate.telemetry.records import CallRecord, parse_stream, to_row
+
+CONFIG = {
+    "model_list": [
+        {
+            "model_name": "gpt",
+            "litellm_params": {
+                "model": "openai/gpt-4o-mini",
+                "input_cost_per_token": "0.000001",
+                "output_cost_per_token": "0.000002",
+            },
+        },
+        {"model_name": "private", "litellm_params": {"model": "hosted_vllm/secret-sauce-7b"}},
+        {"model_name": "quiet", "log_prompts": False, "litellm_params": {"model": "openai/gpt-4o-mini"}},
+    ]
+}
+GPT, PRIVATE, QUIET = build_deployments(parse_config(CONFIG))
+REQUEST = {"model": "gpt", "messages": [{"role": "user", "content": "Say hi"}], "api_key": "sk-client-secret"}
+
+
+def call(**kwargs: Any) -> CallRecord:
+    base: dict[str, Any] = {
+        "id": "a" * 32,
+        "created_at": datetime(2026, 11, 21, 12, 0, tzinfo=UTC),
+        "endpoint": "chat/completions",
+        "model": "gpt",
+        "request": REQUEST,
+        "stream": False,
+        "deployment": GPT,
+    }
+    return CallRecord(**{**base, **kwargs})
+
+
+def sse(events: list[dict[str, Any]]) -> bytes:
+    return b"".join(b"data: " + orjson.dumps(e) + b"\n\n" for e in events) + b"data: [DONE]\n\n"
+
+
+CHUNKS = [
+    {"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]},
+    {"choices": [{"index": 0, "delta": {"content": "Hel"}}]},
+    {"choices": [{"index": 0, "delta": {"content": "lo!"}}]},
+    {
+        "choices": [
+            {
+                "index": 0,
+                "delta": {
+                    "tool_calls": [{"index": 0, "id": "c1", "function": {"name": "f", "arguments": '{"a"'}}]
+                },
+            }
+        ]
+    },
+    {"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": ": 1}"}}]}}]},
+    {"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]},
+]
+
+
+def test_complete_response_with_usage() -> None:
+    body = orjson.dumps(
+        {
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": "Hi!"}, "finish_reason": "stop"}
+            ],
+            "usage": {
+                "prompt_tokens": 10,
+                "completion_tokens": 5,
+                "total_tokens": 15,
+                "prompt_tokens_details": {"cached_tokens": 4},
+            },
+        }
+    )
+    row = to_row(call(response_body=body, latency_ms=12.3456), PriceBook())
+    assert row["response_text"] == "Hi!" and row["finish_reason"] == "stop"
+    assert (row["prompt_tokens"], row["completion_tokens"], row["total_tokens"], row["cached_tokens"]) == (
+        10,
+        5,
+        15,
+        4,
+    )
+    assert row["tokens_estimated"] is False
+    assert row["cost_usd"] == Decimal(
+        "0.000020"
+    )  # cached tokens at the input price: no cache price configured
+    assert row["status"] == "success" and row["latency_ms"] == 12.346
+
+
+def test_stream_split_anywhere_reassembles() -> None:
+    raw = sse(CHUNKS)
+    pieces = [raw[i : i + 7] for i in range(0, len(raw), 7)]  # cut mid-line, mid-JSON
+    parsed = parse_stream("chat/completions", pieces)
+    assert parsed.texts == ["Hello!"]
+    assert parsed.tool_calls == [
+        {"type": "function", "id": "c1", "function": {"name": "f", "arguments": '{"a": 1}'}}
+    ]
+    assert parsed.finish_reason == "tool_calls"
+
+
+def test_stream_without_usage_is_estimated() -> None:
+    row = to_row(call(stream=True, stream_chunks=[sse(CHUNKS)], ttft_ms=3.0), PriceBook())
+    assert row["tokens_estimated"] is True
+    assert row["prompt_tokens"] > 0 and row["completion_tokens"] > 0
+    assert row["total_tokens"] == row["prompt_tokens"] + row["completion_tokens"]
+    assert row["cost_usd"] > 0 and row["ttft_ms"] == 3.0
+
+
+def test_unknown_price_is_flagged_not_zero() -> None:
+    body = orjson.dumps(
+        {
+            "choices": [{"index": 0, "message": {"content": "x"}}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1},
+        }
+    )
+    row = to_row(call(deployment=PRIVATE, response_body=body), PriceBook())
+    assert row["cost_usd"] is None and row["cost_unknown"] is True
+
+
+def test_failed_call_without_output_costs_nothing() -> None:
+    row = to_row(call(status_code=502, error_type="upstream_error", error_message="boom"), PriceBook())
+    assert row["status"] == "error" and row["prompt_tokens"] is None
+    assert row["cost_usd"] == 0 and row["cost_unknown"] is False
+
+
+def test_secrets_never_stored_and_log_prompts_false() -> None:
+    row = to_row(call(), PriceBook())
+    assert "sk-client-secret" not in orjson.dumps(row, default=str).decode()
+    quiet = to_row(
+        call(
+            deployment=QUIET,
+            response_body=orjson.dumps({"choices": [{"index": 0, "message": {"content": "secret answer"}}]}),
+        ),
+        PriceBook(),
+    )
+    assert "Say hi" not in (quiet["request_json"] or "") and quiet["response_text"] is None
+    assert quiet["prompt_hash"] == row["prompt_hash"] and quiet["response_chars"] == len("secret answer")
