@@ -1,0 +1,152 @@
+"""The store's tables (SQLModel) and the two column types they need on both databases.
+
+Every table llmgate keeps is declared here, on ``SQLModel.metadata``, so that alembic's
+autogenerate sees them all; each schema change is also written down as a numbered migration in
+``store/migrations/versions/`` (``0001_initial.py``, ``0002_...``). The migrations spell their
+column types out with plain SQLAlchemy types, so an old migration never changes because this
+module did. When this module grows past one screen per concern, split it into a package
+(``models/requests.py``, ``models/keys.py``) that imports every table in ``__init__``.
+
+Two column types make SQLite and PostgreSQL behave the same from Python:
+
+- ``UTCDateTime``: timezone-aware UTC ``datetime`` in and out. PostgreSQL stores
+  ``timestamptz``; SQLite stores the UTC wall time as fixed-width text (sortable, comparable).
+  A naive ``datetime`` is taken to be UTC.
+- ``Money``: exact ``Decimal`` with 10 decimal places. PostgreSQL stores ``NUMERIC(20, 10)``.
+  SQLite has no decimal type (SQLAlchemy's ``Numeric`` there goes through a float and loses
+  digits past the 15th significant one), so it stores the amount as a ``BIGINT`` count of
+  1e-10 USD: exact, and ``SUM``, ``ORDER BY`` and comparisons still work in SQL. Range on
+  SQLite: about +-922 million USD per value and per sum.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator, TypeEngine
+from sqlmodel import Field, SQLModel
+
+#: Decimal places of every money column (``NUMERIC(20, 10)``).
+MONEY_SCALE = 10
+_MONEY_QUANTUM = Decimal(1).scaleb(-MONEY_SCALE)
+_MONEY_SQLITE_LIMIT = 2**63 - 1
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC ``datetime`` on every database (naive input is taken as UTC)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected a datetime, got {type(value).__name__}")
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            # SQLite keeps no offset: store the UTC wall time, read it back as UTC.
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Money(TypeDecorator[Decimal]):
+    """An exact ``Decimal`` amount, 10 decimal places: ``NUMERIC(20, 10)``, scaled BIGINT on SQLite."""
+
+    impl = sa.Numeric(20, MONEY_SCALE, asdecimal=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(sa.BigInteger())
+        return dialect.type_descriptor(sa.Numeric(20, MONEY_SCALE, asdecimal=True))
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Decimal | int | None:
+        if value is None:
+            return None
+        amount = _to_decimal(value).quantize(_MONEY_QUANTUM, rounding=ROUND_HALF_UP)
+        if dialect.name == "sqlite":
+            units = int(amount.scaleb(MONEY_SCALE))
+            if abs(units) > _MONEY_SQLITE_LIMIT:
+                raise ValueError(f"amount {value} is out of range for the SQLite store")
+            return units
+        return amount
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        if dialect.name == "sqlite" and isinstance(value, int):
+            return Decimal(value).scaleb(-MONEY_SCALE)
+        return _to_decimal(value).quantize(_MONEY_QUANTUM, rounding=ROUND_HALF_UP)
+
+
+def _to_decimal(value: object) -> Decimal:
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, bool):
+        raise TypeError("expected a Decimal amount, got bool")
+    if isinstance(value, int | str):
+        return Decimal(value)
+    if isinstance(value, float):
+        return Decimal(repr(value))  # the float's shortest repr, not its binary expansion
+    raise TypeError(f"expected a Decimal amount, got {type(value).__name__}")
+
+
+# --- requests ------------------------------------------------------------------------------
+
+
+class RequestRecord(SQLModel, table=True):
+    """One client request to a ``/v1`` endpoint, as the recorder writes it after the response."""
+
+    __tablename__ = "requests"
+    __table_args__ = (sa.Index("ix_requests_created_at_model", "created_at", "model"),)
+
+    id: str = Field(primary_key=True, sa_type=sa.String(32))  # uuid4 hex, the client-visible id
+    created_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    endpoint: str = Field(sa_type=sa.String)  # chat/completions | completions | embeddings
+    model: str = Field(sa_type=sa.String, index=True)  # the alias the client asked for
+    deployment: str | None = Field(default=None, sa_type=sa.String)
+    provider: str | None = Field(default=None, sa_type=sa.String)
+    upstream_model: str | None = Field(default=None, sa_type=sa.String)
+    auth_identity: str | None = Field(default=None, sa_type=sa.String)
+    user: str | None = Field(default=None, sa_type=sa.String)
+    stream: bool = Field(default=False)
+    status: str = Field(sa_type=sa.String, index=True)  # success | error
+    status_code: int
+    error_type: str | None = Field(default=None, sa_type=sa.String)
+    error_message: str | None = Field(default=None, sa_type=sa.Text)
+    request_json: str | None = Field(default=None, sa_type=sa.Text)
+    response_text: str | None = Field(default=None, sa_type=sa.Text)
+    tool_calls_json: str | None = Field(default=None, sa_type=sa.Text)
+    finish_reason: str | None = Field(default=None, sa_type=sa.String)
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+    cached_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    tokens_estimated: bool = Field(default=False)
+    cost_usd: Decimal | None = Field(default=None, sa_type=Money)
+    cost_unknown: bool = Field(default=False)
+    latency_ms: float
+    ttft_ms: float | None = None
+    attempts: int = Field(default=1)
+    attempts_json: str | None = Field(default=None, sa_type=sa.Text)
+    prompt_hash: str | None = Field(default=None, sa_type=sa.String)
+    prompt_chars: int | None = None
+    response_chars: int | None = None
+    tags_json: str | None = Field(default=None, sa_type=sa.Text)
+    metadata_json: str | None = Field(default=None, sa_type=sa.Text)
+
+
+def requests_table() -> sa.Table:
+    """The Core ``Table`` behind ``RequestRecord`` (queries use Core, never ORM objects)."""
+    return SQLModel.metadata.tables[RequestRecord.__tablename__]

@@ -1,0 +1,178 @@
+"""Queries on the ``requests`` table: the recorder's bulk insert and the reads behind logs and the UI.
+
+Rows travel as plain dicts keyed by column name (see ``store/models.py``) with Python values:
+tz-aware UTC ``datetime``, exact ``Decimal`` costs, ``bool`` flags. Inserts are idempotent on
+``id`` (``INSERT ... ON CONFLICT (id) DO NOTHING``), which is what lets the recorder replay a spill
+file after a crash, or a batch whose outcome it never learned, without storing a record twice.
+Everything here is Core SQL on one code path for SQLite and PostgreSQL; no ORM objects.
+
+Errors: ``StoreError`` means the store could not take the statement (unreachable, locked, schema
+missing), so trying again later may work; ``InvalidRecord`` means the rows themselves are wrong
+(unknown or missing columns, a value the column cannot hold) and retrying the same rows will not help.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from functools import cache
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic_core import PydanticUndefined
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError, StatementError
+
+from llmgate.errors import StoreError
+from llmgate.store.db import describe_error
+from llmgate.store.models import Money, RequestRecord, UTCDateTime, requests_table
+
+
+class InvalidRecord(ValueError):
+    """A row the store will never accept as it is (the store itself is fine)."""
+
+
+def insert_records(engine: Engine, rows: list[dict[str, Any]]) -> int:
+    """Insert ``rows`` in one transaction, skipping ids already stored; returns how many were new."""
+    if not rows:
+        return 0
+    values = [_complete(row) for row in rows]
+    table = requests_table()
+    if engine.dialect.name == "postgresql":
+        stmt: sa.Insert = postgresql.insert(table).on_conflict_do_nothing(index_elements=["id"])
+    elif engine.dialect.name == "sqlite":
+        stmt = sqlite.insert(table).on_conflict_do_nothing(index_elements=["id"])
+    else:  # pragma: no cover - create_engine_for only builds the two
+        raise StoreError(f"unsupported database {engine.dialect.name!r}")
+    try:
+        with engine.begin() as conn:
+            # executemany: psycopg pipelines it, pysqlite loops in C; both report the summed
+            # rowcount when asked to preserve it (RETURNING via insertmanyvalues is 5x slower on
+            # psycopg, which re-parses a 19,000-parameter statement for every batch).
+            result = conn.execute(stmt, values, execution_options={"preserve_rowcount": True})
+            return max(0, result.rowcount)
+    except (IntegrityError, DataError) as exc:
+        raise InvalidRecord(f"record rejected by the store: {describe_error(exc)}") from exc
+    except DBAPIError as exc:
+        raise StoreError(f"store write failed: {describe_error(exc)}") from exc
+    except StatementError as exc:  # a value the column type could not bind
+        raise InvalidRecord(f"record rejected: {describe_error(exc)}") from exc
+    except (SQLAlchemyError, OSError) as exc:  # pool timeout, disconnects
+        raise StoreError(f"store write failed: {describe_error(exc)}") from exc
+
+
+def list_records(
+    engine: Engine,
+    *,
+    since: datetime | None = None,
+    model: str | None = None,
+    status: str | None = None,
+    limit: int = 50,
+) -> list[dict[str, Any]]:
+    """The newest records first, optionally from ``since`` on (inclusive), for one model or status."""
+    table = requests_table()
+    query = sa.select(table).order_by(table.c.created_at.desc(), table.c.id.desc()).limit(max(0, limit))
+    if since is not None:
+        query = query.where(table.c.created_at >= since)
+    if model is not None:
+        query = query.where(table.c.model == model)
+    if status is not None:
+        query = query.where(table.c.status == status)
+    return _fetch(engine, query)
+
+
+def get_record(engine: Engine, record_id: str) -> dict[str, Any] | None:
+    """The record with this id, or ``None``."""
+    table = requests_table()
+    rows = _fetch(engine, sa.select(table).where(table.c.id == record_id))
+    return rows[0] if rows else None
+
+
+def count_records(engine: Engine) -> int:
+    """How many records the store holds."""
+    query = sa.select(sa.func.count()).select_from(requests_table())
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+    except (SQLAlchemyError, OSError) as exc:
+        raise StoreError(f"store read failed: {describe_error(exc)}") from exc
+
+
+def rehydrate_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """Turn a row read back from JSON (ISO strings, decimal strings) into the columns' Python types.
+
+    Keys that are not columns pass through unchanged (``insert_records`` rejects them).
+    """
+    kinds = _column_kinds()
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        kind = kinds.get(key)
+        if value is None or kind is None or isinstance(value, kind):
+            out[key] = value
+        elif kind is datetime and isinstance(value, str):
+            out[key] = datetime.fromisoformat(value)
+        elif kind is Decimal and isinstance(value, str | int | float):
+            out[key] = Decimal(str(value))
+        elif kind is bool and isinstance(value, int):
+            out[key] = bool(value)
+        elif kind is float and isinstance(value, int):
+            out[key] = float(value)
+        else:
+            out[key] = value
+    return out
+
+
+# --- internals ------------------------------------------------------------------------------
+
+
+def _fetch(engine: Engine, query: sa.Select[Any]) -> list[dict[str, Any]]:
+    try:
+        with engine.connect() as conn:
+            return [dict(row) for row in conn.execute(query).mappings()]
+    except (SQLAlchemyError, OSError) as exc:
+        raise StoreError(f"store read failed: {describe_error(exc)}") from exc
+
+
+def _complete(row: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The row with every column present (defaults filled in); unknown or missing keys rejected."""
+    names, defaults, required = _column_spec()
+    if row.keys() == names:
+        return row
+    unknown = row.keys() - names
+    if unknown:
+        raise InvalidRecord(f"unknown column(s) for requests: {', '.join(sorted(map(str, unknown)))}")
+    missing = required - row.keys()
+    if missing:
+        raise InvalidRecord(f"missing column(s) for requests: {', '.join(sorted(missing))}")
+    return {name: row[name] if name in row else defaults.get(name) for name in names}
+
+
+@cache
+def _column_spec() -> tuple[frozenset[str], dict[str, Any], frozenset[str]]:
+    names = frozenset(column.name for column in requests_table().columns)
+    defaults: dict[str, Any] = {}
+    required: set[str] = set()
+    for name, field in RequestRecord.model_fields.items():
+        if field.default is PydanticUndefined:
+            required.add(name)
+        else:
+            defaults[name] = field.default
+    return names, defaults, frozenset(required)
+
+
+@cache
+def _column_kinds() -> dict[str, type]:
+    kinds: dict[str, type] = {}
+    for column in requests_table().columns:
+        column_type = column.type
+        if isinstance(column_type, UTCDateTime):
+            kinds[column.name] = datetime
+        elif isinstance(column_type, Money):
+            kinds[column.name] = Decimal
+        elif isinstance(column_type, sa.Boolean):
+            kinds[column.name] = bool
+        elif isinstance(column_type, sa.Float):
+            kinds[column.name] = float
+    return kinds
