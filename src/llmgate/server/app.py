@@ -26,7 +26,7 @@ from sqlalchemy import Engine
 
 from llmgate.auth import Authenticator
 from llmgate.config import GatewayConfig, build_deployments, load_config
-from llmgate.errors import LlmgateError, StoreError
+from llmgate.errors import LlmgateError
 from llmgate.gateway import Gateway
 from llmgate.pricing import PriceBook
 from llmgate.providers.base import Provider
@@ -139,13 +139,9 @@ class AppState:
 
     async def open(self) -> None:
         self.loop = asyncio.get_running_loop()
-        try:
-            await asyncio.to_thread(self.store_writer.ensure_schema)
-        except (StoreError, Exception) as exc:  # the store may be down: serve anyway, spill records
-            message = exc.message if isinstance(exc, LlmgateError) else type(exc).__name__
-            log.warning(
-                "store unavailable at start (%s); records will spill to disk until it is back", message
-            )
+        # The schema is brought up to date in the background: the gateway serves at once, and
+        # records wait in the queue (or spill, if the store is down) until the store is ready.
+        self._schema = asyncio.create_task(self._ensure_schema())
         await self.recorder.start()
         # Read the price map now, off the request path, rather than on the first record.
         await asyncio.to_thread(self.prices.warm)
@@ -155,7 +151,16 @@ class AppState:
 
             self._warm = asyncio.create_task(aload_litellm())
 
+    async def _ensure_schema(self) -> None:
+        try:
+            await asyncio.to_thread(self.store_writer.ensure_schema)
+        except Exception as exc:  # the store may be down: serve anyway, spill records
+            message = exc.message if isinstance(exc, LlmgateError) else type(exc).__name__
+            log.warning("store unavailable at start (%s); records spill to disk until it is back", message)
+
     async def close(self) -> None:
+        if not self._schema.done():
+            self._schema.cancel()
         if self._warm is not None and not self._warm.done():
             self._warm.cancel()
         for provider in self.providers.values():
