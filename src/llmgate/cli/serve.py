@@ -28,6 +28,7 @@ def serve(
         fail(f"--log-level must be debug, info, warning or error, not {log_level!r}", code=2)
     cfg = config_from(config)
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # llmgate logs one line of its own
     unimplemented = cfg.unimplemented_keys()
     if unimplemented:
         logging.getLogger("llmgate").warning(

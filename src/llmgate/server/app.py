@@ -154,6 +154,7 @@ class AppState:
     async def _ensure_schema(self) -> None:
         try:
             await asyncio.to_thread(self.store_writer.ensure_schema)
+            log.info("store ready (%s, schema up to date)", self.engine.dialect.name)
         except Exception as exc:  # the store may be down: serve anyway, spill records
             message = exc.message if isinstance(exc, LlmgateError) else type(exc).__name__
             log.warning("store unavailable at start (%s); records spill to disk until it is back", message)
