@@ -340,6 +340,7 @@ def measure(contender: Contender, nginx: Nginx, args: argparse.Namespace) -> dic
     print(f"== {contender.name}", flush=True)
     result: dict[str, Any] = {"name": contender.name}
     process = None
+    shutil.rmtree(WORK / "spill", ignore_errors=True)
     log = (WORK / f"{contender.name.replace(' ', '_')}.log").open("w")
     if contender.command is not None:
         process = subprocess.Popen(
@@ -374,10 +375,13 @@ def measure(contender: Contender, nginx: Nginx, args: argparse.Namespace) -> dic
     result["upstream_requests"] = sent
     if contender.database_url is not None:
         rows = count_rows(contender.database_url)
+        # Records spilled at shutdown are kept on disk and replayed at the next start: not lost.
+        spilled = sum(len(f.read_bytes().splitlines()) for f in (WORK / "spill").glob("spill-*"))
         result["rows"] = rows
+        result["spilled"] = spilled
         result["records_per_s"] = rows / elapsed
-        result["lost"] = sent - rows
-        print(f"   upstream saw {sent} requests, store has {rows} rows", flush=True)
+        result["lost"] = sent - rows - spilled
+        print(f"   upstream saw {sent} requests, store has {rows} rows, {spilled} spilled", flush=True)
     return result
 
 
@@ -440,7 +444,7 @@ def write_results(
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, "
         f"{round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB, {platform.platform()}; "
-        f"Python {platform.python_version()}; {version(['wrk', '-v'])}; {version(['nginx', '-v'])}.",
+        f"Python {platform.python_version()}; {version(['wrk', '-v']).split(' Copyright')[0]}; {version([shutil.which('nginx') or '/usr/sbin/nginx', '-v'])}.",
         f"Load: wrk, 1 thread, {args.warmup} s warm-up then {args.duration} s per cell; upstream nginx serving a static "
         "chat.completion and a static 13-event SSE stream. Contenders run one at a time.",
         "",
@@ -472,7 +476,7 @@ def write_results(
         lines.append(
             f"| {r['name']} | {t['p50_ms']:.2f} | {t['p99_ms']:.2f} | {t['p50_ms'] - floor['ttfb']['p50_ms']:.2f} | "
             f"{r.get('startup_s', 0):.2f} | {r.get('rss_idle_mb', 0):.0f} | {r.get('rss_after_mb', 0):.0f} | "
-            f"{r['upstream_requests']} | {r.get('rows', '-')} | {r.get('lost', '-')} | "
+            f"{r['upstream_requests']} | {r.get('rows', '-')} (+{r.get('spilled', 0)} spilled) | {r.get('lost', '-')} | "
             f"{r['records_per_s']:.0f} |"
             if "records_per_s" in r
             else f"| {r['name']} | {t['p50_ms']:.2f} | {t['p99_ms']:.2f} | {t['p50_ms'] - floor['ttfb']['p50_ms']:.2f} | "

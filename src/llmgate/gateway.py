@@ -12,8 +12,8 @@ upstream failure, a stream broken mid-way or a client that went away.
 from __future__ import annotations
 
 import logging
+import os
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -90,7 +90,7 @@ class Gateway:
     ) -> Reply | StreamReply:
         """Serve one proxied request. ``started`` is ``time.perf_counter()`` at arrival."""
         call = CallRecord(
-            id=uuid.uuid4().hex,
+            id=os.urandom(16).hex(),
             created_at=datetime.now(UTC),
             endpoint=endpoint.value,
             model="",
@@ -116,7 +116,7 @@ class Gateway:
     def reject(self, endpoint: Endpoint, exc: LlmgateError, started: float) -> Reply:
         """Record and answer a request refused before its body was read (e.g. too large)."""
         call = CallRecord(
-            id=uuid.uuid4().hex,
+            id=os.urandom(16).hex(),
             created_at=datetime.now(UTC),
             endpoint=endpoint.value,
             model="",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -22,7 +23,7 @@ def serve(
 ) -> None:
     import uvicorn
 
-    from llmgate.server.app import Settings, create_app
+    from llmgate.server.app import SWITCH_INTERVAL_S, Settings, create_app
 
     if log_level not in ("debug", "info", "warning", "error"):
         fail(f"--log-level must be debug, info, warning or error, not {log_level!r}", code=2)
@@ -35,6 +36,7 @@ def serve(
             "these LiteLLM settings are recognised but not implemented by llmgate and have no effect: %s",
             ", ".join(unimplemented),
         )
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     options: dict[str, object] = {
         "host": host,
         "port": port,

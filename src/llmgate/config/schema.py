@@ -191,7 +191,7 @@ class LiteLLMSettings(LiteLLMCompatible):
 
 
 class RecorderSettings(Strict):
-    queue_size: int = Field(default=50_000, ge=1)
+    queue_size: int = Field(default=10_000, ge=1)  # past it, records spill to disk
     batch_size: int = Field(default=500, ge=1)
     flush_interval_s: float = Field(default=0.25, gt=0)
     retry_interval_s: float = Field(default=2.0, gt=0)
