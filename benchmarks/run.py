@@ -294,6 +294,19 @@ def gateway_config(upstream: int, database_url: str | None) -> dict[str, Any]:
     return config
 
 
+def serve_command(config: Path, port: int) -> list[str]:
+    return [
+        str(VENV_BIN / "llmgate"),
+        "serve",
+        "--config",
+        str(config),
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
+
+
 def reset_postgres() -> None:
     from sqlalchemy import create_engine, text
 
@@ -391,18 +404,7 @@ def memory_growth(nginx: Nginx, db_dir: Path) -> dict[str, float]:
     url = f"sqlite:///{db_dir / 'memory.db'}"
     config = WORK / "memory.yaml"
     config.write_text(yaml.safe_dump(gateway_config(nginx.port, url)))
-    process = subprocess.Popen(
-        [
-            str(VENV_BIN / "llmgate"),
-            "serve",
-            "--config",
-            str(config),
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ]
-    )
+    process = subprocess.Popen(serve_command(config, port))
     base = f"http://127.0.0.1:{port}"
     wait_healthy(base + "/health", process)
     out: dict[str, float] = {"idle_mb": rss_mb(process.pid)}
@@ -575,16 +577,7 @@ def main() -> None:
             contenders.append(
                 Contender(
                     name,
-                    [
-                        str(VENV_BIN / "llmgate"),
-                        "serve",
-                        "--config",
-                        str(config),
-                        "--port",
-                        str(port),
-                        "--log-level",
-                        "warning",
-                    ],
+                    serve_command(config, port),
                     f"http://127.0.0.1:{port}",
                     database_url=url,
                 )

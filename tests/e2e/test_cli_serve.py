@@ -52,12 +52,12 @@ def write_config(path: Path, upstream: FakeUpstream, **extra: Any) -> Path:
 
 
 class Served:
-    def __init__(self, config: Path, tmp_path: Path) -> None:
+    def __init__(self, config: Path, tmp_path: Path, *extra: str) -> None:
         self.port = free_port()
         self.log_path = tmp_path / "serve.log"
         with self.log_path.open("w") as log:
             self.process = subprocess.Popen(
-                [*LLMGATE, "serve", "--config", str(config), "--port", str(self.port)],
+                [*LLMGATE, "serve", "--config", str(config), "--port", str(self.port), *extra],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env={**os.environ, "CLI_TEST_UPSTREAM_KEY": "sk-upstream-from-env"},
@@ -175,3 +175,29 @@ def test_db_commands(tmp_path: Path) -> None:
     upgraded = run("db", "upgrade", "--config", str(config))
     assert upgraded.returncode == 0, upgraded.stderr
     assert "up to date" in run("db", "status", "--config", str(config)).stdout
+
+
+def test_two_workers_record_every_request_once(tmp_path: Path, upstream: FakeUpstream) -> None:
+    import asyncio
+
+    config = write_config(tmp_path / "config.yaml", upstream)
+    server = Served(config, tmp_path, "--workers", "2")
+    try:
+        server.wait_healthy(40)
+
+        async def burst() -> list[str]:
+            headers = {"Authorization": f"Bearer {MASTER}"}
+            body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+            async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as client:
+                replies = await asyncio.gather(
+                    *[client.post("/v1/chat/completions", json=body) for _ in range(200)]
+                )
+            assert all(r.status_code == 200 for r in replies)
+            return [r.headers["x-llmgate-request-id"] for r in replies]
+
+        ids = asyncio.run(burst())
+    finally:
+        server.process.terminate()  # SIGTERM: the supervisor stops its workers, which drain their recorders
+        server.process.wait(30)
+    rows = json.loads(run("logs", "--config", str(config), "--format", "json", "--limit", "1000").stdout)
+    assert sorted(r["id"] for r in rows) == sorted(ids)

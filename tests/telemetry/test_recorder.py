@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import psycopg
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
@@ -42,6 +41,7 @@ from llmgate.store.migrate import upgrade
 from llmgate.store.models import requests_table
 from llmgate.store.records import InvalidRecord, count_records, insert_records
 from llmgate.telemetry.recorder import Recorder
+from support.postgres import postgres_schema
 from support.tcp_proxy import TcpProxy
 
 LOGGER = "llmgate.telemetry.recorder"
@@ -126,22 +126,6 @@ def spill(tmp_path: Path) -> Path:
 
 
 # --- real stores --------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def postgres_schema(base_url: str) -> Iterator[str]:
-    schema = f"llmgate_test_{secrets.token_hex(6)}"
-    url = make_url(base_url).set(drivername="postgresql+psycopg")
-    libpq = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(libpq, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
-            hide_password=False
-        )
-    finally:
-        with psycopg.connect(libpq, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 @dataclass
