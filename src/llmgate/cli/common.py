@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from llmgate.config import GatewayConfig, load_config
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 ConfigOption = Annotated[
     str | None,
@@ -29,6 +34,20 @@ def config_from(path: str | None, *, for_store_only: bool = False) -> GatewayCon
     if not path:
         fail("no config file: pass --config FILE or set LLMGATE_CONFIG", code=2)
     return load_config(path, for_store_only=for_store_only)
+
+
+@contextmanager
+def store_engine(path: str | None) -> Iterator[Engine]:
+    """The store the config at ``path`` names (provider secrets need not be set), closed after use."""
+    from llmgate.store.db import create_engine_for
+
+    cfg = config_from(path, for_store_only=True)
+    assert cfg.llmgate.database_url is not None
+    engine = create_engine_for(cfg.llmgate.database_url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def parse_since(value: str | None) -> datetime | None:

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-from llmgate.cli.common import ConfigOption, config_from, parse_since
+from llmgate.cli.common import ConfigOption, parse_since, store_engine
 
 JSON_COLUMNS = {
     "request_json": "request",
@@ -59,13 +59,9 @@ def logs(
     limit: Annotated[int, typer.Option(min=1, max=100_000, help="At most this many rows.")] = 50,
     format: Annotated[LogFormat, typer.Option("--format", help="table or json.")] = LogFormat.table,
 ) -> None:
-    from llmgate.store.db import create_engine_for
     from llmgate.store.records import list_records
 
-    cfg = config_from(config, for_store_only=True)
-    assert cfg.llmgate.database_url is not None
-    engine = create_engine_for(cfg.llmgate.database_url)
-    try:
+    with store_engine(config) as engine:
         rows = list_records(
             engine,
             since=parse_since(since),
@@ -73,8 +69,6 @@ def logs(
             status=status.value if status else None,
             limit=limit,
         )
-    finally:
-        engine.dispose()
     if format is LogFormat.json:
         typer.echo(orjson.dumps([_plain(r) for r in rows], default=str, option=orjson.OPT_INDENT_2).decode())
         return
