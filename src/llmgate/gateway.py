@@ -14,10 +14,10 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from llmgate.auth import Authenticator
 from llmgate.config.deployment import Deployment
@@ -29,11 +29,12 @@ from llmgate.errors import (
     UpstreamRejected,
 )
 from llmgate.protocol import error_body, error_from_exception, parse_request
-from llmgate.providers.base import Endpoint, Provider, UpstreamStream
+from llmgate.providers.base import Endpoint, Provider, UpstreamResponse, UpstreamStream
 from llmgate.routing import Router
 from llmgate.telemetry.records import Attempt, CallRecord
 
 log = logging.getLogger("llmgate.gateway")
+T = TypeVar("T")
 
 DEFAULT_TIMEOUT_S = 600.0
 JSON = "application/json"
@@ -159,78 +160,68 @@ class Gateway:
             )
         )
 
-    async def _complete(
-        self, endpoint: Endpoint, call: CallRecord, candidates: list[Deployment], started: float
-    ) -> Reply:
+    async def _first_answer(
+        self, call: CallRecord, candidates: list[Deployment], attempt: Callable[[Deployment], Awaitable[T]]
+    ) -> T:
+        """Try ``candidates`` in order until one answers; every try is kept in ``call.attempts``.
+
+        Raises the last ``ProviderError`` when none answered (at once for errors that are the
+        caller's, which no other deployment would answer differently).
+        """
         last: ProviderError | None = None
         for deployment in candidates:
             call.deployment = deployment
             t0 = time.perf_counter()
             try:
-                response = await self._providers[deployment.kind].send(
-                    deployment,
-                    endpoint,
-                    self._body_for(deployment, call),
-                    timeout=self._timeout(deployment, False),
-                )
+                result = await attempt(deployment)
             except ProviderError as exc:
                 self._attempt_failed(call, deployment, exc, t0)
                 last = exc
                 if not exc.retryable:
                     break
                 continue
-            now = time.perf_counter()
+            latency_ms = (time.perf_counter() - t0) * 1000
             call.attempts.append(
-                Attempt(
-                    deployment.id,
-                    deployment.provider,
-                    "success",
-                    (now - t0) * 1000,
-                    status_code=response.status,
-                )
+                Attempt(deployment.id, deployment.provider, "success", latency_ms, status_code=200)
             )
-            call.status_code = response.status
-            call.response_body = response.body
-            call.latency_ms = (now - started) * 1000
-            self._submit(call)
-            headers = {**response.headers, **self._headers(call)}
-            return Reply(response.status, response.body, headers, response.content_type)
+            return result
         assert last is not None
-        return self._fail(call, last, started)
+        raise last
+
+    async def _complete(
+        self, endpoint: Endpoint, call: CallRecord, candidates: list[Deployment], started: float
+    ) -> Reply:
+        def send(deployment: Deployment) -> Awaitable[UpstreamResponse]:
+            provider = self._providers[deployment.kind]
+            body = self._body_for(deployment, call)
+            return provider.send(deployment, endpoint, body, timeout=self._timeout(deployment, False))
+
+        try:
+            response = await self._first_answer(call, candidates, send)
+        except ProviderError as exc:
+            return self._fail(call, exc, started)
+        call.attempts[-1].status_code = response.status
+        call.status_code = response.status
+        call.response_body = response.body
+        call.latency_ms = (time.perf_counter() - started) * 1000
+        self._submit(call)
+        headers = {**response.headers, **self._headers(call)}
+        return Reply(response.status, response.body, headers, response.content_type)
 
     async def _open_stream(
         self, endpoint: Endpoint, call: CallRecord, candidates: list[Deployment], started: float
     ) -> Reply | StreamReply:
-        last: ProviderError | None = None
-        for deployment in candidates:
-            call.deployment = deployment
-            t0 = time.perf_counter()
-            try:
-                stream = await self._providers[deployment.kind].open_stream(
-                    deployment,
-                    endpoint,
-                    self._body_for(deployment, call),
-                    timeout=self._timeout(deployment, True),
-                )
-            except ProviderError as exc:
-                self._attempt_failed(call, deployment, exc, t0)
-                last = exc
-                if not exc.retryable:
-                    break
-                continue
-            call.attempts.append(
-                Attempt(
-                    deployment.id,
-                    deployment.provider,
-                    "success",
-                    (time.perf_counter() - t0) * 1000,
-                    status_code=200,
-                )
-            )
-            headers = {**stream.headers, **self._headers(call)}
-            return StreamReply(self._relay(call, stream, started), headers)
-        assert last is not None
-        return self._fail(call, last, started)
+        def open_one(deployment: Deployment) -> Awaitable[UpstreamStream]:
+            provider = self._providers[deployment.kind]
+            body = self._body_for(deployment, call)
+            return provider.open_stream(deployment, endpoint, body, timeout=self._timeout(deployment, True))
+
+        try:
+            stream = await self._first_answer(call, candidates, open_one)
+        except ProviderError as exc:
+            return self._fail(call, exc, started)
+        headers = {**stream.headers, **self._headers(call)}
+        return StreamReply(self._relay(call, stream, started), headers)
 
     async def _relay(self, call: CallRecord, stream: UpstreamStream, started: float) -> AsyncIterator[bytes]:
         """Yield the upstream's chunks as they arrive; record the call when the stream ends."""
