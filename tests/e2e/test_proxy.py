@@ -150,7 +150,9 @@ def test_stream_identical_with_usage(gateway: RunningGateway, upstream: FakeUpst
     assert row["ttft_ms"] is not None and 0 < row["ttft_ms"] <= row["latency_ms"]
 
 
-def test_stream_without_usage_is_counted_with_tiktoken(gateway: RunningGateway) -> None:
+def test_stream_without_usage_is_counted_with_tiktoken(
+    gateway: RunningGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
     text, _ = collect(
         client_for(gateway).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
     )
@@ -158,9 +160,13 @@ def test_stream_without_usage_is_counted_with_tiktoken(gateway: RunningGateway) 
     assert row["response_text"] == text
     assert row["tokens_estimated"] is True
     # tiktoken's o200k_base counts for gpt-4o-mini: the answer is 10 tokens; the prompt with
-    # the chat format's per-message overhead is larger than the words it has.
+    # the chat format's per-message overhead is larger than the words it has. (The count was
+    # made in the writer process; here tiktoken needs to be told where the encodings are.)
     import tiktoken
 
+    from llmgate.telemetry.tokens import tiktoken_cache_dir
+
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tiktoken_cache_dir()))
     assert row["completion_tokens"] == len(tiktoken.get_encoding("o200k_base").encode(text))
     assert row["prompt_tokens"] > 12
     assert row["cost_usd"] > 0

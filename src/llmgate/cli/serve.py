@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -23,7 +22,7 @@ def serve(
 ) -> None:
     import uvicorn
 
-    from llmgate.server.app import SWITCH_INTERVAL_S, Settings, create_app
+    from llmgate.server.app import Settings, create_app, tune_process
 
     if log_level not in ("debug", "info", "warning", "error"):
         fail(f"--log-level must be debug, info, warning or error, not {log_level!r}", code=2)
@@ -36,7 +35,6 @@ def serve(
             "these LiteLLM settings are recognised but not implemented by llmgate and have no effect: %s",
             ", ".join(unimplemented),
         )
-    sys.setswitchinterval(SWITCH_INTERVAL_S)
     options: dict[str, object] = {
         "host": host,
         "port": port,
@@ -55,4 +53,6 @@ def serve(
         uvicorn.run("llmgate.server.app:create_app_from_env", factory=True, workers=workers, **options)  # type: ignore[arg-type]
     else:
         settings = Settings(config_path=config, host=host, port=port, workers=workers, log_level=log_level)
-        uvicorn.run(create_app(settings, cfg), **options)  # type: ignore[arg-type]
+        app = create_app(settings, cfg)
+        tune_process()
+        uvicorn.run(app, **options)  # type: ignore[arg-type]

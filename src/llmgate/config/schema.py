@@ -195,6 +195,9 @@ class RecorderSettings(Strict):
     batch_size: int = Field(default=500, ge=1)
     flush_interval_s: float = Field(default=0.25, gt=0)
     retry_interval_s: float = Field(default=2.0, gt=0)
+    # Prepare and insert records in a writer process (one per gateway worker), off the event loop's
+    # core; false keeps them in the gateway process.
+    process: bool = True
 
 
 class LlmgateSettings(Strict):

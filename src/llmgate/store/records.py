@@ -27,6 +27,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyErro
 
 from llmgate.errors import StoreError
 from llmgate.store.db import describe_error
+from llmgate.store.migrate import upgrade
 from llmgate.store.models import Money, RequestRecord, UTCDateTime, requests_table
 
 
@@ -61,6 +62,27 @@ def insert_records(engine: Engine, rows: list[dict[str, Any]]) -> int:
         raise InvalidRecord(f"record rejected: {describe_error(exc)}") from exc
     except (SQLAlchemyError, OSError) as exc:  # pool timeout, disconnects
         raise StoreError(f"store write failed: {describe_error(exc)}") from exc
+
+
+class StoreWriter:
+    """The recorder's ``write``: brings the schema up to date on first contact, then inserts.
+
+    If the store is down when the gateway starts, the gateway starts anyway; records spill to
+    disk and the migrations run as soon as the store answers.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._ready = False
+
+    def ensure_schema(self) -> None:
+        if not self._ready:
+            upgrade(self._engine)
+            self._ready = True
+
+    def __call__(self, rows: list[dict[str, Any]]) -> None:
+        self.ensure_schema()
+        insert_records(self._engine, rows)
 
 
 def list_records(

@@ -198,6 +198,14 @@ class Recorder:
                 "recorder: %d records could be neither stored nor spilled and are lost", len(self._held)
             )
 
+    def submitted(self) -> int:
+        """How many items ``submit`` has taken so far."""
+        return self._submitted
+
+    def processed(self) -> int:
+        """How many submitted items are settled: stored, spilled, rejected or dropped as unpreparable."""
+        return self._done + self._t_done
+
     def stats(self) -> dict[str, Any]:
         """Counters for health checks and metrics (``last_error`` carries no SQL, values or secrets)."""
         files, size = self._spill.usage()

@@ -1,0 +1,154 @@
+"""The record writer process: ``python -m llmgate.telemetry.writer_child``, started by the gateway.
+
+It reads frames (see ``frames.py``) on stdin and answers on stdout; its log goes to stderr.
+The first frame is its ``WriterSettings``; then come ``("batch", seq, [CallRecord, ...])``,
+``("flush", token)`` and ``("stop",)``. Batches go into an ordinary ``Recorder`` (queue, batch
+insert, spill, replay), so everything the recorder promises holds here too. The answers are
+``("ack", seq, stats)`` once every record of batch ``seq`` and those before it are stored or on
+disk; ``("flushed", token, stats)`` once a ``Recorder.flush()`` begun after that frame is over;
+and ``("stopped", stats)`` after ``("stop",)`` or the end of stdin, when the recorder has
+drained. At the end of stdin (the gateway exited, even by ``kill -9``) the writer drains what it
+holds into the store or the spill file and exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import signal
+import sys
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from llmgate.errors import LlmgateError
+from llmgate.pricing import PriceBook
+from llmgate.store.db import create_engine_for
+from llmgate.store.records import StoreWriter
+from llmgate.telemetry import frames
+from llmgate.telemetry.recorder import Recorder
+from llmgate.telemetry.records import to_row
+from llmgate.telemetry.writer_process import WriterSettings
+
+log = logging.getLogger("llmgate.telemetry.writer")
+
+#: how often settled batches are acknowledged
+_ACK_INTERVAL_S = 0.005
+
+
+class _Writer:
+    def __init__(self, settings: WriterSettings, out: asyncio.StreamWriter) -> None:
+        self.out = out
+        self.engine = create_engine_for(settings.database_url)
+        self.store = StoreWriter(self.engine)
+        self.prices = PriceBook()
+        self.recorder = Recorder(
+            self.store,
+            Path(settings.spill_dir),
+            prepare=functools.partial(to_row, prices=self.prices),
+            queue_size=settings.queue_size,
+            batch_size=settings.batch_size,
+            flush_interval_s=settings.flush_interval_s,
+            retry_interval_s=settings.retry_interval_s,
+        )
+        self.unsettled: deque[tuple[int, int]] = deque()  # (submitted count after the batch, seq)
+        self.acked = -1
+
+    def send(self, message: Any) -> None:
+        if not self.out.is_closing():
+            self.out.write(frames.encode(message))
+
+    def ack_settled(self) -> None:
+        processed = self.recorder.processed()
+        last = None
+        while self.unsettled and self.unsettled[0][0] <= processed:
+            last = self.unsettled.popleft()[1]
+        if last is not None:
+            self.acked = last
+            self.send(("ack", last, self.recorder.stats()))
+
+    async def ack_loop(self) -> None:
+        while True:
+            await asyncio.sleep(_ACK_INTERVAL_S)
+            self.ack_settled()
+            with contextlib.suppress(ConnectionError):
+                await self.out.drain()
+
+    async def ensure_schema(self) -> None:
+        try:
+            await asyncio.to_thread(self.store.ensure_schema)
+        except Exception as exc:  # the store may be down: records spill until it is back
+            message = exc.message if isinstance(exc, LlmgateError) else type(exc).__name__
+            log.warning("store unavailable (%s); records spill to disk until it is back", message)
+
+    async def flush(self, token: int) -> None:
+        await self.recorder.flush()
+        self.ack_settled()
+        self.send(("flushed", token, self.recorder.stats()))
+
+
+async def _serve(stdout_fd: int) -> None:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=frames.MAX_FRAME)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(0, "rb"))
+    transport, protocol = await loop.connect_write_pipe(
+        asyncio.streams.FlowControlMixin, os.fdopen(stdout_fd, "wb")
+    )
+    out = asyncio.StreamWriter(transport, protocol, None, loop)
+    settings = await frames.read(reader)
+    if not isinstance(settings, WriterSettings):
+        return
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    writer = _Writer(settings, out)
+    schema = asyncio.create_task(writer.ensure_schema())
+    warm = asyncio.create_task(asyncio.to_thread(writer.prices.warm))  # meanwhile, batches arrive
+    await writer.recorder.start()
+    acker = asyncio.create_task(writer.ack_loop())
+    flushes: set[asyncio.Task[None]] = set()
+    try:
+        while True:
+            message = await frames.read(reader)
+            if message is None or message[0] == "stop":
+                break
+            if message[0] == "batch":
+                _, seq, items = message
+                for item in items:
+                    writer.recorder.submit(item)
+                writer.unsettled.append((writer.recorder.submitted(), seq))
+            elif message[0] == "flush":
+                task = asyncio.create_task(writer.flush(message[1]))
+                flushes.add(task)
+                task.add_done_callback(flushes.discard)
+    finally:
+        acker.cancel()
+        for task in (*flushes, schema, warm):
+            task.cancel()
+        await writer.recorder.stop()
+        writer.ack_settled()
+        writer.send(("stopped", writer.recorder.stats()))
+        with contextlib.suppress(ConnectionError):
+            await out.drain()
+        out.close()
+        writer.engine.dispose()
+
+
+def main() -> None:
+    # Frames go to the original stdout; anything else printing to stdout lands on stderr instead.
+    stdout_fd = os.dup(1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    # Ctrl-C in a terminal and a service manager's SIGTERM reach the whole process group: the
+    # gateway drains first and then closes our stdin, which is when we drain and leave.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    asyncio.run(_serve(stdout_fd))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,294 @@
+"""Recording from a separate writer process, so the gateway's event loop keeps its core.
+
+Turning a call into a row (parsing the response, counting tokens, pricing) and inserting it cost
+about 110 µs of CPU per record; in the gateway process that work shares the GIL with the event
+loop. ``RecorderProcess`` has the ``Recorder``'s interface, but ``submit`` only appends to a
+list: every few milliseconds the batch is pickled down a pipe to ``writer_child`` (started with
+the gateway, one per worker), which runs an ordinary ``Recorder`` against the store.
+
+Nothing is lost on the way. A batch stays in the gateway's memory until the writer acknowledges
+it as stored or on disk; if the writer dies, it is restarted and the unacknowledged batches are
+sent again (inserts are idempotent on the record id, so a batch written twice is stored once).
+If the writer cannot be kept running, or falls behind by more than ``queue_size`` records, records
+go to an in-process ``Recorder`` (the fallback), which stores or spills them as before. When the
+gateway stops, the writer drains and exits; if the gateway is killed, the writer sees its stdin
+close and drains all the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from llmgate.telemetry import frames
+from llmgate.telemetry.recorder import Recorder
+
+log = logging.getLogger("llmgate.telemetry.writer")
+
+#: how long records gather before a batch goes down the pipe
+SEND_INTERVAL_S = 0.005
+#: restarts within a minute before recording moves into the gateway process
+MAX_RESTARTS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class WriterSettings:
+    """What the writer process needs; sent as its first frame (never on its command line)."""
+
+    database_url: str
+    spill_dir: str
+    queue_size: int = 10_000
+    batch_size: int = 500
+    flush_interval_s: float = 0.25
+    retry_interval_s: float = 2.0
+    log_level: str = "info"
+
+
+class RecorderProcess:
+    """``Recorder``'s interface (submit, start, flush, stop, stats), backed by a writer process."""
+
+    def __init__(
+        self,
+        settings: WriterSettings,
+        fallback: Recorder,
+        *,
+        command: list[str] | None = None,
+        send_interval_s: float = SEND_INTERVAL_S,
+        max_restarts: int = MAX_RESTARTS,
+    ) -> None:
+        self._settings = settings
+        self._fallback = fallback
+        self._command = command or [sys.executable, "-m", "llmgate.telemetry.writer_child"]
+        self._send_interval = send_interval_s
+        self._max_restarts = max_restarts
+        self._buffer: list[Any] = []
+        # seq -> (item count, the batch's frame), oldest first. Kept as bytes, not objects: nothing
+        # for the garbage collector to walk while the writer works, and a resend is one write.
+        self._unacked: dict[int, tuple[int, bytes]] = {}
+        self._unacked_items = 0
+        self._seq = 0
+        self._flush_waiters: dict[int, asyncio.Future[None]] = {}
+        self._flush_queue: deque[int] = deque()
+        self._flush_token = 0
+        self._wake = asyncio.Event()
+        self._state = "new"  # new | running | stopping | stopped
+        self._link: asyncio.Task[None] | None = None
+        self._process: asyncio.subprocess.Process | None = None
+        self._in_process = False  # gave up on the writer process
+        self._child_stats: dict[str, Any] = {}
+        self._restarts = 0
+
+    # --- the request path ---------------------------------------------------------------------
+
+    def submit(self, item: Any) -> None:
+        """Queue ``item`` for the writer. From the event loop; O(1); never blocks, never raises."""
+        try:
+            if (
+                self._state != "running"
+                or self._in_process
+                or len(self._buffer) + self._unacked_items >= self._settings.queue_size
+            ):
+                self._fallback.submit(item)
+                return
+            self._buffer.append(item)
+            if len(self._buffer) == 1:
+                self._wake.set()
+        except Exception:  # never into the request
+            log.exception("recorder: could not queue a record")
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._state != "new":
+            raise RuntimeError("RecorderProcess.start() may be called once")
+        await self._fallback.start()
+        self._state = "running"
+        self._link = asyncio.create_task(self._link_loop(), name="llmgate-recorder-link")
+
+    async def flush(self) -> None:
+        """Wait until everything submitted so far is stored or on disk (see ``Recorder.flush``)."""
+        if self._state != "running":
+            raise RuntimeError("the recorder is not running")
+        if not self._in_process:
+            token = self._flush_token
+            self._flush_token += 1
+            waiter = asyncio.get_running_loop().create_future()
+            self._flush_waiters[token] = waiter
+            self._flush_queue.append(token)
+            self._wake.set()
+            await waiter
+        await self._fallback.flush()
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Let the writer drain and exit; what it did not confirm goes to the fallback recorder."""
+        if self._state in ("stopping", "stopped"):
+            return
+        self._state = "stopping"  # from now on submit() goes to the fallback
+        self._wake.set()
+        if self._link is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._link), timeout)
+            except TimeoutError:
+                log.warning("recorder: the writer process did not finish in %.0f s; stopping it", timeout)
+                self._kill()
+                self._link.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await self._link
+        self._take_over()
+        await self._fallback.stop(timeout)
+        self._state = "stopped"
+
+    def stats(self) -> dict[str, Any]:
+        """The writer's counters, with the fallback's added, as ``Recorder.stats`` has them."""
+        local = self._fallback.stats()
+        merged = dict(local)
+        for key, value in self._child_stats.items():
+            if key in ("spill_files", "spill_bytes"):  # the same directory, seen from both
+                merged[key] = max(value, local.get(key, 0))
+            elif isinstance(value, int) and not isinstance(value, bool):
+                merged[key] = value + local.get(key, 0)
+        merged["queued"] = len(self._buffer) + self._unacked_items + local["queued"]
+        merged["store_ok"] = bool(self._child_stats.get("store_ok", True)) and local["store_ok"]
+        merged["last_error"] = self._child_stats.get("last_error") or local["last_error"]
+        merged["writer"] = "in-process" if self._in_process else "process"
+        merged["writer_restarts"] = self._restarts
+        return merged
+
+    # --- the writer process -------------------------------------------------------------------
+
+    async def _link_loop(self) -> None:
+        failures = 0
+        while True:
+            started = time.monotonic()
+            try:
+                if await self._run_writer():
+                    return
+            except Exception:
+                log.exception("recorder: talking to the writer process failed")
+            if self._state != "running":
+                return
+            failures = 1 if time.monotonic() - started > 60 else failures + 1
+            code = self._process.returncode if self._process is not None else None
+            if failures > self._max_restarts:
+                log.error(
+                    "recorder: the writer process keeps exiting (last code %s); recording in the "
+                    "gateway process instead",
+                    code,
+                )
+                self._in_process = True
+                self._take_over()
+                return
+            self._restarts += 1
+            log.warning(
+                "recorder: the writer process exited (code %s); restarting it and resending %d records",
+                code,
+                self._unacked_items,
+            )
+            await asyncio.sleep(min(0.1 * 2**failures, 5.0))
+
+    async def _run_writer(self) -> bool:
+        """One writer process's life; True when it stopped because we asked it to."""
+        process = await asyncio.create_subprocess_exec(
+            *self._command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
+        )
+        self._process = process
+        assert process.stdin is not None and process.stdout is not None
+        out = process.stdin
+        try:
+            out.write(frames.encode(self._settings))
+            for _, frame in self._unacked.values():  # what a previous writer did not confirm
+                out.write(frame)
+            self._flush_queue = deque(self._flush_waiters)
+            answers = asyncio.create_task(self._read_answers(process.stdout))
+            sender = asyncio.create_task(self._send_loop(out))
+            try:
+                stopped = await answers
+            finally:
+                sender.cancel()
+                with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+                    await sender
+        finally:
+            out.close()
+            await process.wait()
+        return stopped
+
+    async def _send_loop(self, out: asyncio.StreamWriter) -> None:
+        while True:
+            if self._buffer:
+                self._send_buffer(out)
+            while self._flush_queue:
+                out.write(frames.encode(("flush", self._flush_queue.popleft())))
+            if self._state != "running":
+                out.write(frames.encode(("stop",)))
+                await out.drain()
+                return
+            await out.drain()
+            if not self._buffer and not self._flush_queue:
+                await self._wake.wait()
+                self._wake.clear()
+                if self._state == "running" and not self._flush_queue:
+                    await asyncio.sleep(self._send_interval)  # let a batch gather
+
+    def _send_buffer(self, out: asyncio.StreamWriter) -> None:
+        items, self._buffer = self._buffer, []
+        try:
+            frame = frames.encode(("batch", self._seq, items))
+        except Exception:  # an item that will not pickle: record this batch in-process
+            log.exception("recorder: could not send a batch to the writer process")
+            for item in items:
+                self._fallback.submit(item)
+            return
+        self._unacked[self._seq] = (len(items), frame)
+        self._unacked_items += len(items)
+        self._seq += 1
+        out.write(frame)
+
+    async def _read_answers(self, stream: asyncio.StreamReader) -> bool:
+        while True:
+            message = await frames.read(stream)
+            if message is None:
+                return False
+            if message[0] == "ack":
+                self._settle(message[1])
+                self._child_stats = message[2]
+            elif message[0] == "flushed":
+                self._child_stats = message[2]
+                waiter = self._flush_waiters.pop(message[1], None)
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(None)
+            elif message[0] == "stopped":
+                self._child_stats = message[1]
+                return True
+
+    def _settle(self, seq: int) -> None:
+        while self._unacked:
+            first = next(iter(self._unacked))
+            if first > seq:
+                break
+            self._unacked_items -= self._unacked.pop(first)[0]
+
+    def _take_over(self) -> None:
+        """Hand every unconfirmed record to the fallback recorder and release flush waiters."""
+        for _, frame in self._unacked.values():
+            for item in frames.decode(frame)[2]:
+                self._fallback.submit(item)
+        for item in self._buffer:
+            self._fallback.submit(item)
+        self._unacked.clear()
+        self._unacked_items = 0
+        self._buffer = []
+        for waiter in self._flush_waiters.values():
+            if not waiter.done():
+                waiter.set_result(None)
+        self._flush_waiters.clear()
+
+    def _kill(self) -> None:
+        if self._process is not None and self._process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self._process.kill()
