@@ -50,3 +50,11 @@ def pg_url() -> str:
     if not url:
         pytest.skip("LLMGATE_TEST_DATABASE_URL is not set")
     return url
+
+
+@pytest.fixture
+def redis_url() -> str:
+    url = os.environ.get("LLMGATE_TEST_REDIS_URL")
+    if not url:
+        pytest.skip("LLMGATE_TEST_REDIS_URL is not set")
+    return url

@@ -205,6 +205,27 @@ class AllDeploymentsFailed(ProviderError):
             self.code = last.code
 
 
+class RequestTimeout(ProviderError):
+    """The request's total deadline (``request_timeout``) passed before a deployment answered."""
+
+    status_code = 504
+    error_type = "timeout"
+    code = "request_timeout"
+    retryable = False
+
+
+class NoDeploymentAvailable(ProviderError):
+    """Every deployment that could serve the request is cooling down after failures."""
+
+    status_code = 503
+    error_type = "upstream_unavailable"
+    code = "no_deployment_available"
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class StreamInterrupted(ProviderError):
     """The upstream stream broke after the client had received bytes."""
 

@@ -11,8 +11,10 @@ upstream failure, a stream broken mid-way or a client that went away.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -24,19 +26,29 @@ from llmgate.config.deployment import Deployment
 from llmgate.config.schema import GatewayConfig
 from llmgate.errors import (
     LlmgateError,
+    NoDeploymentAvailable,
     ProviderError,
+    RateLimited,
+    RequestTimeout,
     StreamInterrupted,
     UpstreamRejected,
+    UpstreamTimeout,
 )
 from llmgate.protocol import error_body, error_from_exception, parse_request
 from llmgate.providers.base import Endpoint, Provider, UpstreamResponse, UpstreamStream
 from llmgate.routing import Router
+from llmgate.routing.policy import Action, classify, counts_as_failure
+from llmgate.routing.policy import retry_after as retry_after_of
 from llmgate.telemetry.records import Attempt, CallRecord
 
 log = logging.getLogger("llmgate.gateway")
 T = TypeVar("T")
 
-DEFAULT_TIMEOUT_S = 600.0
+DEFAULT_TIMEOUT_S = 600.0  # per attempt, unless the deployment or router_settings.timeout says
+FIRST_BACKOFF_S = 0.1
+MAX_BACKOFF_S = 5.0
+#: a 429's Retry-After is waited out in the request (when no fallback is left) up to this long
+MAX_RETRY_AFTER_WAIT_S = 10.0
 JSON = "application/json"
 #: status recorded for a client that disconnected before its answer was complete (nginx's 499)
 CLIENT_CLOSED = 499
@@ -80,9 +92,8 @@ class Gateway:
         self._providers = providers
         self._auth = authenticator
         self._submit = submit
-        self._default_timeout = (
-            config.router_settings.timeout or config.litellm_settings.request_timeout or DEFAULT_TIMEOUT_S
-        )
+        self._policy = config.routing
+        self._default_timeout = self._policy.attempt_timeout or DEFAULT_TIMEOUT_S
 
     # --- entry points ---------------------------------------------------------------------
 
@@ -104,10 +115,10 @@ class Gateway:
             parsed = parse_request(endpoint.value, raw)
             call.model, call.request, call.stream = parsed.model, parsed.body, parsed.stream
             call.user, call.metadata = parsed.user, parsed.metadata
-            candidates = self._router.candidates(parsed.model)
+            self._router.group(parsed.model)  # 404 for an unknown model, before any attempt
             if parsed.stream:
-                return await self._open_stream(endpoint, call, candidates, started)
-            return await self._complete(endpoint, call, candidates, started)
+                return await self._open_stream(endpoint, call, started)
+            return await self._complete(endpoint, call, started)
         except LlmgateError as exc:
             return self._fail(call, exc, started)
         except Exception:
@@ -160,44 +171,120 @@ class Gateway:
             )
         )
 
+    def _backoff(self, tries: int) -> float:
+        """Exponential backoff with jitter before trying a deployment that failed this request."""
+        base: float = min(MAX_BACKOFF_S, FIRST_BACKOFF_S * 2.0 ** max(0, tries - 1))
+        return max(float(self._policy.retry_after), base * random.uniform(0.5, 1.0))
+
     async def _first_answer(
-        self, call: CallRecord, candidates: list[Deployment], attempt: Callable[[Deployment], Awaitable[T]]
+        self,
+        call: CallRecord,
+        started: float,
+        stream: bool,
+        attempt: Callable[[Deployment, float], Awaitable[T]],
     ) -> T:
-        """Try ``candidates`` in order until one answers; every try is kept in ``call.attempts``.
+        """Try deployments until one answers, by the table in ``routing/policy.py``.
 
-        Raises the last ``ProviderError`` when none answered (at once for errors that are the
-        caller's, which no other deployment would answer differently).
+        Each model group (the requested one, then its fallbacks) gets ``1 + num_retries`` tries;
+        every try is kept in ``call.attempts`` and reported to the deployment's health. Raises the
+        last ``ProviderError`` when none answered, ``RequestTimeout`` when the deadline passed,
+        and ``NoDeploymentAvailable`` when every deployment was cooling down.
         """
+        router, health, policy = self._router, self._router.health, self._policy
+        deadline = started + policy.request_timeout
+        groups = [call.model, *router.fallbacks_for(call.model)]
+        visited: list[str] = []
         last: ProviderError | None = None
-        for deployment in candidates:
-            call.deployment = deployment
-            t0 = time.perf_counter()
-            try:
-                result = await attempt(deployment)
-            except ProviderError as exc:
-                self._attempt_failed(call, deployment, exc, t0)
-                last = exc
-                if not exc.retryable:
-                    break
+        while groups:
+            group = groups.pop(0)
+            if group in visited:
                 continue
-            latency_ms = (time.perf_counter() - t0) * 1000
-            call.attempts.append(
-                Attempt(deployment.id, deployment.provider, "success", latency_ms, status_code=200)
-            )
-            return result
-        assert last is not None
-        raise last
+            visited.append(group)
+            failed: set[str] = set()
+            tries = 0
+            while tries <= policy.num_retries:
+                deployment = router.pick(group, failed)
+                if deployment is None:  # all cooling down: wait for a 429's Retry-After if it is short
+                    wait = router.soonest_available_in([group])
+                    if groups or last is None or not isinstance(last, RateLimited):
+                        break
+                    if time.perf_counter() + wait >= deadline or wait > MAX_RETRY_AFTER_WAIT_S:
+                        break
+                    await asyncio.sleep(wait)
+                    continue
+                if deployment.id in failed:
+                    wait = self._backoff(tries)
+                    if time.perf_counter() + wait >= deadline:
+                        raise self._timed_out(call)
+                    await asyncio.sleep(wait)
+                remaining = deadline - time.perf_counter()
+                if remaining <= 0:
+                    raise self._timed_out(call)
+                tries += 1
+                call.deployment = deployment
+                t0 = time.perf_counter()
+                health.begin(deployment.id)
+                try:
+                    result = await attempt(deployment, min(self._timeout(deployment, stream), remaining))
+                except ProviderError as exc:
+                    self._attempt_failed(call, deployment, exc, t0)
+                    health.failure(
+                        deployment.id,
+                        exc.error_type,
+                        counts=counts_as_failure(exc),
+                        retry_after=retry_after_of(exc),
+                    )
+                    last = exc
+                    action = classify(exc)
+                    if action is Action.CALLER:
+                        raise
+                    if action is not Action.RETRY:
+                        special = (
+                            router.context_window_fallbacks_for(call.model)
+                            if action is Action.CONTEXT_WINDOW
+                            else router.content_policy_fallbacks_for(call.model)
+                        )
+                        if not [g for g in special if g not in visited]:
+                            raise
+                        groups = special
+                        break
+                    if isinstance(exc, UpstreamTimeout) and time.perf_counter() >= deadline - 0.001:
+                        raise self._timed_out(call) from exc
+                    failed.add(deployment.id)
+                    continue
+                except BaseException:
+                    health.release(deployment.id)
+                    raise
+                latency_ms = (time.perf_counter() - t0) * 1000
+                health.success(deployment.id, latency_ms)
+                call.attempts.append(
+                    Attempt(deployment.id, deployment.provider, "success", latency_ms, status_code=200)
+                )
+                return result
+        if last is not None:
+            raise last
+        wait = router.soonest_available_in(visited)
+        raise NoDeploymentAvailable(
+            f"Every deployment for model '{call.model}' is cooling down after failures; "
+            f"try again in {max(1, round(wait))} s.",
+            retry_after=wait,
+        )
 
-    async def _complete(
-        self, endpoint: Endpoint, call: CallRecord, candidates: list[Deployment], started: float
-    ) -> Reply:
-        def send(deployment: Deployment) -> Awaitable[UpstreamResponse]:
+    def _timed_out(self, call: CallRecord) -> RequestTimeout:
+        seconds = self._policy.request_timeout
+        return RequestTimeout(
+            f"The request did not complete within its {seconds:g} s deadline "
+            f"({len(call.attempts)} attempt(s) made)."
+        )
+
+    async def _complete(self, endpoint: Endpoint, call: CallRecord, started: float) -> Reply:
+        def send(deployment: Deployment, timeout: float) -> Awaitable[UpstreamResponse]:
             provider = self._providers[deployment.kind]
             body = self._body_for(deployment, call)
-            return provider.send(deployment, endpoint, body, timeout=self._timeout(deployment, False))
+            return provider.send(deployment, endpoint, body, timeout=timeout)
 
         try:
-            response = await self._first_answer(call, candidates, send)
+            response = await self._first_answer(call, started, False, send)
         except ProviderError as exc:
             return self._fail(call, exc, started)
         call.attempts[-1].status_code = response.status
@@ -208,16 +295,14 @@ class Gateway:
         headers = {**response.headers, **self._headers(call)}
         return Reply(response.status, response.body, headers, response.content_type)
 
-    async def _open_stream(
-        self, endpoint: Endpoint, call: CallRecord, candidates: list[Deployment], started: float
-    ) -> Reply | StreamReply:
-        def open_one(deployment: Deployment) -> Awaitable[UpstreamStream]:
+    async def _open_stream(self, endpoint: Endpoint, call: CallRecord, started: float) -> Reply | StreamReply:
+        def open_one(deployment: Deployment, timeout: float) -> Awaitable[UpstreamStream]:
             provider = self._providers[deployment.kind]
             body = self._body_for(deployment, call)
-            return provider.open_stream(deployment, endpoint, body, timeout=self._timeout(deployment, True))
+            return provider.open_stream(deployment, endpoint, body, timeout=timeout)
 
         try:
-            stream = await self._first_answer(call, candidates, open_one)
+            stream = await self._first_answer(call, started, True, open_one)
         except ProviderError as exc:
             return self._fail(call, exc, started)
         headers = {**stream.headers, **self._headers(call)}
@@ -237,6 +322,8 @@ class Gateway:
             call.status_code = exc.status_code
             call.error_type, call.error_message = exc.error_type, exc.message
             call.attempts[-1].status, call.attempts[-1].error_type = "error", exc.error_type
+            if call.deployment is not None:
+                self._router.health.end_stream(call.deployment.id, ok=False, error=exc.error_type)
             yield _sse_error(exc)
         except BaseException:
             # GeneratorExit or cancellation: the client went away before the end.

@@ -130,8 +130,10 @@ def test_body_over_limit_gets_413(upstream: FakeUpstream, gateway_factory: Any) 
     ],
 )
 def test_upstream_failures_map_to_5xx(
-    gateway: RunningGateway, upstream: FakeUpstream, fault: Fault, status: int
+    upstream: FakeUpstream, gateway_factory: Any, fault: Fault, status: int
 ) -> None:
+    # One attempt and no fallback, so the failure itself reaches the client (see test_fallbacks).
+    gateway = gateway_factory({**upstream_config(upstream), "router_settings": {"num_retries": 0}})
     upstream.fail_next(fault)
     body = orjson.dumps({"model": "gpt-4o-mini", "messages": MESSAGES})
     error = assert_openai_error(chat(gateway, body), status)
@@ -177,7 +179,9 @@ def test_upstream_4xx_passed_on_as_it_came(
     assert row["status_code"] == status
 
 
-def test_upstream_429_keeps_retry_after(gateway: RunningGateway, upstream: FakeUpstream) -> None:
+def test_upstream_429_keeps_retry_after(upstream: FakeUpstream, gateway_factory: Any) -> None:
+    # No retries left, so the 429 comes back with its Retry-After rather than being waited out.
+    gateway = gateway_factory({**upstream_config(upstream), "router_settings": {"num_retries": 0}})
     upstream.fail_next(Fault(status=429, retry_after="7"))
     response = chat(gateway, orjson.dumps({"model": "gpt-4o-mini", "messages": MESSAGES}))
     assert_openai_error(response, 429)

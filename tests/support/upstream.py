@@ -10,6 +10,7 @@ connections, or cut a stream after k chunks.
 from __future__ import annotations
 
 import asyncio
+import random
 import socket
 import threading
 import time
@@ -66,6 +67,9 @@ class FakeUpstream:
     faults: deque[Fault] = field(default_factory=deque)
     chunk_delay_s: float = 0.0
     latency_s: float = 0.0
+    failure_rate: float = 0.0  # answer 500 at random this often (chaos runs)
+    down: bool = False  # answer 503 to everything
+    seed: int = 0
     _client: Any = None
 
     @property
@@ -89,7 +93,13 @@ class FakeUpstream:
             self.faults.append(fault)
 
     def _fault(self) -> Fault | None:
-        return self.faults.popleft() if self.faults else None
+        if self.faults:
+            return self.faults.popleft()
+        if self.down:
+            return Fault(status=503)
+        if self.failure_rate and self._rng.random() < self.failure_rate:
+            return Fault(status=500)
+        return None
 
     # --- handlers -------------------------------------------------------------------------
 
@@ -264,6 +274,7 @@ class FakeUpstream:
     # --- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> FakeUpstream:
+        self._rng = random.Random(self.seed)
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self.chat)
         app.router.add_post("/v1/completions", self.completions)

@@ -1,30 +1,70 @@
-"""Which deployment serves a request for a model alias.
+"""Which deployment serves a request for a model alias, and where to go when it fails.
 
-Entries of ``model_list`` that share ``model_name`` form a model group. ``candidates`` gives
-the deployments to try for one request, in order: the first is chosen by the group's routing
-strategy (``simple-shuffle``, weighted by ``weight`` or ``rpm``), the rest are the group's
-other deployments as fall-backs within the group. Pure logic: no I/O.
+Entries of ``model_list`` that share ``model_name`` form a model group. ``pick`` chooses one
+deployment of a group by the group's ``routing_strategy``, skipping deployments that are cooling
+down (see ``health.py``) and, while others remain, those that already failed this request:
+
+- ``simple-shuffle``: random, weighted by ``weight`` (or ``rpm`` when set);
+- ``least-busy``: fewest requests in flight (across processes when Redis is shared);
+- ``latency-based-routing``: lowest recent latency, chosen at random among those within 10% of the
+  best; deployments with no latency yet are tried first.
+
+``fallbacks_for`` gives the ordered fallback groups of a model (``fallbacks``, else
+``default_fallbacks``), and likewise for context-window and content-policy failures.
+Pure logic: no I/O.
 """
 
 from __future__ import annotations
 
+import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from llmgate.config.deployment import Deployment
 from llmgate.errors import ModelNotFound
+from llmgate.routing.health import Health
+
+log = logging.getLogger("llmgate.routing")
+
+STRATEGIES = ("simple-shuffle", "least-busy", "latency-based-routing")
+#: latency-based routing picks at random among deployments this close to the fastest
+LATENCY_BUFFER = 0.10
 
 
 class Router:
-    def __init__(self, deployments: Sequence[Deployment], *, rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        deployments: Sequence[Deployment],
+        *,
+        health: Health | None = None,
+        strategy: str = "simple-shuffle",
+        fallbacks: dict[str, list[str]] | None = None,
+        default_fallbacks: Sequence[str] = (),
+        context_window_fallbacks: dict[str, list[str]] | None = None,
+        content_policy_fallbacks: dict[str, list[str]] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
         self._groups: dict[str, list[Deployment]] = {}
         for deployment in deployments:
             self._groups.setdefault(deployment.model_name, []).append(deployment)
+        self.health = health or Health([d.id for d in deployments])
+        if strategy not in STRATEGIES:
+            log.warning("routing_strategy %r is not implemented by llmgate; using simple-shuffle", strategy)
+            strategy = "simple-shuffle"
+        self.strategy = strategy
+        self._fallbacks = fallbacks or {}
+        self._default_fallbacks = list(default_fallbacks)
+        self._context_window = context_window_fallbacks or {}
+        self._content_policy = content_policy_fallbacks or {}
         self._rng = rng or random.Random()
 
     @property
     def model_names(self) -> list[str]:
         return list(self._groups)
+
+    @property
+    def deployments(self) -> list[Deployment]:
+        return [d for group in self._groups.values() for d in group]
 
     def group(self, model: str) -> list[Deployment]:
         try:
@@ -34,15 +74,46 @@ class Router:
                 f"The model '{model}' does not exist or you do not have access to it."
             ) from None
 
-    def _weight(self, deployment: Deployment) -> float:
-        return float(deployment.rpm) if deployment.rpm else deployment.weight
+    def fallbacks_for(self, model: str) -> list[str]:
+        chain = self._fallbacks.get(model)
+        if chain is None:
+            chain = [m for m in self._default_fallbacks if m != model]
+        return [m for m in chain if m in self._groups]
 
-    def candidates(self, model: str) -> list[Deployment]:
+    def context_window_fallbacks_for(self, model: str) -> list[str]:
+        return [m for m in self._context_window.get(model, []) if m in self._groups]
+
+    def content_policy_fallbacks_for(self, model: str) -> list[str]:
+        return [m for m in self._content_policy.get(model, []) if m in self._groups]
+
+    def pick(self, model: str, failed: Collection[str] = ()) -> Deployment | None:
+        """A deployment of ``model``'s group to try next, or None when all are cooling down."""
         group = self.group(model)
-        if len(group) == 1:
-            return group
-        weights = [self._weight(d) for d in group]
+        available = [d for d in group if self.health.available(d.id)]
+        if not available:
+            return None
+        fresh = [d for d in available if d.id not in failed]
+        choices = fresh or available
+        if len(choices) == 1:
+            return choices[0]
+        if self.strategy == "least-busy":
+            fewest = min(self.health.in_flight(d.id) for d in choices)
+            return self._rng.choice([d for d in choices if self.health.in_flight(d.id) == fewest])
+        if self.strategy == "latency-based-routing":
+            unmeasured = [d for d in choices if self.health.latency_ms(d.id) is None]
+            if unmeasured:
+                return self._rng.choice(unmeasured)
+            best = min(self.health.latency_ms(d.id) or 0.0 for d in choices)
+            near = [
+                d for d in choices if (self.health.latency_ms(d.id) or 0.0) <= best * (1 + LATENCY_BUFFER)
+            ]
+            return self._rng.choice(near)
+        weights = [float(d.rpm) if d.rpm else d.weight for d in choices]
         if sum(weights) <= 0:
-            weights = [1.0] * len(group)
-        first = self._rng.choices(range(len(group)), weights=weights)[0]
-        return [group[first], *group[:first], *group[first + 1 :]]
+            weights = [1.0] * len(choices)
+        return self._rng.choices(choices, weights=weights)[0]
+
+    def soonest_available_in(self, models: Sequence[str]) -> float:
+        """Seconds until the first deployment of ``models`` leaves its cooldown."""
+        waits = [self.health.cooldown_left(d.id) for m in models for d in self._groups.get(m, [])]
+        return min(waits) if waits else 0.0

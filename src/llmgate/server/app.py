@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
@@ -34,6 +34,7 @@ from llmgate.providers.base import Provider
 from llmgate.providers.mock import MockProvider
 from llmgate.providers.openai_compat import OpenAICompatProvider
 from llmgate.routing import Router
+from llmgate.routing.health import Health
 from llmgate.server.errors import install_error_handlers
 from llmgate.server.http import Receive, Scope, Send
 from llmgate.server.routes import openai as openai_routes
@@ -42,6 +43,9 @@ from llmgate.store.records import StoreWriter
 from llmgate.telemetry.recorder import Recorder
 from llmgate.telemetry.records import CallRecord, to_row
 from llmgate.telemetry.writer_process import RecorderProcess, WriterSettings
+
+if TYPE_CHECKING:
+    from llmgate.routing.shared import SharedHealth
 
 log = logging.getLogger("llmgate.server")
 
@@ -132,7 +136,27 @@ class AppState:
             drop_params = bool((config.litellm_settings.model_extra or {}).get("drop_params"))
             self.providers["litellm"] = LiteLLMProvider(drop_params=drop_params)
         self.providers.update(overrides.providers)
-        self.router = Router(deployments)
+        policy = config.routing
+        health = Health(
+            [d.id for d in deployments],
+            allowed_fails=policy.allowed_fails,
+            cooldown_time=policy.cooldown_time,
+            enabled=policy.cooldowns,
+        )
+        self.router = Router(
+            deployments,
+            health=health,
+            strategy=policy.strategy,
+            fallbacks=policy.fallbacks,
+            default_fallbacks=policy.default_fallbacks,
+            context_window_fallbacks=policy.context_window_fallbacks,
+            content_policy_fallbacks=policy.content_policy_fallbacks,
+        )
+        self.shared: SharedHealth | None = None
+        if policy.redis_url:  # imported only when used
+            from llmgate.routing.shared import SharedHealth
+
+            self.shared = SharedHealth(health, policy.redis_url)
         master = config.general_settings.master_key
         self.authenticator = Authenticator(master.get_secret_value() if master else None)
         self.gateway = Gateway(
@@ -155,6 +179,8 @@ class AppState:
         # records wait in the queue (or spill, if the store is down) until the store is ready.
         self._schema = asyncio.create_task(self._ensure_schema())
         await self.recorder.start()
+        if self.shared is not None:
+            await self.shared.start()
         if isinstance(self.recorder, Recorder):
             # Read the price map now, off the request path, rather than on the first record.
             await asyncio.to_thread(self.prices.warm)
@@ -182,6 +208,8 @@ class AppState:
                 await provider.aclose()
             except Exception:  # closing must go on for the others
                 log.exception("closing a provider failed")
+        if self.shared is not None:
+            await self.shared.stop()
         await self.recorder.stop()
         self.engine.dispose()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -46,7 +46,7 @@ ENDPOINTS = {
     "/embeddings": Endpoint.EMBEDDINGS,
 }
 MODEL_PATHS = ("/v1/models", "/models")
-HEALTH_PATHS = ("/health", "/health/liveness", "/health/readiness")
+HEALTH_PATHS = ("/health", "/health/liveness", "/health/readiness", "/health/deployments")
 
 
 def handles(path: str) -> bool:
@@ -119,9 +119,29 @@ async def models(state: AppState, scope: Scope, receive: Receive, send: Send) ->
     await send_reply(send, 404, body, JSON, {})
 
 
+def deployments_health(state: AppState) -> dict[str, Any]:
+    """Per deployment: circuit state, recent error rate and latency (no keys, no upstream URLs)."""
+    router = state.router
+    rows = []
+    for deployment in router.deployments:
+        rows.append(
+            {
+                "id": deployment.id,
+                "model_name": deployment.model_name,
+                "provider": deployment.provider,
+                "model": deployment.upstream_model,
+                **router.health.snapshot(deployment.id),
+            }
+        )
+    return {"deployments": rows, "shared_state": "redis" if state.shared is not None else "process"}
+
+
 async def health(state: AppState, scope: Scope, receive: Receive, send: Send) -> None:
     if scope["method"] not in ("GET", "HEAD"):
         await _method_not_allowed(send, "GET")
+        return
+    if scope["path"] == "/health/deployments":
+        await send_reply(send, 200, orjson.dumps(deployments_health(state)), JSON, {})
         return
     if scope["path"] != "/health/readiness":
         await send_reply(send, 200, orjson.dumps({"status": "ok"}), JSON, {})
