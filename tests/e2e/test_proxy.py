@@ -5,6 +5,7 @@ What an app sees must be what the upstream said; what the gateway records must b
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -258,3 +259,22 @@ def test_log_prompts_false_keeps_hash_and_lengths(
     assert row["response_text"] is None
     assert len(row["prompt_hash"]) == 64 and row["prompt_chars"] > 20 and row["response_chars"] > 10
     assert row["prompt_tokens"] > 0
+
+
+def test_admin_app_is_built_on_first_use(gateway: RunningGateway) -> None:
+    """FastAPI is not loaded for the proxy routes; the first admin request builds it."""
+    assert gateway.app._admin is None
+    schema = gateway.get("/openapi.json")
+    assert schema.status_code == 200 and schema.json()["info"]["title"] == "llmgate"
+    assert gateway.app._admin is not None
+
+
+def test_readiness_asks_the_writer_process(gateway: RunningGateway) -> None:
+    from llmgate.telemetry.writer_process import RecorderProcess
+
+    assert isinstance(gateway.state.recorder, RecorderProcess)
+    deadline = time.monotonic() + 20  # the writer process may still be starting
+    while (ready := gateway.get("/health/readiness")).status_code != 200 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert ready.json()["store"] == "ok" and ready.json()["recorder"]["writer"] == "process"
+    assert gateway.state._engine is None  # the gateway process never opened the store itself

@@ -96,7 +96,17 @@ def _describe(error: ErrorDetails) -> str:
     return f"{loc}: {message}" if loc else message
 
 
+#: the store URLs llmgate can use (checked here, before anything imports the database drivers)
+_DATABASE_SCHEMES = ("sqlite://", "postgres://", "postgresql://", "postgresql+psycopg://")
+
+
 def _normalise_database_url(url: str, base_dir: Path) -> str:
+    if not url.startswith(_DATABASE_SCHEMES):
+        scheme = url.split("://", 1)[0] if "://" in url else url[:20]
+        raise ConfigError(
+            f"unsupported database URL scheme {scheme!r}: "
+            "use sqlite:///path/to/file.db or postgresql+psycopg://user@host/db"
+        )
     if url.startswith(("postgres://", "postgresql://")):
         return "postgresql+psycopg://" + url.split("://", 1)[1]
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
@@ -132,10 +142,14 @@ def parse_config(
         or config.general_settings.database_url
         or f"sqlite:///{DEFAULT_SQLITE_NAME}"
     )
+    try:
+        database_url = _normalise_database_url(url, base_dir)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc.message}") from None
     spill_dir = Path(config.llmgate.spill_dir) if config.llmgate.spill_dir else Path(".llmgate-spill")
     llmgate = config.llmgate.model_copy(
         update={
-            "database_url": _normalise_database_url(url, base_dir),
+            "database_url": database_url,
             "spill_dir": str(spill_dir if spill_dir.is_absolute() else (base_dir / spill_dir).resolve()),
         }
     )

@@ -23,8 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI
-
 from llmgate.auth import Authenticator
 from llmgate.config import GatewayConfig, build_deployments, load_config
 from llmgate.errors import LlmgateError
@@ -35,17 +33,18 @@ from llmgate.providers.mock import MockProvider
 from llmgate.providers.openai_compat import OpenAICompatProvider
 from llmgate.routing import Router
 from llmgate.routing.health import Health
-from llmgate.server.errors import install_error_handlers
 from llmgate.server.http import Receive, Scope, Send
 from llmgate.server.routes import openai as openai_routes
-from llmgate.store.db import create_engine_for, ping
-from llmgate.store.records import StoreWriter
 from llmgate.telemetry.recorder import Recorder
 from llmgate.telemetry.records import CallRecord, to_row
 from llmgate.telemetry.writer_process import RecorderProcess, WriterSettings
 
 if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from sqlalchemy import Engine
+
     from llmgate.routing.shared import SharedHealth
+    from llmgate.store.records import StoreWriter
 
 log = logging.getLogger("llmgate.server")
 
@@ -99,12 +98,13 @@ class AppState:
         self.loop: asyncio.AbstractEventLoop | None = None
         self._warm: asyncio.Task[object] | None = None
         assert config.llmgate.database_url is not None and config.llmgate.spill_dir is not None
-        self.engine = create_engine_for(config.llmgate.database_url)
-        self.store_writer = StoreWriter(self.engine)
+        self.database_url = config.llmgate.database_url
+        self._engine: Engine | None = None
+        self._store_writer: StoreWriter | None = None
         self.prices = PriceBook()
         recorder_settings = config.llmgate.recorder
         inline = Recorder(
-            overrides.write or self.store_writer,
+            overrides.write or self._write,
             Path(config.llmgate.spill_dir),
             prepare=functools.partial(to_row, prices=self.prices),
             queue_size=recorder_settings.queue_size,
@@ -113,9 +113,12 @@ class AppState:
             retry_interval_s=recorder_settings.retry_interval_s,
         )
         self.recorder: Recorder | RecorderProcess = inline
-        if recorder_settings.process and overrides.write is None:
+        in_memory = self.database_url.startswith("sqlite://") and (
+            self.database_url in ("sqlite://", "sqlite:///:memory:") or "mode=memory" in self.database_url
+        )
+        if recorder_settings.process and overrides.write is None and not in_memory:
             writer = WriterSettings(
-                database_url=config.llmgate.database_url,
+                database_url=self.database_url,
                 spill_dir=config.llmgate.spill_dir,
                 queue_size=recorder_settings.queue_size,
                 batch_size=recorder_settings.batch_size,
@@ -170,14 +173,44 @@ class AppState:
     def _submit(self, call: CallRecord) -> None:
         self.recorder.submit(call)
 
-    def ping_store(self) -> None:
-        ping(self.engine)
+    # The store is opened on first use. With a writer process the gateway itself never needs it
+    # (nor SQLAlchemy, which is most of a second of start-up and tens of MB).
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            from llmgate.store.db import create_engine_for
+
+            self._engine = create_engine_for(self.database_url)
+        return self._engine
+
+    @property
+    def store_writer(self) -> StoreWriter:
+        if self._store_writer is None:
+            from llmgate.store.records import StoreWriter
+
+            self._store_writer = StoreWriter(self.engine)
+        return self._store_writer
+
+    def _write(self, rows: list[dict[str, Any]]) -> None:
+        self.store_writer(rows)
+
+    async def check_store(self) -> None:
+        """One round trip to the store (through the writer process when there is one)."""
+        if isinstance(self.recorder, RecorderProcess):
+            await self.recorder.ping()
+            return
+        from llmgate.store.db import ping
+
+        await asyncio.to_thread(ping, self.engine)
 
     async def open(self) -> None:
         self.loop = asyncio.get_running_loop()
-        # The schema is brought up to date in the background: the gateway serves at once, and
-        # records wait in the queue (or spill, if the store is down) until the store is ready.
-        self._schema = asyncio.create_task(self._ensure_schema())
+        # The schema is brought up to date in the background (by the writer process when there is
+        # one): the gateway serves at once, and records wait until the store is ready.
+        self._schema = None
+        if isinstance(self.recorder, Recorder):
+            self._schema = asyncio.create_task(self._ensure_schema())
         await self.recorder.start()
         if self.shared is not None:
             await self.shared.start()
@@ -199,7 +232,7 @@ class AppState:
             log.warning("store unavailable at start (%s); records spill to disk until it is back", message)
 
     async def close(self) -> None:
-        if not self._schema.done():
+        if self._schema is not None and not self._schema.done():
             self._schema.cancel()
         if self._warm is not None and not self._warm.done():
             self._warm.cancel()
@@ -211,15 +244,27 @@ class AppState:
         if self.shared is not None:
             await self.shared.stop()
         await self.recorder.stop()
-        self.engine.dispose()
+        if self._engine is not None:
+            self._engine.dispose()
 
 
 class LlmgateApp:
-    """The ASGI entry point: lean routes first, FastAPI for the rest, and the lifespan."""
+    """The ASGI entry point: lean routes first, FastAPI for the rest, and the lifespan.
 
-    def __init__(self, state: AppState, admin: FastAPI) -> None:
+    The FastAPI app (admin API, OpenAPI schema) is built on the first request that needs it, in
+    a thread: FastAPI is about half a second of start-up that the proxy routes do not need.
+    """
+
+    def __init__(self, state: AppState) -> None:
         self.state = state
-        self.admin = admin
+        self._admin: FastAPI | None = None
+        self._admin_lock = asyncio.Lock()
+
+    @property
+    def admin(self) -> FastAPI:
+        if self._admin is None:
+            self._admin = build_admin(self.state)
+        return self._admin
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and openai_routes.handles(scope["path"]):
@@ -227,7 +272,11 @@ class LlmgateApp:
         elif scope["type"] == "lifespan":
             await self._lifespan(receive, send)
         else:
-            await self.admin(scope, receive, send)
+            if self._admin is None:
+                async with self._admin_lock:
+                    if self._admin is None:
+                        self._admin = await asyncio.to_thread(build_admin, self.state)
+            await self._admin(scope, receive, send)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -249,13 +298,19 @@ class LlmgateApp:
 def create_app(
     settings: Settings, config: GatewayConfig, *, overrides: Overrides | None = None
 ) -> LlmgateApp:
-    state = AppState(settings, config, overrides or Overrides())
+    return LlmgateApp(AppState(settings, config, overrides or Overrides()))
+
+
+def build_admin(state: AppState) -> FastAPI:
+    from fastapi import FastAPI
+
     from llmgate import __version__
+    from llmgate.server.errors import install_error_handlers
 
     admin = FastAPI(title="llmgate", version=__version__, docs_url="/docs", redoc_url=None)
     admin.state.llmgate = state
     install_error_handlers(admin)
-    return LlmgateApp(state, admin)
+    return admin
 
 
 def create_app_from_env() -> LlmgateApp:

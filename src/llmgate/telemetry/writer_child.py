@@ -2,10 +2,11 @@
 
 It reads frames (see ``frames.py``) on stdin and answers on stdout; its log goes to stderr.
 The first frame is its ``WriterSettings``; then come ``("batch", seq, [CallRecord, ...])``,
-``("flush", token)`` and ``("stop",)``. Batches go into an ordinary ``Recorder`` (queue, batch
-insert, spill, replay), so everything the recorder promises holds here too. The answers are
+``("flush", token)``, ``("ping", token)`` and ``("stop",)``. Batches go into an ordinary
+``Recorder`` (queue, batch insert, spill, replay), so everything it promises holds here too. The answers are
 ``("ack", seq, stats)`` once every record of batch ``seq`` and those before it are stored or on
 disk; ``("flushed", token, stats)`` once a ``Recorder.flush()`` begun after that frame is over;
+``("pong", token, problem or None)`` after one round trip to the store;
 and ``("stopped", stats)`` after ``("stop",)`` or the end of stdin, when the recorder has
 drained. At the end of stdin (the gateway exited, even by ``kill -9``) the writer drains what it
 holds into the store or the spill file and exits.
@@ -26,7 +27,7 @@ from typing import Any
 
 from llmgate.errors import LlmgateError
 from llmgate.pricing import PriceBook
-from llmgate.store.db import create_engine_for
+from llmgate.store.db import create_engine_for, ping
 from llmgate.store.records import StoreWriter
 from llmgate.telemetry import frames
 from llmgate.telemetry.recorder import Recorder
@@ -84,6 +85,14 @@ class _Writer:
             message = exc.message if isinstance(exc, LlmgateError) else type(exc).__name__
             log.warning("store unavailable (%s); records spill to disk until it is back", message)
 
+    async def ping(self, token: int) -> None:
+        try:
+            await asyncio.to_thread(ping, self.engine)
+        except LlmgateError as exc:
+            self.send(("pong", token, exc.message))
+        else:
+            self.send(("pong", token, None))
+
     async def flush(self, token: int) -> None:
         await self.recorder.flush()
         self.ack_settled()
@@ -121,8 +130,9 @@ async def _serve(stdout_fd: int) -> None:
                 for item in items:
                     writer.recorder.submit(item)
                 writer.unsettled.append((writer.recorder.submitted(), seq))
-            elif message[0] == "flush":
-                task = asyncio.create_task(writer.flush(message[1]))
+            elif message[0] in ("flush", "ping"):
+                work = writer.flush if message[0] == "flush" else writer.ping
+                task = asyncio.create_task(work(message[1]))
                 flushes.add(task)
                 task.add_done_callback(flushes.discard)
     finally:

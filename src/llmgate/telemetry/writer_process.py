@@ -26,6 +26,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+from llmgate.errors import StoreError
 from llmgate.telemetry import frames
 from llmgate.telemetry.recorder import Recorder
 
@@ -74,6 +75,7 @@ class RecorderProcess:
         self._unacked_items = 0
         self._seq = 0
         self._flush_waiters: dict[int, asyncio.Future[None]] = {}
+        self._ping_waiters: dict[int, asyncio.Future[str | None]] = {}
         self._flush_queue: deque[int] = deque()
         self._flush_token = 0
         self._wake = asyncio.Event()
@@ -124,6 +126,26 @@ class RecorderProcess:
             self._wake.set()
             await waiter
         await self._fallback.flush()
+
+    async def ping(self) -> None:
+        """One round trip from the writer process to the store; raises ``StoreError`` if it fails.
+
+        Waits for the writer to be up (the caller bounds the wait).
+        """
+        if self._state != "running" or self._in_process:
+            raise StoreError("the record writer process is not running")
+        token = self._flush_token
+        self._flush_token += 1
+        waiter: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+        self._ping_waiters[token] = waiter
+        self._flush_queue.append(-token - 1)  # negative tokens are pings
+        self._wake.set()
+        try:
+            problem = await waiter
+        finally:
+            self._ping_waiters.pop(token, None)
+        if problem is not None:
+            raise StoreError(problem)
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Let the writer drain and exit; what it did not confirm goes to the fallback recorder."""
@@ -223,7 +245,9 @@ class RecorderProcess:
             if self._buffer:
                 self._send_buffer(out)
             while self._flush_queue:
-                out.write(frames.encode(("flush", self._flush_queue.popleft())))
+                token = self._flush_queue.popleft()
+                message = ("ping", -token - 1) if token < 0 else ("flush", token)
+                out.write(frames.encode(message))
             if self._state != "running":
                 out.write(frames.encode(("stop",)))
                 await out.drain()
@@ -262,6 +286,10 @@ class RecorderProcess:
                 waiter = self._flush_waiters.pop(message[1], None)
                 if waiter is not None and not waiter.done():
                     waiter.set_result(None)
+            elif message[0] == "pong":
+                ping = self._ping_waiters.get(message[1])
+                if ping is not None and not ping.done():
+                    ping.set_result(message[2])
             elif message[0] == "stopped":
                 self._child_stats = message[1]
                 return True

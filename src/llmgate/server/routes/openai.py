@@ -148,7 +148,7 @@ async def health(state: AppState, scope: Scope, receive: Receive, send: Send) ->
         return
     stats = state.recorder.stats()
     try:
-        await asyncio.wait_for(asyncio.to_thread(state.ping_store), READINESS_TIMEOUT_S)
+        await asyncio.wait_for(state.check_store(), READINESS_TIMEOUT_S)
     except (StoreError, TimeoutError) as exc:
         message = exc.message if isinstance(exc, StoreError) else "the store did not answer in time"
         payload = {"status": "unavailable", "store": "unreachable", "detail": message, "recorder": stats}
