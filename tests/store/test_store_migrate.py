@@ -16,7 +16,7 @@ from llmgate.store.migrate import current_revision, head_revision, upgrade
 
 
 def test_head_is_numbered() -> None:
-    assert head_revision() == "0001"
+    assert head_revision() == "0002"
 
 
 def test_empty_database_to_head(empty_engine: Engine) -> None:
@@ -33,7 +33,10 @@ def test_empty_database_to_head(empty_engine: Engine) -> None:
         "ix_requests_model": ["model"],
         "ix_requests_status": ["status"],
         "ix_requests_created_at_model": ["created_at", "model"],
+        "ix_requests_key_id": ["key_id"],
+        "ix_requests_team_id": ["team_id"],
     }
+    assert {"teams", "api_keys", "audit_log"} <= set(inspector.get_table_names())
 
 
 def test_upgrade_twice_is_a_no_op(engine: Engine) -> None:

@@ -63,6 +63,8 @@ def make_row(**overrides: Any) -> dict[str, Any]:
         "response_chars": 5,
         "tags_json": '["a"]',
         "metadata_json": '{"k": "v"}',
+        "key_id": "key_0123456789ab",
+        "team_id": "platform",
     }
     row.update(overrides)
     return row

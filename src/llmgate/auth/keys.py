@@ -8,12 +8,34 @@ constant time and never logged or recorded: the record keeps only the identity's
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import secrets
 from dataclasses import dataclass
 
 from llmgate.errors import AuthenticationError
 
 MASTER = "master"
+#: virtual keys look like OpenAI's: ``sk-lg-`` and 43 URL-safe characters (256 random bits)
+KEY_PREFIX = "sk-lg-"
+
+
+def generate_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def generate_key_id() -> str:
+    """The public id of a key: in lists, records and reports, never usable as a key."""
+    return "key_" + secrets.token_hex(6)
+
+
+def hash_key(key: str) -> str:
+    """SHA-256 hex: keys carry 256 random bits, so a fast hash is safe and lookups stay O(1)."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def display_prefix(key: str) -> str:
+    return key[: len(KEY_PREFIX) + 4]
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from llmgate.cli import db, logs, serve
+from llmgate.cli import db, keys, logs, report, serve
 from llmgate.cli.common import fail
 from llmgate.errors import ConfigError, LlmgateError
 
@@ -24,6 +24,9 @@ app = typer.Typer(
 app.command("serve", help="Run the gateway.")(serve.serve)
 app.command("logs", help="Show recorded requests.")(logs.logs)
 app.add_typer(db.app, name="db", help="The store: migrations and status.")
+app.add_typer(keys.keys_app, name="keys", help="Virtual keys: create, list, info, update, revoke, rotate.")
+app.add_typer(keys.teams_app, name="teams", help="Teams with their own budgets and limits.")
+app.add_typer(report.app, name="report", help="Spend and budget reports for finance.")
 
 
 @app.command("version", help="Print the version.")

@@ -226,7 +226,21 @@ class LlmgateSettings(Strict):
     spill_dir: str | None = None
     max_request_body_bytes: int = Field(default=16 * MIB, ge=1024)
     upstream_pool_size: int = Field(default=512, ge=1)
+    time_zone: str = "UTC"  # IANA name: where budget periods and report days begin
     recorder: RecorderSettings = RecorderSettings()
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r} (use an IANA name such as Europe/Berlin)"
+            ) from None
+        return value
 
 
 UNKNOWN_GROUP = "is not a model_name in model_list"

@@ -310,6 +310,10 @@ def build_admin(state: AppState) -> FastAPI:
     admin = FastAPI(title="llmgate", version=__version__, docs_url="/docs", redoc_url=None)
     admin.state.llmgate = state
     install_error_handlers(admin)
+    from llmgate.server.routes.admin import routers
+
+    for router in routers():
+        admin.include_router(router)
     return admin
 
 

@@ -145,6 +145,68 @@ class RequestRecord(SQLModel, table=True):
     response_chars: int | None = None
     tags_json: str | None = Field(default=None, sa_type=sa.Text)
     metadata_json: str | None = Field(default=None, sa_type=sa.Text)
+    key_id: str | None = Field(default=None, sa_type=sa.String, index=True)  # virtual key (api_keys.id)
+    team_id: str | None = Field(default=None, sa_type=sa.String, index=True)  # the key's team then
+
+
+# --- keys, teams, audit --------------------------------------------------------------------
+
+
+class Team(SQLModel, table=True):
+    """A team: its own budget, limits and model allow-list, shared by its keys."""
+
+    __tablename__ = "teams"
+
+    id: str = Field(primary_key=True, sa_type=sa.String)  # the team's name (``--alias``)
+    models_json: str | None = Field(default=None, sa_type=sa.Text)  # allow-list; NULL: every model
+    budget_usd: Decimal | None = Field(default=None, sa_type=Money)
+    budget_period: str | None = Field(default=None, sa_type=sa.String)  # daily | weekly | monthly
+    rpm: int | None = None
+    tpm: int | None = None
+    tags_json: str | None = Field(default=None, sa_type=sa.Text)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class ApiKey(SQLModel, table=True):
+    """A virtual key. Only its SHA-256 is stored: the key itself is shown once, at creation."""
+
+    __tablename__ = "api_keys"
+
+    id: str = Field(primary_key=True, sa_type=sa.String)  # public id, e.g. key_3f9a...; in records
+    key_hash: str = Field(sa_type=sa.String(64), unique=True)  # sha256 hex of the whole key
+    key_prefix: str = Field(sa_type=sa.String)  # first characters, to recognise a key in lists
+    alias: str = Field(sa_type=sa.String, unique=True)
+    team_id: str | None = Field(default=None, sa_type=sa.String, index=True)
+    user_id: str | None = Field(default=None, sa_type=sa.String)
+    models_json: str | None = Field(default=None, sa_type=sa.Text)
+    budget_usd: Decimal | None = Field(default=None, sa_type=Money)
+    budget_period: str | None = Field(default=None, sa_type=sa.String)
+    rpm: int | None = None
+    tpm: int | None = None
+    tags_json: str | None = Field(default=None, sa_type=sa.Text)
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime, index=True)
+
+
+class AuditEntry(SQLModel, table=True):
+    """One admin action, append-only: who, when, what changed (never a key itself)."""
+
+    __tablename__ = "audit_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_type=UTCDateTime, index=True)
+    actor: str = Field(sa_type=sa.String)
+    action: str = Field(sa_type=sa.String)  # key.create | key.update | key.revoke | key.rotate | team.*
+    target: str = Field(sa_type=sa.String)
+    changes_json: str | None = Field(default=None, sa_type=sa.Text)
+
+
+def table(name: str) -> sa.Table:
+    """The Core ``Table`` of one of the models above."""
+    return SQLModel.metadata.tables[name]
 
 
 def requests_table() -> sa.Table:

@@ -1,0 +1,46 @@
+"""The admin API under ``/admin/`` (FastAPI, in the OpenAPI schema): master key only.
+
+``require_admin`` is the dependency every admin route uses. Key and team routes live in
+``admin_keys.py``, spend reports in ``admin_spend.py``; ``routers()`` gathers them for
+``build_admin``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+
+from llmgate.errors import PermissionDenied
+
+if TYPE_CHECKING:
+    from llmgate.auth.keys import Identity
+    from llmgate.server.app import AppState
+
+
+def app_state(request: Request) -> AppState:
+    state: AppState = request.app.state.llmgate
+    return state
+
+
+def require_admin(request: Request) -> Identity:
+    """The caller must present the master key (as ``Authorization: Bearer``)."""
+    state = app_state(request)
+    identity = state.authenticator.authenticate(
+        request.headers.get("authorization"), request.headers.get("api-key")
+    )
+    if not identity.is_admin:
+        raise PermissionDenied("The admin API needs the master key.")
+    return identity
+
+
+Admin = Annotated["Identity", Depends(require_admin)]
+
+
+def routers() -> list[APIRouter]:
+    from llmgate.server.routes import admin_keys, admin_spend
+
+    return [admin_keys.router, admin_spend.router]
+
+
+__all__: list[Any] = ["Admin", "app_state", "require_admin", "routers"]
