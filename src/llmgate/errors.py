@@ -89,9 +89,12 @@ class LimitExceeded(LlmgateError):
     error_type = "rate_limit_exceeded"
     code = "rate_limit_exceeded"
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.headers = headers or {}  # x-ratelimit-* for the client
 
 
 class BudgetExceeded(LimitExceeded):

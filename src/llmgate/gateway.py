@@ -22,9 +22,12 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from llmgate.auth import Authenticator
+from llmgate.auth.enforce import Admission, Enforcer
+from llmgate.auth.tags import request_tags
 from llmgate.config.deployment import Deployment
 from llmgate.config.schema import GatewayConfig
 from llmgate.errors import (
+    LimitExceeded,
     LlmgateError,
     NoDeploymentAvailable,
     ProviderError,
@@ -34,12 +37,13 @@ from llmgate.errors import (
     UpstreamRejected,
     UpstreamTimeout,
 )
+from llmgate.pricing import PriceBook
 from llmgate.protocol import error_body, error_from_exception, parse_request
 from llmgate.providers.base import Endpoint, Provider, UpstreamResponse, UpstreamStream
 from llmgate.routing import Router
 from llmgate.routing.policy import Action, classify, counts_as_failure
 from llmgate.routing.policy import retry_after as retry_after_of
-from llmgate.telemetry.records import Attempt, CallRecord
+from llmgate.telemetry.records import Attempt, CallRecord, to_row
 
 log = logging.getLogger("llmgate.gateway")
 T = TypeVar("T")
@@ -87,7 +91,11 @@ class Gateway:
         providers: Mapping[str, Provider],
         authenticator: Authenticator,
         submit: Callable[[CallRecord], None],
+        enforcer: Enforcer | None = None,
+        prices: PriceBook | None = None,
     ) -> None:
+        self._enforcer = enforcer
+        self._prices = prices or PriceBook()
         self._router = router
         self._providers = providers
         self._auth = authenticator
@@ -110,15 +118,23 @@ class Gateway:
             stream=False,
         )
         try:
-            identity = self._auth.authenticate(headers.get("authorization"), headers.get("api-key"))
+            identity = await self._auth.aauthenticate(headers.get("authorization"), headers.get("api-key"))
             call.auth_identity = identity.name
+            key = identity.key
+            if key is not None:
+                call.key_id, call.team_id = key.id, key.team_id
             parsed = parse_request(endpoint.value, raw)
             call.model, call.request, call.stream = parsed.model, parsed.body, parsed.stream
-            call.user, call.metadata = parsed.user, parsed.metadata
+            call.user = (key.user_id if key is not None else None) or parsed.user
+            call.metadata = parsed.metadata
+            call.tags = request_tags(identity, headers.get("x-llmgate-tags"), parsed.metadata)
             self._router.group(parsed.model)  # 404 for an unknown model, before any attempt
+            admission = None
+            if key is not None and self._enforcer is not None:
+                admission = await self._enforcer.admit(key, identity.team, call.user, parsed.model)
             if parsed.stream:
-                return await self._open_stream(endpoint, call, started)
-            return await self._complete(endpoint, call, started)
+                return await self._open_stream(endpoint, call, started, admission)
+            return await self._complete(endpoint, call, started, admission)
         except LlmgateError as exc:
             return self._fail(call, exc, started)
         except Exception:
@@ -277,7 +293,9 @@ class Gateway:
             f"({len(call.attempts)} attempt(s) made)."
         )
 
-    async def _complete(self, endpoint: Endpoint, call: CallRecord, started: float) -> Reply:
+    async def _complete(
+        self, endpoint: Endpoint, call: CallRecord, started: float, admission: Admission | None
+    ) -> Reply:
         def send(deployment: Deployment, timeout: float) -> Awaitable[UpstreamResponse]:
             provider = self._providers[deployment.kind]
             body = self._body_for(deployment, call)
@@ -291,11 +309,16 @@ class Gateway:
         call.status_code = response.status
         call.response_body = response.body
         call.latency_ms = (time.perf_counter() - started) * 1000
+        self._account(call, admission)
         self._submit(call)
         headers = {**response.headers, **self._headers(call)}
+        if admission is not None:
+            headers.update(admission.headers)
         return Reply(response.status, response.body, headers, response.content_type)
 
-    async def _open_stream(self, endpoint: Endpoint, call: CallRecord, started: float) -> Reply | StreamReply:
+    async def _open_stream(
+        self, endpoint: Endpoint, call: CallRecord, started: float, admission: Admission | None
+    ) -> Reply | StreamReply:
         def open_one(deployment: Deployment, timeout: float) -> Awaitable[UpstreamStream]:
             provider = self._providers[deployment.kind]
             body = self._body_for(deployment, call)
@@ -306,9 +329,13 @@ class Gateway:
         except ProviderError as exc:
             return self._fail(call, exc, started)
         headers = {**stream.headers, **self._headers(call)}
-        return StreamReply(self._relay(call, stream, started), headers)
+        if admission is not None:
+            headers.update(admission.headers)
+        return StreamReply(self._relay(call, stream, started, admission), headers)
 
-    async def _relay(self, call: CallRecord, stream: UpstreamStream, started: float) -> AsyncIterator[bytes]:
+    async def _relay(
+        self, call: CallRecord, stream: UpstreamStream, started: float, admission: Admission | None
+    ) -> AsyncIterator[bytes]:
         """Yield the upstream's chunks as they arrive; record the call when the stream ends."""
         delivered = False
         try:
@@ -333,7 +360,19 @@ class Gateway:
         finally:
             await stream.aclose()
             call.latency_ms = (time.perf_counter() - started) * 1000
+            self._account(call, admission)
             self._submit(call)
+
+    def _account(self, call: CallRecord, admission: Admission | None) -> None:
+        """Count a finished answer against its key's and team's budgets and token limits."""
+        if admission is None or not admission.counts or self._enforcer is None:
+            return
+        try:
+            row = to_row(call, self._prices)  # the same cost and tokens the record will have
+        except Exception:
+            log.exception("could not price request %s for its budget", call.id)
+            return
+        self._enforcer.settle(admission, row["cost_usd"], row["total_tokens"])
 
     def _fail(self, call: CallRecord, exc: LlmgateError, started: float) -> Reply:
         call.status_code = exc.status_code
@@ -341,6 +380,8 @@ class Gateway:
         call.latency_ms = (time.perf_counter() - started) * 1000
         self._submit(call)
         headers = self._headers(call)
+        if isinstance(exc, LimitExceeded):
+            headers.update(exc.headers)
         retry_after = getattr(exc, "retry_after", None)
         if retry_after is not None:
             headers["retry-after"] = str(max(1, round(retry_after)))

@@ -12,8 +12,14 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from llmgate.errors import AuthenticationError
+from llmgate.errors import AuthenticationError, StoreError
+
+if TYPE_CHECKING:
+    from llmgate.auth.registry import KeyRegistry
+    from llmgate.store.keys import KeyRow, TeamRow
 
 MASTER = "master"
 #: virtual keys look like OpenAI's: ``sk-lg-`` and 43 URL-safe characters (256 random bits)
@@ -40,8 +46,10 @@ def display_prefix(key: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Identity:
-    name: str | None
+    name: str | None  # "master", a key's alias, or None (open gateway)
     is_admin: bool = False
+    key: KeyRow | None = None
+    team: TeamRow | None = None
 
 
 ANONYMOUS = Identity(name=None)
@@ -57,22 +65,48 @@ def bearer_token(authorization: str | None, api_key_header: str | None = None) -
 
 
 class Authenticator:
-    def __init__(self, master_key: str | None) -> None:
+    """Checks the master key and, through the ``KeyRegistry``, virtual keys."""
+
+    def __init__(self, master_key: str | None, registry: KeyRegistry | None = None) -> None:
         self._master = master_key.encode() if master_key else None
+        self.registry = registry
 
     @property
     def required(self) -> bool:
         return self._master is not None
 
     def authenticate(self, authorization: str | None, api_key_header: str | None = None) -> Identity:
+        """Synchronous check: virtual keys are known only once the registry has loaded."""
+        token = bearer_token(authorization, api_key_header)
+        master = self._master
+        if token is not None and master is not None and hmac.compare_digest(token.encode(), master):
+            return Identity(name=MASTER, is_admin=True)
+        if token is not None and self.registry is not None and self.registry.loaded:
+            key = self.registry.lookup(hash_key(token))
+            if key is not None:
+                now = datetime.now(UTC)
+                if key.revoked_at is not None:
+                    raise AuthenticationError("This API key has been revoked.", code="key_revoked")
+                if key.expires_at is not None and key.expires_at <= now:
+                    raise AuthenticationError("This API key has expired.", code="key_expired")
+                return Identity(name=key.alias, key=key, team=self.registry.team(key.team_id))
         if self._master is None:
             return ANONYMOUS
-        token = bearer_token(authorization, api_key_header)
         if token is None:
             raise AuthenticationError(
                 "You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.",
                 code="missing_api_key",
             )
-        if hmac.compare_digest(token.encode(), self._master):
-            return Identity(name=MASTER, is_admin=True)
         raise AuthenticationError("Incorrect API key provided.")
+
+    async def aauthenticate(self, authorization: str | None, api_key_header: str | None = None) -> Identity:
+        """As ``authenticate``, loading the virtual keys first if this is the first that needs them."""
+        registry = self.registry
+        if registry is not None and not registry.loaded:
+            token = bearer_token(authorization, api_key_header)
+            if token is not None and token.startswith(KEY_PREFIX):
+                try:
+                    await registry.ensure_loaded()
+                except Exception as exc:
+                    raise StoreError("Virtual keys cannot be checked: the store is unavailable.") from exc
+        return self.authenticate(authorization, api_key_header)

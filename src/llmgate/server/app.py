@@ -20,10 +20,15 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llmgate.auth import Authenticator
+from llmgate.auth.enforce import Enforcer
+from llmgate.auth.limits import Limits, LocalLimits, RedisLimits
+from llmgate.auth.registry import KeyRegistry
 from llmgate.config import GatewayConfig, build_deployments, load_config
 from llmgate.errors import LlmgateError
 from llmgate.gateway import Gateway
@@ -161,14 +166,32 @@ class AppState:
 
             self.shared = SharedHealth(health, policy.redis_url)
         master = config.general_settings.master_key
-        self.authenticator = Authenticator(master.get_secret_value() if master else None)
+        self.registry = KeyRegistry(lambda: self.engine)
+        self.registry.on_change(self.prices.warm)  # keys in use: prices will be needed for budgets
+        self.authenticator = Authenticator(master.get_secret_value() if master else None, self.registry)
+        self.limits: Limits = RedisLimits(policy.redis_url) if policy.redis_url else LocalLimits()
+        user_budget = config.llmgate.user_budget_usd
+        self.enforcer = Enforcer(
+            self.limits,
+            time_zone=config.llmgate.time_zone,
+            stored_spend=self._stored_spend,
+            user_budget=(user_budget, config.llmgate.user_budget_period) if user_budget is not None else None,
+        )
         self.gateway = Gateway(
             config,
             router=self.router,
             providers=self.providers,
             authenticator=self.authenticator,
             submit=self._submit,
+            enforcer=self.enforcer,
+            prices=self.prices,
         )
+
+    async def _stored_spend(self, scope: str, owner: str, since: datetime) -> Decimal:
+        from llmgate.store.spend import period_spend
+
+        totals = await asyncio.to_thread(period_spend, self.engine, scope, since)
+        return totals.get(owner, Decimal(0))
 
     def _submit(self, call: CallRecord) -> None:
         self.recorder.submit(call)
@@ -243,6 +266,9 @@ class AppState:
                 log.exception("closing a provider failed")
         if self.shared is not None:
             await self.shared.stop()
+        await self.registry.close()
+        await self.enforcer.drain()
+        await self.limits.close()
         await self.recorder.stop()
         if self._engine is not None:
             self._engine.dispose()

@@ -58,7 +58,9 @@ class CallRecord:
     stream: bool
     auth_identity: str | None = None
     user: str | None = None
-    tags: list[str] | None = None
+    tags: dict[str, str] | None = None
+    key_id: str | None = None
+    team_id: str | None = None
     metadata: dict[str, Any] | None = None
     deployment: Deployment | None = None
     status_code: int = 200
@@ -285,4 +287,6 @@ def to_row(call: CallRecord, prices: PriceBook) -> dict[str, Any]:
         "response_chars": len(response_text) if response_text is not None else None,
         "tags_json": orjson.dumps(call.tags).decode() if call.tags else None,
         "metadata_json": orjson.dumps(metadata).decode() if metadata else None,
+        "key_id": call.key_id,
+        "team_id": call.team_id,
     }

@@ -96,14 +96,25 @@ async def models(state: AppState, scope: Scope, receive: Receive, send: Send) ->
         return
     headers = header_map(scope)
     try:
-        state.authenticator.authenticate(headers.get("authorization"), headers.get("api-key"))
+        identity = await state.authenticator.aauthenticate(
+            headers.get("authorization"), headers.get("api-key")
+        )
     except LlmgateError as exc:
         await send_reply(send, exc.status_code, error_from_exception(exc), JSON, {})
         return
     path: str = scope["path"]
+    allowed = [
+        set(models)
+        for models in (
+            identity.key.models if identity.key else None,
+            identity.team.models if identity.team else None,
+        )
+        if models is not None
+    ]  # a key sees the models it may use
     listing = [
         {"id": name, "object": "model", "created": state.started_at, "owned_by": "llmgate"}
         for name in state.router.model_names
+        if all(name in models for models in allowed)
     ]
     if path in MODEL_PATHS:
         await send_reply(send, 200, orjson.dumps({"object": "list", "data": listing}), JSON, {})

@@ -1,0 +1,125 @@
+"""Two gateway processes sharing PostgreSQL and Redis: budgets, rate limits and revocations hold
+across them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+import yaml
+
+from e2e.test_limits import COST
+from e2e.test_proxy import MESSAGES
+from llmgate.store.db import create_engine_for
+from support.configs import upstream_config
+from support.gateway import free_port
+from support.keys import add_key, change_key
+from support.postgres import postgres_schema
+from support.upstream import FakeUpstream
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis]
+
+
+@pytest.fixture
+def two_gateways(
+    pg_url: str, redis_url: str, upstream: FakeUpstream, tmp_path: Path
+) -> Iterator[tuple[list[str], str]]:
+    with postgres_schema(pg_url) as url:
+        config = upstream_config(upstream, database_url=url)
+        config["router_settings"] = {"redis_url": redis_url}
+        path = tmp_path / "config.yaml"
+        path.write_text(yaml.safe_dump(config))
+        processes, bases = [], []
+        try:
+            for _ in range(2):
+                port = free_port()
+                processes.append(
+                    subprocess.Popen(
+                        [
+                            sys.executable,
+                            "-m",
+                            "llmgate.cli.main",
+                            "serve",
+                            "--config",
+                            str(path),
+                            "--port",
+                            str(port),
+                        ],
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                        env=os.environ.copy(),
+                    )
+                )
+                bases.append(f"http://127.0.0.1:{port}")
+            for base in bases:
+                for _ in range(400):
+                    try:
+                        if httpx.get(base + "/health", timeout=1).status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        time.sleep(0.05)
+            yield bases, url
+        finally:
+            for process in processes:
+                process.terminate()
+            for process in processes:
+                process.wait(30)
+
+
+def ask(base: str, key: str) -> None:
+    with openai.OpenAI(base_url=base + "/v1", api_key=key, max_retries=0) as client:
+        client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+
+
+def test_budget_spent_through_one_is_enforced_by_the_other(two_gateways: tuple[list[str], str]) -> None:
+    (a, b), url = two_gateways
+    engine = create_engine_for(url)
+    try:
+        key, _ = add_key(engine, "shared-budget", budget_usd=str(2 * COST))
+    finally:
+        engine.dispose()
+    ask(a, key)
+    ask(a, key)
+    time.sleep(0.2)  # the spend is counted in Redis as each answer completes
+    with pytest.raises(openai.RateLimitError) as over:
+        ask(b, key)  # b never served this key before
+    assert over.value.body["type"] == "budget_exceeded"  # type: ignore[index]
+
+
+def test_rate_limit_is_shared(two_gateways: tuple[list[str], str]) -> None:
+    (a, b), url = two_gateways
+    engine = create_engine_for(url)
+    try:
+        key, _ = add_key(engine, "shared-rpm", rpm=2)
+    finally:
+        engine.dispose()
+    ask(a, key)
+    ask(b, key)
+    with pytest.raises(openai.RateLimitError):
+        ask(a, key)
+    with pytest.raises(openai.RateLimitError):
+        ask(b, key)
+
+
+def test_a_key_revoked_is_refused_by_both(two_gateways: tuple[list[str], str]) -> None:
+    (a, b), url = two_gateways
+    engine = create_engine_for(url)
+    try:
+        key, key_id = add_key(engine, "shared-revoke")
+        ask(a, key)
+        ask(b, key)
+        change_key(engine, key_id, revoked_at=datetime.now(UTC))
+    finally:
+        engine.dispose()
+    time.sleep(0.6)
+    for base in (a, b):
+        with pytest.raises(openai.AuthenticationError):
+            ask(base, key)
