@@ -185,3 +185,24 @@ def test_spend_survives_a_restart(upstream: FakeUpstream, gateway_factory: Any) 
     second = gateway_factory(config)
     with pytest.raises(openai.RateLimitError):
         ask(second, key)
+
+
+def test_pricing_file_and_cost_unknown(upstream: FakeUpstream, gateway_factory: Any, tmp_path: Any) -> None:
+    (tmp_path / "prices.yaml").write_text(
+        "openai/my-private-model:\n  input_cost_per_token: '0.000001'\n  output_cost_per_token: '0.000002'\n"
+    )
+    config = upstream_config(upstream, pricing_file="prices.yaml")  # relative to the config's directory
+    for name, model in (
+        ("private", "openai/my-private-model"),
+        ("unpriced", "openai/nobody-knows-this-model"),
+    ):
+        config["model_list"].append(
+            {"model_name": name, "litellm_params": {"model": model, "api_base": upstream.base_url}}
+        )
+    gateway = gateway_factory(config)
+    ask(gateway, MASTER_KEY, model="private").parse()
+    ask(gateway, MASTER_KEY, model="unpriced").parse()
+    gateway.flush()
+    rows = {r["model"]: r for r in records(gateway)}
+    assert rows["private"]["cost_usd"] == Decimal("0.000032") and rows["private"]["cost_unknown"] is False
+    assert rows["unpriced"]["cost_usd"] is None and rows["unpriced"]["cost_unknown"] is True

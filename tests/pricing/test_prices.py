@@ -80,3 +80,49 @@ def test_many_small_costs_sum_exactly() -> None:
     price = Price(Decimal("0.00000015"), Decimal("0.0000006"))
     total = sum((cost(Usage(17, 3), price) for _ in range(100_000)), Decimal(0))
     assert total == Decimal("0.4350000")
+
+
+def test_pricing_file_prices_private_models_and_overrides_the_map(tmp_path: Path) -> None:
+    from llmgate.pricing.prices import load_pricing_file
+
+    path = tmp_path / "prices.yaml"
+    path.write_text(
+        "hosted_vllm/my-private-model:\n"
+        "  input_cost_per_token: 0.0000002\n"
+        "  output_cost_per_token: '0.0000004'\n"
+        "gpt-4o-mini:\n"
+        "  input_cost_per_token: 0.000001\n"
+        "  output_cost_per_token: 0.000003\n"
+        "  cache_read_input_token_cost: 0.0000005\n"
+    )
+    book = PriceBook(overrides=load_pricing_file(path))
+    private = book.lookup(deployment(model="hosted_vllm/my-private-model"))
+    assert private == Price(Decimal("0.0000002"), Decimal("0.0000004"))
+    negotiated = book.lookup(deployment(model="openai/gpt-4o-mini"))
+    assert negotiated == Price(Decimal("0.000001"), Decimal("0.000003"), Decimal("0.0000005"))
+    # the deployment's own prices still win over the file
+    own = book.lookup(
+        deployment(model="openai/gpt-4o-mini", input_cost_per_token="0.5", output_cost_per_token="1")
+    )
+    assert own is not None and own.input == Decimal("0.5")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("- not a mapping\n", "expected a mapping"),
+        ("m:\n  output_cost_per_token: 1\n", "needs at least input_cost_per_token"),
+        ("m:\n  input_cost_per_token: 1\n  input_cost_per_tokn: 2\n", "unknown price"),
+        ("m:\n  input_cost_per_token: -1\n", "not a price"),
+        ("m: [\n", "cannot be read"),
+    ],
+)
+def test_a_broken_pricing_file_is_a_one_line_config_error(tmp_path: Path, text: str, message: str) -> None:
+    from llmgate.errors import ConfigError
+    from llmgate.pricing.prices import load_pricing_file
+
+    path = tmp_path / "prices.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message) as caught:
+        load_pricing_file(path)
+    assert "\n" not in caught.value.message

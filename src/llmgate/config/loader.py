@@ -147,8 +147,12 @@ def parse_config(
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc.message}") from None
     spill_dir = Path(config.llmgate.spill_dir) if config.llmgate.spill_dir else Path(".llmgate-spill")
+    pricing_file = config.llmgate.pricing_file
+    if pricing_file and not Path(pricing_file).is_absolute():
+        pricing_file = str((base_dir / pricing_file).resolve())
     llmgate = config.llmgate.model_copy(
         update={
+            "pricing_file": pricing_file,
             "database_url": database_url,
             "spill_dir": str(spill_dir if spill_dir.is_absolute() else (base_dir / spill_dir).resolve()),
         }

@@ -227,6 +227,7 @@ class LlmgateSettings(Strict):
     max_request_body_bytes: int = Field(default=16 * MIB, ge=1024)
     upstream_pool_size: int = Field(default=512, ge=1)
     time_zone: str = "UTC"  # IANA name: where budget periods and report days begin
+    pricing_file: str | None = None  # YAML/JSON prices for private models (relative to the config)
     user_budget_usd: Decimal | None = Field(default=None, ge=0)  # per user (a key's --user) and period
     user_budget_period: Literal["daily", "weekly", "monthly"] = "monthly"
     recorder: RecorderSettings = RecorderSettings()

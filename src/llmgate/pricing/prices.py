@@ -1,10 +1,11 @@
 """Prices per token, and the cost of one call as an exact ``Decimal``.
 
 Prices come from litellm's model price map — the JSON file litellm ships, read as data with
-``parse_float=Decimal`` so no price passes through a float — overridden by the deployment's
-own ``input_cost_per_token`` / ``output_cost_per_token`` (and cached-input and reasoning
-prices). ``mock/`` deployments are free. A model with no price anywhere has cost ``None``,
-which the record flags as ``cost_unknown``.
+``parse_float=Decimal`` so no price passes through a float — overridden first by an optional
+pricing file (``llmgate.pricing_file``: YAML or JSON in the same shape, for private models and
+negotiated prices) and then by the deployment's own ``input_cost_per_token`` /
+``output_cost_per_token`` (and cached-input and reasoning prices). ``mock/`` deployments are
+free. A model with no price anywhere has cost ``None``, which the record flags as ``cost_unknown``.
 """
 
 from __future__ import annotations
@@ -76,11 +77,55 @@ def _dec(value: Any) -> Decimal | None:
     return None
 
 
+PRICE_FIELDS = (
+    "input_cost_per_token",
+    "output_cost_per_token",
+    "cache_read_input_token_cost",
+    "output_cost_per_reasoning_token",
+)
+
+
+def load_pricing_file(path: str | Path) -> dict[str, dict[str, Decimal]]:
+    """``{model: {input_cost_per_token: ..., ...}}`` from YAML or JSON; ``ConfigError`` if unusable."""
+    import yaml
+
+    from llmgate.errors import ConfigError
+
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"pricing file {path}: cannot be read ({type(exc).__name__})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"pricing file {path}: expected a mapping of model names to prices")
+    table: dict[str, dict[str, Decimal]] = {}
+    for model, entry in data.items():
+        if not isinstance(entry, dict) or "input_cost_per_token" not in entry:
+            raise ConfigError(f"pricing file {path}: {model}: needs at least input_cost_per_token")
+        prices: dict[str, Decimal] = {}
+        for name, value in entry.items():
+            if name not in PRICE_FIELDS:
+                raise ConfigError(
+                    f"pricing file {path}: {model}.{name}: unknown price ({', '.join(PRICE_FIELDS)})"
+                )
+            amount = Decimal(repr(value)) if isinstance(value, float) else _dec(value)
+            if amount is None or not amount.is_finite() or amount < 0:
+                raise ConfigError(f"pricing file {path}: {model}.{name}: not a price: {value!r}")
+            prices[name] = amount
+        table[str(model)] = prices
+    return table
+
+
 class PriceBook:
     """Looks up a deployment's price; the litellm map is read once, on first use."""
 
-    def __init__(self, table: dict[str, dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        table: dict[str, dict[str, Any]] | None = None,
+        *,
+        overrides: dict[str, dict[str, Decimal]] | None = None,
+    ) -> None:
         self._table = table
+        self._overrides = overrides or {}
         self._lock = Lock()
 
     def _map(self) -> dict[str, dict[str, Any]]:
@@ -95,6 +140,14 @@ class PriceBook:
         self._map()
 
     def _from_map(self, deployment: Deployment) -> dict[str, Any] | None:
+        for key in (
+            deployment.model_name,
+            f"{deployment.provider}/{deployment.price_key}",
+            deployment.price_key,
+            deployment.litellm_model,
+        ):
+            if key in self._overrides:
+                return self._overrides[key]
         table = self._map()
         for key in (
             f"{deployment.provider}/{deployment.price_key}",

@@ -33,6 +33,7 @@ from llmgate.config import GatewayConfig, build_deployments, load_config
 from llmgate.errors import LlmgateError
 from llmgate.gateway import Gateway
 from llmgate.pricing import PriceBook
+from llmgate.pricing.prices import load_pricing_file
 from llmgate.providers.base import Provider
 from llmgate.providers.mock import MockProvider
 from llmgate.providers.openai_compat import OpenAICompatProvider
@@ -106,7 +107,9 @@ class AppState:
         self.database_url = config.llmgate.database_url
         self._engine: Engine | None = None
         self._store_writer: StoreWriter | None = None
-        self.prices = PriceBook()
+        pricing_file = config.llmgate.pricing_file
+        price_overrides = load_pricing_file(pricing_file) if pricing_file else None
+        self.prices = PriceBook(overrides=price_overrides)
         recorder_settings = config.llmgate.recorder
         inline = Recorder(
             overrides.write or self._write,
@@ -130,6 +133,7 @@ class AppState:
                 flush_interval_s=recorder_settings.flush_interval_s,
                 retry_interval_s=recorder_settings.retry_interval_s,
                 log_level=settings.log_level,
+                price_overrides=price_overrides,
             )
             self.recorder = RecorderProcess(writer, fallback=inline)
         deployments = build_deployments(config)

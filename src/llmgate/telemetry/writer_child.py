@@ -45,7 +45,7 @@ class _Writer:
         self.out = out
         self.engine = create_engine_for(settings.database_url)
         self.store = StoreWriter(self.engine)
-        self.prices = PriceBook()
+        self.prices = PriceBook(overrides=settings.price_overrides)
         self.recorder = Recorder(
             self.store,
             Path(settings.spill_dir),

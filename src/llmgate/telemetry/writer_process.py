@@ -24,6 +24,7 @@ import sys
 import time
 from collections import deque
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from llmgate.errors import StoreError
@@ -49,6 +50,7 @@ class WriterSettings:
     flush_interval_s: float = 0.25
     retry_interval_s: float = 2.0
     log_level: str = "info"
+    price_overrides: dict[str, dict[str, Decimal]] | None = None  # llmgate.pricing_file
 
 
 class RecorderProcess:
