@@ -204,6 +204,78 @@ class AuditEntry(SQLModel, table=True):
     changes_json: str | None = Field(default=None, sa_type=sa.Text)
 
 
+# --- evals and alerts -----------------------------------------------------------------------
+
+
+class EvalRun(SQLModel, table=True):
+    """One run of one suite against one model (``--repeat`` runs every case several times)."""
+
+    __tablename__ = "eval_runs"
+    __table_args__ = (sa.Index("ix_eval_runs_suite_model_started", "suite", "model", "started_at"),)
+
+    id: str = Field(primary_key=True, sa_type=sa.String)
+    suite: str = Field(sa_type=sa.String)  # the suite's name
+    suite_path: str | None = Field(default=None, sa_type=sa.String)
+    suite_hash: str = Field(sa_type=sa.String)  # sha256 of the suite file's content
+    git_commit: str | None = Field(default=None, sa_type=sa.String)
+    model: str = Field(sa_type=sa.String)
+    trigger: str = Field(default="cli", sa_type=sa.String)  # cli | schedule | api
+    status: str = Field(sa_type=sa.String)  # running | passed | failed | error
+    started_at: datetime = Field(sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    cases: int = Field(default=0)
+    passed: int = Field(default=0)
+    failed: int = Field(default=0)
+    errors: int = Field(default=0)
+    repeat: int = Field(default=1)
+    cost_usd: Decimal | None = Field(default=None, sa_type=Money)
+    summary_json: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class EvalResult(SQLModel, table=True):
+    """One case of a run (one repetition): the model's output and every assertion's score."""
+
+    __tablename__ = "eval_results"
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: str = Field(sa_type=sa.String, index=True)
+    case_id: str = Field(sa_type=sa.String)
+    repetition: int = Field(default=0)
+    vars_json: str | None = Field(default=None, sa_type=sa.Text)
+    output: str | None = Field(default=None, sa_type=sa.Text)
+    passed: bool
+    score: float
+    assertions_json: str | None = Field(default=None, sa_type=sa.Text)  # [{type, score, pass, ...}]
+    latency_ms: float | None = None
+    cost_usd: Decimal | None = Field(default=None, sa_type=Money)
+    error: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class EvalBaseline(SQLModel, table=True):
+    """The run a suite and model are compared against (``llmgate eval baseline set RUN``)."""
+
+    __tablename__ = "eval_baselines"
+
+    suite: str = Field(primary_key=True, sa_type=sa.String)
+    model: str = Field(primary_key=True, sa_type=sa.String)
+    run_id: str = Field(sa_type=sa.String)
+    set_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Alert(SQLModel, table=True):
+    """An alert raised by a monitor or a scheduled eval (also sent to the configured sinks)."""
+
+    __tablename__ = "alerts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_type=UTCDateTime, index=True)
+    source: str = Field(sa_type=sa.String)  # eval | drift | rag_quality
+    kind: str = Field(sa_type=sa.String)  # e.g. eval.regression
+    severity: str = Field(sa_type=sa.String)  # info | warning | critical
+    title: str = Field(sa_type=sa.String)
+    details_json: str | None = Field(default=None, sa_type=sa.Text)
+
+
 def table(name: str) -> sa.Table:
     """The Core ``Table`` of one of the models above."""
     return SQLModel.metadata.tables[name]
