@@ -206,3 +206,14 @@ def test_pricing_file_and_cost_unknown(upstream: FakeUpstream, gateway_factory: 
     rows = {r["model"]: r for r in records(gateway)}
     assert rows["private"]["cost_usd"] == Decimal("0.000032") and rows["private"]["cost_unknown"] is False
     assert rows["unpriced"]["cost_usd"] is None and rows["unpriced"]["cost_unknown"] is True
+
+
+def test_keys_made_and_revoked_through_the_admin_api_take_effect_at_once(gateway: RunningGateway) -> None:
+    admin = {"Authorization": f"Bearer {MASTER_KEY}"}
+    made = gateway.post("/admin/keys", json={"alias": "api-made", "models": ["gpt-4o-mini"]}, headers=admin)
+    assert made.status_code == 201, made.text
+    key, key_id = made.json()["key"], made.json()["id"]
+    ask(gateway, key).parse()
+    assert gateway.post(f"/admin/keys/{key_id}/revoke", headers=admin).status_code == 200
+    with pytest.raises(openai.AuthenticationError):
+        ask(gateway, key)  # no wait: this process re-read its keys after the change

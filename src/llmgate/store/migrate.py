@@ -18,6 +18,7 @@ transactional; the write lock serialises the processes the same way, within the 
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -72,6 +73,9 @@ def current_revision(engine: Engine) -> str | None:
         raise StoreError(f"cannot read the schema revision: {describe_error(exc)}") from exc
 
 
+_IN_PROCESS = threading.Lock()
+
+
 def upgrade(engine: Engine) -> None:
     """Migrate the database to ``head_revision()``; a no-op when it is there already.
 
@@ -81,10 +85,13 @@ def upgrade(engine: Engine) -> None:
     from alembic.util.exc import CommandError
 
     try:
-        if engine.dialect.name == "sqlite":
-            _upgrade_sqlite(engine)
-        else:
-            _upgrade_locked(engine)
+        # alembic keeps its migration context in module globals: one migration per process at a
+        # time (the gateway migrates in a thread while a CLI command or the key registry may too).
+        with _IN_PROCESS:
+            if engine.dialect.name == "sqlite":
+                _upgrade_sqlite(engine)
+            else:
+                _upgrade_locked(engine)
     except CommandError as exc:
         raise StoreError(f"database migration failed: {exc}") from exc
     except SQLAlchemyError as exc:

@@ -1,7 +1,343 @@
-"""Admin API for keys, teams and the audit log: ``/admin/keys``, ``/admin/teams``, ``/admin/audit``."""
+"""Admin API for keys, teams and the audit log: ``/admin/keys``, ``/admin/teams``, ``/admin/audit``.
+
+Master key only (``require_admin``). The handlers are thin: pydantic models check the bodies
+(a wrong type answers 400 in OpenAI's error shape), ``store/keys.py`` checks the values and
+writes each change with its audit entry (actor ``api:master``), and the answer is a model in
+the OpenAPI schema. A key is in the answer to its creation or rotation only; every other answer
+shows its prefix, never the key or its hash. The handlers are plain functions, so FastAPI runs
+them (and their blocking store calls) in its thread pool, off the event loop.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import asyncio
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Annotated, Any, Literal
 
-router = APIRouter(prefix="/admin", tags=["keys and teams"])
+from fastapi import APIRouter, Depends, Request
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
+from sqlalchemy.engine import Engine
+
+from llmgate.auth.keys import Identity, display_prefix, generate_key, generate_key_id, hash_key
+from llmgate.errors import InvalidRequest
+from llmgate.server.routes.admin import app_state, require_admin
+from llmgate.store import keys as store
+
+
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
+class ErrorBody(BaseModel):
+    """Every error, as OpenAI shapes it."""
+
+    error: ErrorDetail
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "Invalid body or value"},
+    401: {"model": ErrorBody, "description": "Missing or wrong master key"},
+    403: {"model": ErrorBody, "description": "Not the master key"},
+    404: {"model": ErrorBody, "description": "No such key or team"},
+}
+router = APIRouter(prefix="/admin", tags=["keys and teams"], responses=_ERRORS)
+
+Period = Literal["daily", "weekly", "monthly"]
+Name = Annotated[str, Field(min_length=1, max_length=store.MAX_NAME)]
+
+
+def _split(value: Any) -> Any:
+    """``"a,b"`` as the CLI takes it, or a JSON list."""
+    return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
+
+
+def _pairs(value: Any) -> Any:
+    """``"k=v,k2=v2"`` as the CLI takes it, or a JSON object."""
+    if not isinstance(value, str):
+        return value
+    pairs = [part.partition("=") for part in value.split(",") if part.strip()]
+    return {k.strip(): v.strip() for k, sep, v in pairs} if all(sep for _, sep, _ in pairs) else value
+
+
+ModelList = Annotated[list[Name], BeforeValidator(_split), Field(min_length=1)]
+Tags = Annotated[dict[str, str], BeforeValidator(_pairs)]
+Count = Annotated[int, Field(ge=1, le=2**31 - 1)]
+Budget = Annotated[Decimal, Field(ge=0, lt=store.MAX_BUDGET, allow_inf_nan=False)]
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _day_or_time(value: Any) -> Any:
+    """``2027-01-01`` means its midnight; a time without an offset is UTC (the store's rule)."""
+    return f"{value.strip()}T00:00:00" if isinstance(value, str) and _DAY.fullmatch(value.strip()) else value
+
+
+Expiry = Annotated[datetime, BeforeValidator(_day_or_time)]
+
+
+def _also(*names: str) -> Any:
+    """A field that also accepts the CLI's option names (``budget``, ``team``, ``expires``...)."""
+    return Field(default=None, validation_alias=AliasChoices(*names))
+
+
+# --- bodies -----------------------------------------------------------------------------------
+
+
+class LimitsBody(BaseModel):
+    """What keys and teams share. In a PATCH, a field left out stays as it is; null clears it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    models: ModelList | None = Field(None, description="Allowed model aliases; null: every one.")
+    budget_usd: Budget | None = _also("budget_usd", "budget", "max_budget")
+    budget_period: Period | None = _also("budget_period", "budget_duration")
+    rpm: Count | None = Field(None, description="Requests per minute.")
+    tpm: Count | None = Field(None, description="Tokens per minute.")
+    tags: Tags | None = None
+
+
+class TeamCreate(LimitsBody):
+    alias: Name = Field(validation_alias=AliasChoices("alias", "team_id", "id"), description="Also its id.")
+
+
+class TeamUpdate(LimitsBody):
+    pass
+
+
+class KeyUpdate(LimitsBody):
+    alias: Name | None = None
+    team_id: Name | None = _also("team_id", "team")
+    user_id: Name | None = _also("user_id", "user")
+    expires_at: Expiry | None = _also("expires_at", "expires")
+
+
+class KeyCreate(KeyUpdate):
+    alias: Name
+
+
+# --- answers ----------------------------------------------------------------------------------
+
+
+class TeamInfo(BaseModel):
+    id: str
+    alias: str
+    models: list[str] | None
+    budget_usd: Decimal | None
+    budget_period: str | None
+    rpm: int | None
+    tpm: int | None
+    tags: dict[str, str]
+    created_at: datetime
+    updated_at: datetime
+
+
+class KeyInfo(BaseModel):
+    id: str
+    alias: str
+    key_prefix: str = Field(description="The key's first characters, to recognise it by.")
+    team_id: str | None
+    user_id: str | None
+    models: list[str] | None
+    budget_usd: Decimal | None
+    budget_period: str | None
+    rpm: int | None
+    tpm: int | None
+    tags: dict[str, str]
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    status: Literal["active", "revoked", "expired"]
+
+
+class NewKey(KeyInfo):
+    key: str = Field(description="The key itself: in this answer only, stored only as its hash.")
+
+
+class AuditEntry(BaseModel):
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    changes: dict[str, list[Any]] = Field(description="field -> [old, new]; never a key or its hash.")
+
+
+class KeyList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[KeyInfo]
+
+
+class TeamList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[TeamInfo]
+
+
+class AuditList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[AuditEntry]
+
+
+def _money(amount: Decimal | None) -> Decimal | None:
+    return Decimal(store.money_text(amount)) if amount is not None else None
+
+
+def _key_info(row: store.KeyRow) -> dict[str, Any]:
+    fields = {name: getattr(row, name) for name in KeyInfo.model_fields if name != "status"}
+    status = "revoked" if row.revoked_at else "active" if row.usable_at(datetime.now(UTC)) else "expired"
+    return fields | {"budget_usd": _money(row.budget_usd), "status": status}
+
+
+def _team_info(row: store.TeamRow) -> TeamInfo:
+    fields = {name: getattr(row, name) for name in TeamInfo.model_fields if name != "alias"}
+    return TeamInfo(**fields | {"alias": row.id, "budget_usd": _money(row.budget_usd)})
+
+
+# --- dependencies -----------------------------------------------------------------------------
+
+Admin = Annotated[Identity, Depends(require_admin)]
+
+
+def _engine(request: Request, identity: Admin) -> Iterator[Engine]:
+    """The store, its schema brought up to date once per app (after the caller is known)."""
+    state = app_state(request)
+    engine = state.engine
+    if not getattr(request.app.state, "keys_schema_ready", False):
+        from llmgate.store.migrate import upgrade
+
+        upgrade(engine)
+        request.app.state.keys_schema_ready = True
+    yield engine
+
+
+def _keys_changed(request: Request) -> None:
+    """Re-read this process's copy of the keys before answering (route threads may block)."""
+    state = app_state(request)
+    if state.loop is not None:
+        asyncio.run_coroutine_threadsafe(state.registry.refresh(), state.loop).result(timeout=10)
+
+
+Store = Annotated[Engine, Depends(_engine)]
+
+
+def _actor(identity: Identity) -> str:
+    return f"api:{identity.name}"
+
+
+def _values(body: BaseModel, *, only_set: bool) -> dict[str, Any]:
+    names = set(body.model_fields_set if only_set else type(body).model_fields)
+    return {name: getattr(body, name) for name in names}
+
+
+_RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def _since(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    match = _RELATIVE.match(value.strip())
+    if match:
+        return datetime.now(UTC) - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise InvalidRequest(
+            f"since: expected e.g. 30m, 2h, 7d, 2026-11-01 or 2026-11-01T09:00, got {value!r}", param="since"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+# --- keys -------------------------------------------------------------------------------------
+
+
+@router.post("/keys", status_code=201, summary="Create a key (the key is in this answer only)")
+def create_key(request: Request, body: KeyCreate, identity: Admin, engine: Store) -> NewKey:
+    key = generate_key()
+    row = store.create_key(
+        engine,
+        key_hash=hash_key(key),
+        key_prefix=display_prefix(key),
+        actor=_actor(identity),
+        key_id=generate_key_id(),
+        **_values(body, only_set=False),
+    )
+    _keys_changed(request)
+    return NewKey(**_key_info(row), key=key)
+
+
+@router.get("/keys", summary="List keys (prefixes only)")
+def list_keys(identity: Admin, engine: Store, team: str | None = None) -> KeyList:
+    rows = [r for r in store.load_keys(engine) if team is None or r.team_id == team]
+    return KeyList(data=[KeyInfo(**_key_info(r)) for r in rows])
+
+
+@router.get("/keys/{key_id}", summary="One key, by id or alias")
+def get_key(key_id: str, identity: Admin, engine: Store) -> KeyInfo:
+    row = store.get_key(engine, key_id)
+    if row is None:
+        raise store.NotFound(f"no key with id or alias {key_id!r}", param="key_id")
+    return KeyInfo(**_key_info(row))
+
+
+@router.patch("/keys/{key_id}", summary="Change a key (null clears a field)")
+def update_key(request: Request, key_id: str, body: KeyUpdate, identity: Admin, engine: Store) -> KeyInfo:
+    row = store.update_key(engine, key_id, actor=_actor(identity), **_values(body, only_set=True))
+    _keys_changed(request)
+    return KeyInfo(**_key_info(row))
+
+
+@router.post("/keys/{key_id}/revoke", summary="Revoke a key at once")
+def revoke_key(request: Request, key_id: str, identity: Admin, engine: Store) -> KeyInfo:
+    row = store.revoke_key(engine, key_id, _actor(identity))
+    _keys_changed(request)
+    return KeyInfo(**_key_info(row))
+
+
+@router.post("/keys/{key_id}/rotate", summary="New secret for a key (in this answer only)")
+def rotate_key(request: Request, key_id: str, identity: Admin, engine: Store) -> NewKey:
+    key = generate_key()
+    row = store.rotate_key(engine, key_id, hash_key(key), display_prefix(key), _actor(identity))
+    _keys_changed(request)
+    return NewKey(**_key_info(row), key=key)
+
+
+# --- teams and the audit log --------------------------------------------------------------------
+
+
+@router.post("/teams", status_code=201, summary="Create a team")
+def create_team(request: Request, body: TeamCreate, identity: Admin, engine: Store) -> TeamInfo:
+    values = _values(body, only_set=False)
+    alias = values.pop("alias")
+    team = store.create_team(engine, alias, actor=_actor(identity), **values)
+    _keys_changed(request)
+    return _team_info(team)
+
+
+@router.get("/teams", summary="List teams")
+def list_teams(identity: Admin, engine: Store) -> TeamList:
+    return TeamList(data=[_team_info(r) for r in store.load_teams(engine)])
+
+
+@router.patch("/teams/{team_id}", summary="Change a team (null clears a field)")
+def update_team(request: Request, team_id: str, body: TeamUpdate, identity: Admin, engine: Store) -> TeamInfo:
+    values = _values(body, only_set=True)
+    team = store.update_team(engine, team_id, actor=_actor(identity), **values)
+    _keys_changed(request)
+    return _team_info(team)
+
+
+@router.get("/audit", summary="The audit log, oldest first")
+def audit(identity: Admin, engine: Store, since: str | None = None, target: str | None = None) -> AuditList:
+    entries = store.list_audit(engine, _since(since), target=target)
+    return AuditList(
+        data=[
+            AuditEntry(id=e.id, at=e.at, actor=e.actor, action=e.action, target=e.target, changes=e.changes)
+            for e in entries
+        ]
+    )

@@ -1,0 +1,218 @@
+"""``llmgate keys``, ``llmgate teams`` and ``llmgate audit`` through the CLI runner, on an SQLite file."""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+import yaml
+from click.testing import Result
+from sqlalchemy.engine import Engine
+from typer.testing import CliRunner
+
+from llmgate.cli.main import app
+from llmgate.store.db import create_engine_for
+from llmgate.store.models import table
+
+KEY = re.compile(r"sk-lg-[A-Za-z0-9_-]{43}")
+
+
+class Cli:
+    def __init__(self, config: Path) -> None:
+        self.config = config
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str) -> Result:
+        return self.runner.invoke(app, [*args, "--config", str(self.config)])
+
+    def ok(self, *args: str) -> Result:
+        result = self(*args)
+        assert result.exit_code == 0, result.output
+        return result
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self.ok(*args, "--format", "json").stdout)
+
+    def error(self, code: int, *args: str) -> str:
+        """The command fails with ``code`` and one line on stderr, which is returned."""
+        result = self(*args)
+        assert result.exit_code == code, result.output
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+        assert result.stdout == ""
+        return lines[0]
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "data" / "store.db"
+
+
+@pytest.fixture
+def cli(tmp_path: Path, db_path: Path) -> Cli:
+    config = tmp_path / "llmgate.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "model_list": [{"model_name": "mock-echo", "litellm_params": {"model": "mock/echo"}}],
+                "llmgate": {"database_url": f"sqlite:///{db_path}"},
+            }
+        )
+    )
+    return Cli(config)
+
+
+@pytest.fixture
+def engine(db_path: Path) -> Iterator[Engine]:
+    engine = create_engine_for(f"sqlite:///{db_path}")
+    yield engine
+    engine.dispose()
+
+
+def rows(engine: Engine, name: str) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(sa.select(table(name)))]
+
+
+def test_key_lifecycle(cli: Cli, engine: Engine) -> None:
+    team = cli.json("teams", "create", "--alias", "search", "--budget", "250", "--rpm", "100")
+    assert team["id"] == "search" and team["budget_usd"] == "250" and team["budget_period"] == "monthly"
+
+    created = cli.json(
+        "keys", "create", "--alias", "ci-bot", "--team", "search", "--user", "alice",
+        "--models", "gpt-4o-mini,claude-sonnet", "--budget", "12.50", "--budget-period", "weekly",
+        "--rpm", "60", "--tpm", "5000", "--expires", "2027-01-01", "--tags", "cost_centre=cc-42,env=prod",
+    )  # fmt: skip
+    key, key_id = created["key"], created["id"]
+    assert KEY.fullmatch(key) and created["alias"] == "ci-bot" and key_id.startswith("key_")
+    assert created["models"] == ["gpt-4o-mini", "claude-sonnet"]
+    assert (created["budget_usd"], created["budget_period"], created["rpm"], created["tpm"]) == (
+        "12.5",
+        "weekly",
+        60,
+        5000,
+    )
+    assert created["tags"] == {"cost_centre": "cc-42", "env": "prod"}
+    assert created["expires_at"] == "2027-01-01T00:00:00+00:00" and created["status"] == "active"
+
+    # Only the hash is stored: no column holds the key.
+    (stored,) = rows(engine, "api_keys")
+    assert stored["key_hash"] == hashlib.sha256(key.encode()).hexdigest()
+    assert all(key not in str(value) for value in stored.values())
+
+    # list and info never show the key or its hash; info finds a key by id, alias or the key itself.
+    listed = cli.ok("keys", "list").stdout + cli.ok("keys", "list", "--format", "json").stdout
+    assert key_id in listed and key not in listed and stored["key_hash"] not in listed
+    for ref in (key_id, "ci-bot", key):
+        info = cli.json("keys", "info", ref)
+        assert info["id"] == key_id and "key" not in info and "key_hash" not in info
+    assert key[:10] in cli.ok("keys", "info", "ci-bot").stdout
+
+    updated = cli.json("keys", "update", "ci-bot", "--budget", "20", "--rpm", "30", "--clear", "tpm")
+    assert (updated["budget_usd"], updated["rpm"], updated["tpm"]) == ("20", 30, None)
+    assert cli.json("keys", "update", key_id, "--no-budget")["budget_usd"] is None
+
+    rotated = cli.json("keys", "rotate", "ci-bot")
+    new_key = rotated["key"]
+    assert KEY.fullmatch(new_key) and new_key != key and rotated["id"] == key_id and rotated["rpm"] == 30
+    (stored,) = rows(engine, "api_keys")
+    assert stored["key_hash"] == hashlib.sha256(new_key.encode()).hexdigest()
+    assert cli.error(1, "keys", "info", key) == "error: no key matches the key given"  # never echoes it
+
+    revoked = cli.json("keys", "revoke", new_key)
+    assert revoked["status"] == "revoked" and revoked["revoked_at"]
+    assert rows(engine, "api_keys")[0]["revoked_at"] is not None
+    assert "revoked" in cli.ok("keys", "list").stdout
+    assert "revoked" in cli.error(1, "keys", "rotate", key_id)
+
+    entries = cli.json("audit")
+    assert [(e["action"], e["target"]) for e in entries] == [
+        ("team.create", "search"),
+        ("key.create", key_id),
+        ("key.update", key_id),
+        ("key.update", key_id),
+        ("key.rotate", key_id),
+        ("key.revoke", key_id),
+    ]
+    assert {e["actor"] for e in entries} == {f"cli:{getpass.getuser()}"}
+    assert entries[2]["changes"] == {"budget_usd": ["12.5", "20"], "rpm": [60, 30], "tpm": [5000, None]}
+    assert entries[3]["changes"] == {"budget_usd": ["20", None]}
+    audit_text = json.dumps(entries) + cli.ok("audit").stdout + str(rows(engine, "audit_log"))
+    assert key not in audit_text and new_key not in audit_text and "sk-lg-" not in audit_text
+    assert stored["key_hash"] not in audit_text
+    assert cli.json("audit", "--since", "1h") == entries
+    assert cli.json("audit", "--since", "2999-01-01") == []
+
+
+def test_create_prints_the_key_once_as_the_last_line(cli: Cli, engine: Engine) -> None:
+    output = cli.ok("keys", "create", "--alias", "plain").stdout
+    key = output.strip().splitlines()[-1]
+    assert KEY.fullmatch(key) and "only this once" in output
+    assert rows(engine, "api_keys")[0]["key_hash"] == hashlib.sha256(key.encode()).hexdigest()
+    assert "plain" in cli.ok("keys", "list").stdout
+
+
+def test_teams(cli: Cli) -> None:
+    cli.ok("teams", "create", "--alias", "ml", "--models", "a,b", "--tags", "owner=data")
+    assert cli.ok("teams", "list").stdout.count("ml") >= 1
+    team = cli.json("teams", "update", "ml", "--tpm", "1000", "--budget", "5", "--budget-period", "daily")
+    assert (team["tpm"], team["budget_usd"], team["budget_period"], team["models"]) == (
+        1000,
+        "5",
+        "daily",
+        ["a", "b"],
+    )
+    (listed,) = cli.json("teams", "list")
+    assert listed == team
+    assert cli.json("teams", "update", "ml", "--clear", "models")["models"] is None
+    assert [e["action"] for e in cli.json("audit")] == ["team.create", "team.update", "team.update"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--budget", "-5"], "--budget"),
+        (["--budget", "ten"], "--budget"),
+        (["--budget", "NaN"], "--budget"),
+        (["--budget-period", "yearly"], "--budget-period"),
+        (["--rpm", "0"], "--rpm"),
+        (["--tpm", "1.5"], "--tpm"),
+        (["--tags", "novalue"], "--tags"),
+        (["--expires", "next year"], "--expires"),
+        (["--models", ","], "--models"),
+    ],
+)
+def test_bad_options_are_one_line_usage_errors(
+    cli: Cli, engine: Engine, args: list[str], message: str
+) -> None:
+    line = cli.error(2, "keys", "create", "--alias", "x", *args)
+    assert message in line
+    assert not sa.inspect(engine).has_table("api_keys")  # refused before the store was opened
+
+
+def test_refusals_are_one_line_errors(cli: Cli) -> None:
+    assert "no team named 'ghost'" in cli.error(1, "keys", "create", "--alias", "x", "--team", "ghost")
+    cli.ok("keys", "create", "--alias", "x")
+    assert "alias 'x' exists already" in cli.error(1, "keys", "create", "--alias", "x")
+    assert "no key" in cli.error(1, "keys", "info", "missing")
+    assert "no key" in cli.error(1, "keys", "revoke", "missing")
+    assert "nothing to change" in cli.error(2, "keys", "update", "x")
+    assert "--clear" in cli.error(2, "keys", "update", "x", "--clear", "colour")
+    cli.ok("teams", "create", "--alias", "t")
+    assert "exists already" in cli.error(1, "teams", "create", "--alias", "t")
+    assert "no team named 'u'" in cli.error(1, "teams", "update", "u", "--rpm", "1")
+    assert "--since" in cli.error(2, "audit", "--since", "yesterday")
+    assert [e["action"] for e in cli.json("audit")] == ["key.create", "team.create"]
+
+
+def test_no_config_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LLMGATE_CONFIG", raising=False)
+    result = CliRunner().invoke(app, ["keys", "list"])
+    assert result.exit_code == 2 and "no config file" in result.stderr
