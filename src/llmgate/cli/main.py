@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from llmgate.cli import db, keys, logs, report, serve
+from llmgate.cli import db, evals, keys, logs, report, scheduler, serve
 from llmgate.cli.common import fail
 from llmgate.errors import ConfigError, LlmgateError
 
@@ -23,10 +23,13 @@ app = typer.Typer(
 )
 app.command("serve", help="Run the gateway.")(serve.serve)
 app.command("logs", help="Show recorded requests.")(logs.logs)
+app.command("scheduler", help="Run the config's eval schedules as a process of its own.")(scheduler.scheduler)
 app.add_typer(db.app, name="db", help="The store: migrations and status.")
 app.add_typer(keys.keys_app, name="keys", help="Virtual keys: create, list, info, update, revoke, rotate.")
 app.add_typer(keys.teams_app, name="teams", help="Teams with their own budgets and limits.")
 app.add_typer(report.app, name="report", help="Spend and budget reports for finance.")
+app.add_typer(evals.app, name="eval", help="Eval suites: run, list, show, compare, baseline.")
+app.command("audit", help="The admin audit log.")(keys.audit)
 
 
 @app.command("version", help="Print the version.")

@@ -50,6 +50,9 @@ def serve(
     assert config is not None
     if workers > 1:
         os.environ["LLMGATE_CONFIG"] = str(Path(config).resolve())
+        # Each worker builds its own app: tell it where the gateway listens (eval schedules call it).
+        os.environ["LLMGATE_HOST"], os.environ["LLMGATE_PORT"] = host, str(port)
+        os.environ["LLMGATE_LOG_LEVEL"], os.environ["LLMGATE_WORKERS"] = log_level, str(workers)
         uvicorn.run("llmgate.server.app:create_app_from_env", factory=True, workers=workers, **options)  # type: ignore[arg-type]
     else:
         settings = Settings(config_path=config, host=host, port=port, workers=workers, log_level=log_level)

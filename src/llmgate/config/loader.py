@@ -150,8 +150,15 @@ def parse_config(
     pricing_file = config.llmgate.pricing_file
     if pricing_file and not Path(pricing_file).is_absolute():
         pricing_file = str((base_dir / pricing_file).resolve())
+    schedules = [  # suites relative to the config file; unnamed schedules named after theirs
+        schedule.model_copy(
+            update={"name": schedule.label, "suite": str((base_dir / schedule.suite).resolve())}
+        )
+        for schedule in config.llmgate.eval_schedules
+    ]
     llmgate = config.llmgate.model_copy(
         update={
+            "eval_schedules": schedules,
             "pricing_file": pricing_file,
             "database_url": database_url,
             "spill_dir": str(spill_dir if spill_dir.is_absolute() else (base_dir / spill_dir).resolve()),

@@ -218,6 +218,60 @@ class RecorderSettings(Strict):
     process: bool = True
 
 
+class WebhookSettings(Strict):
+    """``llmgate.alerts.webhooks[]``: where alerts are POSTed as JSON."""
+
+    url: str
+    # e.g. Authorization: os.environ/ALERT_WEBHOOK_TOKEN (None only where commands that just read
+    # the store load the config without the variable set)
+    headers: dict[str, str | None] | None = None
+    timeout: float = Field(default=5.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"must be an http:// or https:// URL, got {value!r}")
+        return value
+
+
+class AlertSettings(Strict):
+    """``llmgate.alerts``: the sinks every alert (eval regressions, monitors) goes to."""
+
+    webhooks: list[WebhookSettings] = Field(default_factory=list)
+    log: bool = True  # one JSON line per alert on the ``llmgate.alerts`` logger
+
+
+class EvalSchedule(Strict):
+    """``llmgate.eval_schedules[]``: a suite run on a cron schedule by ``llmgate serve`` or
+    ``llmgate scheduler``."""
+
+    name: str | None = None
+    cron: str  # 5 fields; a 6th is seconds (croniter's convention); in llmgate.time_zone
+    suite: str  # suite file, relative to the config file
+    models: list[str] | None = None  # default: the suite's own models
+    repeat: int = Field(default=1, ge=1)
+    concurrency: int = Field(default=4, ge=1)
+    alert_on_regression: bool = True
+
+    @field_validator("cron")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        from datetime import UTC, datetime
+
+        from croniter import CroniterError, croniter
+
+        try:
+            croniter(value, datetime(2000, 1, 1, tzinfo=UTC)).get_next(datetime)
+        except (CroniterError, ValueError) as exc:
+            raise ValueError(f"invalid cron expression {value!r}: {exc}") from None
+        return value
+
+    @property
+    def label(self) -> str:
+        return self.name or self.suite
+
+
 class LlmgateSettings(Strict):
     """The top-level ``llmgate:`` section: everything LiteLLM's format has no place for."""
 
@@ -231,6 +285,18 @@ class LlmgateSettings(Strict):
     user_budget_usd: Decimal | None = Field(default=None, ge=0)  # per user (a key's --user) and period
     user_budget_period: Literal["daily", "weekly", "monthly"] = "monthly"
     recorder: RecorderSettings = RecorderSettings()
+    alerts: AlertSettings = AlertSettings()
+    eval_schedules: list[EvalSchedule] = Field(default_factory=list)
+
+    @field_validator("eval_schedules")
+    @classmethod
+    def _unique_schedule_names(cls, value: list[EvalSchedule]) -> list[EvalSchedule]:
+        seen: set[str] = set()
+        for schedule in value:
+            if schedule.label in seen:
+                raise ValueError(f"two schedules are named {schedule.label!r}: give each a distinct name")
+            seen.add(schedule.label)
+        return value
 
     @field_validator("time_zone")
     @classmethod

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
     from sqlalchemy import Engine
 
+    from llmgate.evals.scheduler import EvalScheduler
     from llmgate.routing.shared import SharedHealth
     from llmgate.store.records import StoreWriter
 
@@ -107,6 +108,7 @@ class AppState:
         self.database_url = config.llmgate.database_url
         self._engine: Engine | None = None
         self._store_writer: StoreWriter | None = None
+        self.scheduler: EvalScheduler | None = None  # llmgate.eval_schedules, started in open()
         pricing_file = config.llmgate.pricing_file
         price_overrides = load_pricing_file(pricing_file) if pricing_file else None
         self.prices = PriceBook(overrides=price_overrides)
@@ -249,6 +251,22 @@ class AppState:
             from llmgate.providers.litellm_adapter import aload_litellm
 
             self._warm = asyncio.create_task(aload_litellm())
+        if self.config.llmgate.eval_schedules:
+            self._start_scheduler()
+
+    def _start_scheduler(self) -> None:
+        """Run the config's eval schedules against this gateway; with several workers (or a
+        ``llmgate scheduler`` on this host) a lock file in the spill directory elects one."""
+        from llmgate.evals.scheduler import local_base_url, scheduler_from_config
+
+        master = self.config.general_settings.master_key
+        self.scheduler = scheduler_from_config(
+            self.config,
+            base_url=local_base_url(self.settings.host, self.settings.port),
+            api_key=master.get_secret_value() if master else "llmgate",
+            engine_factory=lambda: self.engine,
+        )
+        self.scheduler.start()
 
     async def _ensure_schema(self) -> None:
         try:
@@ -259,6 +277,8 @@ class AppState:
             log.warning("store unavailable at start (%s); records spill to disk until it is back", message)
 
     async def close(self) -> None:
+        if self.scheduler is not None:
+            await self.scheduler.stop()
         if self._schema is not None and not self._schema.done():
             self._schema.cancel()
         if self._warm is not None and not self._warm.done():
@@ -350,6 +370,13 @@ def build_admin(state: AppState) -> FastAPI:
 def create_app_from_env() -> LlmgateApp:
     """Factory for ``uvicorn --factory`` and multi-worker serving: config from ``LLMGATE_CONFIG``."""
     path = os.environ.get("LLMGATE_CONFIG")
-    app = create_app(Settings(config_path=path), load_config(path))
+    settings = Settings(
+        config_path=path,
+        host=os.environ.get("LLMGATE_HOST", "127.0.0.1"),
+        port=int(os.environ.get("LLMGATE_PORT", "4000")),
+        workers=int(os.environ.get("LLMGATE_WORKERS", "2")),
+        log_level=os.environ.get("LLMGATE_LOG_LEVEL", "info"),
+    )
+    app = create_app(settings, load_config(path))
     tune_process()  # in each worker process, as `llmgate serve` does
     return app

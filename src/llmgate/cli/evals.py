@@ -1,0 +1,400 @@
+"""``llmgate eval ...``: run suites, list and show stored runs, compare runs, set baselines.
+
+``eval run`` calls models through a gateway, as any client does:
+
+- ``--config FILE`` (or ``LLMGATE_CONFIG``) without ``--base-url``: a gateway for that config is
+  started in this process on a free loopback port (recording inline, no writer process, no eval
+  schedules) and the results go to that config's store;
+- ``--base-url URL [--api-key K]``: that gateway is called; results go to the store of
+  ``--config``/``LLMGATE_CONFIG`` when one is given (its prices also price the calls), else to
+  ``LLMGATE_DATABASE_URL`` or ``./llmgate.db``. ``--no-store`` keeps nothing.
+
+The other commands read the same store (``--config``, else ``LLMGATE_DATABASE_URL``/``./llmgate.db``).
+After a run, each model's results are compared with the baseline of the suite and model, if one
+is set. Exit codes: 0 everything passed and nothing regressed; 1 a case failed or errored, a
+regression, or the store failed; 2 a usage, config or suite error (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from llmgate.cli.common import ConfigOption, config_from, fail
+from llmgate.errors import ConfigError, LlmgateError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from sqlalchemy.engine import Engine
+
+    from llmgate.config import GatewayConfig
+    from llmgate.evals.report import Reported
+
+app = typer.Typer(no_args_is_help=True)
+baseline_app = typer.Typer(no_args_is_help=True)
+app.add_typer(baseline_app, name="baseline", help="The run each suite and model is compared against.")
+
+DEFAULT_STORE = "sqlite:///llmgate.db"
+
+
+class Output(StrEnum):
+    table = "table"
+    json = "json"
+    junit = "junit"
+    html = "html"
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+
+
+class Method(StrEnum):
+    mcnemar = "mcnemar"
+    bootstrap = "bootstrap"
+
+
+Alpha = Annotated[float, typer.Option(min=0.0001, max=0.5, help="Significance level of the paired test.")]
+MinEffect = Annotated[float, typer.Option(min=0.0, max=1.0, help="Smallest drop that is a regression.")]
+MethodOption = Annotated[Method, typer.Option(help="mcnemar (pass/fail flips) or bootstrap (scores).")]
+OutPath = Annotated[str | None, typer.Option("--out", help="Write the report to this file.")]
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Known failures as one line: usage, config and suite problems exit 2, the rest 1."""
+    from llmgate.evals.history import RunNotFound
+
+    try:
+        yield
+    except (ConfigError, RunNotFound) as exc:
+        fail(exc.message if isinstance(exc, ConfigError) else str(exc.args[0]), code=2)
+    except LlmgateError as exc:
+        fail(exc.message, code=1)
+
+
+def _store_url(config: str | None) -> str:
+    if config:
+        url = config_from(config, for_store_only=True).llmgate.database_url
+        assert url is not None
+        return url
+    return os.environ.get("LLMGATE_DATABASE_URL") or DEFAULT_STORE
+
+
+@contextmanager
+def _engine(url: str) -> Iterator[Engine]:
+    from llmgate.store.db import create_engine_for
+    from llmgate.store.evals import ensure_schema
+
+    engine = create_engine_for(url)
+    try:
+        ensure_schema(engine)
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def _console(*, stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr, width=None if stream.isatty() else 200, highlight=False)
+
+
+# --- an in-process gateway --------------------------------------------------------------------
+
+
+@contextmanager
+def _in_process_gateway(cfg: GatewayConfig, config_path: str) -> Iterator[str]:
+    """A gateway for ``cfg`` on a free loopback port, in a thread; yields its base URL."""
+    import socket
+
+    import uvicorn
+
+    from llmgate.server.app import Settings, create_app
+
+    llmgate = cfg.llmgate.model_copy(
+        update={"recorder": cfg.llmgate.recorder.model_copy(update={"process": False}), "eval_schedules": []}
+    )
+    quiet = cfg.model_copy(update={"llmgate": llmgate})
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = int(sock.getsockname()[1])
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(Settings(config_path=config_path, port=port, log_level="warning"), quiet),
+            lifespan="on",
+            log_level="warning",
+            access_log=False,
+            log_config=None,
+        )
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="eval-gateway")
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                fail("the in-process gateway did not start (see the log above)", code=1)
+            time.sleep(0.02)
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        sock.close()
+
+
+# --- eval run ---------------------------------------------------------------------------------
+
+
+@app.command("run")
+def run(
+    suite: Annotated[
+        str, typer.Argument(metavar="SUITE", help="The suite file, e.g. evals/factual_qa.yaml.")
+    ],
+    model: Annotated[
+        list[str] | None,
+        typer.Option("--model", "-m", help="Model to test (repeatable; default: the suite's)."),
+    ] = None,
+    base_url: Annotated[
+        str | None, typer.Option(help="A running gateway, e.g. http://127.0.0.1:4000/v1.")
+    ] = None,
+    api_key: Annotated[
+        str | None, typer.Option(envvar="LLMGATE_API_KEY", help="Key for --base-url (or LLMGATE_API_KEY).")
+    ] = None,
+    config: ConfigOption = None,
+    concurrency: Annotated[int, typer.Option(min=1, max=256, help="Cases in flight at once.")] = 4,
+    repeat: Annotated[int, typer.Option(min=1, max=100, help="Run every case this many times.")] = 1,
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", help="Only cases with this tag (repeatable).")
+    ] = None,
+    output: Annotated[Output, typer.Option(help="table, json, junit or html.")] = Output.table,
+    out: OutPath = None,
+    store: Annotated[bool, typer.Option("--store/--no-store", help="Keep the results in the store.")] = True,
+    alpha: Alpha = 0.05,
+    min_effect: MinEffect = 0.05,
+    method: MethodOption = Method.mcnemar,
+) -> None:
+    """Run a suite against its models through a gateway; compare with the baseline."""
+    from llmgate.evals.suite import load_suite
+
+    if not base_url and not config:
+        fail("give --config FILE (starts a gateway in-process) or --base-url URL of a running one", code=2)
+    with _errors():
+        loaded = load_suite(suite)
+        models = list(model or loaded.models)
+        if not models:
+            fail(f"{suite}: no model to run: list models: in the suite or pass --model", code=2)
+        if not loaded.select(tag):
+            fail(f"{suite}: no case has any of the tags {', '.join(tag or [])}", code=2)
+        cfg = config_from(config, for_store_only=bool(base_url)) if config else None
+        url = _store_url(config) if store else None
+        with _maybe_engine(url) as engine:
+            if base_url:
+                key = api_key or "none"
+                reported = _run(suite, models, base_url, key, engine, cfg, concurrency, repeat, tag)
+            else:
+                assert cfg is not None and config is not None
+                master = cfg.general_settings.master_key
+                with _in_process_gateway(cfg, config) as gateway_url:
+                    secret = master.get_secret_value() if master is not None else "none"
+                    reported = _run(suite, models, gateway_url, secret, engine, cfg, concurrency, repeat, tag)
+            reported = _with_baselines(engine, reported, alpha, min_effect, method.value)
+    _emit(reported, output, out)
+    failed = any(s.status != "passed" for s, _ in reported)
+    regressed = any(c is not None and c.regression for _, c in reported)
+    raise typer.Exit(1 if failed or regressed else 0)
+
+
+@contextmanager
+def _maybe_engine(url: str | None) -> Iterator[Engine | None]:
+    if url is None:
+        yield None
+        return
+    with _engine(url) as engine:
+        yield engine
+
+
+def _run(
+    suite: str,
+    models: list[str],
+    base_url: str,
+    api_key: str,
+    engine: Engine | None,
+    cfg: GatewayConfig | None,
+    concurrency: int,
+    repeat: int,
+    tags: list[str] | None,
+) -> list[Reported]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+    from llmgate.evals.runner import run_suite_file
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=_console(stderr=True), transient=True) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def progress(model: str, done: int, total: int) -> None:
+            if model not in tasks:
+                tasks[model] = bar.add_task(model, total=total)
+            bar.update(tasks[model], completed=done)
+
+        summaries = run_suite_file(
+            suite,
+            models=models,
+            base_url=base_url,
+            api_key=api_key,
+            engine=engine,
+            concurrency=concurrency,
+            repeat=repeat,
+            tags=tags,
+            config=cfg,
+            progress=progress,
+        )
+    return [(s, None) for s in summaries]
+
+
+def _with_baselines(
+    engine: Engine | None, reported: list[Reported], alpha: float, min_effect: float, method: str
+) -> list[Reported]:
+    if engine is None:
+        return reported
+    from llmgate.evals.history import compare_with_baseline
+
+    return [
+        (s, compare_with_baseline(engine, s, alpha=alpha, min_effect=min_effect, method=method))
+        for s, _ in reported
+    ]
+
+
+def _emit(reported: list[Reported], output: Output, out: str | None) -> None:
+    """The report on stdout or in --out; beside a file format, the summary (stderr when the format
+    itself is on stdout)."""
+    from llmgate.evals.console import print_report
+    from llmgate.evals.report import render
+
+    if output is Output.table and out is None:
+        print_report(_console(), reported)
+        return
+    text = render(reported, output.value)
+    if out is not None:
+        Path(out).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    if output is not Output.table:
+        print_report(_console(stderr=out is None), reported, cases=False)
+
+
+# --- stored runs ------------------------------------------------------------------------------
+
+
+@app.command("list")
+def list_runs(
+    config: ConfigOption = None,
+    suite: Annotated[str | None, typer.Option(help="Only runs of this suite (its name).")] = None,
+    model: Annotated[str | None, typer.Option(help="Only runs of this model.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many runs.")] = 50,
+    format: Annotated[Format, typer.Option("--format", help="table or json.")] = Format.table,
+) -> None:
+    """Stored runs, newest first (* marks baselines)."""
+    import orjson
+
+    from llmgate.evals.console import print_runs
+    from llmgate.store import evals as store
+
+    with _errors(), _engine(_store_url(config)) as engine:
+        runs = store.list_runs(engine, suite=suite, model=model, limit=limit)
+        baselines = {b["run_id"] for b in store.list_baselines(engine)}
+    if format is Format.json:
+        rows = [{**r, "baseline": r["id"] in baselines} for r in runs]
+        for row in rows:
+            row["summary"] = orjson.loads(row.pop("summary_json") or "null")
+        typer.echo(orjson.dumps(rows, default=str, option=orjson.OPT_INDENT_2).decode())
+        return
+    print_runs(_console(), runs, baselines)
+
+
+@app.command("show")
+def show(
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="A run id (or a unique prefix of one).")],
+    config: ConfigOption = None,
+    output: Annotated[Output, typer.Option(help="table, json, junit or html.")] = Output.table,
+    out: OutPath = None,
+) -> None:
+    """One stored run, case by case, with its baseline comparison."""
+    from llmgate.evals.history import compare_with_baseline, load_run
+
+    with _errors(), _engine(_store_url(config)) as engine:
+        summary = load_run(engine, run_id)
+        reported: list[Reported] = [(summary, compare_with_baseline(engine, summary))]
+    _emit(reported, output, out)
+
+
+@app.command("compare")
+def compare(
+    run_a: Annotated[str, typer.Argument(metavar="RUN_A", help="The earlier run (the reference).")],
+    run_b: Annotated[str, typer.Argument(metavar="RUN_B", help="The later run.")],
+    config: ConfigOption = None,
+    alpha: Alpha = 0.05,
+    min_effect: MinEffect = 0.05,
+    method: MethodOption = Method.mcnemar,
+    format: Annotated[Format, typer.Option("--format", help="table or json.")] = Format.table,
+) -> None:
+    """Compare RUN_B with RUN_A case by case; exit 1 when RUN_B regressed."""
+    import orjson
+
+    from llmgate.evals.console import print_comparison
+    from llmgate.evals.history import compare_summaries, load_run
+
+    with _errors(), _engine(_store_url(config)) as engine:
+        first, second = load_run(engine, run_a), load_run(engine, run_b)
+    if (first.suite, first.model) != (second.suite, second.model):
+        typer.echo(
+            f"note: comparing {first.suite}/{first.model} with {second.suite}/{second.model}", err=True
+        )
+    result = compare_summaries(first, second, alpha=alpha, min_effect=min_effect, method=method.value)
+    if format is Format.json:
+        typer.echo(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2).decode())
+    else:
+        print_comparison(_console(), result, label="RUN_A")
+    raise typer.Exit(1 if result.regression else 0)
+
+
+@baseline_app.command("set")
+def baseline_set(
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="A run id (or a unique prefix of one).")],
+    config: ConfigOption = None,
+) -> None:
+    """Make RUN the baseline of its suite and model."""
+    from llmgate.evals.history import find_run
+    from llmgate.store import evals as store
+
+    with _errors(), _engine(_store_url(config)) as engine:
+        run = find_run(engine, run_id)
+        if run["status"] == "running":
+            fail(f"run {run['id'][:12]} has not finished", code=2)
+        store.set_baseline(engine, run["suite"], run["model"], run["id"])
+    typer.echo(f"baseline of {run['suite']} on {run['model']}: run {run['id']}")
+
+
+@baseline_app.command("list")
+def baseline_list(config: ConfigOption = None) -> None:
+    """Every baseline, by suite and model."""
+    from llmgate.store import evals as store
+
+    with _errors(), _engine(_store_url(config)) as engine:
+        rows = store.list_baselines(engine)
+    if not rows:
+        typer.echo("no baselines set")
+    for row in rows:
+        typer.echo(f"{row['suite']}\t{row['model']}\t{row['run_id']}\t{row['set_at']:%Y-%m-%d %H:%M:%S}")

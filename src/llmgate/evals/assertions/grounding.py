@@ -1,0 +1,88 @@
+"""Offline faithfulness assertions: ``grounded`` and ``answer_relevance``.
+
+No LLM judge: both call llmgate's scorers in ``llmgate.quality`` (sentence-level support from
+embeddings combined with lexical evidence), imported on first use.
+
+- ``grounded``: the answer is supported by the case's ``context`` (the retrieved passages);
+  passes at ``threshold`` (default 0.5). The suite loader refuses a case without a context.
+- ``answer_relevance``: the answer addresses the question (the case's ``question`` variable, or
+  else the last user message); passes at ``threshold`` (default 0.5).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from llmgate.errors import ConfigError
+from llmgate.evals.assertions.base import (
+    AssertionSpec,
+    AssertionType,
+    Check,
+    CheckError,
+    Verdict,
+    clip,
+    require_threshold_in_unit,
+)
+
+GROUNDED_THRESHOLD = 0.5
+RELEVANCE_THRESHOLD = 0.5
+
+
+def _grounded_score(answer: str, context: str | tuple[str, ...], question: str) -> float:
+    try:
+        from llmgate.quality.grounded import grounded
+    except ImportError as exc:
+        raise CheckError(f"the grounded scorer is not available: {exc}") from None
+    try:
+        return float(grounded(answer, context, question=question or None).score)
+    except ConfigError as exc:
+        raise CheckError(exc.message) from None
+
+
+def _relevance_score(question: str, answer: str) -> float:
+    try:
+        from llmgate.quality.relevance import answer_relevance
+    except ImportError as exc:
+        raise CheckError(f"the answer_relevance scorer is not available: {exc}") from None
+    try:
+        return float(answer_relevance(question, answer).score)
+    except ConfigError as exc:
+        raise CheckError(exc.message) from None
+
+
+async def _grounded(spec: AssertionSpec, check: Check) -> Verdict:
+    if not check.context:
+        raise CheckError("grounded needs the case's context")
+    if not check.output.strip():
+        return Verdict(0.0, False, "the answer is empty")
+    context = check.passages or check.context
+    score = clip(await asyncio.to_thread(_grounded_score, check.output, context, check.question))
+    threshold = spec.threshold_or(GROUNDED_THRESHOLD)
+    return Verdict(score, score >= threshold, f"support {score:.3f} (threshold {threshold:g})")
+
+
+async def _answer_relevance(spec: AssertionSpec, check: Check) -> Verdict:
+    if not check.question.strip():
+        raise CheckError("answer_relevance needs a question (a question variable or a user message)")
+    if not check.output.strip():
+        return Verdict(0.0, False, "the answer is empty")
+    score = clip(await asyncio.to_thread(_relevance_score, check.question, check.output))
+    threshold = spec.threshold_or(RELEVANCE_THRESHOLD)
+    return Verdict(score, score >= threshold, f"relevance {score:.3f} (threshold {threshold:g})")
+
+
+TYPES = (
+    AssertionType(
+        "grounded",
+        _grounded,
+        require_threshold_in_unit,
+        "the answer is supported by the case's context (offline)",
+        needs_context=True,
+    ),
+    AssertionType(
+        "answer_relevance",
+        _answer_relevance,
+        require_threshold_in_unit,
+        "the answer addresses the question (offline)",
+    ),
+)

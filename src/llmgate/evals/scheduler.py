@@ -1,0 +1,445 @@
+"""Run eval suites on cron schedules (``llmgate.eval_schedules``) and alert on regressions.
+
+``EvalScheduler`` lives on an asyncio loop (``llmgate serve``'s, or ``llmgate scheduler``'s own):
+one timer task per schedule computes the next fire time from the cron expression (croniter, in
+``llmgate.time_zone``; a sixth field is seconds), sleeps until then and starts the run. The runner
+is synchronous and slow (it calls models through the gateway's HTTP API, like any client), so each
+run goes to a thread of its own; the loop stays free for requests.
+
+- A schedule never runs twice at once: a fire time that comes while its previous run is still
+  going is logged and skipped (``skipped`` counts them), not queued.
+- Missed fire times (the process was suspended, or a run outlasted several) are not caught up:
+  the next fire time is always computed from now.
+- The runner stores the run; the scheduler then compares it with its suite's baseline (unless the
+  runner's summary carries the comparison already), in the same thread. A regression (when
+  ``alert_on_regression``) raises an ``eval.regression`` alert with the flipped cases' old and new
+  answers; a run that raised, or had cases end in errors, raises ``eval.error``. Alerts go to the
+  ``alerts`` table and every sink (``telemetry/alerts.py``).
+- ``lock_path``: schedules run only in the process holding an exclusive lock on that file (the
+  gateway uses ``<spill_dir>/eval-scheduler.lock``), so with ``llmgate serve --workers N``, or a
+  ``llmgate scheduler`` beside the gateway on the same host, exactly one process runs them. The
+  others retry the lock every ``lock_retry_s`` and take over when its holder exits.
+- ``stop()`` cancels the timers and waits up to ``grace_s`` for runs in progress; a run still
+  going after that is abandoned (its daemon thread ends with the process) and raises no alert.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import importlib
+import logging
+import os
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+from zoneinfo import ZoneInfo
+
+from croniter import croniter
+
+from llmgate.telemetry.alerts import Alert, Sink, raise_alert, sinks_from_config
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from llmgate.config.schema import EvalSchedule, GatewayConfig
+    from llmgate.evals.regression import Comparison
+
+log = logging.getLogger("llmgate.evals.scheduler")
+T = TypeVar("T")
+
+
+#: ``llmgate.evals.runner.run_suite_file`` or a stand-in with its signature.
+RunFunction = Callable[..., Sequence[Any]]
+
+#: Flipped cases whose answers go into a regression alert, and how much of each answer.
+_ALERT_FLIPS = 20
+_ALERT_TEXT = 500
+
+
+def default_run(*args: Any, **kwargs: Any) -> Sequence[Any]:
+    """``llmgate.evals.runner.run_suite_file``, imported when first needed."""
+    runner = importlib.import_module("llmgate.evals.runner")
+    result: Sequence[Any] = runner.run_suite_file(*args, **kwargs)
+    return result
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What the scheduler needs from one finished run: its counts and its baseline comparison."""
+
+    run_id: str
+    suite: str
+    model: str
+    passed: int
+    failed: int
+    errors: int
+    comparison: Comparison | None = None
+    baseline_run_id: str | None = None
+    flips: tuple[dict[str, Any], ...] = ()  # {case_id, direction, old_output, new_output}
+
+
+def outcome_of(summary: Any, engine: Engine | None) -> RunOutcome:
+    """Read a runner summary: ``passed``/``failed``/``errors`` attributes, else its ``counts()``;
+    its ``comparison`` (a ``Comparison`` or a ``history.RunComparison``), else the comparison with
+    the stored baseline (``history.compare_with_baseline``), computed here. Blocking: in a thread."""
+    if getattr(summary, "passed", None) is not None:
+        counts = {k: int(getattr(summary, k)) for k in ("passed", "failed", "errors")}
+    else:
+        counts = {k: int(v) for k, v in summary.counts().items() if k in ("passed", "failed", "errors")}
+    found = getattr(summary, "comparison", None)
+    if found is None and engine is not None:
+        try:
+            history = importlib.import_module("llmgate.evals.history")
+            found = history.compare_with_baseline(engine, summary)
+        except Exception as exc:
+            log.warning(
+                "eval run %s: comparison with the baseline failed: %s", summary.run_id, _one_line(exc)
+            )
+    baseline_run_id = getattr(summary, "baseline_run_id", None)
+    flips: tuple[dict[str, Any], ...] = ()
+    if found is not None and hasattr(found, "baseline"):  # a RunComparison: with the answers
+        baseline_run_id = found.baseline.run_id
+        flips = tuple(
+            {
+                "case_id": f.case_id,
+                "direction": f.direction,
+                "old_output": (f.old_output or "")[:_ALERT_TEXT],
+                "new_output": (f.new_output or "")[:_ALERT_TEXT],
+            }
+            for f in found.flips[:_ALERT_FLIPS]
+        )
+        found = found.comparison
+    return RunOutcome(
+        run_id=summary.run_id,
+        suite=summary.suite,
+        model=summary.model,
+        comparison=found,
+        baseline_run_id=baseline_run_id,
+        flips=flips,
+        **counts,
+    )
+
+
+def local_base_url(host: str, port: int) -> str:
+    """The gateway's own ``/v1`` URL as seen from its host (``0.0.0.0`` and ``::`` mean loopback)."""
+    if host in ("", "0.0.0.0", "::", "localhost"):
+        host = "127.0.0.1"
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}/v1"
+
+
+@dataclass
+class _Job:
+    schedule: EvalSchedule
+    skipped: int = 0
+    fired: int = 0
+    run: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.run is not None and not self.run.done()
+
+
+async def _in_thread(fn: Callable[[], T], name: str) -> T:
+    """Run ``fn`` in a daemon thread of its own (not the loop's executor, whose threads a loop
+    shutdown waits for) and await its result."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(result: T | None, error: BaseException | None) -> None:
+        if future.done():  # cancelled: nobody is waiting
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)  # type: ignore[arg-type]
+
+    def target() -> None:
+        result: T | None = None
+        error: BaseException | None = None
+        try:
+            result = fn()
+        except BaseException as exc:
+            error = exc
+        with contextlib.suppress(RuntimeError):  # the loop is closed
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=target, name=name, daemon=True).start()
+    return await future
+
+
+class _FileLock:
+    """An exclusive, non-blocking ``flock`` on a file, held until released or the process exits."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self) -> bool:
+        import fcntl
+
+        if self._fd is not None:
+            return True
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor drops the lock
+            self._fd = None
+
+
+class EvalScheduler:
+    """Fire each schedule's suite at its cron times; see the module docstring."""
+
+    def __init__(
+        self,
+        schedules: Sequence[EvalSchedule],
+        *,
+        run: RunFunction | None = None,
+        base_url: str,
+        api_key: str,
+        engine_factory: Callable[[], Engine] | None = None,
+        sinks: Sequence[Sink] = (),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        time_zone: str = "UTC",
+        lock_path: Path | None = None,
+        lock_retry_s: float = 30.0,
+        grace_s: float = 5.0,
+    ) -> None:
+        self.jobs = [_Job(schedule) for schedule in schedules]
+        self._run = run if run is not None else default_run
+        self.base_url = base_url
+        self._api_key = api_key
+        self._engine_factory = engine_factory
+        self.sinks = list(sinks)
+        self._clock = clock
+        self._zone = ZoneInfo(time_zone)
+        self._lock = _FileLock(lock_path) if lock_path is not None else None
+        self._lock_retry_s = lock_retry_s
+        self._grace_s = grace_s
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+        self._active = False
+
+    @property
+    def active(self) -> bool:
+        """True while this process runs the schedules (it holds the lock, when there is one)."""
+        return self._active
+
+    def start(self) -> None:
+        """Start the timers on the running loop (after taking the lock, when there is one)."""
+        if self._tasks:
+            return
+        self._stopping = False
+        for job in self.jobs:
+            if not Path(job.schedule.suite).is_file():
+                log.warning(
+                    "eval schedule %r: suite file %s not found", job.schedule.label, job.schedule.suite
+                )
+        if self._lock is None or self._lock.acquire():
+            self._start_timers()
+        else:
+            log.info("eval schedules run in another process (%s is locked); waiting", self._lock.path)
+            self._tasks.append(asyncio.create_task(self._wait_for_lock(), name="eval-scheduler-lock"))
+
+    def _start_timers(self) -> None:
+        self._active = True
+        for job in self.jobs:
+            name = f"eval-schedule:{job.schedule.label}"
+            self._tasks.append(asyncio.create_task(self._timer(job), name=name))
+        log.info("eval scheduler running %d schedule(s) against %s", len(self.jobs), self.base_url)
+
+    async def _wait_for_lock(self) -> None:
+        assert self._lock is not None
+        while not self._lock.acquire():  # noqa: ASYNC110 (polling a file lock: nothing to wait on)
+            await asyncio.sleep(self._lock_retry_s)
+        log.info("eval scheduler took over the schedules (%s)", self._lock.path)
+        self._start_timers()
+
+    async def stop(self) -> None:
+        """Cancel the timers; wait up to ``grace_s`` for runs in progress, then abandon them."""
+        self._stopping = True
+        self._active = False
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        runs = [job.run for job in self.jobs if job.run is not None and not job.run.done()]
+        if runs:
+            _done, pending = await asyncio.wait(runs, timeout=self._grace_s)
+            for task in pending:
+                log.warning("eval run %s still going at shutdown; abandoned", task.get_name())
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        if self._lock is not None:
+            self._lock.release()
+
+    def next_fire(self, job: _Job, after: datetime) -> datetime:
+        """The first fire time of ``job`` strictly after ``after`` (aware, in UTC)."""
+        start = after.astimezone(self._zone)
+        fire: datetime = croniter(job.schedule.cron, start).get_next(datetime)
+        return fire.astimezone(UTC)
+
+    async def _timer(self, job: _Job) -> None:
+        last = self._clock()
+        while True:
+            fire_at = self.next_fire(job, last)
+            delay = (fire_at - self._clock()).total_seconds()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            last = max(fire_at, self._clock())  # never fire one time twice, nor catch up missed ones
+            self.fire(job, fire_at)
+
+    def fire(self, job: _Job, fire_at: datetime | None = None) -> bool:
+        """Start ``job``'s run now unless it is still running; returns whether it started."""
+        if job.running:
+            job.skipped += 1
+            log.warning(
+                "eval schedule %r: previous run still going at %s; skipped this one",
+                job.schedule.label,
+                (fire_at or self._clock()).isoformat(timespec="seconds"),
+            )
+            return False
+        job.fired += 1
+        job.run = asyncio.create_task(self._execute(job), name=f"eval-run:{job.schedule.label}:{job.fired}")
+        return True
+
+    async def _execute(self, job: _Job) -> None:
+        schedule, name = job.schedule, job.schedule.label
+        engine: Engine | None = None
+
+        def run_and_compare() -> list[RunOutcome]:
+            nonlocal engine  # made here: the first one imports SQLAlchemy, not on the loop
+            engine = self._engine_factory() if self._engine_factory is not None else None
+            summaries = self._run(
+                schedule.suite,
+                models=list(schedule.models) if schedule.models else None,
+                base_url=self.base_url,
+                api_key=self._api_key,
+                engine=engine,
+                concurrency=schedule.concurrency,
+                repeat=schedule.repeat,
+                tags=None,
+                trigger="schedule",
+            )
+            return [outcome_of(summary, engine) for summary in summaries]
+
+        try:
+            log.info("eval schedule %r: running %s", name, schedule.suite)
+            outcomes = await _in_thread(run_and_compare, f"llmgate-eval-{name}")
+        except Exception as exc:
+            if self._stopping:
+                return
+            problem = _one_line(exc)
+            log.warning("eval schedule %r: the run failed: %s", name, problem)
+            details = {"schedule": name, "suite": schedule.suite, "error": problem}
+            title = f"scheduled eval {name!r} failed: {problem}"
+            await self._alert(engine, Alert("eval", "eval.error", "warning", title, details))
+            return
+        if self._stopping:
+            return
+        for outcome in outcomes:
+            await self._report(job, outcome, engine)
+
+    async def _report(self, job: _Job, run: RunOutcome, engine: Engine | None) -> None:
+        regressed = run.comparison is not None and run.comparison.regression
+        log.info(
+            "eval schedule %r: run %s of %s on %s: %d passed, %d failed, %d errors%s",
+            job.schedule.label,
+            run.run_id,
+            run.suite,
+            run.model,
+            run.passed,
+            run.failed,
+            run.errors,
+            "; REGRESSION against the baseline" if regressed else "",
+        )
+        if run.errors:
+            title = f"eval {run.suite} on {run.model}: {run.errors} case(s) errored"
+            details = {
+                "schedule": job.schedule.label,
+                "suite": run.suite,
+                "model": run.model,
+                "run_id": run.run_id,
+                "errors": run.errors,
+                "passed": run.passed,
+                "failed": run.failed,
+            }
+            await self._alert(engine, Alert("eval", "eval.error", "warning", title, details))
+        if regressed and job.schedule.alert_on_regression:
+            await self._alert(engine, regression_alert(run, schedule=job.schedule.label))
+
+    async def _alert(self, engine: Engine | None, alert: Alert) -> None:
+        await raise_alert(alert, engine=engine, sinks=self.sinks)
+
+
+def regression_alert(run: RunOutcome, *, schedule: str | None = None) -> Alert:
+    """The ``eval.regression`` alert for a run whose comparison with its baseline says so."""
+    comparison = run.comparison
+    assert comparison is not None
+    return Alert(
+        source="eval",
+        kind="eval.regression",
+        severity="warning",
+        title=(
+            f"eval regression: {run.suite} on {run.model}, pass rate "
+            f"{comparison.baseline_pass_rate:.0%} -> {comparison.current_pass_rate:.0%} "
+            f"(p={comparison.p_value:.3g})"
+        ),
+        details={
+            "schedule": schedule,
+            "suite": run.suite,
+            "model": run.model,
+            "run_id": run.run_id,
+            "baseline_run_id": run.baseline_run_id,
+            **dataclasses.asdict(comparison),  # method, p_value, effect, pass rates, flipped, flaky
+            "flips": list(run.flips),
+        },
+    )
+
+
+def _one_line(exc: BaseException) -> str:
+    message = getattr(exc, "message", None) or str(exc)
+    lines = str(message).strip().splitlines()
+    return lines[0][:300] if lines else type(exc).__name__
+
+
+def scheduler_from_config(
+    config: GatewayConfig,
+    *,
+    base_url: str,
+    api_key: str,
+    engine_factory: Callable[[], Engine] | None,
+    run: RunFunction | None = None,
+    lock: bool = True,
+) -> EvalScheduler:
+    """The scheduler ``llmgate serve`` and ``llmgate scheduler`` run: the config's schedules, its
+    alert sinks and time zone, and (``lock``) the lock file in its spill directory."""
+    settings = config.llmgate
+    spill_dir = Path(settings.spill_dir or ".llmgate-spill")
+    return EvalScheduler(
+        settings.eval_schedules,
+        run=run,
+        base_url=base_url,
+        api_key=api_key,
+        engine_factory=engine_factory,
+        sinks=sinks_from_config(settings.alerts),
+        time_zone=settings.time_zone,
+        lock_path=spill_dir / "eval-scheduler.lock" if lock else None,
+    )
