@@ -16,7 +16,7 @@ from llmgate.store.migrate import current_revision, head_revision, upgrade
 
 
 def test_head_is_numbered() -> None:
-    assert head_revision() == "0003"
+    assert head_revision() == "0004"
 
 
 def test_empty_database_to_head(empty_engine: Engine) -> None:
@@ -35,6 +35,19 @@ def test_empty_database_to_head(empty_engine: Engine) -> None:
         "ix_requests_created_at_model": ["created_at", "model"],
         "ix_requests_key_id": ["key_id"],
         "ix_requests_team_id": ["team_id"],
+        "ix_requests_spend": [
+            "created_at",
+            "team_id",
+            "key_id",
+            "user",
+            "model",
+            "provider",
+            "prompt_tokens",
+            "completion_tokens",
+            "cost_usd",
+            "tags_json",
+        ],
+        "ix_requests_spend_pg": ["created_at"],
     }
     assert {"teams", "api_keys", "audit_log"} <= set(inspector.get_table_names())
 

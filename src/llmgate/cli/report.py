@@ -1,7 +1,218 @@
-"""``llmgate report spend|budgets|pricing-gaps``: what finance asks, from the store."""
+"""``llmgate report spend|budgets|pricing-gaps``: what finance asks, from the store.
+
+Thin callers of ``llmgate.reports`` (the sums and their formats) and ``llmgate.store.spend``
+(pricing gaps); dates and calendar groups are local to ``llmgate.time_zone`` in the config.
+``--format csv`` and ``json`` print costs as exact decimal strings; the table rounds to cents.
+"""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
 import typer
 
+from llmgate.cli.common import ConfigOption, config_from, fail
+from llmgate.errors import InvalidRequest
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from llmgate.config.schema import LlmgateSettings
+
 app = typer.Typer(no_args_is_help=True)
+
+
+class SpendFormat(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+class TableFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+SinceOption = Annotated[
+    str | None,
+    typer.Option(
+        help="From this local date (2026-11-01, midnight in llmgate.time_zone), datetime "
+        "(2026-11-01T09:00, UTC unless it has an offset) or 7d ago. Default: start of this month."
+    ),
+]
+UntilOption = Annotated[
+    str | None, typer.Option(help="Up to (not including) this date or datetime, as --since. Default: now.")
+]
+
+
+@contextmanager
+def _store(path: str | None) -> Iterator[tuple[Engine, LlmgateSettings]]:
+    """The config's store and the config's ``llmgate:`` settings.
+
+    A store nothing has written to yet gets its schema first, so its reports are empty rather than
+    errors; otherwise migrating is left to ``serve`` and ``db upgrade`` (alembic takes a while to
+    load, and a report reads only what every revision has).
+    """
+    import sqlalchemy as sa
+
+    from llmgate.store.db import create_engine_for
+
+    cfg = config_from(path, for_store_only=True)
+    assert cfg.llmgate.database_url is not None
+    engine = create_engine_for(cfg.llmgate.database_url)
+    try:
+        if not sa.inspect(engine).has_table("requests"):
+            from llmgate.store.migrate import upgrade
+
+            upgrade(engine)
+        yield engine, cfg.llmgate
+    finally:
+        engine.dispose()
+
+
+def _echo_json(data: Any) -> None:
+    import orjson
+
+    typer.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
+
+
+def _print_table(headers: list[str], rows: list[list[str]], total: list[str] | None, *, right: int) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold")
+    for index, header in enumerate(headers):
+        table.add_column(header, justify="right" if index >= len(headers) - right else "left")
+    for row in rows:
+        table.add_row(*row)
+    if total is not None:
+        if rows:
+            table.rows[-1].end_section = True
+        table.add_row(*total, style="bold")
+    # Piped output (scripts, CI logs) gets full rows instead of an 80-column squeeze.
+    Console(width=None if sys.stdout.isatty() else 240).print(table)
+
+
+@app.command("spend", help="Requests, tokens and cost per group, with totals.")
+def spend(
+    config: ConfigOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    group_by: Annotated[
+        str | None,
+        typer.Option(
+            "--group-by",
+            help="Comma-separated: team, key, user, model, provider, day, week, month, tag:NAME.",
+        ),
+    ] = None,
+    format: Annotated[SpendFormat, typer.Option("--format", help="table, csv or json.")] = SpendFormat.table,
+) -> None:
+    from llmgate.reports import spend as reports
+
+    with _store(config) as (engine, settings):
+        tz = settings.time_zone
+        try:
+            start = reports.parse_moment(since, tz, param="since") if since else reports.month_start(tz)
+            end = reports.parse_moment(until, tz, param="until") if until else None
+            report = reports.spend_report(
+                engine, since=start, until=end, group_by=reports.parse_group_by(group_by), tz=tz
+            )
+        except InvalidRequest as exc:
+            _usage_error(exc)
+    if format is SpendFormat.json:
+        _echo_json(reports.to_json(report))
+    elif format is SpendFormat.csv:
+        typer.echo(reports.to_csv(report), nl=False)
+    else:
+        headers, rows, total = reports.table(report)
+        _print_table(headers, rows, total, right=4)
+
+
+@app.command("budgets", help="Each key and team with a budget: spend this period and forecast.")
+def budgets(
+    config: ConfigOption = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Report as of this datetime (UTC unless it says). Default: now."),
+    ] = None,
+    format: Annotated[TableFormat, typer.Option("--format", help="table or json.")] = TableFormat.table,
+) -> None:
+    from llmgate.reports import budgets as reports
+
+    now = _moment(as_of, "--as-of") if as_of else datetime.now(UTC)
+    with _store(config) as (engine, settings):
+        tz, user = settings.time_zone, settings.user_budget_usd
+        lines = reports.budget_report(
+            engine,
+            now=now,
+            tz=tz,
+            user_budget=(user, settings.user_budget_period) if user is not None else None,
+        )
+    if format is TableFormat.json:
+        _echo_json(reports.to_json(lines, now=now, tz=tz))
+        return
+    if not lines:
+        typer.echo("no key or team has a budget")
+        return
+    headers, rows = reports.table(lines)
+    _print_table(headers, rows, None, right=5)
+
+
+@app.command("pricing-gaps", help="Requests recorded without a known price, per model and deployment.")
+def pricing_gaps(
+    config: ConfigOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    format: Annotated[TableFormat, typer.Option("--format", help="table or json.")] = TableFormat.table,
+) -> None:
+    from llmgate.reports.spend import gaps_to_json, parse_moment
+    from llmgate.reports.spend import pricing_gaps as gaps_in
+
+    with _store(config) as (engine, settings):
+        tz = settings.time_zone
+        try:
+            start = parse_moment(since, tz, param="since") if since else None
+            end = parse_moment(until, tz, param="until") if until else None
+        except InvalidRequest as exc:
+            _usage_error(exc)
+        gaps = gaps_in(engine, since=start, until=end)
+    if format is TableFormat.json:
+        _echo_json(gaps_to_json(gaps))
+        return
+    if not gaps:
+        typer.echo("no requests without a price")
+        return
+    rows = [
+        [
+            gap.model,
+            gap.deployment or "-",
+            gap.provider or "-",
+            f"{gap.requests:,}",
+            gap.first_seen.strftime("%Y-%m-%d %H:%M:%S"),
+            gap.last_seen.strftime("%Y-%m-%d %H:%M:%S"),
+        ]
+        for gap in gaps
+    ]
+    headers = ["model", "deployment", "provider", "requests", "first seen (UTC)", "last seen (UTC)"]
+    _print_table(headers, rows, None, right=3)
+
+
+def _usage_error(exc: InvalidRequest) -> NoReturn:
+    """A bad option as one line, naming the option as typed (``--group-by``, not ``group_by``)."""
+    message, param = exc.message, exc.param
+    if param and message.startswith(f"{param}:"):
+        message = f"--{param.replace('_', '-')}{message[len(param) :]}"
+    fail(message, code=2)
+
+
+def _moment(value: str, option: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        fail(f"{option}: expected an ISO datetime such as 2026-11-15T12:00, got {value!r}", code=2)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -108,7 +108,40 @@ class RequestRecord(SQLModel, table=True):
     """One client request to a ``/v1`` endpoint, as the recorder writes it after the response."""
 
     __tablename__ = "requests"
-    __table_args__ = (sa.Index("ix_requests_created_at_model", "created_at", "model"),)
+    __table_args__ = (
+        sa.Index("ix_requests_created_at_model", "created_at", "model"),
+        # Spend reports (migration 0004): a covering index per store, empty (partial, WHERE false)
+        # on the other one. SQLite's covers every column a report reads; PostgreSQL's leaves out
+        # ``user`` and ``tags_json``, which a client can make longer than a B-tree entry may be.
+        sa.Index(
+            "ix_requests_spend",
+            "created_at",
+            "team_id",
+            "key_id",
+            "user",
+            "model",
+            "provider",
+            "prompt_tokens",
+            "completion_tokens",
+            "cost_usd",
+            "tags_json",
+            postgresql_where=sa.text("false"),
+        ),
+        sa.Index(
+            "ix_requests_spend_pg",
+            "created_at",
+            postgresql_include=[
+                "team_id",
+                "key_id",
+                "model",
+                "provider",
+                "prompt_tokens",
+                "completion_tokens",
+                "cost_usd",
+            ],
+            sqlite_where=sa.text("0"),
+        ),
+    )
 
     id: str = Field(primary_key=True, sa_type=sa.String(32))  # uuid4 hex, the client-visible id
     created_at: datetime = Field(sa_type=UTCDateTime, index=True)

@@ -1,4 +1,5 @@
-"""Spend over the recorded requests: budget periods and the sums budgets are checked against.
+"""Spend over the recorded requests: budget periods, the sums budgets are checked against, and the
+grouped sums behind the spend reports (``spend_sums``) and ``pricing_gaps``.
 
 Periods (``daily``, ``weekly`` starting Monday, ``monthly``) begin at midnight in the configured
 time zone (``llmgate.time_zone``, an IANA name; UTC by default), so a budget resets on the
@@ -8,14 +9,23 @@ calendar boundary finance expects, daylight-saving changes included. Sums are ex
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import math
+import os
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
-from llmgate.store.models import requests_table
+from llmgate.errors import StoreError
+from llmgate.store.db import describe_error
+from llmgate.store.models import UTCDateTime, requests_table
 
 PERIODS = ("daily", "weekly", "monthly")
 #: which requests column each budget scope is summed by
@@ -61,3 +71,320 @@ def period_spend(
         rows = conn.execute(query).all()
     # sum() keeps the column's Money type, so totals come back as exact Decimals on both stores.
     return {str(name): total if total is not None else Decimal(0) for name, total in rows}
+
+
+# --- spend reports ---------------------------------------------------------------------------
+#
+# ``spend_sums`` is the one query behind ``llmgate report spend`` and ``GET /admin/spend/report``:
+# requests, prompt and completion tokens and cost per group, summed in SQL (exact: integers and
+# ``Money``). Local calendar days are exact in both stores, daylight saving and offsets of :30 and
+# :45 included, and agree with Python's tz database:
+#
+# - PostgreSQL sums in one query, hash-aggregated (``ix_requests_spend_pg`` covers every column but
+#   ``user`` and the tags, so most reports never read the table). Between two UTC-offset changes of
+#   the zone the offset is constant, so the local date is ``date(created_at + offset)``, the offset
+#   picked by a short ``CASE`` over the transitions in range (found here with ``zoneinfo``).
+# - SQLite has no hash aggregate: it sorts to group. It sums one local day at a time
+#   (``_sqlite_sums_by_day``) over ``ix_requests_spend``, which covers every column used.
+#
+# Weeks and months are roll-ups of local days (``reports/spend.py``).
+
+#: Dimensions ``spend_sums`` groups by, besides ``tag:NAME``; ``date`` is the local date.
+SPEND_DIMENSIONS = ("team", "key", "user", "model", "provider", "date")
+_DIMENSION_COLUMNS = {
+    "team": "team_id",
+    "key": "key_id",
+    "user": "user",
+    "model": "model",
+    "provider": "provider",
+}
+TAG_PREFIX = "tag:"
+_TRANSITION_STEP = timedelta(hours=3)  # no zone changes its offset twice within 3 hours
+_SQLITE_WORKERS = 4  # threads summing SQLite days at once (no more than the cores)
+
+
+@dataclass(frozen=True, slots=True)
+class SpendSums:
+    """The sums of one group: ``groups`` holds one value per requested dimension, in order."""
+
+    groups: tuple[str | date | None, ...]
+    requests: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class PricingGap:
+    """Requests recorded without a price (``cost_unknown``) for one model / deployment / provider."""
+
+    model: str
+    deployment: str | None
+    provider: str | None
+    requests: int
+    first_seen: datetime
+    last_seen: datetime
+
+
+def tag_name(dimension: str) -> str | None:
+    """``NAME`` of a ``tag:NAME`` dimension (``None`` for other dimensions); rejects unusable names."""
+    if not dimension.startswith(TAG_PREFIX):
+        return None
+    name = dimension[len(TAG_PREFIX) :]
+    if not name or '"' in name or "\\" in name:
+        raise ValueError(f"invalid tag name in {dimension!r}")
+    return name
+
+
+def offset_segments(tz: str, start: datetime, end: datetime) -> list[tuple[datetime, int]]:
+    """The zone's UTC offsets over ``[start, end)``: ``[(from, seconds)]``, each valid until the next."""
+    zone = ZoneInfo(tz)
+
+    def offset_at(seconds: int) -> int:
+        moment = datetime.fromtimestamp(seconds, UTC).astimezone(zone)
+        delta = moment.utcoffset()
+        return int(delta.total_seconds()) if delta is not None else 0
+
+    step = int(_TRANSITION_STEP.total_seconds())
+    at, stop = math.floor(start.timestamp()), math.floor(end.timestamp()) + 1
+    current = offset_at(at)
+    segments = [(start, current)]
+    while at < stop:
+        following = min(at + step, stop)
+        if offset_at(following) != current:
+            low, high = at, following  # offset_at(low) == current != offset_at(high)
+            while high - low > 1:
+                middle = (low + high) // 2
+                if offset_at(middle) == current:
+                    low = middle
+                else:
+                    high = middle
+            current = offset_at(high)
+            segments.append((datetime.fromtimestamp(high, UTC), current))
+        at = following
+    return segments
+
+
+def spend_sums(
+    engine: Engine,
+    dimensions: Sequence[str],
+    since: datetime,
+    until: datetime | None = None,
+    tz: str = "UTC",
+) -> list[SpendSums]:
+    """Requests, tokens and cost of the requests in ``[since, until)``, grouped by ``dimensions``.
+
+    Every request counts, successful or not; a NULL cost or token count adds 0. ``key`` groups by
+    ``key_id``, ``team`` by ``team_id``, ``tag:NAME`` by that tag's value (``None`` without it),
+    ``date`` by the local date in ``tz`` (a ``datetime.date``). Rows come in no particular order.
+    """
+    for dimension in dimensions:
+        if dimension not in SPEND_DIMENSIONS and tag_name(dimension) is None:
+            raise ValueError(f"unknown spend dimension {dimension!r}")
+    try:
+        result = _sums(engine, dimensions, since, until, tz)
+    except (SQLAlchemyError, OSError) as exc:
+        raise StoreError(f"store read failed: {describe_error(exc)}") from exc
+    width = len(dimensions)
+    return [
+        SpendSums(
+            groups=tuple(_group_value(dimensions[i], row[i]) for i in range(width)),
+            requests=int(row[width]),
+            prompt_tokens=int(row[width + 1] or 0),
+            completion_tokens=int(row[width + 2] or 0),
+            cost_usd=row[width + 3] if row[width + 3] is not None else Decimal(0),
+        )
+        for row in result
+        if row[width]  # no group-by over no rows still answers one row of zeros
+    ]
+
+
+def _sums(
+    engine: Engine, dimensions: Sequence[str], since: datetime, until: datetime | None, tz: str
+) -> Sequence[Sequence[Any]]:
+    created_at = requests_table().c.created_at
+    in_range = [created_at >= since]
+    if until is not None:
+        in_range.append(created_at < until)
+    if engine.dialect.name == "sqlite":
+        return _sqlite_sums_by_day(engine, dimensions, in_range, tz)
+    with engine.connect() as conn:
+        columns: list[sa.ColumnElement[Any]] = []
+        for dimension in dimensions:
+            if dimension == "date":
+                end = until if until is not None else _last_moment(conn, in_range)
+                columns.append(_local_date(offset_segments(tz, since, end or since)))
+            else:
+                columns.append(_dimension_expression("postgresql", dimension))
+        return conn.execute(_grouped(columns, in_range)).all()
+
+
+def _grouped(columns: list[sa.ColumnElement[Any]], where: list[sa.ColumnElement[bool]]) -> sa.Select[Any]:
+    """``SELECT <columns>, count, sums ... GROUP BY <columns>`` over the requests matching ``where``.
+
+    The columns are computed once, in a subquery, and grouped on by name: grouped expressions with
+    bound parameters (tag names, offsets) would otherwise not be recognised as equal.
+    """
+    requests = requests_table()
+    inner = sa.select(
+        *(column.label(f"g{index}") for index, column in enumerate(columns)),
+        requests.c.prompt_tokens,
+        requests.c.completion_tokens,
+        requests.c.cost_usd,
+    ).where(*where)
+    rows = inner.subquery("r")
+    groups = [rows.c[f"g{index}"] for index in range(len(columns))]
+    query = sa.select(
+        *groups,
+        sa.func.count(),
+        sa.func.sum(rows.c.prompt_tokens),
+        sa.func.sum(rows.c.completion_tokens),
+        sa.func.sum(rows.c.cost_usd),  # keeps the Money type: exact Decimals on both stores
+    )
+    return query.group_by(*groups) if groups else query
+
+
+def _sqlite_sums_by_day(
+    engine: Engine, dimensions: Sequence[str], in_range: list[sa.ColumnElement[bool]], tz: str
+) -> list[tuple[Any, ...]]:
+    """SQLite: one grouped query per local day, on a couple of threads, merged here.
+
+    SQLite groups by sorting every row; sorting a day's rows at a time is several times faster
+    than one sort of them all (the sort fits in cache and never spills to a temporary file),
+    and each query reads just its day's slice of ``ix_requests_spend``, which covers every column
+    used. A day's local date comes from its bounds, so ``date`` costs nothing per row. SQLite
+    runs a query without holding the GIL, so a file store answers on several cores at once.
+    """
+    created_at = requests_table().c.created_at
+    with engine.connect() as conn:
+        bounds = sa.select(sa.func.min(created_at), sa.func.max(created_at)).where(*in_range)
+        first, last = conn.execute(bounds).one()
+    if first is None:
+        return []
+    others = [d for d in dimensions if d != "date"]
+    columns = [_dimension_expression("sqlite", d) for d in others]
+    low, high = sa.bindparam("low", type_=UTCDateTime()), sa.bindparam("high", type_=UTCDateTime())
+    query = _grouped(columns, [created_at >= low, created_at < high])
+    place = [others.index(d) if d != "date" else -1 for d in dimensions]
+    days = list(local_days(tz, first, last + timedelta(microseconds=1)))
+
+    def run(part: list[tuple[date, datetime, datetime]]) -> dict[tuple[Any, ...], list[Any]]:
+        merged: dict[tuple[Any, ...], list[Any]] = {}
+        with engine.connect() as conn:
+            for day, start, end in part:
+                for row in conn.execute(query, {"low": start, "high": end}):
+                    if row[-4]:
+                        _add(merged, tuple(day if i < 0 else row[i] for i in place), row[-4:])
+        return merged
+
+    workers = min(_SQLITE_WORKERS, os.cpu_count() or 1, len(days) // 8)
+    database = engine.url.database or ""
+    if workers < 2 or database in ("", ":memory:") or "mode=memory" in database:  # one shared connection
+        parts = [run(days)]
+    else:
+        with ThreadPoolExecutor(workers, thread_name_prefix="llmgate-spend") as pool:
+            parts = list(pool.map(run, [days[i::workers] for i in range(workers)]))
+    total = parts[0]
+    for part in parts[1:]:
+        for key, sums in part.items():
+            _add(total, key, sums)
+    return [(*key, *sums) for key, sums in total.items()]
+
+
+def _add(merged: dict[tuple[Any, ...], list[Any]], key: tuple[Any, ...], sums: Sequence[Any]) -> None:
+    acc = merged.get(key)
+    if acc is None:
+        merged[key] = acc = [0, 0, 0, Decimal(0)]
+    acc[0] += sums[0]
+    acc[1] += sums[1] or 0
+    acc[2] += sums[2] or 0
+    acc[3] += sums[3] or 0
+
+
+def local_days(tz: str, start: datetime, end: datetime) -> Iterator[tuple[date, datetime, datetime]]:
+    """The local days of ``tz`` that ``[start, end)`` touches, each as (date, from, to) clipped to it."""
+    zone = ZoneInfo(tz)
+    day = start.astimezone(zone).date()
+    while True:
+        begin = datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
+        following = day + timedelta(days=1)
+        finish = datetime(following.year, following.month, following.day, tzinfo=zone).astimezone(UTC)
+        if begin >= end:
+            return
+        yield day, max(begin, start), min(finish, end)
+        day = following
+
+
+def pricing_gaps(
+    engine: Engine, since: datetime | None = None, until: datetime | None = None
+) -> list[PricingGap]:
+    """Requests flagged ``cost_unknown`` per model, deployment and provider, most frequent first."""
+    requests = requests_table()
+    key = (requests.c.model, requests.c.deployment, requests.c.provider)
+    query = (
+        sa.select(
+            *key,
+            sa.func.count(),
+            sa.func.min(requests.c.created_at),
+            sa.func.max(requests.c.created_at),
+        )
+        .where(requests.c.cost_unknown == sa.true())
+        .group_by(*key)
+    )
+    if since is not None:
+        query = query.where(requests.c.created_at >= since)
+    if until is not None:
+        query = query.where(requests.c.created_at < until)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(query).all()
+    except (SQLAlchemyError, OSError) as exc:
+        raise StoreError(f"store read failed: {describe_error(exc)}") from exc
+    gaps = [PricingGap(row[0], row[1], row[2], int(row[3]), row[4], row[5]) for row in rows]
+    return sorted(gaps, key=lambda g: (-g.requests, g.model, g.deployment or "", g.provider or ""))
+
+
+def _last_moment(conn: sa.Connection, in_range: list[sa.ColumnElement[bool]]) -> datetime | None:
+    """Just after the newest request in range (an indexed lookup), to bound the offset segments."""
+    requests = requests_table()
+    newest = conn.execute(sa.select(sa.func.max(requests.c.created_at)).where(*in_range)).scalar()
+    return newest + timedelta(microseconds=1) if newest is not None else None
+
+
+def _dimension_expression(dialect: str, dimension: str) -> sa.ColumnElement[Any]:
+    requests = requests_table()
+    if dimension in _DIMENSION_COLUMNS:
+        return requests.c[_DIMENSION_COLUMNS[dimension]]
+    name = tag_name(dimension)
+    if name is None:
+        raise ValueError(f"unknown spend dimension {dimension!r}")
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        value: sa.ColumnElement[Any] = sa.cast(requests.c.tags_json, postgresql.JSON)[name].astext
+        return value
+    # as text, like PostgreSQL's ->> (the recorder writes string values; a number would otherwise
+    # group apart from the same digits as a string)
+    path = sa.literal(f'$."{name}"', sa.String)
+    return sa.cast(sa.func.json_extract(requests.c.tags_json, path), sa.Text)
+
+
+def _local_date(segments: list[tuple[datetime, int]]) -> sa.ColumnElement[Any]:
+    """PostgreSQL: the local date of ``created_at``, its UTC time plus its segment's offset."""
+    created_at = requests_table().c.created_at
+    shifts = [sa.literal(timedelta(seconds=offset), sa.Interval()) for _, offset in segments]
+    shift: sa.ColumnElement[Any] = shifts[0]
+    if len(shifts) > 1:
+        whens = [
+            (created_at < start, value) for (start, _), value in zip(segments[1:], shifts[:-1], strict=True)
+        ]
+        shift = sa.case(*whens, else_=shifts[-1])
+    return sa.cast(sa.func.timezone("UTC", created_at) + shift, sa.Date)
+
+
+def _group_value(dimension: str, value: Any) -> str | date | None:
+    if value is None:
+        return None
+    if dimension == "date":
+        return value if isinstance(value, date) else date.fromisoformat(str(value))
+    return str(value)

@@ -1,0 +1,320 @@
+"""Spend reports for finance: who spent what on which model, in which period.
+
+``spend_report`` answers ``llmgate report spend`` and ``GET /admin/spend/report`` alike: requests,
+input (prompt) and output (completion) tokens and cost per group, plus a totals row. Groups are any
+mix of ``team``, ``key``, ``user``, ``model``, ``provider``, ``day``, ``week``, ``month`` and
+``tag:NAME``. The sums come from ``store.spend.spend_sums``: summed in SQL over every recorded
+request (successes and errors; a missing cost counts as 0) and exact, integers and ``Decimal``
+throughout, never floats. Calendar groups are local to ``llmgate.time_zone``: the store groups by
+local date and this module rolls dates up into weeks (starting Monday) and months.
+
+Formats (``to_json``, ``to_csv``, ``table``):
+
+- ``cost_usd`` in JSON and CSV is a decimal string with all 10 stored places (``"12.3456789012"``),
+  so a spreadsheet or ``Decimal(...)`` reads it exactly; the table rounds to cents.
+- Labels: ``day`` ``2026-11-01``, ``week`` the date of its Monday (``2026-10-26``), ``month``
+  ``2026-11``; ``key`` the key's alias (with its id in ``key_id``); a request without the
+  dimension (no team, no key, no such tag) is ``null`` in JSON and ``(none)`` in CSV and tables.
+- CSV: a header row, one row per group, then the totals row, whose first group column reads
+  ``TOTAL`` (with no group-by there is just the totals row).
+
+``--since`` / ``--until``: a date is local midnight in the time zone; a datetime is taken as given
+(UTC when it has no offset); ``30m``, ``12h``, ``7d``, ``2w`` count back from now. ``until`` is
+exclusive.
+
+``pricing_gaps`` lists the requests recorded without a known price (``cost_unknown``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.engine import Engine
+
+from llmgate.errors import InvalidRequest
+from llmgate.store.keys import load_keys
+from llmgate.store.spend import TAG_PREFIX, PricingGap, spend_sums, tag_name
+from llmgate.store.spend import pricing_gaps as store_pricing_gaps
+
+#: The ``--group-by`` names besides ``tag:NAME``.
+GROUP_BYS = ("team", "key", "user", "model", "provider", "day", "week", "month")
+CALENDAR = ("day", "week", "month")
+METRICS = ("requests", "input_tokens", "output_tokens", "cost_usd")
+TOTAL_LABEL = "TOTAL"
+NONE_LABEL = "(none)"
+COST_PLACES = Decimal(1).scaleb(-10)
+_CENT = Decimal("0.01")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_RELATIVE = re.compile(r"^(\d+)\s*([mhdw])$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+@dataclass(frozen=True, slots=True)
+class SpendLine:
+    """One group's sums; ``group`` has one label per ``group_by`` entry (a key's id for ``key``)."""
+
+    group: tuple[str | None, ...]
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class SpendReport:
+    since: datetime
+    until: datetime | None
+    time_zone: str
+    group_by: tuple[str, ...]
+    lines: list[SpendLine]
+    total: SpendLine
+    key_aliases: dict[str, str]
+
+
+# --- parameters ------------------------------------------------------------------------------
+
+
+def parse_group_by(value: str | Sequence[str] | None) -> tuple[str, ...]:
+    """``"team,model,month"`` (or a list of names) as a checked tuple, duplicates dropped."""
+    if value is None:
+        return ()
+    items = value.split(",") if isinstance(value, str) else [p for v in value for p in v.split(",")]
+    names: list[str] = []
+    for item in (i.strip() for i in items):
+        if not item:
+            continue
+        if item.lower().startswith(TAG_PREFIX):
+            name = TAG_PREFIX + item[len(TAG_PREFIX) :]
+            try:
+                tag_name(name)
+            except ValueError:
+                raise InvalidRequest(f"group_by: invalid tag name in {item!r}", param="group_by") from None
+        elif item.lower() in GROUP_BYS:
+            name = item.lower()
+        else:
+            raise InvalidRequest(
+                f"group_by: unknown group {item!r}; use {', '.join(GROUP_BYS)} or tag:NAME",
+                param="group_by",
+            )
+        if name not in names:
+            names.append(name)
+    return tuple(names)
+
+
+def parse_moment(value: str, tz: str, *, param: str = "since", now: datetime | None = None) -> datetime:
+    """A report bound in UTC: a date is local midnight in ``tz``; see the module docstring."""
+    text = value.strip()
+    if _DATE.match(text):
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            raise InvalidRequest(f"{param}: not a valid date: {value!r}", param=param) from None
+        return local_midnight(day, tz)
+    relative = _RELATIVE.match(text)
+    if relative:
+        amount, unit = int(relative.group(1)), relative.group(2)
+        return (now or datetime.now(UTC)) - timedelta(**{_UNITS[unit]: amount})
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidRequest(
+            f"{param}: expected a date (2026-11-01), a datetime (2026-11-01T09:00) or 7d, got {value!r}",
+            param=param,
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def local_midnight(day: date, tz: str) -> datetime:
+    """The UTC instant at which ``day`` begins in ``tz``."""
+    return datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(tz)).astimezone(UTC)
+
+
+def month_start(tz: str, now: datetime | None = None) -> datetime:
+    """The start of the current month in ``tz`` (the default ``since``)."""
+    today = (now or datetime.now(UTC)).astimezone(ZoneInfo(tz)).date()
+    return local_midnight(today.replace(day=1), tz)
+
+
+# --- the report ------------------------------------------------------------------------------
+
+
+def spend_report(
+    engine: Engine,
+    *,
+    since: datetime,
+    until: datetime | None = None,
+    group_by: Sequence[str] = (),
+    tz: str = "UTC",
+) -> SpendReport:
+    """Sums per group over the requests recorded in ``[since, until)``; see the module docstring."""
+    group_by = parse_group_by(list(group_by))
+    if until is not None and until <= since:
+        raise InvalidRequest("until must be later than since", param="until")
+    dimensions: list[str] = []
+    for name in group_by:
+        dimension = "date" if name in CALENDAR else name
+        if dimension not in dimensions:
+            dimensions.append(dimension)
+    sums = spend_sums(engine, dimensions, since, until, tz)
+    position = {dimension: index for index, dimension in enumerate(dimensions)}
+    totals: dict[tuple[str | None, ...], list[Any]] = {}
+    for row in sums:
+        label = tuple(
+            _label(name, row.groups[position["date" if name in CALENDAR else name]]) for name in group_by
+        )
+        acc = totals.setdefault(label, [0, 0, 0, Decimal(0)])
+        acc[0] += row.requests
+        acc[1] += row.prompt_tokens
+        acc[2] += row.completion_tokens
+        acc[3] += row.cost_usd
+    aliases = {key.id: key.alias for key in load_keys(engine)} if "key" in group_by else {}
+
+    def order(label: tuple[str | None, ...]) -> tuple[tuple[bool, str], ...]:
+        shown = (
+            aliases.get(v, v) if n == "key" and v is not None else v
+            for n, v in zip(group_by, label, strict=True)
+        )
+        return tuple((value is None, value or "") for value in shown)
+
+    ordered = sorted(totals.items(), key=lambda item: order(item[0]))
+    lines = [SpendLine(label, *acc) for label, acc in ordered] if group_by else []
+    total = SpendLine(
+        (),
+        sum(acc[0] for acc in totals.values()),
+        sum(acc[1] for acc in totals.values()),
+        sum(acc[2] for acc in totals.values()),
+        sum((acc[3] for acc in totals.values()), Decimal(0)),
+    )
+    return SpendReport(since, until, tz, group_by, lines, total, aliases)
+
+
+def _label(name: str, value: str | date | None) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if name == "week":
+        return (value - timedelta(days=value.weekday())).isoformat()
+    if name == "month":
+        return value.strftime("%Y-%m")
+    return value.isoformat()
+
+
+# --- formats ---------------------------------------------------------------------------------
+
+
+def columns(report: SpendReport, *, key_ids: bool = True) -> list[str]:
+    """The output columns: one per group (``key`` also gives ``key_id``), then the metrics."""
+    names: list[str] = []
+    for name in report.group_by:
+        names.append(name)
+        if name == "key" and key_ids:
+            names.append("key_id")
+    return [*names, *METRICS]
+
+
+def cost_text(amount: Decimal) -> str:
+    """A cost with all 10 stored decimal places, exactly (``"12.3456789012"``)."""
+    return format(amount.quantize(COST_PLACES, rounding=ROUND_HALF_UP), "f")
+
+
+def _record(report: SpendReport, line: SpendLine) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in zip(report.group_by, line.group, strict=True):
+        if name == "key":
+            out["key"] = report.key_aliases.get(value, value) if value is not None else None
+            out["key_id"] = value
+        else:
+            out[name] = value
+    out.update(
+        requests=line.requests,
+        input_tokens=line.input_tokens,
+        output_tokens=line.output_tokens,
+        cost_usd=cost_text(line.cost_usd),
+    )
+    return out
+
+
+def _totals(line: SpendLine) -> dict[str, Any]:
+    return {
+        "requests": line.requests,
+        "input_tokens": line.input_tokens,
+        "output_tokens": line.output_tokens,
+        "cost_usd": cost_text(line.cost_usd),
+    }
+
+
+def to_json(report: SpendReport) -> dict[str, Any]:
+    """The report as JSON-ready data: parameters, ``rows`` and ``totals`` (costs as strings)."""
+    return {
+        "since": report.since.isoformat(),
+        "until": report.until.isoformat() if report.until is not None else None,
+        "time_zone": report.time_zone,
+        "group_by": list(report.group_by),
+        "currency": "USD",
+        "rows": [_record(report, line) for line in report.lines],
+        "totals": _totals(report.total),
+    }
+
+
+def to_csv(report: SpendReport) -> str:
+    """Header, one row per group, and the totals row (``TOTAL`` in the first group column)."""
+    names = columns(report)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(names)
+    for line in report.lines:
+        record = _record(report, line)
+        writer.writerow([NONE_LABEL if record[n] is None else record[n] for n in names])
+    total = _totals(report.total)
+    groups = names[: len(names) - len(METRICS)]
+    writer.writerow([TOTAL_LABEL if i == 0 else "" for i in range(len(groups))] + [total[m] for m in METRICS])
+    return buffer.getvalue()
+
+
+def table(report: SpendReport) -> tuple[list[str], list[list[str]], list[str]]:
+    """Headers, rows and the totals row as text for a terminal table (costs rounded to cents)."""
+    names = columns(report, key_ids=False)
+    groups = names[: len(names) - len(METRICS)]
+    headers = [*groups, "requests", "input tokens", "output tokens", "cost (USD)"]
+
+    def metrics(line: SpendLine) -> list[str]:
+        cents = line.cost_usd.quantize(_CENT, rounding=ROUND_HALF_UP)
+        return [f"{line.requests:,}", f"{line.input_tokens:,}", f"{line.output_tokens:,}", f"{cents:,}"]
+
+    rows = []
+    for line in report.lines:
+        record = _record(report, line)
+        rows.append([NONE_LABEL if record[g] is None else str(record[g]) for g in groups] + metrics(line))
+    total = [TOTAL_LABEL if i == 0 else "" for i in range(len(groups))] + metrics(report.total)
+    return headers, rows, total
+
+
+# --- pricing gaps ----------------------------------------------------------------------------
+
+
+def pricing_gaps(
+    engine: Engine, *, since: datetime | None = None, until: datetime | None = None
+) -> list[PricingGap]:
+    """Requests recorded with ``cost_unknown`` per model / deployment / provider, most first."""
+    return store_pricing_gaps(engine, since, until)
+
+
+def gaps_to_json(gaps: list[PricingGap]) -> list[dict[str, Any]]:
+    return [
+        {
+            "model": gap.model,
+            "deployment": gap.deployment,
+            "provider": gap.provider,
+            "requests": gap.requests,
+            "first_seen": gap.first_seen.isoformat(),
+            "last_seen": gap.last_seen.isoformat(),
+        }
+        for gap in gaps
+    ]
