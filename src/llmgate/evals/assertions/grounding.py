@@ -30,7 +30,7 @@ RELEVANCE_THRESHOLD = 0.5
 
 def _grounded_score(answer: str, context: str | tuple[str, ...], question: str) -> float:
     try:
-        from llmgate.quality.grounded import grounded
+        from llmgate.quality.grounded import grounded  # type: ignore[import-untyped, unused-ignore]
     except ImportError as exc:
         raise CheckError(f"the grounded scorer is not available: {exc}") from None
     try:
@@ -41,7 +41,7 @@ def _grounded_score(answer: str, context: str | tuple[str, ...], question: str) 
 
 def _relevance_score(question: str, answer: str) -> float:
     try:
-        from llmgate.quality.relevance import answer_relevance
+        from llmgate.quality.relevance import answer_relevance  # type: ignore[import-untyped, unused-ignore]
     except ImportError as exc:
         raise CheckError(f"the answer_relevance scorer is not available: {exc}") from None
     try:

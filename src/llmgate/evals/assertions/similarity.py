@@ -36,7 +36,7 @@ DEFAULT_TEMPERATURE = 1.0
 
 def _encode(texts: list[str]) -> Any:
     try:
-        from llmgate.quality.embedder import default_embedder
+        from llmgate.quality.embedder import default_embedder  # type: ignore[import-untyped, unused-ignore]
     except ImportError as exc:  # pragma: no cover - the module ships with llmgate
         raise CheckError(f"the embedder is not available: {exc}") from None
     try:
