@@ -12,6 +12,7 @@ embeddings combined with lexical evidence), imported on first use.
 from __future__ import annotations
 
 import asyncio
+import importlib
 
 from llmgate.errors import ConfigError
 from llmgate.evals.assertions.base import (
@@ -30,7 +31,7 @@ RELEVANCE_THRESHOLD = 0.5
 
 def _grounded_score(answer: str, context: str | tuple[str, ...], question: str) -> float:
     try:
-        from llmgate.quality.grounded import grounded  # type: ignore[import-untyped, unused-ignore]
+        grounded = importlib.import_module("llmgate.quality.grounded").grounded  # optional: the quality extra
     except ImportError as exc:
         raise CheckError(f"the grounded scorer is not available: {exc}") from None
     try:
@@ -41,7 +42,9 @@ def _grounded_score(answer: str, context: str | tuple[str, ...], question: str) 
 
 def _relevance_score(question: str, answer: str) -> float:
     try:
-        from llmgate.quality.relevance import answer_relevance  # type: ignore[import-untyped, unused-ignore]
+        answer_relevance = importlib.import_module(
+            "llmgate.quality.relevance"
+        ).answer_relevance  # optional: the quality extra
     except ImportError as exc:
         raise CheckError(f"the answer_relevance scorer is not available: {exc}") from None
     try:

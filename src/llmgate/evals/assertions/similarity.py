@@ -14,6 +14,7 @@ CPU), imported on first use so that suites without them need neither torch nor t
 from __future__ import annotations
 
 import asyncio
+import importlib
 from typing import Any
 
 from llmgate.errors import ConfigError
@@ -36,7 +37,9 @@ DEFAULT_TEMPERATURE = 1.0
 
 def _encode(texts: list[str]) -> Any:
     try:
-        from llmgate.quality.embedder import default_embedder  # type: ignore[import-untyped, unused-ignore]
+        default_embedder = importlib.import_module(
+            "llmgate.quality.embedder"
+        ).default_embedder  # optional: the quality extra
     except ImportError as exc:  # pragma: no cover - the module ships with llmgate
         raise CheckError(f"the embedder is not available: {exc}") from None
     try:
