@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import statistics
 import subprocess
-import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +22,7 @@ import yaml
 from e2e.test_fallbacks import config
 from e2e.test_proxy import MESSAGES, records
 from support.configs import MASTER_KEY
-from support.gateway import RunningGateway, free_port
+from support.gateway import RunningGateway, start_serve, wait_healthy
 from support.upstream import FakeUpstream
 
 REQUESTS = 1000
@@ -116,33 +115,12 @@ def test_two_gateways_share_cooldowns_through_redis(
     try:
         bases = []
         for name in ("a", "b"):
-            port = free_port()
             env = {**os.environ, "LLMGATE_DATABASE_URL": f"sqlite:///{tmp_path / name}.db"}
-            processes.append(
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "llmgate.cli.main",
-                        "serve",
-                        "--config",
-                        str(path),
-                        "--port",
-                        str(port),
-                    ],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                    env=env,
-                )
-            )
-            bases.append(f"http://127.0.0.1:{port}")
+            process, base = start_serve(path, env)
+            processes.append(process)
+            bases.append(base)
         for base in bases:
-            for _ in range(400):
-                try:
-                    if httpx.get(base + "/health", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.05)
+            wait_healthy(base)
         upstream.down = True
         with openai.OpenAI(base_url=bases[0] + "/v1", api_key=MASTER_KEY, max_retries=0) as a:
             raw = a.chat.completions.with_raw_response.create(model="gpt-4o", messages=MESSAGES)

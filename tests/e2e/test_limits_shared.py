@@ -4,14 +4,11 @@ across them."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import openai
 import pytest
 import yaml
@@ -20,7 +17,7 @@ from e2e.test_limits import COST
 from e2e.test_proxy import MESSAGES
 from llmgate.store.db import create_engine_for
 from support.configs import upstream_config
-from support.gateway import free_port
+from support.gateway import start_serve, wait_healthy
 from support.keys import add_key, change_key
 from support.postgres import postgres_schema
 from support.upstream import FakeUpstream
@@ -40,32 +37,11 @@ def two_gateways(
         processes, bases = [], []
         try:
             for _ in range(2):
-                port = free_port()
-                processes.append(
-                    subprocess.Popen(
-                        [
-                            sys.executable,
-                            "-m",
-                            "llmgate.cli.main",
-                            "serve",
-                            "--config",
-                            str(path),
-                            "--port",
-                            str(port),
-                        ],
-                        stdout=subprocess.DEVNULL,
-                        stderr=subprocess.DEVNULL,
-                        env=os.environ.copy(),
-                    )
-                )
-                bases.append(f"http://127.0.0.1:{port}")
+                process, base = start_serve(path, os.environ.copy())
+                processes.append(process)
+                bases.append(base)
             for base in bases:
-                for _ in range(400):
-                    try:
-                        if httpx.get(base + "/health", timeout=1).status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        time.sleep(0.05)
+                wait_healthy(base)
             yield bases, url
         finally:
             for process in processes:

@@ -82,3 +82,37 @@ class RunningGateway:
 
     def post(self, path: str, **kwargs: Any) -> httpx.Response:
         return httpx.post(self.url + path, timeout=30, **kwargs)
+
+
+def start_serve(config_path: Path, env: dict[str, str] | None = None) -> tuple[Any, str]:
+    """``llmgate serve`` as its own process on a free port: (the process, its base URL)."""
+    import subprocess
+    import sys
+
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "llmgate.cli.main",
+            "serve",
+            "--config",
+            str(config_path),
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    return process, f"http://127.0.0.1:{port}"
+
+
+def wait_healthy(base: str, attempts: int = 400) -> None:
+    """Poll ``/health`` until it answers 200 (or the attempts run out)."""
+    for _ in range(attempts):
+        try:
+            if httpx.get(base + "/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.05)
