@@ -58,6 +58,10 @@ JSON = "application/json"
 CLIENT_CLOSED = 499
 
 
+#: Header carrying a request's retrieved passages (a JSON array of strings, or one passage).
+CONTEXT_HEADER = "x-llmgate-context"
+
+
 @dataclass(slots=True)
 class Reply:
     """A complete answer for the server to send."""
@@ -102,6 +106,9 @@ class Gateway:
         self._submit = submit
         self._policy = config.routing
         self._default_timeout = self._policy.attempt_timeout or DEFAULT_TIMEOUT_S
+        # metadata keys that are the gateway's, not the provider's: never forwarded upstream
+        # (OpenAI takes only string values there, and these are lists or objects).
+        self._own_metadata = frozenset({"tags", config.llmgate.monitors.rag.metadata_key})
 
     # --- entry points ---------------------------------------------------------------------
 
@@ -128,6 +135,11 @@ class Gateway:
             call.user = (key.user_id if key is not None else None) or parsed.user
             call.metadata = parsed.metadata
             call.tags = request_tags(identity, headers.get("x-llmgate-tags"), parsed.metadata)
+            context = headers.get(CONTEXT_HEADER)
+            if context:  # retrieved context for the retrieval-quality monitor: recorded, not forwarded
+                call.metadata = {**(parsed.metadata or {}), CONTEXT_HEADER: context}
+            if parsed.metadata and not self._own_metadata.isdisjoint(parsed.metadata):
+                self._strip_own_metadata(parsed.body, parsed.metadata)
             self._router.group(parsed.model)  # 404 for an unknown model, before any attempt
             admission = None
             if key is not None and self._enforcer is not None:
@@ -140,6 +152,14 @@ class Gateway:
         except Exception:
             log.exception("unexpected error serving request %s", call.id)
             return self._fail(call, LlmgateError("The server had an error processing your request."), started)
+
+    def _strip_own_metadata(self, body: dict[str, Any], metadata: Mapping[str, Any]) -> None:
+        """Drop the gateway's own metadata keys from the body sent upstream (the record keeps them)."""
+        forwarded = {k: v for k, v in metadata.items() if k not in self._own_metadata}
+        if forwarded:
+            body["metadata"] = forwarded
+        else:
+            body.pop("metadata", None)
 
     def reject(self, endpoint: Endpoint, exc: LlmgateError, started: float) -> Reply:
         """Record and answer a request refused before its body was read (e.g. too large)."""

@@ -278,3 +278,29 @@ def test_readiness_asks_the_writer_process(gateway: RunningGateway) -> None:
         time.sleep(0.2)
     assert ready.json()["store"] == "ok" and ready.json()["recorder"]["writer"] == "process"
     assert gateway.state._engine is None  # the gateway process never opened the store itself
+
+
+def test_gateway_metadata_is_recorded_but_not_forwarded(
+    upstream: FakeUpstream, gateway: RunningGateway
+) -> None:
+    """``metadata.tags`` and ``metadata.context`` (lists: OpenAI would refuse them) stay with the
+    gateway; the app's other metadata goes upstream; the ``x-llmgate-context`` header is recorded."""
+    passages = ["Paris is the capital of France.", "It has 2.1 million inhabitants."]
+    client_for(gateway).chat.completions.create(
+        model="gpt-4o-mini",
+        messages=MESSAGES,
+        metadata={"feature": "geo", "context": passages, "tags": ["pipeline:rag"]},
+        extra_headers={"x-llmgate-context": orjson.dumps(["From the header."]).decode()},
+    )
+    client_for(gateway).chat.completions.create(
+        model="gpt-4o-mini", messages=MESSAGES, metadata={"context": passages}
+    )
+    first, second = (r.body for r in upstream.received[-2:])
+    assert first["metadata"] == {"feature": "geo"}
+    assert "metadata" not in second
+    rows = sorted(records(gateway), key=lambda row: row["created_at"])
+    recorded = orjson.loads(rows[0]["metadata_json"])
+    assert recorded["context"] == passages and recorded["feature"] == "geo"
+    assert orjson.loads(recorded["x-llmgate-context"]) == ["From the header."]
+    assert orjson.loads(rows[0]["tags_json"]) == {"pipeline": "rag"}
+    assert orjson.loads(rows[1]["metadata_json"]) == {"context": passages}

@@ -15,6 +15,7 @@ import socket
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,6 +71,7 @@ class FakeUpstream:
     failure_rate: float = 0.0  # answer 500 at random this often (chaos runs)
     down: bool = False  # answer 503 to everything
     seed: int = 0
+    reply: Callable[[dict[str, Any]], str] | None = None  # the answer to a chat body (default: an echo)
     _client: Any = None
 
     @property
@@ -141,7 +143,7 @@ class FakeUpstream:
         early = await self._apply(fault)
         if early is not None:
             return early
-        text = text_for(body)
+        text = self.reply(body) if self.reply is not None else text_for(body)
         tools = body.get("tools")
         use_tool = bool(tools) and body.get("tool_choice") != "none"
         created = int(time.time())

@@ -22,6 +22,9 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from llmgate.config.monitors import MonitorSettings
+from llmgate.config.schema_base import Strict
+
 MIB = 1024 * 1024
 
 #: OpenAI request parameters that may stand in ``litellm_params`` as per-deployment defaults
@@ -55,10 +58,6 @@ def litellm_known_keys() -> dict[str, frozenset[str]]:
     text = resources.files("llmgate.config").joinpath("litellm_keys.json").read_text()
     raw: dict[str, Any] = json.loads(text)
     return {section: frozenset(keys) for section, keys in raw.items() if isinstance(keys, list)}
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class LiteLLMCompatible(BaseModel):
@@ -287,6 +286,7 @@ class LlmgateSettings(Strict):
     recorder: RecorderSettings = RecorderSettings()
     alerts: AlertSettings = AlertSettings()
     eval_schedules: list[EvalSchedule] = Field(default_factory=list)
+    monitors: MonitorSettings = MonitorSettings()
 
     @field_validator("eval_schedules")
     @classmethod

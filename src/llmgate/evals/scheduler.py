@@ -30,7 +30,6 @@ import contextlib
 import dataclasses
 import importlib
 import logging
-import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -42,6 +41,7 @@ from zoneinfo import ZoneInfo
 from croniter import croniter
 
 from llmgate.telemetry.alerts import Alert, Sink, raise_alert, sinks_from_config
+from llmgate.telemetry.leader import FileLock
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -174,36 +174,6 @@ async def _in_thread(fn: Callable[[], T], name: str) -> T:
     return await future
 
 
-class _FileLock:
-    """An exclusive, non-blocking ``flock`` on a file, held until released or the process exits."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._fd: int | None = None
-
-    def acquire(self) -> bool:
-        import fcntl
-
-        if self._fd is not None:
-            return True
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            return False
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        self._fd = fd
-        return True
-
-    def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # closing the descriptor drops the lock
-            self._fd = None
-
-
 class EvalScheduler:
     """Fire each schedule's suite at its cron times; see the module docstring."""
 
@@ -230,7 +200,7 @@ class EvalScheduler:
         self.sinks = list(sinks)
         self._clock = clock
         self._zone = ZoneInfo(time_zone)
-        self._lock = _FileLock(lock_path) if lock_path is not None else None
+        self._lock = FileLock(lock_path) if lock_path is not None else None
         self._lock_retry_s = lock_retry_s
         self._grace_s = grace_s
         self._tasks: list[asyncio.Task[None]] = []

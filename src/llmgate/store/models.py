@@ -317,3 +317,7 @@ def table(name: str) -> sa.Table:
 def requests_table() -> sa.Table:
     """The Core ``Table`` behind ``RequestRecord`` (queries use Core, never ORM objects)."""
     return SQLModel.metadata.tables[RequestRecord.__tablename__]
+
+
+# The live monitors' tables live in their own module; importing it here puts them on the metadata.
+from llmgate.store import monitor_tables as _monitor_tables  # noqa: E402, F401
