@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from llmgate.cli import db, evals, keys, logs, report, scheduler, serve
+from llmgate.cli import db, evals, keys, logs, monitors, report, scheduler, serve
 from llmgate.cli.common import fail
 from llmgate.errors import ConfigError, LlmgateError
 
@@ -30,6 +30,9 @@ app.add_typer(keys.teams_app, name="teams", help="Teams with their own budgets a
 app.add_typer(report.app, name="report", help="Spend and budget reports for finance.")
 app.add_typer(evals.app, name="eval", help="Eval suites: run, list, show, compare, baseline.")
 app.command("audit", help="The admin audit log.")(keys.audit)
+app.command("monitor", help="Run the live drift and retrieval-quality monitor.")(monitors.monitor)
+app.add_typer(monitors.drift_app, name="drift", help="Embedding and output drift: status, report, baseline.")
+app.add_typer(monitors.quality_app, name="quality", help="Retrieval quality of RAG traffic.")
 
 
 @app.command("version", help="Print the version.")

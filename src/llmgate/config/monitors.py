@@ -80,6 +80,9 @@ class EmbedderSettings(Strict):
     batch_size: int = Field(default=64, ge=1, le=4096)
     cache_size: int = Field(default=2048, ge=0)  # recent texts' vectors kept (384 floats each)
     threads: int = Field(default=1, ge=1, le=64)  # torch threads: the monitor yields the CPU to the gateway
+    # bfloat16 where the CPU has it natively ("auto"): about 2.5x the float32 rate on this kind of
+    # machine, vectors within cosine 0.99998 of float32 (benchmarks/RESULTS.md, "Embedder throughput").
+    precision: Literal["auto", "float32", "bfloat16"] = "auto"
 
     @model_validator(mode="after")
     def _one_source(self) -> EmbedderSettings:
@@ -104,14 +107,27 @@ class DriftThresholdSettings(Strict):
     psi: float | None = Field(default=None, ge=0)
     domain_auc: float | None = Field(default=None, ge=0.5, le=1)
     ood_rate: float | None = Field(default=None, ge=0, le=1)
+    p_value: float | None = Field(default=None, gt=0, lt=1)  # significance of the other tests
 
 
 class OutputThresholdSettings(Strict):
-    """Output-drift settings; ``None`` keeps the default (see ``monitors/output_drift.py``)."""
+    """Output-drift settings; ``None`` keeps the default (see ``monitors/output_drift.py``). A
+    statistic drifts when its test's p-value is under ``p_value`` and its effect reaches the
+    minimum: ``min_effect`` for rates and the finish-reason mix, ``min_ks`` (a KS distance) for
+    lengths, latency and tokens; the per-statistic keys override those minimums."""
 
     p_value: float | None = Field(default=None, gt=0, lt=1)
-    min_rate_change: float | None = Field(default=None, ge=0, le=1)
-    min_relative_change: float | None = Field(default=None, ge=0)
+    min_effect: float | None = Field(default=None, ge=0, le=1)
+    min_ks: float | None = Field(default=None, ge=0, le=1)
+    min_latency_ms: float | None = Field(default=None, ge=0)  # latency must also move this much
+    response_length: float | None = Field(default=None, ge=0, le=1)
+    refusal_rate: float | None = Field(default=None, ge=0, le=1)
+    finish_reasons: float | None = Field(default=None, ge=0, le=1)
+    tool_call_rate: float | None = Field(default=None, ge=0, le=1)
+    error_rate: float | None = Field(default=None, ge=0, le=1)
+    latency_ms: float | None = Field(default=None, ge=0, le=1)
+    prompt_tokens: float | None = Field(default=None, ge=0, le=1)
+    completion_tokens: float | None = Field(default=None, ge=0, le=1)
 
 
 class DriftSettings(Strict):

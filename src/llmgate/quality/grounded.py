@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING
 from llmgate.quality.text import Token, Vocabulary, content_tokens, has_negation, split_sentences
 
 if TYPE_CHECKING:
-    from llmgate.quality.embedder import Embedder
+    from llmgate.quality.embedder import TextEmbedder
 
 __all__ = ["GroundedScore", "SentenceSupport", "grounded"]
 
@@ -179,7 +179,7 @@ def grounded(
     context: str | Sequence[str],
     *,
     question: str | None = None,
-    embedder: Embedder | None = None,
+    embedder: TextEmbedder | None = None,
 ) -> GroundedScore:
     """Score how well ``context`` (a text or its passages) supports ``answer``; see the module doc."""
     if embedder is None:
@@ -217,7 +217,7 @@ def _claim(sentence: str, asked: Vocabulary | None, facts: _Context) -> _Claim:
     return _Claim(text, tokens, weights, bare, found, near)
 
 
-def _similarities(claims: list[_Claim], facts: _Context, embedder: Embedder) -> list[dict[int, float]]:
+def _similarities(claims: list[_Claim], facts: _Context, embedder: TextEmbedder) -> list[dict[int, float]]:
     """Cosine similarity of each claim with the context units that matter for it, in one batch."""
     wanted = {i: claim.units_to_embed() for i, claim in enumerate(claims)}
     wanted = {i: units for i, units in wanted.items() if units}

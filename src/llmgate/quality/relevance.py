@@ -38,10 +38,10 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from llmgate.quality.text import content_tokens, fold, split_sentences, words, wordset
+from llmgate.quality.text import content_tokens, fold, is_refusal, split_sentences, words, wordset
 
 if TYPE_CHECKING:
-    from llmgate.quality.embedder import Embedder
+    from llmgate.quality.embedder import TextEmbedder
 
 __all__ = ["RelevanceScore", "answer_relevance"]
 
@@ -66,21 +66,6 @@ REFUSAL_FACTOR = 0.1
 WRONG_TYPE_FACTOR = 0.5
 ECHO_FACTOR = 0.4
 
-_REFUSAL = re.compile(
-    r"\b(?:i\s*(?:am|'m)\s+(?:sorry|afraid)\b.{0,40}\b(?:can(?:no|')t|cannot|unable|not\s+able|won't|don't|do\s+not)|"
-    r"i\s+(?:can\s*not|can't|cannot|won't|will\s+not|am\s+unable\s+to|'m\s+unable\s+to|am\s+not\s+able\s+to)\s+"
-    r"(?:help|assist|answer|provide|do\s+that|comply|share|discuss|say|tell|determine|find|access)|"
-    r"i\s+(?:do\s+not|don't)\s+(?:know|have\s+(?:enough\s+)?(?:information|access|data|the\s+ability))|"
-    r"(?:there\s+is\s+)?(?:no|not\s+enough)\s+information\s+(?:is\s+)?(?:available|provided|given)|"
-    r"(?:unable|not\s+possible)\s+to\s+(?:answer|help|determine|provide|say|tell))",
-    re.IGNORECASE | re.DOTALL,
-)
-#: A refusal followed by this still answers ("I can't draw charts. However, here is a table: ...").
-_CONTINUES = re.compile(
-    r"\b(?:however|but\s+here|here\s+(?:is|are)|here's|below|instead|that\s+said|"
-    r"i\s+can\s+(?:provide|give|offer|suggest|share|show))\b",
-    re.I,
-)
 _YES_NO_QUESTION = re.compile(
     r"^\s*(?:is|are|was|were|do|does|did|can|could|has|have|had|will|would|should|shall|may|might|must)\b",
     re.I,
@@ -129,7 +114,7 @@ class RelevanceScore:
         return self.score
 
 
-def answer_relevance(question: str, answer: str, *, embedder: Embedder | None = None) -> RelevanceScore:
+def answer_relevance(question: str, answer: str, *, embedder: TextEmbedder | None = None) -> RelevanceScore:
     """Score how well ``answer`` addresses ``question``; see the module doc."""
     question = (question or "").strip()
     answer = (answer or "").strip()
@@ -154,7 +139,7 @@ def answer_relevance(question: str, answer: str, *, embedder: Embedder | None = 
     score = meaning + ENTITY_BONUS * _entity_overlap(question, answer) * (1.0 - meaning)
 
     flags: list[str] = []
-    if _refuses(answer, sentences):
+    if is_refusal(answer):
         flags.append("refusal")
         score *= REFUSAL_FACTOR
     if not _type_matches(question, answer, n_words):
@@ -179,12 +164,6 @@ def _chunks(sentences: list[str]) -> list[str]:
         current.append(sentence)
     chunks.append(" ".join(current))
     return chunks
-
-
-def _refuses(answer: str, sentences: list[str]) -> bool:
-    """A refusal or a non-answer in the first sentences, with no answer after it."""
-    opening = " ".join(sentences[:2]) if sentences else answer
-    return bool(_REFUSAL.search(opening)) and not _CONTINUES.search(answer) and len(words(answer)) <= 80
 
 
 def _entity_overlap(question: str, answer: str) -> float:

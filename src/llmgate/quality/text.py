@@ -11,6 +11,8 @@ Pure Python and deterministic, no model and no third-party import. ``grounded`` 
   and other content words, each with a light stem so that "involved" matches "involvement"
   and "directors" matches "directed" only when the stems agree.
 - ``Vocabulary`` is the set of stems and numbers of a text, for "does the context say this?".
+- ``is_refusal`` tells a refusal or non-answer ("I can't help with that", "I don't know") from
+  an answer, for ``relevance`` and for the monitors' refusal rate.
 
 English only: other languages get no stemming and a smaller stop-word list, so the lexical
 evidence is weaker there and the embedding carries more of the score.
@@ -31,6 +33,7 @@ __all__ = [
     "Vocabulary",
     "content_tokens",
     "fold",
+    "is_refusal",
     "split_sentences",
     "stem",
     "words",
@@ -306,3 +309,34 @@ def _is_abbreviation(line: str, end: int) -> bool:
     if len(word) == 1 and word.isupper():
         return True  # "H. Bruce", "U.S."
     return word.lower() in _ABBREVIATIONS
+
+
+_REFUSAL = re.compile(
+    r"\b(?:i\s*(?:am|'m)\s+(?:sorry|afraid)\b.{0,40}\b(?:can(?:no|')t|cannot|unable|not\s+able|won't|don't|do\s+not)|"
+    r"i\s+(?:can\s*not|can't|cannot|won't|will\s+not|am\s+unable\s+to|'m\s+unable\s+to|am\s+not\s+able\s+to)\s+"
+    r"(?:help|assist|answer|provide|do\s+that|comply|share|discuss|say|tell|determine|find|access)|"
+    r"i\s+(?:do\s+not|don't)\s+(?:know|have\s+(?:enough\s+)?(?:information|access|data|the\s+ability))|"
+    r"(?:there\s+is\s+)?(?:no|not\s+enough)\s+information\s+(?:is\s+)?(?:available|provided|given)|"
+    r"(?:unable|not\s+possible)\s+to\s+(?:answer|help|determine|provide|say|tell))",
+    re.IGNORECASE | re.DOTALL,
+)
+#: A refusal followed by this still answers ("I can't draw charts. However, here is a table: ...").
+_CONTINUES = re.compile(
+    r"\b(?:however|but\s+here|here\s+(?:is|are)|here's|below|instead|that\s+said|"
+    r"i\s+can\s+(?:provide|give|offer|suggest|share|show))\b",
+    re.I,
+)
+
+
+def is_refusal(text: str | None) -> bool:
+    """Is ``text`` a refusal or a non-answer, rather than an answer? (``None``, empty: no.)
+
+    True when its first two sentences refuse or decline ("I can't help with that", "I'm sorry,
+    but I cannot ...", "I don't know", "No information is provided") and nothing after that
+    answers after all ("However, here is ...", "Instead, ..."), in at most 80 words (a longer
+    text that opens with a caveat is an answer with a caveat). English phrases only.
+    """
+    text = (text or "").strip()
+    sentences = split_sentences(text)
+    opening = " ".join(sentences[:2]) if sentences else text
+    return bool(_REFUSAL.search(opening)) and not _CONTINUES.search(text) and len(words(text)) <= 80

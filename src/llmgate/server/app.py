@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 
     from llmgate.evals.scheduler import EvalScheduler
     from llmgate.routing.shared import SharedHealth
+    from llmgate.server.monitor_process import MonitorProcess
     from llmgate.store.records import StoreWriter
 
 log = logging.getLogger("llmgate.server")
@@ -109,6 +110,7 @@ class AppState:
         self._engine: Engine | None = None
         self._store_writer: StoreWriter | None = None
         self.scheduler: EvalScheduler | None = None  # llmgate.eval_schedules, started in open()
+        self.monitor: MonitorProcess | None = None  # llmgate.monitors.enabled, started in open()
         pricing_file = config.llmgate.pricing_file
         price_overrides = load_pricing_file(pricing_file) if pricing_file else None
         self.prices = PriceBook(overrides=price_overrides)
@@ -253,6 +255,23 @@ class AppState:
             self._warm = asyncio.create_task(aload_litellm())
         if self.config.llmgate.eval_schedules:
             self._start_scheduler()
+        if self.config.llmgate.monitors.enabled:
+            self._start_monitor()
+
+    def _start_monitor(self) -> None:
+        """Run ``llmgate monitor`` beside the gateway, as a low-priority child process."""
+        from llmgate.server.monitor_process import MonitorProcess
+
+        if self.settings.config_path is None:
+            log.warning("llmgate.monitors.enabled needs a config file to hand the monitor; not started")
+            return
+        assert self.config.llmgate.spill_dir is not None
+        self.monitor = MonitorProcess(
+            str(Path(self.settings.config_path).resolve()),
+            Path(self.config.llmgate.spill_dir),
+            log_level=self.settings.log_level,
+        )
+        self.monitor.start()
 
     def _start_scheduler(self) -> None:
         """Run the config's eval schedules against this gateway; with several workers (or a
@@ -279,6 +298,8 @@ class AppState:
     async def close(self) -> None:
         if self.scheduler is not None:
             await self.scheduler.stop()
+        if self.monitor is not None:
+            await self.monitor.stop()
         if self._schema is not None and not self._schema.done():
             self._schema.cancel()
         if self._warm is not None and not self._warm.done():

@@ -1,0 +1,279 @@
+"""``llmgate monitor``, ``llmgate drift status|report|baseline``, ``llmgate quality report``.
+
+``monitor`` runs the live monitor worker (``llmgate.monitors.worker``) against the config's store
+until Ctrl-C or SIGTERM, at a lower CPU priority than the gateway; one per host holds the lock
+``<spill_dir>/monitor.lock`` (a second one waits, and takes over if the first exits). The other
+commands read what it stored; ``drift report`` evaluates afresh over any ``--window``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from llmgate.cli.common import ConfigOption, config_from, fail, parse_since
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from sqlalchemy import Engine
+
+    from llmgate.config.monitors import MonitorSettings
+
+drift_app = typer.Typer(no_args_is_help=True)
+baseline_app = typer.Typer(no_args_is_help=True)
+quality_app = typer.Typer(no_args_is_help=True)
+drift_app.add_typer(baseline_app, name="baseline", help="Pin the reference window of a model.")
+
+log = logging.getLogger("llmgate.monitors")
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+
+
+ModelOption = Annotated[str | None, typer.Option("--model", "-m", help="Only this model (its alias).")]
+WindowOption = Annotated[
+    str | None,
+    typer.Option(help="Current window: 1h, 24h, 30m or a number of requests. Default: the config's."),
+]
+FormatOption = Annotated[Format, typer.Option("--format", "-f", help="table or json.")]
+
+
+# --- the worker ----------------------------------------------------------------------------------
+
+
+def monitor(
+    config: ConfigOption = None,
+    once: Annotated[bool, typer.Option(help="Run one pass and exit (for cron or a test).")] = False,
+    since: Annotated[
+        str | None, typer.Option(help="On first start, read records from this far back (24h, 7d, a date).")
+    ] = None,
+    nice: Annotated[int, typer.Option(min=0, max=19, help="CPU niceness: the gateway comes first.")] = 10,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+) -> None:
+    from llmgate.monitors.worker import MonitorWorker, embedder_for
+    from llmgate.store.db import create_engine_for
+    from llmgate.store.migrate import upgrade
+    from llmgate.telemetry.alerts import sinks_from_config
+    from llmgate.telemetry.leader import FileLock
+
+    if log_level not in ("debug", "info", "warning", "error"):
+        fail(f"--log-level must be debug, info, warning or error, not {log_level!r}", code=2)
+    cfg = config_from(config)
+    start = parse_since(since)
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    if nice:
+        try:
+            os.nice(nice)
+        except OSError:
+            log.warning("could not lower the monitor's CPU priority")
+    settings = cfg.llmgate.monitors
+    master = cfg.general_settings.master_key
+    embedder = embedder_for(settings, master_key=master.get_secret_value() if master else None)
+    assert cfg.llmgate.database_url is not None
+    engine = create_engine_for(cfg.llmgate.database_url)
+    stop = threading.Event()
+    if not once:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+    lock = FileLock(Path(cfg.llmgate.spill_dir or ".llmgate-spill") / "monitor.lock")
+    try:
+        upgrade(engine)
+        waited = False
+        while not lock.acquire():
+            if once or stop.is_set():
+                fail("another llmgate monitor holds the lock on this host", code=1)
+            if not waited:
+                log.info("another monitor runs on this host (%s); waiting to take over", lock.path)
+                waited = True
+            stop.wait(5.0)
+        worker = MonitorWorker(
+            settings,
+            engine=engine,
+            sinks=sinks_from_config(cfg.llmgate.alerts),
+            embedder=embedder,
+            start=start,
+        )
+        if once:
+            result = worker.run_once()
+            typer.echo(
+                f"monitor: {result.read} records read, {result.sampled} sampled, "
+                f"{result.rag_scored} RAG-scored, {len(result.evaluated)} evaluated, "
+                f"{len(result.alerts)} alerts ({result.seconds:.2f} s)"
+            )
+            return
+        log.info(
+            "monitor: every %.0f s, sample rate %s, window %s; Ctrl-C to stop",
+            settings.interval_s,
+            settings.sample_rate,
+            settings.drift.window,
+        )
+        worker.run_forever(stop)
+    finally:
+        lock.release()
+        engine.dispose()
+
+
+# --- reports -------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _store(config: str | None) -> Iterator[tuple[Engine, MonitorSettings]]:
+    from llmgate.store.db import create_engine_for
+    from llmgate.store.migrate import upgrade
+
+    cfg = config_from(config, for_store_only=True)
+    assert cfg.llmgate.database_url is not None
+    engine = create_engine_for(cfg.llmgate.database_url)
+    try:
+        upgrade(engine)
+        yield engine, cfg.llmgate.monitors
+    finally:
+        engine.dispose()
+
+
+def _echo_json(data: Any) -> None:
+    import orjson
+
+    typer.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
+
+
+@drift_app.command("status", help="Each model and route: samples, last evaluation, open alerts.")
+def drift_status(config: ConfigOption = None, format: FormatOption = Format.table) -> None:
+    from llmgate.monitors.reports import drift_status as status
+
+    with _store(config) as (engine, settings):
+        data = status(engine, settings)
+        if format is Format.json:
+            _echo_json(data)
+            return
+        from llmgate.cli.monitor_tables import print_status
+
+        print_status(data)
+
+
+@drift_app.command("report", help="Drift statistics now, against the reference, with thresholds.")
+def drift_report(
+    config: ConfigOption = None,
+    model: ModelOption = None,
+    route: Annotated[str | None, typer.Option(help="Only this route (chat/completions, ...).")] = None,
+    window: WindowOption = None,
+    format: FormatOption = Format.table,
+) -> None:
+    from llmgate.monitors.reports import drift_report as report
+
+    _check_window(window)
+    with _store(config) as (engine, settings):
+        data = report(engine, settings, now=datetime.now(UTC), model=model, route=route, window=window)
+        if model is not None and not data["groups"]:
+            fail(f"no monitored samples of model {model!r} yet", code=1)
+        if format is Format.json:
+            _echo_json(data)
+            return
+        from llmgate.cli.monitor_tables import print_drift_report
+
+        print_drift_report(data)
+
+
+@quality_app.command("report", help="Retrieval quality of RAG requests: means, tails, worst requests.")
+def quality_report(
+    config: ConfigOption = None,
+    model: ModelOption = None,
+    window: WindowOption = None,
+    format: FormatOption = Format.table,
+) -> None:
+    from llmgate.monitors.reports import quality_report as report
+
+    _check_window(window)
+    with _store(config) as (engine, settings):
+        data = report(engine, settings, now=datetime.now(UTC), model=model, window=window)
+        if format is Format.json:
+            _echo_json(data)
+            return
+        from llmgate.cli.monitor_tables import print_quality_report
+
+        print_quality_report(data)
+
+
+# --- baselines -------------------------------------------------------------------------------------
+
+
+@baseline_app.command("set", help="Pin [--since, --until] of a model's traffic as its drift reference.")
+def baseline_set(
+    model: Annotated[str, typer.Option("--model", "-m", help="The model (its alias).")],
+    since: Annotated[str, typer.Option(help="Start: 7d, 24h, 2026-11-01 or an ISO datetime (UTC).")],
+    until: Annotated[str | None, typer.Option(help="End, as --since. Default: now.")] = None,
+    route: Annotated[str, typer.Option(help="A route (chat/completions, ...) or * for every route.")] = "*",
+    config: ConfigOption = None,
+) -> None:
+    from llmgate.store.monitors import count_samples, set_baseline
+
+    start = parse_since(since)
+    end = parse_since(until) if until is not None else datetime.now(UTC)
+    assert start is not None and end is not None
+    if end <= start:
+        fail("--until must be later than --since", code=2)
+    with _store(config) as (engine, settings):
+        n = count_samples(engine, model, None if route == "*" else route, start, end)
+        if n < settings.drift.min_samples:
+            fail(
+                f"only {n} sampled requests of {model!r} in that window; a baseline needs at least "
+                f"{settings.drift.min_samples} (llmgate.monitors.drift.min_samples)",
+                code=1,
+            )
+        set_baseline(engine, model, route, start, end, datetime.now(UTC))
+        typer.echo(f"baseline of {model} ({route}): {start.isoformat()} to {end.isoformat()}, {n} samples")
+
+
+@baseline_app.command("clear", help="Unpin a model's baseline (the first requests are the reference again).")
+def baseline_clear(
+    model: Annotated[str, typer.Option("--model", "-m", help="The model (its alias).")],
+    route: Annotated[str, typer.Option(help="The route the baseline was set for.")] = "*",
+    config: ConfigOption = None,
+) -> None:
+    from llmgate.store.monitors import clear_baseline
+
+    with _store(config) as (engine, _):
+        if not clear_baseline(engine, model, route):
+            fail(f"no baseline pinned for {model!r} ({route})", code=1)
+        typer.echo(f"baseline of {model} ({route}) cleared")
+
+
+@baseline_app.command("list", help="Pinned baselines.")
+def baseline_list(config: ConfigOption = None, format: FormatOption = Format.table) -> None:
+    from llmgate.store.monitors import baselines
+
+    with _store(config) as (engine, _):
+        rows = baselines(engine)
+        if format is Format.json:
+            _echo_json(
+                [{k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in r.items()} for r in rows]
+            )
+            return
+        if not rows:
+            typer.echo("no baselines pinned: each model's first requests are its reference")
+        for r in rows:
+            typer.echo(f"{r['model']}\t{r['route']}\t{r['since'].isoformat()}\t{r['until'].isoformat()}")
+
+
+def _check_window(window: str | None) -> None:
+    if window is None:
+        return
+    from llmgate.config.monitors import parse_window
+
+    try:
+        parse_window(window)
+    except ValueError as exc:
+        fail(f"--window: {exc}", code=2)

@@ -1,0 +1,137 @@
+"""What the monitors show: status, drift reports and retrieval-quality reports, as plain JSON.
+
+The CLI (``llmgate drift status|report``, ``llmgate quality report``) and the admin API
+(``/admin/monitors/...``) call these, so both always say the same. ``drift_report`` evaluates
+afresh from the stored samples (with any window the caller asks for) and stores nothing;
+``drift_status`` reads what the worker last stored.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from llmgate.config.monitors import parse_window
+from llmgate.store import monitors as queries
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from llmgate.config.monitors import MonitorSettings
+
+__all__ = ["drift_report", "drift_status", "plain_json", "quality_report"]
+
+
+def drift_status(engine: Engine, settings: MonitorSettings) -> dict[str, Any]:
+    """Per model and route: samples, the last evaluation's breaches, open conditions."""
+    latest = queries.latest_stats(engine)
+    open_conditions = queries.conditions(engine, active=True)
+    groups = []
+    for model, route, samples, newest in queries.sample_groups(engine):
+        stats = [s for s in latest if s["model"] == model and s["route"] == route]
+        held = [c for c in open_conditions if c["model"] == model and c["route"] == route]
+        evaluated = max((s["at"] for s in stats), default=None)
+        breached = sorted({f"{s['kind']}.{s['statistic']}" for s in stats if s["breached"]})
+        if held:
+            status = "alerting"
+        elif not stats:
+            status = "collecting"
+        else:
+            status = "drifted" if breached else "ok"
+        groups.append(
+            {
+                "model": model,
+                "route": route,
+                "status": status,
+                "samples": samples,
+                "newest_sample": newest,
+                "evaluated_at": evaluated,
+                "breached": breached,
+                "open_conditions": [
+                    {
+                        "condition": c["condition"],
+                        "since": c["started_at"],
+                        "raised_at": c["raised_at"],
+                        "alert_id": c["alert_id"],
+                        "detection_delay_s": c["details"].get("detection_delay_s"),
+                    }
+                    for c in held
+                ],
+            }
+        )
+    return plain_json({"groups": groups, "baselines": queries.baselines(engine)})
+
+
+def drift_report(
+    engine: Engine,
+    settings: MonitorSettings,
+    *,
+    now: datetime,
+    model: str | None = None,
+    route: str | None = None,
+    window: str | None = None,
+) -> dict[str, Any]:
+    """Evaluate every model and route (or the ones asked for) now, over ``window`` (default: the
+    configured one); every statistic with its threshold, the clusters that grew, output drift,
+    retrieval quality."""
+    from llmgate.monitors.evaluate import evaluate_group
+
+    spec = parse_window(window) if window is not None else None
+    reports = []
+    for group_model, group_route, _, _ in queries.sample_groups(engine):
+        if (model is not None and group_model != model) or (route is not None and group_route != route):
+            continue
+        report = evaluate_group(engine, settings, group_model, group_route, now=now, window=spec)
+        reports.append(report.to_json())
+    return {"at": now.isoformat(), "window": window or settings.drift.window, "groups": reports}
+
+
+def quality_report(
+    engine: Engine,
+    settings: MonitorSettings,
+    *,
+    now: datetime,
+    model: str | None = None,
+    window: str | None = None,
+) -> dict[str, Any]:
+    """Retrieval quality per model over the window (a time span, or the last N scored requests):
+    means, low tails, shares under the thresholds, and the worst requests."""
+    from llmgate.monitors.evaluate import thresholds_from
+    from llmgate.monitors.rag_quality import RagScores, summarise
+
+    spec = parse_window(window or settings.drift.window)
+    since = now - timedelta(seconds=spec.seconds) if spec.seconds is not None else None
+    rows = queries.rag_samples(engine, model=model, since=since, limit=spec.requests or 100_000)
+    _, _, thresholds = thresholds_from(settings)
+    by_model: dict[tuple[str, str], list[tuple[str, RagScores]]] = {}
+    excerpts: dict[str, str | None] = {}
+    for row in rows:
+        extra = json.loads(row["rag_json"] or "{}")
+        scores = RagScores(
+            context_relevance=row["context_relevance"],
+            groundedness=row["groundedness"],
+            answer_relevance=row["answer_relevance"],
+            per_passage=tuple(extra.get("per_passage", ())),
+            unsupported=tuple(extra.get("unsupported", ())),
+        )
+        by_model.setdefault((row["model"], row["route"]), []).append((row["record_id"], scores))
+        excerpts[row["record_id"]] = row["prompt_excerpt"]
+    groups = []
+    for (group_model, group_route), scored in sorted(by_model.items()):
+        summary = summarise(scored, thresholds=thresholds, worst_n=settings.rag.worst_n).to_json()
+        for worst in summary.get("worst", []):
+            worst["question"] = excerpts.get(worst.get("record_id", ""))
+        groups.append({"model": group_model, "route": group_route, **summary})
+    return plain_json({"at": now.isoformat(), "window": spec.text, "groups": groups})
+
+
+def plain_json(value: Any) -> dict[str, Any]:
+    result: dict[str, Any] = json.loads(json.dumps(value, default=_default))
+    return result
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)

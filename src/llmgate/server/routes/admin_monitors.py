@@ -1,0 +1,106 @@
+"""Admin API for the live monitors: ``GET /admin/monitors/...``, the same data as the CLI.
+
+- ``/admin/monitors/drift/status``: ``llmgate drift status``
+- ``/admin/monitors/drift/report``: ``llmgate drift report`` (``model``, ``route``, ``window``)
+- ``/admin/monitors/drift/history``: statistics over time, for charts
+- ``/admin/monitors/quality/report``: ``llmgate quality report`` (``model``, ``window``)
+- ``/admin/monitors/alerts``: monitor alerts and conditions, open and resolved
+
+Master key only. Plain ``def`` handlers: FastAPI runs them in its thread pool, off the event
+loop, while the store is read and statistics are computed.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from llmgate.config.monitors import parse_window
+from llmgate.errors import InvalidRequest
+from llmgate.server.routes.admin import app_state, require_admin
+
+router = APIRouter(prefix="/admin/monitors", tags=["monitors"], dependencies=[Depends(require_admin)])
+
+_WINDOW = "The current window: `1h`, `24h`, `30m` or a number of requests. Default: the config's."
+
+
+def _window(window: str | None) -> str | None:
+    if window is not None:
+        try:
+            parse_window(window)
+        except ValueError as exc:
+            raise InvalidRequest(str(exc), param="window") from None
+    return window
+
+
+@router.get("/drift/status", summary="Monitor status per model and route")
+def drift_status(request: Request) -> dict[str, Any]:
+    from llmgate.monitors.reports import drift_status as status
+
+    state = app_state(request)
+    return status(state.engine, state.config.llmgate.monitors)
+
+
+@router.get("/drift/report", summary="Drift statistics now, with thresholds and grown topics")
+def drift_report(
+    request: Request,
+    model: Annotated[str | None, Query(description="Only this model (alias).")] = None,
+    route: Annotated[str | None, Query(description="Only this route.")] = None,
+    window: Annotated[str | None, Query(description=_WINDOW)] = None,
+) -> dict[str, Any]:
+    from llmgate.monitors.reports import drift_report as report
+
+    state = app_state(request)
+    return report(
+        state.engine,
+        state.config.llmgate.monitors,
+        now=datetime.now(UTC),
+        model=model,
+        route=route,
+        window=_window(window),
+    )
+
+
+@router.get("/drift/history", summary="Drift statistics over time")
+def drift_history(
+    request: Request,
+    model: Annotated[str | None, Query(description="Only this model (alias).")] = None,
+    limit: Annotated[int, Query(ge=1, le=50_000)] = 5000,
+) -> dict[str, Any]:
+    from llmgate.monitors.reports import plain_json
+    from llmgate.store.monitors import stats_history
+
+    state = app_state(request)
+    return plain_json({"statistics": stats_history(state.engine, model=model, limit=limit)})
+
+
+@router.get("/quality/report", summary="Retrieval quality of RAG requests")
+def quality_report(
+    request: Request,
+    model: Annotated[str | None, Query(description="Only this model (alias).")] = None,
+    window: Annotated[str | None, Query(description=_WINDOW)] = None,
+) -> dict[str, Any]:
+    from llmgate.monitors.reports import quality_report as report
+
+    state = app_state(request)
+    return report(
+        state.engine,
+        state.config.llmgate.monitors,
+        now=datetime.now(UTC),
+        model=model,
+        window=_window(window),
+    )
+
+
+@router.get("/alerts", summary="Monitor conditions (open and resolved) and their alerts")
+def monitor_alerts(
+    request: Request,
+    active: Annotated[bool | None, Query(description="Only open (true) or resolved (false) ones.")] = None,
+) -> dict[str, Any]:
+    from llmgate.monitors.reports import plain_json
+    from llmgate.store.monitors import conditions
+
+    state = app_state(request)
+    return plain_json({"conditions": conditions(state.engine, active=active)})
