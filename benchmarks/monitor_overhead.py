@@ -159,7 +159,7 @@ def markdown(table: dict[Any, Any], args: argparse.Namespace) -> str:
         f"{os.cpu_count()} cores, Python {platform.python_version()}; load average (1 min) {load:.2f} at the end.",
         "llmgate serve (one worker, SQLite) in front of nginx; wrk with varied prompts (shared QA questions "
         "and general queries). Monitor on: `llmgate.monitors.enabled`, sample rate 1, a pass every second, "
-        "all-MiniLM-L6-v2 on 1 torch thread, the monitor process at nice 10. Medians over the rounds; goal: "
+        "all-MiniLM-L6-v2 on 1 torch thread, the monitor process under SCHED_IDLE. Medians over the rounds; goal: "
         "p99 with the monitor at most 10% above p99 without.",
         "",
         "| concurrency | monitor | requests/s | p50 ms | p99 ms (each round) | p99 change | samples embedded/s |",

@@ -59,7 +59,10 @@ def monitor(
     since: Annotated[
         str | None, typer.Option(help="On first start, read records from this far back (24h, 7d, a date).")
     ] = None,
-    nice: Annotated[int, typer.Option(min=0, max=19, help="CPU niceness: the gateway comes first.")] = 10,
+    nice: Annotated[int, typer.Option(min=0, max=19, help="CPU niceness: the gateway comes first.")] = 19,
+    idle: Annotated[
+        bool, typer.Option(help="Linux SCHED_IDLE: run only on CPU time nothing else wants.")
+    ] = True,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
 ) -> None:
     from llmgate.monitors.worker import MonitorWorker, embedder_for
@@ -74,11 +77,7 @@ def monitor(
     start = parse_since(since)
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    if nice:
-        try:
-            os.nice(nice)
-        except OSError:
-            log.warning("could not lower the monitor's CPU priority")
+    _lower_priority(nice, idle)
     settings = cfg.llmgate.monitors
     master = cfg.general_settings.master_key
     embedder = embedder_for(settings, master_key=master.get_secret_value() if master else None)
@@ -124,6 +123,21 @@ def monitor(
     finally:
         lock.release()
         engine.dispose()
+
+
+def _lower_priority(nice: int, idle: bool) -> None:
+    """Give the gateway the CPU first: SCHED_IDLE where Linux has it, else (and also) a niceness."""
+    if idle and hasattr(os, "SCHED_IDLE"):
+        try:
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+            return
+        except OSError:
+            log.warning("could not switch the monitor to SCHED_IDLE; lowering its niceness instead")
+    if nice:
+        try:
+            os.nice(nice)
+        except OSError:
+            log.warning("could not lower the monitor's CPU priority")
 
 
 # --- reports -------------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 The monitor embeds text with torch: on the gateway's event loop, or even in its process, that
 would take CPU and GIL time from requests. So each gateway worker tries a host-wide lock
 (``<spill_dir>/monitor-spawn.lock``); the one that holds it starts ``llmgate monitor`` with the
-same config at a lower CPU priority (``--nice``), restarts it if it dies (with a growing pause),
+same config at the lowest CPU priority (SCHED_IDLE; ``--nice`` where that is missing),
+restarts it if it dies (with a growing pause),
 and stops it (SIGTERM, then SIGKILL) when the gateway shuts down. The others retry the lock every
 ``retry_s`` and take over if that worker exits. Nothing here is on the request path.
 """
