@@ -28,19 +28,15 @@ import yaml
 
 from support.configs import MASTER_KEY, upstream_config
 from support.gateway import start_serve, wait_healthy
+from support.shared_data import load_rows
 from support.upstream import FakeUpstream
 
 pytest.importorskip("sentence_transformers")
 pytest.importorskip("faiss")
 
-DATA = Path(os.environ.get("LLMGATE_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
-if not DATA.is_dir():
-    DATA = Path("/work/shared/data")
-
 
 def _rows(name: str) -> list[dict[str, Any]]:
-    with (DATA / name).open() as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+    return load_rows(name)
 
 
 class Receiver:

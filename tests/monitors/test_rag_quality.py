@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -20,6 +18,7 @@ from llmgate.monitors.rag_quality import (
     split_passages,
     summarise,
 )
+from support.shared_data import load_rows
 
 if TYPE_CHECKING:
     from llmgate.quality.embedder import Embedder
@@ -29,14 +28,7 @@ ANSWER = "The head office is in Delhi."
 
 
 def shared_qa_rows() -> list[dict[str, Any]]:
-    candidates = [Path(os.environ["LLMGATE_SHARED_DATA"])] if os.environ.get("LLMGATE_SHARED_DATA") else []
-    candidates += [Path(__file__).resolve().parents[3] / "shared" / "data", Path("/work/shared/data")]
-    for directory in candidates:
-        path = directory / "halueval_qa_dev.jsonl"
-        if path.is_file():
-            with path.open(encoding="utf-8") as handle:
-                return [json.loads(line) for line in handle if line.strip()]
-    pytest.skip("shared data halueval_qa_dev.jsonl not found (set LLMGATE_SHARED_DATA)")
+    return load_rows("halueval_qa_dev.jsonl")
 
 
 @pytest.fixture(scope="module")

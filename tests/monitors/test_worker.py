@@ -9,7 +9,6 @@ condition until it clears, pinned baselines, output drift, retrieval quality and
 from __future__ import annotations
 
 import json
-import os
 import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,17 +29,13 @@ from llmgate.store.db import create_engine_for
 from llmgate.store.migrate import upgrade
 from llmgate.store.records import insert_records
 from llmgate.telemetry.alerts import Alert
-
-DATA = Path(os.environ.get("LLMGATE_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
-if not DATA.is_dir():
-    DATA = Path("/work/shared/data")
+from support.shared_data import load_rows
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
 def _rows(name: str) -> list[dict[str, Any]]:
-    with (DATA / name).open() as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+    return load_rows(name)
 
 
 QA = _rows("halueval_qa_dev.jsonl")

