@@ -134,6 +134,7 @@ class Gateway:
             call.model, call.request, call.stream = parsed.model, parsed.body, parsed.stream
             call.user = (key.user_id if key is not None else None) or parsed.user
             call.metadata = parsed.metadata
+            call.traceparent = headers.get("traceparent")
             call.tags = request_tags(identity, headers.get("x-llmgate-tags"), parsed.metadata)
             context = headers.get(CONTEXT_HEADER)
             if context:  # retrieved context for the retrieval-quality monitor: recorded, not forwarded
@@ -194,7 +195,7 @@ class Gateway:
         return deployment.timeout or self._default_timeout
 
     def _attempt_failed(
-        self, call: CallRecord, deployment: Deployment, exc: ProviderError, t0: float
+        self, call: CallRecord, deployment: Deployment, exc: ProviderError, t0: float, started: float
     ) -> None:
         call.attempts.append(
             Attempt(
@@ -204,6 +205,8 @@ class Gateway:
                 latency_ms=(time.perf_counter() - t0) * 1000,
                 error_type=exc.error_type,
                 status_code=exc.status_code,
+                started_ms=(t0 - started) * 1000,
+                model=deployment.upstream_model,
             )
         )
 
@@ -263,7 +266,7 @@ class Gateway:
                 try:
                     result = await attempt(deployment, min(self._timeout(deployment, stream), remaining))
                 except ProviderError as exc:
-                    self._attempt_failed(call, deployment, exc, t0)
+                    self._attempt_failed(call, deployment, exc, t0, started)
                     health.failure(
                         deployment.id,
                         exc.error_type,
@@ -294,7 +297,15 @@ class Gateway:
                 latency_ms = (time.perf_counter() - t0) * 1000
                 health.success(deployment.id, latency_ms)
                 call.attempts.append(
-                    Attempt(deployment.id, deployment.provider, "success", latency_ms, status_code=200)
+                    Attempt(
+                        deployment.id,
+                        deployment.provider,
+                        "success",
+                        latency_ms,
+                        status_code=200,
+                        started_ms=(t0 - started) * 1000,
+                        model=deployment.upstream_model,
+                    )
                 )
                 return result
         if last is not None:

@@ -287,6 +287,15 @@ class LlmgateSettings(Strict):
     alerts: AlertSettings = AlertSettings()
     eval_schedules: list[EvalSchedule] = Field(default_factory=list)
     monitors: MonitorSettings = MonitorSettings()
+    # OpenTelemetry (traces with the GenAI conventions, GenAI metrics, evaluation events); see
+    # telemetry/tracing.py. Export happens in the background, batched: it never holds a request.
+    otel_exporter: Literal["none", "console", "otlp", "otlp_http", "otlp_grpc"] = "none"
+    otel_endpoint: str | None = None  # collector: http://host:4318 (HTTP) or host:4317 (gRPC)
+    otel_headers: dict[str, str] = Field(default_factory=dict)  # e.g. an auth header for the collector
+    otel_capture_content: bool = False  # prompts and responses on spans (gen_ai.input/output.messages)
+    otel_service_name: str = "llmgate"
+    otel_metrics_interval_s: float = Field(default=30.0, gt=0)  # GenAI metrics export period
+    metrics_require_auth: bool = False  # GET /metrics: open (as scrape targets are) or admin only
 
     @field_validator("eval_schedules")
     @classmethod

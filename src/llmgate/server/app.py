@@ -12,7 +12,6 @@ other path (the admin API, its OpenAPI schema) goes to a FastAPI app.
 from __future__ import annotations
 
 import asyncio
-import functools
 import gc
 import logging
 import os
@@ -41,8 +40,11 @@ from llmgate.routing import Router
 from llmgate.routing.health import Health
 from llmgate.server.http import Receive, Scope, Send
 from llmgate.server.routes import openai as openai_routes
+from llmgate.telemetry.metrics import CallMetrics
+from llmgate.telemetry.observe import Observer
+from llmgate.telemetry.otel_settings import OtelSettings
 from llmgate.telemetry.recorder import Recorder
-from llmgate.telemetry.records import CallRecord, to_row
+from llmgate.telemetry.records import CallRecord
 from llmgate.telemetry.writer_process import RecorderProcess, WriterSettings
 
 if TYPE_CHECKING:
@@ -53,6 +55,7 @@ if TYPE_CHECKING:
     from llmgate.routing.shared import SharedHealth
     from llmgate.server.monitor_process import MonitorProcess
     from llmgate.store.records import StoreWriter
+    from llmgate.telemetry.tracing import Tracing
 
 log = logging.getLogger("llmgate.server")
 
@@ -90,10 +93,12 @@ class Settings:
 
 @dataclass(slots=True)
 class Overrides:
-    """Parts tests may replace: providers by kind, and the recorder's store writer."""
+    """Parts tests may replace: providers by kind, the recorder's store writer, and the
+    OpenTelemetry exporters (a ``Tracing`` with in-memory ones; it records in-process)."""
 
     providers: Mapping[str, Provider] = field(default_factory=dict)
     write: Callable[[list[dict[str, Any]]], None] | None = None
+    tracing: Tracing | None = None
 
 
 class AppState:
@@ -115,10 +120,15 @@ class AppState:
         price_overrides = load_pricing_file(pricing_file) if pricing_file else None
         self.prices = PriceBook(overrides=price_overrides)
         recorder_settings = config.llmgate.recorder
+        # traffic metrics for GET /metrics: observed where rows are made, merged here
+        self.metrics = CallMetrics()
+        self.otel = OtelSettings.from_config(config.llmgate)
+        self.observer = Observer(self.prices, self.metrics, self.otel, tracing=overrides.tracing)
+        self.metrics_endpoint: Any = None  # server/routes/metrics.py, made on the first scrape
         inline = Recorder(
             overrides.write or self._write,
             Path(config.llmgate.spill_dir),
-            prepare=functools.partial(to_row, prices=self.prices),
+            prepare=self.observer.prepare,
             queue_size=recorder_settings.queue_size,
             batch_size=recorder_settings.batch_size,
             flush_interval_s=recorder_settings.flush_interval_s,
@@ -128,7 +138,8 @@ class AppState:
         in_memory = self.database_url.startswith("sqlite://") and (
             self.database_url in ("sqlite://", "sqlite:///:memory:") or "mode=memory" in self.database_url
         )
-        if recorder_settings.process and overrides.write is None and not in_memory:
+        separate = overrides.write is None and overrides.tracing is None and not in_memory
+        if recorder_settings.process and separate:
             writer = WriterSettings(
                 database_url=self.database_url,
                 spill_dir=config.llmgate.spill_dir,
@@ -138,8 +149,9 @@ class AppState:
                 retry_interval_s=recorder_settings.retry_interval_s,
                 log_level=settings.log_level,
                 price_overrides=price_overrides,
+                otel=self.otel,
             )
-            self.recorder = RecorderProcess(writer, fallback=inline)
+            self.recorder = RecorderProcess(writer, fallback=inline, on_metrics=self.metrics.merge)
         deployments = build_deployments(config)
         self.providers: dict[str, Provider] = {
             "openai_compat": OpenAICompatProvider(pool_size=config.llmgate.upstream_pool_size),
@@ -315,6 +327,7 @@ class AppState:
         await self.enforcer.drain()
         await self.limits.close()
         await self.recorder.stop()
+        await asyncio.to_thread(self.observer.shutdown)  # the last spans out of this process
         if self._engine is not None:
             self._engine.dispose()
 

@@ -36,6 +36,8 @@ class Attempt:
     latency_ms: float
     error_type: str | None = None
     status_code: int | None = None
+    started_ms: float = 0.0  # from the request's arrival
+    model: str = ""  # the model name sent upstream
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -45,6 +47,8 @@ class Attempt:
             "latency_ms": round(self.latency_ms, 3),
             "error_type": self.error_type,
             "status_code": self.status_code,
+            "started_ms": round(self.started_ms, 3),
+            "model": self.model,
         }
 
 
@@ -71,6 +75,7 @@ class CallRecord:
     latency_ms: float = 0.0
     ttft_ms: float | None = None
     attempts: list[Attempt] = field(default_factory=list)
+    traceparent: str | None = None  # the client's W3C trace context, continued by the request's span
 
 
 @dataclass(slots=True)
@@ -79,6 +84,12 @@ class _Parsed:
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     finish_reason: str | None = None
     usage: dict[str, Any] | None = None
+    response_id: str | None = None
+    response_model: str | None = None
+
+
+#: What parsing a response learnt beyond the stored row (for spans): the parse result.
+Parsed = _Parsed
 
 
 def _choice_text(endpoint: str, choice: dict[str, Any]) -> str:
@@ -103,6 +114,7 @@ def parse_response(endpoint: str, body: bytes | None) -> _Parsed:
         return parsed
     usage = data.get("usage")
     parsed.usage = usage if isinstance(usage, dict) else None
+    _identify(parsed, data)
     for choice in data.get("choices") or []:
         if not isinstance(choice, dict):
             continue
@@ -134,6 +146,7 @@ def parse_stream(endpoint: str, chunks: list[bytes]) -> _Parsed:
             continue
         if isinstance(event.get("usage"), dict):
             parsed.usage = event["usage"]
+        _identify(parsed, event)
         for choice in event.get("choices") or []:
             if not isinstance(choice, dict):
                 continue
@@ -190,8 +203,20 @@ def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+def _identify(parsed: _Parsed, data: dict[str, Any]) -> None:
+    if parsed.response_id is None and isinstance(data.get("id"), str):
+        parsed.response_id = data["id"]
+    if parsed.response_model is None and isinstance(data.get("model"), str):
+        parsed.response_model = data["model"]
+
+
 def to_row(call: CallRecord, prices: PriceBook) -> dict[str, Any]:
     """The stored form of a call (see ``store.models.RequestRecord``)."""
+    return to_row_parsed(call, prices)[0]
+
+
+def to_row_parsed(call: CallRecord, prices: PriceBook) -> tuple[dict[str, Any], _Parsed]:
+    """``to_row``, with the parsed response beside it (finish reasons, response id and model)."""
     deployment = call.deployment
     if call.endpoint == "embeddings":
         parsed = _Parsed()
@@ -201,6 +226,8 @@ def to_row(call: CallRecord, prices: PriceBook) -> dict[str, Any]:
             data = None
         if isinstance(data, dict) and isinstance(data.get("usage"), dict):
             parsed.usage = data["usage"]
+        if isinstance(data, dict):
+            _identify(parsed, data)
     elif call.stream:
         parsed = parse_stream(call.endpoint, call.stream_chunks)
     else:
@@ -249,7 +276,7 @@ def to_row(call: CallRecord, prices: PriceBook) -> dict[str, Any]:
     if not log_prompts:
         request = {k: v for k, v in request.items() if k not in ("messages", "prompt", "input")}
     metadata = call.metadata
-    return {
+    row = {
         "id": call.id,
         "created_at": call.created_at,
         "endpoint": call.endpoint,
@@ -290,3 +317,4 @@ def to_row(call: CallRecord, prices: PriceBook) -> dict[str, Any]:
         "key_id": call.key_id,
         "team_id": call.team_id,
     }
+    return row, parsed

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import os
 import signal
@@ -30,8 +29,9 @@ from llmgate.pricing import PriceBook
 from llmgate.store.db import create_engine_for, ping
 from llmgate.store.records import StoreWriter
 from llmgate.telemetry import frames
+from llmgate.telemetry.metrics import CallMetrics
+from llmgate.telemetry.observe import Observer
 from llmgate.telemetry.recorder import Recorder
-from llmgate.telemetry.records import to_row
 from llmgate.telemetry.writer_process import WriterSettings
 
 log = logging.getLogger("llmgate.telemetry.writer")
@@ -46,10 +46,12 @@ class _Writer:
         self.engine = create_engine_for(settings.database_url)
         self.store = StoreWriter(self.engine)
         self.prices = PriceBook(overrides=settings.price_overrides)
+        self.metrics = CallMetrics()
+        self.observer = Observer(self.prices, self.metrics, settings.otel)
         self.recorder = Recorder(
             self.store,
             Path(settings.spill_dir),
-            prepare=functools.partial(to_row, prices=self.prices),
+            prepare=self.observer.prepare,
             queue_size=settings.queue_size,
             batch_size=settings.batch_size,
             flush_interval_s=settings.flush_interval_s,
@@ -62,6 +64,14 @@ class _Writer:
         if not self.out.is_closing():
             self.out.write(frames.encode(message))
 
+    def stats(self) -> dict[str, Any]:
+        """The recorder's counters, and the traffic metrics observed since the last answer."""
+        stats = self.recorder.stats()
+        delta = self.metrics.take()
+        if delta is not None:
+            stats["metrics"] = delta
+        return stats
+
     def ack_settled(self) -> None:
         processed = self.recorder.processed()
         last = None
@@ -69,7 +79,7 @@ class _Writer:
             last = self.unsettled.popleft()[1]
         if last is not None:
             self.acked = last
-            self.send(("ack", last, self.recorder.stats()))
+            self.send(("ack", last, self.stats()))
 
     async def ack_loop(self) -> None:
         while True:
@@ -96,7 +106,7 @@ class _Writer:
     async def flush(self, token: int) -> None:
         await self.recorder.flush()
         self.ack_settled()
-        self.send(("flushed", token, self.recorder.stats()))
+        self.send(("flushed", token, self.stats()))
 
 
 async def _serve(stdout_fd: int) -> None:
@@ -141,11 +151,12 @@ async def _serve(stdout_fd: int) -> None:
             task.cancel()
         await writer.recorder.stop()
         writer.ack_settled()
-        writer.send(("stopped", writer.recorder.stats()))
+        writer.send(("stopped", writer.stats()))
         with contextlib.suppress(ConnectionError):
             await out.drain()
         out.close()
         writer.engine.dispose()
+        writer.observer.shutdown()  # the last spans go out before the process does
 
 
 def main() -> None:

@@ -23,12 +23,15 @@ import logging
 import sys
 import time
 from collections import deque
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from llmgate.errors import StoreError
 from llmgate.telemetry import frames
+from llmgate.telemetry.metrics import Delta
+from llmgate.telemetry.otel_settings import OtelSettings
 from llmgate.telemetry.recorder import Recorder
 
 log = logging.getLogger("llmgate.telemetry.writer")
@@ -51,6 +54,7 @@ class WriterSettings:
     retry_interval_s: float = 2.0
     log_level: str = "info"
     price_overrides: dict[str, dict[str, Decimal]] | None = None  # llmgate.pricing_file
+    otel: OtelSettings = field(default_factory=OtelSettings)  # the writer exports the spans
 
 
 class RecorderProcess:
@@ -64,8 +68,10 @@ class RecorderProcess:
         command: list[str] | None = None,
         send_interval_s: float = SEND_INTERVAL_S,
         max_restarts: int = MAX_RESTARTS,
+        on_metrics: Callable[[Delta], None] | None = None,
     ) -> None:
         self._settings = settings
+        self._on_metrics = on_metrics
         self._fallback = fallback
         self._command = command or [sys.executable, "-m", "llmgate.telemetry.writer_child"]
         self._send_interval = send_interval_s
@@ -280,6 +286,11 @@ class RecorderProcess:
             message = await frames.read(stream)
             if message is None:
                 return False
+            stats = message[1] if message[0] == "stopped" else message[2] if message[0] != "pong" else None
+            if isinstance(stats, dict):  # traffic metrics observed since the last answer
+                delta = stats.pop("metrics", None)
+                if delta and self._on_metrics is not None:
+                    self._on_metrics(delta)
             if message[0] == "ack":
                 self._settle(message[1])
                 self._child_stats = message[2]

@@ -38,9 +38,9 @@ Admin = Annotated["Identity", Depends(require_admin)]
 
 
 def routers() -> list[APIRouter]:
-    from llmgate.server.routes import admin_keys, admin_monitors, admin_spend
+    from llmgate.server.routes import admin_keys, admin_monitors, admin_spend, metrics
 
-    return [admin_keys.router, admin_spend.router, admin_monitors.router]
+    return [admin_keys.router, admin_spend.router, admin_monitors.router, metrics.router]
 
 
 __all__: list[Any] = ["Admin", "app_state", "require_admin", "routers"]

@@ -1,0 +1,243 @@
+"""OpenTelemetry export: a span tree per request, the GenAI metrics, evaluation events.
+
+Spans are made after the fact, from the finished ``CallRecord`` and its row, on the recorder's
+background work (the writer process, or the in-process recorder): the request path pays for
+nothing but keeping a ``traceparent`` header and the attempts' start times. Each request is a
+SERVER span named ``{operation} {model}`` (``chat gpt-4o-mini``), with a CLIENT child per
+upstream attempt, carrying the GenAI semantic conventions (see ``otel_attributes.py``). An
+incoming W3C ``traceparent`` is continued (and its sampled flag honoured); without one, the
+trace id *is* the request id (``x-llmgate-request-id``), so a trace can be found from a response.
+
+Export is batched (``BatchSpanProcessor``, a periodic metric reader, a batch log processor), to
+OTLP over HTTP or gRPC, to the console, or nowhere. Drift and eval scores become
+``gen_ai.evaluation.result`` events (log records) through ``record_evaluation``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from llmgate import __version__
+from llmgate.telemetry import otel_attributes as attributes
+from llmgate.telemetry.otel_settings import OtelSettings
+from llmgate.telemetry.records import CallRecord, Parsed
+
+log = logging.getLogger("llmgate.telemetry.tracing")
+
+SCOPE = "llmgate"
+#: Explicit bucket boundaries the GenAI conventions advise for their two client histograms.
+TOKEN_BUCKETS = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864]
+DURATION_BUCKETS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92]
+_PROPAGATOR = TraceContextTextMapPropagator()
+
+
+class Tracing:
+    """The OpenTelemetry providers of one process, and what llmgate records through them.
+
+    ``span_exporter``, ``metric_reader`` and ``log_exporter`` replace the configured ones
+    (tests pass in-memory ones). Thread-safe: the recorder may call from a worker thread.
+    """
+
+    def __init__(
+        self,
+        settings: OtelSettings,
+        *,
+        span_exporter: SpanExporter | None = None,
+        metric_reader: MetricReader | None = None,
+        log_exporter: LogRecordExporter | None = None,
+        service_instance: str | None = None,
+    ) -> None:
+        self.settings = settings
+        resource_attrs: dict[str, Any] = {
+            "service.name": settings.service_name,
+            "service.version": __version__,
+        }
+        if service_instance:
+            resource_attrs["service.instance.id"] = service_instance
+        resource = Resource.create(resource_attrs)
+        self._ids = _RequestIds()
+        self._traces = TracerProvider(resource=resource, id_generator=self._ids)
+        self._traces.add_span_processor(BatchSpanProcessor(span_exporter or settings.span_exporter()))
+        self._tracer = self._traces.get_tracer(SCOPE, __version__)
+        readers = [metric_reader or settings.metric_reader()]
+        self._meters = MeterProvider(resource=resource, metric_readers=readers)
+        meter = self._meters.get_meter(SCOPE, __version__)
+        self._token_usage = meter.create_histogram(
+            "gen_ai.client.token.usage",
+            unit="{token}",
+            description="Number of input and output tokens used.",
+            explicit_bucket_boundaries_advisory=TOKEN_BUCKETS,
+        )
+        self._duration = meter.create_histogram(
+            "gen_ai.client.operation.duration",
+            unit="s",
+            description="GenAI operation duration.",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        )
+        self._logs = LoggerProvider(resource=resource)
+        self._logs.add_log_record_processor(BatchLogRecordProcessor(log_exporter or settings.log_exporter()))
+        self._events = self._logs.get_logger(SCOPE, __version__)
+        self._lock = threading.Lock()
+
+    # --- requests -----------------------------------------------------------------------------
+
+    def record_call(self, call: CallRecord, row: Mapping[str, Any], parsed: Parsed) -> None:
+        """The request's span tree and its GenAI metric points. Never raises."""
+        try:
+            with self._lock:  # ids are preset per request: one request's spans at a time
+                self._spans(call, dict(row), parsed)
+            self._metrics(call, row, parsed)
+        except Exception:
+            log.debug("could not export telemetry for request %s", call.id, exc_info=True)
+
+    def _spans(self, call: CallRecord, row: dict[str, Any], parsed: Parsed) -> None:
+        parent = None
+        if call.traceparent:
+            parent = _PROPAGATOR.extract({"traceparent": call.traceparent})
+        start_ns = int(call.created_at.timestamp() * 1e9)
+        end_ns = start_ns + int(call.latency_ms * 1e6)
+        name = f"{attributes.operation(call)} {call.model or 'unknown'}"
+        request_attrs = attributes.request_attributes(
+            call, row, parsed, capture_content=self.settings.capture_content
+        )
+        with self._ids.preset(call.id):
+            span = self._tracer.start_span(
+                name, context=parent, kind=SpanKind.SERVER, attributes=request_attrs, start_time=start_ns
+            )
+        if call.status_code >= 400 or call.error_type:
+            span.set_status(Status(StatusCode.ERROR, call.error_message or call.error_type or None))
+        inside = trace.set_span_in_context(span)
+        last = len(call.attempts) - 1
+        for i, attempt in enumerate(call.attempts):
+            a_start = start_ns + int(attempt.started_ms * 1e6)
+            # a stream's last attempt lasts as long as the stream; the others, as long as they took
+            a_end = end_ns if (call.stream and i == last) else a_start + int(attempt.latency_ms * 1e6)
+            child = self._tracer.start_span(
+                f"{attributes.operation(call)} {attempt.model or call.model}",
+                context=inside,
+                kind=SpanKind.CLIENT,
+                attributes=attributes.attempt_attributes(call, attempt),
+                start_time=a_start,
+            )
+            if attempt.status != "success" or (call.stream and i == last and call.error_type):
+                child.set_status(Status(StatusCode.ERROR, attempt.error_type or call.error_type))
+            child.end(min(max(a_end, a_start), max(end_ns, a_start)))
+        span.end(end_ns)
+
+    def _metrics(self, call: CallRecord, row: Mapping[str, Any], parsed: Parsed) -> None:
+        if call.deployment is None and not call.attempts:
+            return  # refused before any model was called: not a GenAI operation
+        attrs = attributes.metric_attributes(call, parsed)
+        duration_attrs = dict(attrs)
+        if call.error_type:
+            duration_attrs["error.type"] = call.error_type
+        self._duration.record(call.latency_ms / 1000, duration_attrs)
+        for column, kind in (("prompt_tokens", "input"), ("completion_tokens", "output")):
+            if row.get(column) is not None:
+                self._token_usage.record(int(row[column]), {**attrs, "gen_ai.token.type": kind})
+
+    # --- evaluations --------------------------------------------------------------------------
+
+    def record_evaluation(
+        self,
+        name: str,
+        *,
+        score: float | None = None,
+        label: str | None = None,
+        explanation: str | None = None,
+        response_id: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        """One ``gen_ai.evaluation.result`` event (a log record with that event name)."""
+        attrs: dict[str, Any] = {"gen_ai.evaluation.name": name}
+        if score is not None:
+            attrs["gen_ai.evaluation.score.value"] = float(score)
+        if label is not None:
+            attrs["gen_ai.evaluation.score.label"] = label
+        if explanation:
+            attrs["gen_ai.evaluation.explanation"] = explanation
+        if response_id:
+            attrs["gen_ai.response.id"] = response_id
+        attrs.update({k: v for k, v in (extra or {}).items() if v is not None})
+        try:
+            self._events.emit(
+                event_name="gen_ai.evaluation.result", attributes=attrs, timestamp=time.time_ns()
+            )
+        except Exception:
+            log.debug("could not export evaluation event %s", name, exc_info=True)
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def flush(self, timeout_ms: int = 5000) -> None:
+        self._traces.force_flush(timeout_ms)
+        self._meters.force_flush(timeout_ms)
+        self._logs.force_flush(timeout_ms)
+
+    def shutdown(self) -> None:
+        for provider in (self._traces, self._meters, self._logs):
+            try:
+                provider.shutdown()
+            except Exception:
+                log.debug("shutting down an OpenTelemetry provider failed", exc_info=True)
+
+
+class _RequestIds(IdGenerator):
+    """Random ids, except that a request's span takes ids from its request id when it roots a trace.
+
+    The request id is 32 hex digits (128 random bits): as a trace id it lets an operator go from
+    a response's ``x-llmgate-request-id`` straight to its trace.
+    """
+
+    def __init__(self) -> None:
+        self._random = RandomIdGenerator()
+        self._next: str | None = None
+
+    @contextmanager
+    def preset(self, request_id: str) -> Iterator[None]:
+        self._next = request_id if len(request_id) == 32 else None
+        try:
+            yield
+        finally:
+            self._next = None
+
+    def generate_trace_id(self) -> int:
+        if self._next is not None:
+            value = int(self._next, 16)
+            if value:
+                return value
+        return self._random.generate_trace_id()
+
+    def generate_span_id(self) -> int:
+        if self._next is not None:
+            value = int(self._next[:16], 16)
+            if value:
+                return value
+        return self._random.generate_span_id()
+
+
+def tracing_from(settings: OtelSettings, **overrides: Any) -> Tracing | None:
+    """A ``Tracing`` when export is configured (or exporters are given), else ``None``."""
+    if not settings.enabled and not overrides:
+        return None
+    try:
+        return Tracing(settings, **overrides)
+    except Exception as exc:  # a broken exporter setting must not stop the gateway
+        log.warning("OpenTelemetry export disabled: %s", exc)
+        return None
