@@ -34,7 +34,6 @@ from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from llmgate import __version__
 from llmgate.telemetry import otel_attributes as attributes
 from llmgate.telemetry.otel_settings import OtelSettings
 from llmgate.telemetry.records import CallRecord, Parsed
@@ -46,6 +45,18 @@ SCOPE = "llmgate"
 TOKEN_BUCKETS = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864]
 DURATION_BUCKETS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92]
 _PROPAGATOR = TraceContextTextMapPropagator()
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("llmgate")
+    except PackageNotFoundError:  # running from a source tree
+        return "0+unknown"
+
+
+__version__ = _version()
 
 
 class Tracing:
