@@ -115,7 +115,7 @@ def settings(**drift: Any) -> MonitorSettings:
 
 
 def worker_for(
-    engine: Any, embedder: Embedder, clock: Clock, config: MonitorSettings | None = None
+    engine: Any, embedder: Embedder, clock: Clock, config: MonitorSettings | None = None, tracing: Any = None
 ) -> tuple[MonitorWorker, MemorySink]:
     sink = MemorySink()
     worker = MonitorWorker(
@@ -125,6 +125,7 @@ def worker_for(
         embedder=embedder,
         clock=clock,
         start=T0 - timedelta(hours=1),
+        tracing=tracing,
     )
     return worker, sink
 
@@ -292,3 +293,46 @@ def test_retrieval_quality_is_scored_and_the_worst_requests_kept(engine: Any, em
     hallucinated = {rows[i]["id"] for i in range(40) if i % 4 == 0}
     assert sum(w in hallucinated for w in worst) >= 4
     assert all(w["question"] for w in group["worst"])
+
+
+def test_scores_become_opentelemetry_evaluation_events(engine: Any, embedder: Embedder) -> None:
+    from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from llmgate.telemetry.otel_settings import OtelSettings
+    from llmgate.telemetry.tracing import Tracing
+
+    logs = InMemoryLogRecordExporter()
+    tracing = Tracing(
+        OtelSettings(),
+        span_exporter=InMemorySpanExporter(),
+        metric_reader=InMemoryMetricReader(),
+        log_exporter=logs,
+    )
+    clock = Clock(T0 + timedelta(hours=1))
+    worker, _ = worker_for(engine, embedder, clock, settings(window="1h"), tracing=tracing)
+    rows = [
+        record(
+            i,
+            T0 + timedelta(seconds=i),
+            row["question"],
+            row["right_answer"],
+            metadata={"context": [row["knowledge"]]},
+        )
+        for i, row in enumerate(QA[:25])
+    ]
+    insert_records(engine, rows)
+    worker.run_once()
+    tracing.flush()
+    events = [r.log_record for r in logs.get_finished_logs()]
+    tracing.shutdown()
+    assert all(e.event_name == "gen_ai.evaluation.result" for e in events)
+    grounded = [e.attributes for e in events if e.attributes["gen_ai.evaluation.name"] == "groundedness"]
+    assert {a["llmgate.request.id"] for a in grounded} == {r["id"] for r in rows}
+    assert all(0.0 <= a["gen_ai.evaluation.score.value"] <= 1.0 for a in grounded)
+    statistics = [
+        e.attributes for e in events if e.attributes["gen_ai.evaluation.name"].startswith("llmgate.rag.")
+    ]
+    assert statistics and all(a["gen_ai.evaluation.score.label"] in ("ok", "breached") for a in statistics)
+    assert all(a["llmgate.model"] == "gpt-4o-mini" for a in statistics)

@@ -70,6 +70,8 @@ def monitor(
     from llmgate.store.migrate import upgrade
     from llmgate.telemetry.alerts import sinks_from_config
     from llmgate.telemetry.leader import FileLock
+    from llmgate.telemetry.otel_settings import OtelSettings
+    from llmgate.telemetry.tracing import tracing_from
 
     if log_level not in ("debug", "info", "warning", "error"):
         fail(f"--log-level must be debug, info, warning or error, not {log_level!r}", code=2)
@@ -88,6 +90,7 @@ def monitor(
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
     lock = FileLock(Path(cfg.llmgate.spill_dir or ".llmgate-spill") / "monitor.lock")
+    worker: MonitorWorker | None = None
     try:
         upgrade(engine)
         waited = False
@@ -104,6 +107,7 @@ def monitor(
             sinks=sinks_from_config(cfg.llmgate.alerts),
             embedder=embedder,
             start=start,
+            tracing=tracing_from(OtelSettings.from_config(cfg.llmgate)),
         )
         if once:
             result = worker.run_once()
@@ -123,6 +127,8 @@ def monitor(
     finally:
         lock.release()
         engine.dispose()
+        if worker is not None and worker.tracing is not None:
+            worker.tracing.shutdown()  # the last evaluation events go out
 
 
 def _lower_priority(nice: int, idle: bool) -> None:

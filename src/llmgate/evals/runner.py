@@ -269,7 +269,11 @@ def run_suite_file(
                 )
         return summaries
 
-    return asyncio.run(run_all())
+    summaries = asyncio.run(run_all())
+    from llmgate.evals.events import export_runs
+
+    export_runs(summaries, config)
+    return summaries
 
 
 def _bind(progress: Callable[[str, int, int], None], model: str) -> Progress:

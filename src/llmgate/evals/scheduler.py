@@ -191,8 +191,10 @@ class EvalScheduler:
         lock_path: Path | None = None,
         lock_retry_s: float = 30.0,
         grace_s: float = 5.0,
+        config: GatewayConfig | None = None,
     ) -> None:
         self.jobs = [_Job(schedule) for schedule in schedules]
+        self._config = config  # prices the runs' calls; its OpenTelemetry export gets their scores
         self._run = run if run is not None else default_run
         self.base_url = base_url
         self._api_key = api_key
@@ -307,6 +309,7 @@ class EvalScheduler:
                 repeat=schedule.repeat,
                 tags=None,
                 trigger="schedule",
+                config=self._config,
             )
             return [outcome_of(summary, engine) for summary in summaries]
 
@@ -412,4 +415,5 @@ def scheduler_from_config(
         sinks=sinks_from_config(settings.alerts),
         time_zone=settings.time_zone,
         lock_path=spill_dir / "eval-scheduler.lock" if lock else None,
+        config=config,
     )

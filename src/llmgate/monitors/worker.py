@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from llmgate.config.monitors import MonitorSettings
     from llmgate.quality.embedder import TextEmbedder
     from llmgate.telemetry.alerts import Alert, Sink
+    from llmgate.telemetry.tracing import Tracing
 
 log = logging.getLogger("llmgate.monitors")
 
@@ -113,8 +114,10 @@ class MonitorWorker:
         embedder: TextEmbedder,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         start: datetime | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self.settings = settings
+        self.tracing = tracing  # drift and retrieval scores as OpenTelemetry evaluation events
         self.engine = engine
         self.sinks = list(sinks)
         self.embedder = embedder
@@ -170,6 +173,8 @@ class MonitorWorker:
                 last_clean=last_clean_times(self.engine, model, route),
             )
             result.evaluated.append((model, route, report.status))
+            if self.tracing is not None:
+                self._export_statistics(report.statistics, model, route)
             result.alerts += apply_report(
                 self.engine,
                 report,
@@ -180,6 +185,33 @@ class MonitorWorker:
         self._forget_old()
         result.seconds = time.monotonic() - began
         return result
+
+    def _export_statistics(self, statistics: list[dict[str, Any]], model: str, route: str) -> None:
+        """Each statistic of an evaluation as a ``gen_ai.evaluation.result`` event."""
+        assert self.tracing is not None
+        for stat in statistics:
+            self.tracing.record_evaluation(
+                f"llmgate.{stat['kind']}.{stat['name']}",
+                score=stat["value"],
+                label="breached" if stat["breached"] else "ok",
+                extra={
+                    "llmgate.model": model,
+                    "llmgate.route": route,
+                    "llmgate.threshold": stat.get("threshold"),
+                    "llmgate.p_value": stat.get("p_value"),
+                },
+            )
+
+    def _export_rag(self, row: dict[str, Any]) -> None:
+        """A sampled request's retrieval-quality scores as evaluation events tied to its id."""
+        assert self.tracing is not None
+        for name in ("context_relevance", "groundedness", "answer_relevance"):
+            if row.get(name) is not None:
+                self.tracing.record_evaluation(
+                    name,
+                    score=row[name],
+                    extra={"llmgate.request.id": row.get("record_id"), "llmgate.model": row.get("model")},
+                )
 
     # --- sampling ------------------------------------------------------------------------------
 
@@ -267,6 +299,8 @@ class MonitorWorker:
             if self.settings.rag.enabled and not features.error:
                 row.update(self._rag(record, request))
                 result.rag_scored += "groundedness" in row
+                if self.tracing is not None:
+                    self._export_rag(row)
             rows.append(row)
         result.sampled += queries.insert_samples(self.engine, rows)
         return {(row["model"], row["route"]) for row in rows}
