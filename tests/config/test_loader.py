@@ -148,6 +148,16 @@ def test_database_url_env_override(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert config.llmgate.database_url == "postgresql+psycopg://a@b/c"
 
 
+def test_spill_dir_env_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LLMGATE_SPILL_DIR", str(tmp_path / "volume" / "spill"))
+    config = load_config(write(tmp_path, "llmgate:\n  spill_dir: elsewhere\n"))
+    assert config.llmgate.spill_dir == str(tmp_path / "volume" / "spill")
+    monkeypatch.delenv("LLMGATE_SPILL_DIR")
+    assert load_config(write(tmp_path, "llmgate:\n  spill_dir: elsewhere\n")).llmgate.spill_dir == str(
+        tmp_path / "elsewhere"
+    )
+
+
 def test_include_and_environment_variables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TEST_FROM_CONFIG", raising=False)
     write(

@@ -22,6 +22,7 @@ from llmgate.errors import ConfigError
 ENV_PREFIX = "os.environ/"
 CONFIG_ENV_VAR = "LLMGATE_CONFIG"
 DATABASE_ENV_VAR = "LLMGATE_DATABASE_URL"
+SPILL_ENV_VAR = "LLMGATE_SPILL_DIR"
 DEFAULT_SQLITE_NAME = "llmgate.db"
 
 
@@ -146,7 +147,8 @@ def parse_config(
         database_url = _normalise_database_url(url, base_dir)
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc.message}") from None
-    spill_dir = Path(config.llmgate.spill_dir) if config.llmgate.spill_dir else Path(".llmgate-spill")
+    spill_setting = os.environ.get(SPILL_ENV_VAR) or config.llmgate.spill_dir  # containers: on the volume
+    spill_dir = Path(spill_setting) if spill_setting else Path(".llmgate-spill")
     pricing_file = config.llmgate.pricing_file
     if pricing_file and not Path(pricing_file).is_absolute():
         pricing_file = str((base_dir / pricing_file).resolve())
