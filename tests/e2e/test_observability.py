@@ -221,3 +221,40 @@ def test_otlp_http_receiver_gets_the_spans(
     assert attributes["gen_ai.usage.output_tokens"].int_value > 0
     assert "capital of France" in attributes["gen_ai.input.messages"].string_value  # otel_capture_content
     assert {path for path, _ in received} >= {"/v1/traces", "/v1/metrics"}
+
+
+def test_otlp_grpc_receiver_gets_the_spans(upstream: FakeUpstream, gateway_factory: Any) -> None:
+    from concurrent import futures
+
+    import grpc
+    from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+
+    received: list[ExportTraceServiceRequest] = []
+
+    class Traces(trace_service_pb2_grpc.TraceServiceServicer):
+        def Export(self, request: Any, context: Any) -> Any:
+            received.append(request)
+            return trace_service_pb2.ExportTraceServiceResponse()
+
+    class Metrics(metrics_service_pb2_grpc.MetricsServiceServicer):
+        def Export(self, request: Any, context: Any) -> Any:
+            return metrics_service_pb2.ExportMetricsServiceResponse()
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Traces(), server)
+    metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(Metrics(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        config = upstream_config(upstream, otel_exporter="otlp_grpc", otel_endpoint=f"127.0.0.1:{port}")
+        gateway = gateway_factory(config)
+        client: openai.OpenAI = gateway.client(MASTER_KEY)
+        for _ in range(2):
+            client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+        gateway.stop()
+    finally:
+        server.stop(0)
+    spans = [s for r in received for rs in r.resource_spans for ss in rs.scope_spans for s in ss.spans]
+    assert sorted(s.name for s in spans) == ["chat gpt-4o-mini"] * 4
+    assert len({s.trace_id for s in spans}) == 2  # two requests, two traces
