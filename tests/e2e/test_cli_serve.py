@@ -201,3 +201,49 @@ def test_two_workers_record_every_request_once(tmp_path: Path, upstream: FakeUps
         server.process.wait(30)
     rows = json.loads(run("logs", "--config", str(config), "--format", "json", "--limit", "1000").stdout)
     assert sorted(r["id"] for r in rows) == sorted(ids)
+
+
+def _requests_total(url: str) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(url + "/metrics", timeout=10, headers={"Connection": "close"}).text
+    return sum(
+        s.value
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+        if s.name == "llmgate_requests_total" and s.labels.get("model") == "gpt-4o-mini"
+    )
+
+
+def test_metrics_count_every_worker(tmp_path: Path, upstream: FakeUpstream) -> None:
+    """With --workers 2 a scrape reaches one worker; it still reports both workers' requests."""
+    server = Served(write_config(tmp_path / "config.yaml", upstream), tmp_path, "--workers", "2")
+    try:
+        server.wait_healthy(40)
+        sent = 24
+        for _ in range(sent):  # a new connection each time, so both workers take some
+            with openai.OpenAI(base_url=server.url + "/v1", api_key=MASTER, max_retries=2) as client:
+                client.chat.completions.create(
+                    model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
+                )
+        deadline = time.monotonic() + 30
+        seen = 0.0
+        while time.monotonic() < deadline and seen != sent:
+            seen = _requests_total(server.url)
+            time.sleep(0.5)
+        assert seen == sent, server.output()
+        assert [_requests_total(server.url) for _ in range(6)] == [sent] * 6  # whichever worker answers
+        # and both workers did serve some: each published a share of the total
+        import pickle
+
+        shares = [
+            sum(
+                v
+                for (name, _), v in pickle.loads(p.read_bytes())["c"].items()
+                if name == "llmgate_requests_total"
+            )
+            for p in (tmp_path / ".llmgate-spill" / f"metrics-{server.port}").glob("worker-*.pickle")
+        ]
+        assert len([n for n in shares if n]) == 2 and sum(shares) == sent, shares
+    finally:
+        server.stop()

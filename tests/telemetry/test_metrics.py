@@ -152,3 +152,32 @@ def test_gauges_from_the_server_are_exposed() -> None:
     assert value(fams, "llmgate_eval_pass_rate", "llmgate_eval_pass_rate", suite="factual_qa") == 0.75
     assert fams["llmgate_records_written"].type == "counter"
     assert "process_resident_memory_bytes" in {s.name for f in fams.values() for s in f.samples}
+
+
+def test_workers_share_totals_through_their_files(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from llmgate.telemetry.metrics import SharedTotals
+
+    first, second = CallMetrics(), CallMetrics()
+    monkeypatch.setattr("os.getpid", lambda: 101)
+    one = SharedTotals(tmp_path, first)
+    monkeypatch.setattr("os.getpid", lambda: 202)
+    two = SharedTotals(tmp_path, second)
+    observe(first, call())
+    observe(first, call())
+    observe(second, call())
+    one.publish()
+    fams = families(two.combined())  # worker 202 answers the scrape: its live totals + 101's file
+    assert value(fams, "llmgate_requests", "llmgate_requests_total", model="gpt") == 3
+    observe(second, call())
+    assert value(families(two.combined()), "llmgate_requests", "llmgate_requests_total") == 4
+    # worker 101 is gone: its file still counts, so totals never go backwards (a new worker 303 reads both)
+    two.publish()
+    monkeypatch.setattr("os.getpid", lambda: 303)
+    assert (
+        value(
+            families(SharedTotals(tmp_path, CallMetrics()).combined()),
+            "llmgate_requests",
+            "llmgate_requests_total",
+        )
+        == 4
+    )

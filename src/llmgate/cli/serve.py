@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from pathlib import Path
 from typing import Annotated
 
@@ -22,7 +23,7 @@ def serve(
 ) -> None:
     import uvicorn
 
-    from llmgate.server.app import Settings, create_app, tune_process
+    from llmgate.server.app import METRICS_DIR_ENV, Settings, create_app, tune_process
 
     if log_level not in ("debug", "info", "warning", "error"):
         fail(f"--log-level must be debug, info, warning or error, not {log_level!r}", code=2)
@@ -53,6 +54,12 @@ def serve(
         # Each worker builds its own app: tell it where the gateway listens (eval schedules call it).
         os.environ["LLMGATE_HOST"], os.environ["LLMGATE_PORT"] = host, str(port)
         os.environ["LLMGATE_LOG_LEVEL"], os.environ["LLMGATE_WORKERS"] = log_level, str(workers)
+        # GET /metrics reaches one worker: they share their totals through files here, fresh per start
+        assert cfg.llmgate.spill_dir is not None
+        metrics_dir = Path(cfg.llmgate.spill_dir) / f"metrics-{port}"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True, exist_ok=True)
+        os.environ[METRICS_DIR_ENV] = str(metrics_dir)
         uvicorn.run("llmgate.server.app:create_app_from_env", factory=True, workers=workers, **options)  # type: ignore[arg-type]
     else:
         settings = Settings(config_path=config, host=host, port=port, workers=workers, log_level=log_level)

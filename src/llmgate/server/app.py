@@ -12,6 +12,7 @@ other path (the admin API, its OpenAPI schema) goes to a FastAPI app.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import os
@@ -40,7 +41,7 @@ from llmgate.routing import Router
 from llmgate.routing.health import Health
 from llmgate.server.http import Receive, Scope, Send
 from llmgate.server.routes import openai as openai_routes
-from llmgate.telemetry.metrics import CallMetrics
+from llmgate.telemetry.metrics import CallMetrics, SharedTotals
 from llmgate.telemetry.observe import Observer
 from llmgate.telemetry.otel_settings import OtelSettings
 from llmgate.telemetry.recorder import Recorder
@@ -70,6 +71,10 @@ SWITCH_INTERVAL_S = 0.0005
 #: start-up objects and a 50,000 threshold took throughput at concurrency 64 with recording off
 #: from about 3,200 to 4,000 requests/s and the p99 from about 145 to 60 ms (benchmarks/RESULTS.md).
 GC_THRESHOLDS = (50_000, 20, 10)
+
+#: set by ``llmgate serve --workers N``: where the workers share their metric totals
+METRICS_DIR_ENV = "LLMGATE_METRICS_DIR"
+PUBLISH_INTERVAL_S = 5.0
 
 
 def tune_process() -> None:
@@ -125,6 +130,10 @@ class AppState:
         self.otel = OtelSettings.from_config(config.llmgate)
         self.observer = Observer(self.prices, self.metrics, self.otel, tracing=overrides.tracing)
         self.metrics_endpoint: Any = None  # server/routes/metrics.py, made on the first scrape
+        # `llmgate serve --workers N`: each worker publishes its totals, a scrape sums them all
+        shared_dir = os.environ.get(METRICS_DIR_ENV)
+        self.shared_totals = SharedTotals(Path(shared_dir), self.metrics) if shared_dir else None
+        self._publish: asyncio.Task[None] | None = None
         inline = Recorder(
             overrides.write or self._write,
             Path(config.llmgate.spill_dir),
@@ -269,6 +278,17 @@ class AppState:
             self._start_scheduler()
         if self.config.llmgate.monitors.enabled:
             self._start_monitor()
+        if self.shared_totals is not None:
+            self._publish = asyncio.create_task(self._publish_totals())
+
+    async def _publish_totals(self) -> None:
+        assert self.shared_totals is not None
+        while True:
+            await asyncio.sleep(PUBLISH_INTERVAL_S)
+            try:
+                await asyncio.to_thread(self.shared_totals.publish)
+            except OSError as exc:
+                log.warning("could not publish this worker's metrics: %s", exc)
 
     def _start_monitor(self) -> None:
         """Run ``llmgate monitor`` beside the gateway, as a low-priority child process."""
@@ -327,6 +347,11 @@ class AppState:
         await self.enforcer.drain()
         await self.limits.close()
         await self.recorder.stop()
+        if self._publish is not None:
+            self._publish.cancel()
+        if self.shared_totals is not None:  # the last totals, counted by the workers still up
+            with contextlib.suppress(OSError):
+                self.shared_totals.publish()
         await asyncio.to_thread(self.observer.shutdown)  # the last spans out of this process
         if self._engine is not None:
             self._engine.dispose()

@@ -14,8 +14,11 @@ The metric names and labels are a contract (Grafana dashboards read them): see `
 from __future__ import annotations
 
 import bisect
+import os
+import pickle
 import threading
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from llmgate.telemetry.records import CallRecord
@@ -161,3 +164,39 @@ class CallMetrics:
         """Copies of the running totals: counters, and histograms as per-bucket counts + sum."""
         with self._lock:
             return dict(self._counters), {k: list(v) for k, v in self._histograms.items()}
+
+
+class SharedTotals:
+    """Totals across the worker processes of one ``llmgate serve --workers N``.
+
+    A scrape reaches one worker at random; each worker therefore publishes its running totals to
+    ``directory`` (one file per process, replaced atomically every few seconds and at each scrape)
+    and a scrape sums every worker's file. A worker that exits leaves its file, so totals never go
+    backwards when uvicorn replaces it. ``llmgate serve`` empties the directory before starting.
+    """
+
+    def __init__(self, directory: Path, metrics: CallMetrics) -> None:
+        self.directory = directory
+        self.metrics = metrics
+        self._own = directory / f"worker-{os.getpid()}.pickle"
+
+    def publish(self) -> None:
+        counters, histograms = self.metrics.snapshot()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        partial = self._own.with_suffix(".tmp")
+        partial.write_bytes(pickle.dumps({"c": counters, "h": histograms}))
+        partial.replace(self._own)
+
+    def combined(self) -> CallMetrics:
+        """This worker's live totals plus every other worker's last published ones."""
+        total = CallMetrics()
+        counters, histograms = self.metrics.snapshot()
+        total.merge({"c": counters, "h": histograms})
+        for path in sorted(self.directory.glob("worker-*.pickle")):
+            if path == self._own:
+                continue
+            try:
+                total.merge(pickle.loads(path.read_bytes()))
+            except (OSError, pickle.UnpicklingError, EOFError):
+                continue  # being replaced right now: the next scrape has it
+        return total

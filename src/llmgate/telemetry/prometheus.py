@@ -71,12 +71,12 @@ class Sample:
 
 
 class _Collector(Collector):
-    def __init__(self, metrics: CallMetrics, gauges: Callable[[], Iterable[Sample]]) -> None:
+    def __init__(self, metrics: Callable[[], CallMetrics], gauges: Callable[[], Iterable[Sample]]) -> None:
         self._metrics = metrics
         self._gauges = gauges
 
     def collect(self) -> Iterator[Metric]:
-        counters, histograms = self._metrics.snapshot()
+        counters, histograms = self._metrics().snapshot()
         for name, (help_text, labels) in COUNTERS.items():
             family = CounterMetricFamily(name.removesuffix("_total"), help_text, labels=list(labels))
             for (metric, values), total in sorted(counters.items()):
@@ -113,11 +113,15 @@ def _le(bound: float) -> str:
 
 
 class Exposition:
-    """The registry behind ``GET /metrics`` for one app."""
+    """The registry behind ``GET /metrics`` for one app. ``metrics`` is the ``CallMetrics`` to
+    render, or a callable giving it at each scrape (several workers' totals combined)."""
 
-    def __init__(self, metrics: CallMetrics, gauges: Callable[[], Iterable[Sample]]) -> None:
+    def __init__(
+        self, metrics: CallMetrics | Callable[[], CallMetrics], gauges: Callable[[], Iterable[Sample]]
+    ) -> None:
+        source = metrics if callable(metrics) else (lambda: metrics)
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(_Collector(metrics, gauges))
+        self.registry.register(_Collector(source, gauges))
         from prometheus_client import GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTOR
 
         for standard in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):

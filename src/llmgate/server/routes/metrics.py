@@ -42,9 +42,12 @@ class MetricsEndpoint:
         self._store: list[Sample] = []
         self._store_at = -STORE_TTL_S
         self._lock = asyncio.Lock()
-        self.exposition = Exposition(state.metrics, self._samples)
+        shared = state.shared_totals
+        self.exposition = Exposition(shared.combined if shared is not None else state.metrics, self._samples)
 
     async def refresh(self) -> None:
+        if self.state.shared_totals is not None:  # other workers read what this one has counted
+            await asyncio.to_thread(self.state.shared_totals.publish)
         async with self._lock:
             if time.monotonic() - self._store_at < STORE_TTL_S:
                 return
