@@ -295,6 +295,8 @@ class LlmgateSettings(Strict):
     otel_capture_content: bool = False  # prompts and responses on spans (gen_ai.input/output.messages)
     otel_service_name: str = "llmgate"
     otel_metrics_interval_s: float = Field(default=30.0, gt=0)  # GenAI metrics export period
+    # share of requests traced when the caller sent no traceparent (a caller's sampled flag is obeyed)
+    otel_sample_rate: float = Field(default=1.0, ge=0, le=1)
     metrics_require_auth: bool = False  # GET /metrics: open (as scrape targets are) or admin only
 
     @field_validator("eval_schedules")

@@ -128,7 +128,16 @@ class AppState:
         # traffic metrics for GET /metrics: observed where rows are made, merged here
         self.metrics = CallMetrics()
         self.otel = OtelSettings.from_config(config.llmgate)
-        self.observer = Observer(self.prices, self.metrics, self.otel, tracing=overrides.tracing)
+        in_memory = self.database_url.startswith("sqlite://") and (
+            self.database_url in ("sqlite://", "sqlite:///:memory:") or "mode=memory" in self.database_url
+        )
+        separate = overrides.write is None and overrides.tracing is None and not in_memory
+        use_writer = recorder_settings.process and separate
+        # With a writer process the spans are its work; records this process takes over when the
+        # writer is down or behind are stored and counted but not traced, so an overloaded gateway
+        # is never handed the exporter's CPU as well.
+        local_otel = OtelSettings() if use_writer else self.otel
+        self.observer = Observer(self.prices, self.metrics, local_otel, tracing=overrides.tracing)
         self.metrics_endpoint: Any = None  # server/routes/metrics.py, made on the first scrape
         # `llmgate serve --workers N`: each worker publishes its totals, a scrape sums them all
         shared_dir = os.environ.get(METRICS_DIR_ENV)
@@ -144,11 +153,7 @@ class AppState:
             retry_interval_s=recorder_settings.retry_interval_s,
         )
         self.recorder: Recorder | RecorderProcess = inline
-        in_memory = self.database_url.startswith("sqlite://") and (
-            self.database_url in ("sqlite://", "sqlite:///:memory:") or "mode=memory" in self.database_url
-        )
-        separate = overrides.write is None and overrides.tracing is None and not in_memory
-        if recorder_settings.process and separate:
+        if use_writer:
             writer = WriterSettings(
                 database_url=self.database_url,
                 spill_dir=config.llmgate.spill_dir,

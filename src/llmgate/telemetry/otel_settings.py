@@ -28,6 +28,7 @@ class OtelSettings:
     capture_content: bool = False
     service_name: str = "llmgate"
     metrics_interval_s: float = 30.0
+    sample_rate: float = 1.0  # share of traces recorded when no caller decided (a traceparent)
 
     @classmethod
     def from_config(cls, settings: LlmgateSettings) -> OtelSettings:
@@ -38,6 +39,7 @@ class OtelSettings:
             capture_content=settings.otel_capture_content,
             service_name=settings.otel_service_name,
             metrics_interval_s=settings.otel_metrics_interval_s,
+            sample_rate=settings.otel_sample_rate,
         )
 
     @property

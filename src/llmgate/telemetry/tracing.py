@@ -16,23 +16,21 @@ OTLP over HTTP or gRPC, to the console, or nowhere. Drift and eval scores become
 from __future__ import annotations
 
 import logging
-import threading
+import random
+import re
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Any
 
-from opentelemetry import trace
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
-from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
-from opentelemetry.trace import SpanKind, Status, StatusCode
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from llmgate.telemetry import otel_attributes as attributes
 from llmgate.telemetry.otel_settings import OtelSettings
@@ -44,7 +42,25 @@ SCOPE = "llmgate"
 #: Explicit bucket boundaries the GenAI conventions advise for their two client histograms.
 TOKEN_BUCKETS = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864]
 DURATION_BUCKETS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92]
-_PROPAGATOR = TraceContextTextMapPropagator()
+_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+_UNSET = Status(StatusCode.UNSET)
+_LOW_64 = (1 << 64) - 1
+#: finished spans waiting for the exporter; past it, new ones are dropped (recording never waits)
+SPAN_QUEUE = 20_000
+_TRACEPARENT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
+
+
+def _parent_of(traceparent: str | None) -> SpanContext | None:
+    """The caller's span from a W3C ``traceparent`` header; ``None`` when absent or invalid."""
+    if not traceparent:
+        return None
+    match = _TRACEPARENT.match(traceparent.strip().lower())
+    if match is None or match.group(1) == "ff":
+        return None
+    trace_id, span_id = int(match.group(2), 16), int(match.group(3), 16)
+    if not trace_id or not span_id:
+        return None
+    return SpanContext(trace_id, span_id, is_remote=True, trace_flags=TraceFlags(int(match.group(4), 16) & 1))
 
 
 def _version() -> str:
@@ -83,10 +99,12 @@ class Tracing:
         if service_instance:
             resource_attrs["service.instance.id"] = service_instance
         resource = Resource.create(resource_attrs)
-        self._ids = _RequestIds()
-        self._traces = TracerProvider(resource=resource, id_generator=self._ids)
-        self._traces.add_span_processor(BatchSpanProcessor(span_exporter or settings.span_exporter()))
-        self._tracer = self._traces.get_tracer(SCOPE, __version__)
+        self._resource = resource
+        self._scope = InstrumentationScope(SCOPE, __version__)
+        # batched on its own thread; when the exporter cannot keep up, spans are dropped, never waited for
+        self._spans_out = BatchSpanProcessor(
+            span_exporter or settings.span_exporter(), max_queue_size=SPAN_QUEUE, max_export_batch_size=512
+        )
         readers = [metric_reader or settings.metric_reader()]
         self._meters = MeterProvider(resource=resource, metric_readers=readers)
         meter = self._meters.get_meter(SCOPE, __version__)
@@ -105,52 +123,93 @@ class Tracing:
         self._logs = LoggerProvider(resource=resource)
         self._logs.add_log_record_processor(BatchLogRecordProcessor(log_exporter or settings.log_exporter()))
         self._events = self._logs.get_logger(SCOPE, __version__)
-        self._lock = threading.Lock()
 
     # --- requests -----------------------------------------------------------------------------
 
     def record_call(self, call: CallRecord, row: Mapping[str, Any], parsed: Parsed) -> None:
         """The request's span tree and its GenAI metric points. Never raises."""
         try:
-            with self._lock:  # ids are preset per request: one request's spans at a time
-                self._spans(call, dict(row), parsed)
+            self._spans(call, dict(row), parsed)
             self._metrics(call, row, parsed)
         except Exception:
             log.debug("could not export telemetry for request %s", call.id, exc_info=True)
 
     def _spans(self, call: CallRecord, row: dict[str, Any], parsed: Parsed) -> None:
-        parent = None
-        if call.traceparent:
-            parent = _PROPAGATOR.extract({"traceparent": call.traceparent})
+        """Finished spans, made directly: the call is over, so there is nothing to time or to
+        propagate, and an SDK span's per-attribute bookkeeping cost ten times as much."""
+        parent = _parent_of(call.traceparent)
+        if parent is not None:
+            if not parent.trace_flags.sampled:
+                return  # the caller decided not to record this trace
+            trace_id = parent.trace_id
+        else:
+            trace_id = int(call.id, 16) if len(call.id) == 32 else random.getrandbits(128)
+            if self.settings.sample_rate < 1.0 and (trace_id & _LOW_64) >= self.settings.sample_rate * 2**64:
+                return
+        span_id = int(call.id[:16], 16) if len(call.id) == 32 else random.getrandbits(64)
+        context = SpanContext(trace_id, span_id or 1, is_remote=False, trace_flags=_SAMPLED)
         start_ns = int(call.created_at.timestamp() * 1e9)
         end_ns = start_ns + int(call.latency_ms * 1e6)
-        name = f"{attributes.operation(call)} {call.model or 'unknown'}"
+        failed = call.status_code >= 400 or call.error_type
         request_attrs = attributes.request_attributes(
             call, row, parsed, capture_content=self.settings.capture_content
         )
-        with self._ids.preset(call.id):
-            span = self._tracer.start_span(
-                name, context=parent, kind=SpanKind.SERVER, attributes=request_attrs, start_time=start_ns
+        spans = [
+            self._span(
+                f"{attributes.operation(call)} {call.model or 'unknown'}",
+                context,
+                parent,
+                SpanKind.SERVER,
+                request_attrs,
+                Status(StatusCode.ERROR, call.error_message or call.error_type) if failed else _UNSET,
+                start_ns,
+                end_ns,
             )
-        if call.status_code >= 400 or call.error_type:
-            span.set_status(Status(StatusCode.ERROR, call.error_message or call.error_type or None))
-        inside = trace.set_span_in_context(span)
+        ]
         last = len(call.attempts) - 1
         for i, attempt in enumerate(call.attempts):
             a_start = start_ns + int(attempt.started_ms * 1e6)
             # a stream's last attempt lasts as long as the stream; the others, as long as they took
             a_end = end_ns if (call.stream and i == last) else a_start + int(attempt.latency_ms * 1e6)
-            child = self._tracer.start_span(
-                f"{attributes.operation(call)} {attempt.model or call.model}",
-                context=inside,
-                kind=SpanKind.CLIENT,
-                attributes=attributes.attempt_attributes(call, attempt),
-                start_time=a_start,
+            error = attempt.status != "success" or (call.stream and i == last and call.error_type)
+            spans.append(
+                self._span(
+                    f"{attributes.operation(call)} {attempt.model or call.model}",
+                    SpanContext(trace_id, random.getrandbits(64) or 1, is_remote=False, trace_flags=_SAMPLED),
+                    context,
+                    SpanKind.CLIENT,
+                    attributes.attempt_attributes(call, attempt),
+                    Status(StatusCode.ERROR, attempt.error_type or call.error_type) if error else _UNSET,
+                    a_start,
+                    min(max(a_end, a_start), max(end_ns, a_start)),
+                )
             )
-            if attempt.status != "success" or (call.stream and i == last and call.error_type):
-                child.set_status(Status(StatusCode.ERROR, attempt.error_type or call.error_type))
-            child.end(min(max(a_end, a_start), max(end_ns, a_start)))
-        span.end(end_ns)
+        for span in spans:
+            self._spans_out.on_end(span)
+
+    def _span(
+        self,
+        name: str,
+        context: SpanContext,
+        parent: SpanContext | None,
+        kind: SpanKind,
+        attrs: dict[str, Any],
+        status: Status,
+        start_ns: int,
+        end_ns: int,
+    ) -> ReadableSpan:
+        return ReadableSpan(
+            name=name,
+            context=context,
+            parent=parent,
+            resource=self._resource,
+            attributes=attrs,
+            kind=kind,
+            status=status,
+            start_time=start_ns,
+            end_time=end_ns,
+            instrumentation_scope=self._scope,
+        )
 
     def _metrics(self, call: CallRecord, row: Mapping[str, Any], parsed: Parsed) -> None:
         if call.deployment is None and not call.attempts:
@@ -197,50 +256,16 @@ class Tracing:
     # --- lifecycle ----------------------------------------------------------------------------
 
     def flush(self, timeout_ms: int = 5000) -> None:
-        self._traces.force_flush(timeout_ms)
+        self._spans_out.force_flush(timeout_ms)
         self._meters.force_flush(timeout_ms)
         self._logs.force_flush(timeout_ms)
 
     def shutdown(self) -> None:
-        for provider in (self._traces, self._meters, self._logs):
+        for provider in (self._spans_out, self._meters, self._logs):
             try:
                 provider.shutdown()
             except Exception:
                 log.debug("shutting down an OpenTelemetry provider failed", exc_info=True)
-
-
-class _RequestIds(IdGenerator):
-    """Random ids, except that a request's span takes ids from its request id when it roots a trace.
-
-    The request id is 32 hex digits (128 random bits): as a trace id it lets an operator go from
-    a response's ``x-llmgate-request-id`` straight to its trace.
-    """
-
-    def __init__(self) -> None:
-        self._random = RandomIdGenerator()
-        self._next: str | None = None
-
-    @contextmanager
-    def preset(self, request_id: str) -> Iterator[None]:
-        self._next = request_id if len(request_id) == 32 else None
-        try:
-            yield
-        finally:
-            self._next = None
-
-    def generate_trace_id(self) -> int:
-        if self._next is not None:
-            value = int(self._next, 16)
-            if value:
-                return value
-        return self._random.generate_trace_id()
-
-    def generate_span_id(self) -> int:
-        if self._next is not None:
-            value = int(self._next[:16], 16)
-            if value:
-                return value
-        return self._random.generate_span_id()
 
 
 def tracing_from(settings: OtelSettings, **overrides: Any) -> Tracing | None:
