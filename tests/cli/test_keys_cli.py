@@ -159,6 +159,33 @@ def test_create_prints_the_key_once_as_the_last_line(cli: Cli, engine: Engine) -
     assert "plain" in cli.ok("keys", "list").stdout
 
 
+def test_admin_keys(cli: Cli, engine: Engine) -> None:
+    plain = cli.json("keys", "create", "--alias", "app")
+    admin = cli.json("keys", "create", "--alias", "ops", "--admin", "--rpm", "5")
+    assert plain["admin"] is False and admin["admin"] is True and admin["rpm"] == 5
+    assert {r["alias"]: r["admin"] for r in rows(engine, "api_keys")} == {"app": False, "ops": True}
+    assert {k["alias"]: k["admin"] for k in cli.json("keys", "list")} == {"app": False, "ops": True}
+    listed = cli.ok("keys", "list").stdout.splitlines()
+    assert "admin" in listed[0]
+    assert [line.split()[1] for line in listed[1:] if line.rstrip().endswith("admin")] == ["ops"]
+    assert cli.json("keys", "info", "ops")["admin"] is True
+    assert re.search(r"admin\s+True", cli.ok("keys", "info", "ops").stdout)
+
+    assert cli.json("keys", "update", "app", "--admin")["admin"] is True
+    demoted = cli.json("keys", "update", "ops", "--no-admin")
+    assert demoted["admin"] is False and demoted["rpm"] == 5  # every other field stays
+    assert cli.json("keys", "update", "ops", "--admin", "--tpm", "100")["tpm"] == 100
+
+    entries = cli.json("audit")
+    assert [(e["action"], e["changes"].get("admin")) for e in entries] == [
+        ("key.create", None),
+        ("key.create", [None, True]),
+        ("key.update", [False, True]),
+        ("key.update", [True, False]),
+        ("key.update", [False, True]),
+    ]
+
+
 def test_teams(cli: Cli) -> None:
     cli.ok("teams", "create", "--alias", "ml", "--models", "a,b", "--tags", "owner=data")
     assert cli.ok("teams", "list").stdout.count("ml") >= 1

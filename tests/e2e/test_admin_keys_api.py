@@ -184,7 +184,7 @@ def test_refusals(gw: RunningGateway) -> None:
     ]
 
 
-def test_only_the_master_key_gets_in(gw: RunningGateway) -> None:
+def test_plain_keys_do_not_get_in(gw: RunningGateway) -> None:
     created = ok(gw.post("/admin/keys", json={"alias": "user-key"}, headers=AUTH), 201)
     calls = [
         ("GET", "/admin/keys", None),
@@ -206,6 +206,47 @@ def test_only_the_master_key_gets_in(gw: RunningGateway) -> None:
     assert [e["action"] for e in ok(gw.get("/admin/audit", headers=AUTH))["data"]] == ["key.create"]
     (stored,) = table_rows(gw, "api_keys")
     assert stored["revoked_at"] is None and stored["rpm"] is None
+
+
+def test_admin_keys_get_in(gw: RunningGateway) -> None:
+    """An admin key uses the admin API as the master key does; its own model calls keep its limits."""
+    admin = ok(gw.post("/admin/keys", json={"alias": "ops", "admin": True, "rpm": 1}, headers=AUTH), 201)
+    plain = ok(gw.post("/admin/keys", json={"alias": "app"}, headers=AUTH), 201)
+    assert admin["admin"] is True and plain["admin"] is False
+    as_admin = {"Authorization": f"Bearer {admin['key']}"}
+    as_plain = {"Authorization": f"Bearer {plain['key']}"}
+
+    listed = ok(gw.get("/admin/keys", headers=as_admin))["data"]
+    assert {(k["alias"], k["admin"]) for k in listed} == {("ops", True), ("app", False)}
+    made = ok(gw.post("/admin/keys", json={"alias": "made-by-ops"}, headers=as_admin), 201)
+    assert ok(gw.get("/admin/spend/report?since=1h", headers=as_admin)) is not None
+    assert error(gw.get("/admin/keys", headers=as_plain), 403)["message"] == (
+        "The admin API needs the master key or an admin key."
+    )
+    promoted = ok(httpx.patch(gw.url + f"/admin/keys/{plain['id']}", json={"admin": True}, headers=as_admin))
+    assert promoted["admin"] is True
+    ok(gw.get("/admin/keys", headers=as_plain))
+    demoted = ok(patch(gw, f"/admin/keys/{plain['id']}", {"admin": False}))
+    assert demoted["admin"] is False
+    error(gw.get("/admin/keys", headers=as_plain), 403)
+
+    chat = {"model": "mock-echo", "messages": [{"role": "user", "content": "hi"}]}
+    ok(gw.post("/v1/chat/completions", json=chat, headers=as_admin))
+    assert gw.post("/v1/chat/completions", json=chat, headers=as_admin).status_code == 429  # its rpm
+
+    ok(gw.post(f"/admin/keys/{admin['id']}/revoke", headers=AUTH))
+    assert error(gw.get("/admin/keys", headers=as_admin), 401)["code"] == "key_revoked"
+
+    entries = ok(gw.get("/admin/audit", headers=AUTH))["data"]
+    assert [(e["action"], e["actor"], e["changes"].get("admin")) for e in entries] == [
+        ("key.create", "api:master", [None, True]),
+        ("key.create", "api:master", None),
+        ("key.create", f"api:{admin['id']}", None),
+        ("key.update", f"api:{admin['id']}", [False, True]),
+        ("key.update", "api:master", [True, False]),
+        ("key.revoke", "api:master", None),
+    ]
+    assert made["admin"] is False
 
 
 def test_openapi_documents_the_admin_api(gw: RunningGateway) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -16,7 +17,7 @@ from llmgate.store.migrate import current_revision, head_revision, upgrade
 
 
 def test_head_is_numbered() -> None:
-    assert head_revision() == "0005"
+    assert head_revision() == "0006"
 
 
 def test_empty_database_to_head(empty_engine: Engine) -> None:
@@ -50,6 +51,34 @@ def test_empty_database_to_head(empty_engine: Engine) -> None:
         "ix_requests_spend_pg": ["created_at"],
     }
     assert {"teams", "api_keys", "audit_log"} <= set(inspector.get_table_names())
+
+
+def test_0006_adds_the_admin_role_to_existing_keys(empty_engine: Engine) -> None:
+    """Keys made before 0006 keep working as plain keys; new ones may be admin keys."""
+    from alembic import command
+
+    from llmgate.store.keys import create_key, load_keys
+    from llmgate.store.migrate import alembic_config
+
+    with empty_engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "0005")
+    now = datetime.now(UTC)
+    with empty_engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO api_keys (id, key_hash, key_prefix, alias, created_at, updated_at) "
+                "VALUES ('key_000000000001', :hash, 'sk-lg-abcd', 'old', :now, :now)"
+            ),
+            {"hash": "a" * 64, "now": now},
+        )
+    upgrade(empty_engine)
+    assert current_revision(empty_engine) == "0006"
+    column = {c["name"]: c for c in sa.inspect(empty_engine).get_columns("api_keys")}["admin"]
+    assert column["nullable"] is False
+    create_key(
+        empty_engine, key_hash="b" * 64, key_prefix="sk-lg-efgh", actor="test", alias="new", admin=True
+    )
+    assert {k.alias: k.admin for k in load_keys(empty_engine)} == {"old": False, "new": True}
 
 
 def test_upgrade_twice_is_a_no_op(engine: Engine) -> None:

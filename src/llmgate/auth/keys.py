@@ -4,6 +4,8 @@ With ``general_settings.master_key`` set, every ``/v1`` request needs
 ``Authorization: Bearer <key>`` (``api-key: <key>`` is accepted too, as Azure clients send
 it). Without a master key the gateway is open, as LiteLLM's proxy is. Keys are compared in
 constant time and never logged or recorded: the record keeps only the identity's name.
+The master key and a usable virtual key with the admin role (an admin key) are admins: they may
+use the admin API and the dashboard. An admin key's own model calls keep its limits and budgets.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ def display_prefix(key: str) -> str:
 @dataclass(frozen=True, slots=True)
 class Identity:
     name: str | None  # "master", a key's alias, or None (open gateway)
-    is_admin: bool = False
+    is_admin: bool = False  # the master key, or an admin key
     key: KeyRow | None = None
     team: TeamRow | None = None
 
@@ -89,7 +91,8 @@ class Authenticator:
                     raise AuthenticationError("This API key has been revoked.", code="key_revoked")
                 if key.expires_at is not None and key.expires_at <= now:
                     raise AuthenticationError("This API key has expired.", code="key_expired")
-                return Identity(name=key.alias, key=key, team=self.registry.team(key.team_id))
+                team = self.registry.team(key.team_id)
+                return Identity(name=key.alias, is_admin=key.admin, key=key, team=team)
         if self._master is None:
             return ANONYMOUS
         if token is None:

@@ -5,6 +5,7 @@ one line and exit code 2), the store checks and writes them with their audit ent
 such as an unknown team or a taken alias, end as one line and exit code 1), and the result is
 printed as a table or JSON. A key is printed once, when it is created or rotated; lists and info
 show its prefix only, never the key or its hash. Changes are audited as ``cli:<os user>``.
+``--admin`` makes an admin key (the admin API and the dashboard, as the master key).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ PERIODS = ("daily", "weekly", "monthly")  # store/spend.py's, not imported: no S
 #: every KeyRow field but key_hash
 KEY_FIELDS: tuple[str, ...] = ("id", "alias", "key_prefix", "team_id", "user_id", "models", "budget_usd")
 KEY_FIELDS += ("budget_period", "rpm", "tpm", "tags", "expires_at", "revoked_at", "created_at", "updated_at")
+KEY_FIELDS += ("admin",)
 TEAM_FIELDS = ("models", "budget_usd", "budget_period", "rpm", "tpm", "tags", "created_at", "updated_at")
 KEY_CLEARABLE = ("team", "user", "models", "budget", "budget-period", "rpm", "tpm", "tags", "expires")
 TEAM_CLEARABLE = ("models", "budget", "budget-period", "rpm", "tpm", "tags")
@@ -62,6 +64,13 @@ Clear = Annotated[
     list[str] | None, typer.Option(metavar="FIELD", help="Empty a field (repeatable), e.g. rpm.")
 ]
 NoBudget = Annotated[bool, typer.Option("--no-budget", help="Remove the budget (as --clear budget).")]
+AdminRole = Annotated[
+    bool, typer.Option("--admin", help="An admin key: it may use the admin API and the dashboard.")
+]
+AdminChange = Annotated[
+    bool | None,
+    typer.Option("--admin/--no-admin", help="Give or take away the admin role (admin API, dashboard)."),
+]
 
 
 # --- parsing options: a bad value is one line and exit code 2 -------------------------------
@@ -137,11 +146,14 @@ OPTIONS: dict[str, tuple[str, Callable[[str, str], Any]]] = {
 
 def _given(params: dict[str, Any]) -> dict[str, Any]:
     """The store fields set by the options a command was given (``params``: its ``locals()``)."""
-    return {
+    given = {
         field: parse("--" + name.replace("_", "-"), params[name])
         for name, (field, parse) in OPTIONS.items()
         if params.get(name) is not None
     }
+    if params.get("admin") is not None:  # a flag, not text: --admin, or --admin/--no-admin
+        given["admin"] = params["admin"]
+    return given
 
 
 def _changes(params: dict[str, Any], clearable: tuple[str, ...]) -> dict[str, Any]:
@@ -277,6 +289,7 @@ def create(
     tpm: Tpm = None,
     expires: Expires = None,
     tags: Tags = None,
+    admin: AdminRole = False,
     config: ConfigOption = None,
     format: FormatOption = Format.table,
 ) -> None:
@@ -314,13 +327,14 @@ def list_keys(
         typer.echo("no keys")
         return
     columns = ["id", "alias", "prefix", "team", "user", "models", "budget $", "period", "rpm", "tpm"]
-    _print_table([*columns, "expires (UTC)", "status"], [_key_line(r) for r in rows])
+    _print_table([*columns, "expires (UTC)", "status", "admin"], [_key_line(r) for r in rows])
 
 
 def _key_line(r: KeyRow) -> list[Any]:
     expires = f"{r.expires_at:%Y-%m-%d %H:%M}" if r.expires_at else None
-    line = [r.id, r.alias, r.key_prefix + "…", r.team_id, r.user_id, r.models or "all"]
-    return [*line, _key_json(r)["budget_usd"], r.budget_period, r.rpm, r.tpm, expires, _status(r)]
+    line: list[Any] = [r.id, r.alias, r.key_prefix + "…", r.team_id, r.user_id, r.models or "all"]
+    line += [_key_json(r)["budget_usd"], r.budget_period, r.rpm, r.tpm, expires, _status(r)]
+    return [*line, "admin" if r.admin else None]
 
 
 @keys_app.command("info", help="Show one key, by id, alias or the key itself.")
@@ -338,7 +352,9 @@ def info(
     _show_key(row, format)
 
 
-@keys_app.command("update", help="Change a key's alias, team, user, models, budget, limits, expiry or tags.")
+@keys_app.command(
+    "update", help="Change a key's alias, team, user, models, budget, limits, expiry, tags or admin role."
+)
 def update(
     key: Annotated[str, typer.Argument(metavar="KEY", help="Key id, alias, or the key itself.")],
     alias: Annotated[str | None, typer.Option("--alias", help="A new unique name.")] = None,
@@ -353,6 +369,7 @@ def update(
     tags: Tags = None,
     clear: Clear = None,
     no_budget: NoBudget = False,
+    admin: AdminChange = None,
     config: ConfigOption = None,
     format: FormatOption = Format.table,
 ) -> None:

@@ -6,7 +6,8 @@ see them as text. Every admin change (``create_team``, ``update_team``, ``create
 ``update_key``, ``revoke_key``, ``rotate_key``) checks its values, then writes the row and its
 audit entry in one transaction: who, when, which fields went from what to what, never a key,
 a prefix or a hash. The audit log is append-only: this module offers no way to change or
-delete an entry. The CLI and the admin API are thin callers of these functions.
+delete an entry. The CLI and the admin API are thin callers of these functions. A key with
+``admin`` set is an admin key: it may use the admin API and the dashboard as the master key does.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class KeyRow:
     revoked_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    admin: bool = False  # the admin role: the admin API and the dashboard, as with the master key
 
     def usable_at(self, now: datetime) -> bool:
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
@@ -90,6 +92,7 @@ def key_from_row(row: Any) -> KeyRow:
         revoked_at=m["revoked_at"],
         created_at=m["created_at"],
         updated_at=m["updated_at"],
+        admin=bool(m["admin"]),
     )
 
 
@@ -164,13 +167,14 @@ class KeyFields(Limits, total=False):
     team_id: str | None  # must name an existing team
     user_id: str | None
     expires_at: datetime | None  # naive: UTC
+    admin: bool  # the admin role (the admin API and the dashboard); None is False
 
 
 @dataclass(frozen=True, slots=True)
 class AuditRow:
     id: int
     at: datetime
-    actor: str  # cli:<os user> | api:master
+    actor: str  # cli:<os user> | api:master | api:<admin key id>
     action: str  # key.create | key.update | key.revoke | key.rotate | team.create | team.update
     target: str  # key id or team id
     changes: dict[str, list[Any]]  # field -> [old, new] as JSON values (money as exact text)
@@ -222,6 +226,10 @@ def _amount(value: object) -> Decimal:
 
 def _clean(field: str, value: Any) -> Any:
     """One field checked and normalised; ``None`` stays ``None`` (no value, or cleared)."""
+    if field == "admin":
+        if value is not None and not isinstance(value, bool):
+            raise _bad(field, "must be true or false")
+        return bool(value)
     if value is None:
         return {} if field == "tags" else None
     if field in ("alias", "team_id", "user_id"):
@@ -434,6 +442,8 @@ def create_key(
             )
         )
         changes = {k: [None, plain(v)] for k, v in values.items() if v is not None and v != {}}
+        if not values.get("admin"):
+            changes.pop("admin", None)  # a plain key: nothing to say
         _audit(conn, at, actor, "key.create", key_id, changes)
         return _key(conn, key_id)
 

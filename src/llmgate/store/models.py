@@ -222,6 +222,8 @@ class ApiKey(SQLModel, table=True):
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    # the admin role: the admin API and the dashboard, as with the master key (migration 0006)
+    admin: bool = Field(default=False, sa_type=sa.Boolean, sa_column_kwargs={"server_default": sa.false()})
 
 
 class AuditEntry(SQLModel, table=True):

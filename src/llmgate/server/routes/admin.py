@@ -1,4 +1,4 @@
-"""The admin API under ``/admin/`` (FastAPI, in the OpenAPI schema): master key only.
+"""The admin API under ``/admin/`` (FastAPI, in the OpenAPI schema): the master key or an admin key.
 
 ``require_admin`` is the dependency every admin route uses. Key and team routes live in
 ``admin_keys.py``, spend reports in ``admin_spend.py``; ``routers()`` gathers them for
@@ -23,14 +23,18 @@ def app_state(request: Request) -> AppState:
     return state
 
 
-def require_admin(request: Request) -> Identity:
-    """The caller must present the master key (as ``Authorization: Bearer``)."""
+async def require_admin(request: Request) -> Identity:
+    """The caller must present the master key or an admin key (as ``Authorization: Bearer``).
+
+    Asynchronous so that an admin key is recognised even before this process has loaded the
+    virtual keys (the first key that needs them loads them).
+    """
     state = app_state(request)
-    identity = state.authenticator.authenticate(
+    identity = await state.authenticator.aauthenticate(
         request.headers.get("authorization"), request.headers.get("api-key")
     )
     if not identity.is_admin:
-        raise PermissionDenied("The admin API needs the master key.")
+        raise PermissionDenied("The admin API needs the master key or an admin key.")
     return identity
 
 

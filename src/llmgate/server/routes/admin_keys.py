@@ -1,8 +1,9 @@
 """Admin API for keys, teams and the audit log: ``/admin/keys``, ``/admin/teams``, ``/admin/audit``.
 
-Master key only (``require_admin``). The handlers are thin: pydantic models check the bodies
-(a wrong type answers 400 in OpenAI's error shape), ``store/keys.py`` checks the values and
-writes each change with its audit entry (actor ``api:master``), and the answer is a model in
+The master key or an admin key (``require_admin``). The handlers are thin: pydantic models check
+the bodies (a wrong type answers 400 in OpenAI's error shape), ``store/keys.py`` checks the values
+and writes each change with its audit entry (actor ``api:master``, or ``api:<key id>`` for an
+admin key), and the answer is a model in
 the OpenAPI schema. A key is in the answer to its creation or rotation only; every other answer
 shows its prefix, never the key or its hash. The handlers are plain functions, so FastAPI runs
 them (and their blocking store calls) in its thread pool, off the event loop.
@@ -42,8 +43,8 @@ class ErrorBody(BaseModel):
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "Invalid body or value"},
-    401: {"model": ErrorBody, "description": "Missing or wrong master key"},
-    403: {"model": ErrorBody, "description": "Not the master key"},
+    401: {"model": ErrorBody, "description": "Missing, wrong, revoked or expired key"},
+    403: {"model": ErrorBody, "description": "Neither the master key nor an admin key"},
     404: {"model": ErrorBody, "description": "No such key or team"},
 }
 router = APIRouter(prefix="/admin", tags=["keys and teams"], responses=_ERRORS)
@@ -114,10 +115,12 @@ class KeyUpdate(LimitsBody):
     team_id: Name | None = _also("team_id", "team")
     user_id: Name | None = _also("user_id", "user")
     expires_at: Expiry | None = _also("expires_at", "expires")
+    admin: bool | None = Field(None, description="The admin role: the admin API and the dashboard.")
 
 
 class KeyCreate(KeyUpdate):
     alias: Name
+    admin: bool = Field(False, description="The admin role: the admin API and the dashboard.")
 
 
 # --- answers ----------------------------------------------------------------------------------
@@ -152,6 +155,7 @@ class KeyInfo(BaseModel):
     revoked_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    admin: bool = Field(description="An admin key: it may use the admin API and the dashboard.")
     status: Literal["active", "revoked", "expired"]
 
 
@@ -226,7 +230,8 @@ Store = Annotated[Engine, Depends(_engine)]
 
 
 def _actor(identity: Identity) -> str:
-    return f"api:{identity.name}"
+    """``api:master``, or ``api:<key id>`` for an admin key (its id stays when its alias changes)."""
+    return f"api:{identity.key.id}" if identity.key is not None else f"api:{identity.name}"
 
 
 def _values(body: BaseModel, *, only_set: bool) -> dict[str, Any]:

@@ -6,7 +6,7 @@
 - ``/admin/monitors/quality/report``: ``llmgate quality report`` (``model``, ``window``)
 - ``/admin/monitors/alerts``: monitor alerts and conditions, open and resolved
 
-Master key only. Plain ``def`` handlers: FastAPI runs them in its thread pool, off the event
+The master key or an admin key. Plain ``def`` handlers: FastAPI runs them in its thread pool, off the event
 loop, while the store is read and statistics are computed.
 """
 
