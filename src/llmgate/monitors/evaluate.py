@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
     from llmgate.config.monitors import MonitorSettings
 
-__all__ = ["CONDITIONS", "GroupReport", "evaluate_group", "thresholds_from"]
+__all__ = ["CONDITIONS", "GroupReport", "evaluate_group", "reference_window", "thresholds_from"]
 
 #: The conditions that raise alerts, and the statistic kinds each is made of.
 CONDITIONS = {"drift.prompt": "prompt", "drift.output": "output", "rag_quality": "rag"}
@@ -164,6 +164,14 @@ def evaluate_group(
 
 
 # --- windows -------------------------------------------------------------------------------------
+
+
+def reference_window(
+    engine: Engine, settings: MonitorSettings, model: str, route: str
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The reference samples of ``model`` on ``route`` (with vectors) and what they are, exactly as
+    an evaluation picks them (the dashboard's projection shows the same reference)."""
+    return _reference(engine, settings, model, route)
 
 
 def _reference(

@@ -79,15 +79,25 @@ def finish_run(
 
 
 def list_runs(
-    engine: Engine, *, suite: str | None = None, model: str | None = None, limit: int = 50
+    engine: Engine,
+    *,
+    suite: str | None = None,
+    model: str | None = None,
+    limit: int = 50,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> list[dict[str, Any]]:
-    """Runs, newest first, optionally of one suite and/or model."""
+    """Runs, newest first, optionally of one suite and/or model, started in [since, until)."""
     runs = _runs()
     query = sa.select(runs).order_by(runs.c.started_at.desc(), runs.c.id.desc()).limit(max(0, limit))
     if suite is not None:
         query = query.where(runs.c.suite == suite)
     if model is not None:
         query = query.where(runs.c.model == model)
+    if since is not None:
+        query = query.where(runs.c.started_at >= since)
+    if until is not None:
+        query = query.where(runs.c.started_at < until)
     return _fetch(engine, query)
 
 

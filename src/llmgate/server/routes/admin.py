@@ -42,9 +42,21 @@ Admin = Annotated["Identity", Depends(require_admin)]
 
 
 def routers() -> list[APIRouter]:
-    from llmgate.server.routes import admin_keys, admin_monitors, admin_spend, metrics
+    from llmgate.server.routes import (
+        admin_keys,
+        admin_monitors,
+        admin_spend,
+        metrics,
+        ui,
+        ui_api,
+        ui_evals,
+        ui_monitors,
+        ui_requests,
+    )
 
-    return [admin_keys.router, admin_spend.router, admin_monitors.router, metrics.router]
+    data = [ui_api.router, ui_requests.router, ui_monitors.router, ui_evals.router]
+    dashboard = [*data, ui.router]  # the dashboard at /ui
+    return [admin_keys.router, admin_spend.router, admin_monitors.router, metrics.router, *dashboard]
 
 
 __all__: list[Any] = ["Admin", "app_state", "require_admin", "routers"]

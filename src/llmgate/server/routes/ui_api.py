@@ -1,0 +1,168 @@
+"""The dashboard's data under ``/ui/api/``: overview series, spend, filter values, the session.
+
+- ``GET /ui/api/session``: who is logged in.
+- ``GET /ui/api/overview``: requests, errors, p50/p95 latency, tokens and cost per time bucket
+  (``store.traffic.traffic_series``), the bucket width chosen from the range.
+- ``GET /ui/api/spend``: ``reports.spend.spend_report`` as JSON, grouped by ``team``, ``key``,
+  ``model`` or ``tag:NAME``; the same function as ``llmgate report spend`` and
+  ``/admin/spend/report``, so the numbers are the same.
+- ``GET /ui/api/spend.csv``: the same report as ``reports.spend.to_csv`` (a download).
+- ``GET /ui/api/filters``: models and tag names seen in the range, the keys and teams.
+
+Ranges: ``since`` and ``until`` take what ``llmgate report spend`` takes (``24h``, ``7d``, a date
+in ``llmgate.time_zone``, an ISO datetime); ``since`` defaults to 24 hours ago, ``until`` to now.
+Every route needs a dashboard login or an admin key (``require_ui_admin``). Plain ``def``
+handlers: FastAPI runs them in its thread pool, off the event loop, while the store works.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+
+from llmgate.errors import InvalidRequest
+from llmgate.server.routes.admin import app_state
+from llmgate.server.routes.ui_auth import UiAdminDep, require_ui_admin
+
+if TYPE_CHECKING:
+    from llmgate.reports.spend import SpendReport
+    from llmgate.server.app import AppState
+    from llmgate.store.traffic import Bucket
+
+router = APIRouter(prefix="/ui/api", include_in_schema=False, dependencies=[Depends(require_ui_admin)])
+
+DEFAULT_SINCE = "24h"
+SPEND_GROUPS = ("team", "key", "model")
+NO_STORE = {"Cache-Control": "no-store"}
+
+Since = Annotated[str | None, Query(description="Start (24h, 7d, a date, an ISO datetime).")]
+Until = Annotated[str | None, Query(description="Exclusive end, as since. Default: now.")]
+
+
+def json_response(data: Any) -> Response:
+    return Response(orjson.dumps(data), media_type="application/json", headers=NO_STORE)
+
+
+def time_range(state: AppState, since: str | None, until: str | None) -> tuple[datetime, datetime]:
+    """The UTC bounds of a dashboard range (``since`` defaults to 24 hours ago, ``until`` to now)."""
+    from llmgate.reports.spend import parse_moment
+
+    tz = state.config.llmgate.time_zone
+    now = datetime.now(UTC)
+    start = parse_moment(since or DEFAULT_SINCE, tz, param="since", now=now)
+    end = parse_moment(until, tz, param="until", now=now) if until else now
+    if end <= start:
+        raise InvalidRequest("until must be later than since", param="until")
+    return start, end
+
+
+@router.get("/session")
+def session(admin: UiAdminDep) -> Response:
+    return json_response({"subject": admin.subject, "name": admin.name})
+
+
+@router.get("/overview")
+def overview(request: Request, since: Since = None, until: Until = None) -> Response:
+    from llmgate.store.traffic import pick_bucket_seconds, traffic_series
+
+    state = app_state(request)
+    start, end = time_range(state, since, until)
+    width = pick_bucket_seconds(end - start)
+    series = traffic_series(state.engine, start, end, width, state.config.llmgate.time_zone)
+
+    def figures(bucket: Bucket) -> dict[str, Any]:
+        return {
+            "start": bucket.start.isoformat(),
+            "requests": bucket.requests,
+            "errors": bucket.errors,
+            "error_rate": bucket.errors / bucket.requests if bucket.requests else None,
+            "p50_ms": bucket.p50_ms,
+            "p95_ms": bucket.p95_ms,
+            "input_tokens": bucket.input_tokens,
+            "output_tokens": bucket.output_tokens,
+            "cost_usd": _cost(bucket.cost_usd),
+        }
+
+    return json_response(
+        {
+            "since": start.isoformat(),
+            "until": end.isoformat(),
+            "time_zone": state.config.llmgate.time_zone,
+            "bucket_seconds": width,
+            "totals": figures(series.totals),
+            "buckets": [figures(b) for b in series.buckets],
+        }
+    )
+
+
+def _cost(amount: Any) -> str:
+    from llmgate.reports.spend import cost_text
+
+    return cost_text(amount)
+
+
+def _group(value: str | None) -> str:
+    group = (value or "team").strip()
+    if group in SPEND_GROUPS or (group.lower().startswith("tag:") and len(group) > 4):
+        return group
+    raise InvalidRequest(f"group_by: use one of {', '.join(SPEND_GROUPS)} or tag:NAME", param="group_by")
+
+
+def _report(request: Request, since: str | None, until: str | None, group_by: str | None) -> SpendReport:
+    from llmgate.reports.spend import parse_group_by, spend_report
+
+    state = app_state(request)
+    start, end = time_range(state, since, until)
+    groups = parse_group_by(_group(group_by))
+    tz = state.config.llmgate.time_zone
+    return spend_report(state.engine, since=start, until=end, group_by=groups, tz=tz)
+
+
+GroupBy = Annotated[str | None, Query(description="team, key, model or tag:NAME (default team).")]
+
+
+@router.get("/spend")
+def spend(request: Request, since: Since = None, until: Until = None, group_by: GroupBy = None) -> Response:
+    from llmgate.reports.spend import to_json
+
+    return json_response(to_json(_report(request, since, until, group_by)))
+
+
+@router.get("/spend.csv")
+def spend_csv(
+    request: Request, since: Since = None, until: Until = None, group_by: GroupBy = None
+) -> Response:
+    from llmgate.reports.spend import to_csv
+
+    report = _report(request, since, until, group_by)
+    group = report.group_by[0].replace(":", "-")
+    name = f"llmgate-spend-by-{group}-{report.since:%Y%m%dT%H%M}.csv"
+    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+    return Response(
+        to_csv(report),
+        media_type="text/csv; charset=utf-8",
+        headers={**NO_STORE, "Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@router.get("/filters")
+def filters(request: Request, since: Since = None, until: Until = None) -> Response:
+    from llmgate.store.keys import load_keys, load_teams
+    from llmgate.store.traffic import filter_values
+
+    state = app_state(request)
+    start, end = time_range(state, since, until)
+    values = filter_values(state.engine, start, end)
+    keys = sorted(load_keys(state.engine), key=lambda k: k.alias)
+    return json_response(
+        {
+            "models": values.models,
+            "tags": values.tags,
+            "keys": [{"id": k.id, "alias": k.alias, "team": k.team_id} for k in keys],
+            "teams": sorted(t.id for t in load_teams(state.engine)),
+        }
+    )
