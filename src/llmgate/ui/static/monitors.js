@@ -282,6 +282,15 @@
         datasets.push({ label: m[1] + " threshold", data: [{ x: xs[0], y: s.threshold }, { x: xs[xs.length - 1], y: s.threshold }],
           borderColor: m[2], borderDash: [6, 4], borderWidth: 1, pointRadius: 0 });
       });
+      var box = document.getElementById("chart-quality").parentNode;
+      box.classList.toggle("hidden", !datasets.length);
+      if (!datasets.length) {  // scored requests, but no evaluation of a whole window yet
+        document.getElementById("quality-note").textContent =
+          "Requests are being scored; window means appear once an evaluation has enough of them " +
+          "(llmgate.monitors.rag.min_samples). The worst requests so far:";
+        worstTable(groups);
+        return;
+      }
       LG.chart("chart-quality", {
         type: "line", data: { datasets: datasets },
         options: { scales: { x: timeScale(), y: { min: 0, max: 1, title: { display: true, text: "score" } } },
