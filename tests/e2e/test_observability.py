@@ -17,17 +17,14 @@ from typing import Any
 import openai
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 from prometheus_client.parser import text_string_to_metric_families
 
 from llmgate.server.app import Overrides
-from llmgate.telemetry.otel_settings import OtelSettings
-from llmgate.telemetry.tracing import Tracing
 from support.configs import MASTER_KEY, upstream_config
 from support.gateway import RunningGateway
+from support.otel import memory_otel
 from support.upstream import FakeUpstream
 
 MESSAGES: list[Any] = [{"role": "user", "content": "What is the capital of France?"}]
@@ -98,13 +95,8 @@ def test_metrics_can_require_the_admin_key(upstream: FakeUpstream, gateway_facto
 def traced(
     upstream: FakeUpstream, gateway_factory: Any
 ) -> Iterator[tuple[RunningGateway, InMemorySpanExporter]]:
-    spans = InMemorySpanExporter()
-    tracing = Tracing(
-        OtelSettings(),
-        span_exporter=spans,
-        metric_reader=InMemoryMetricReader(),
-        log_exporter=InMemoryLogRecordExporter(),
-    )
+    otel = memory_otel()
+    spans, tracing = otel.spans, otel.tracing
     config = upstream_config(upstream)
     config["model_list"].insert(
         0,

@@ -5,16 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from llmgate.config import parse_config
 from llmgate.evals.assertions.base import Outcome
 from llmgate.evals.events import export_runs, record_runs
 from llmgate.evals.results import CaseResult, RunSummary
-from llmgate.telemetry.otel_settings import OtelSettings
-from llmgate.telemetry.tracing import Tracing
+from support.otel import memory_otel
 
 
 def summary() -> RunSummary:
@@ -41,17 +37,10 @@ def summary() -> RunSummary:
 
 
 def test_each_assertion_and_the_pass_rate_become_events() -> None:
-    logs = InMemoryLogRecordExporter()
-    tracing = Tracing(
-        OtelSettings(),
-        span_exporter=InMemorySpanExporter(),
-        metric_reader=InMemoryMetricReader(),
-        log_exporter=logs,
-    )
-    record_runs(tracing, [summary()])
-    tracing.flush()
-    events = [r.log_record for r in logs.get_finished_logs()]
-    tracing.shutdown()
+    otel = memory_otel()
+    record_runs(otel.tracing, [summary()])
+    events = otel.events()
+    otel.tracing.shutdown()
     assert {e.event_name for e in events} == {"gen_ai.evaluation.result"}
     grounded = {
         e.attributes["llmgate.eval.case"]: e.attributes

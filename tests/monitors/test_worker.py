@@ -296,20 +296,10 @@ def test_retrieval_quality_is_scored_and_the_worst_requests_kept(engine: Any, em
 
 
 def test_scores_become_opentelemetry_evaluation_events(engine: Any, embedder: Embedder) -> None:
-    from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
-    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from support.otel import memory_otel
 
-    from llmgate.telemetry.otel_settings import OtelSettings
-    from llmgate.telemetry.tracing import Tracing
-
-    logs = InMemoryLogRecordExporter()
-    tracing = Tracing(
-        OtelSettings(),
-        span_exporter=InMemorySpanExporter(),
-        metric_reader=InMemoryMetricReader(),
-        log_exporter=logs,
-    )
+    otel = memory_otel()
+    tracing = otel.tracing
     clock = Clock(T0 + timedelta(hours=1))
     worker, _ = worker_for(engine, embedder, clock, settings(window="1h"), tracing=tracing)
     rows = [
@@ -324,8 +314,7 @@ def test_scores_become_opentelemetry_evaluation_events(engine: Any, embedder: Em
     ]
     insert_records(engine, rows)
     worker.run_once()
-    tracing.flush()
-    events = [r.log_record for r in logs.get_finished_logs()]
+    events = otel.events()
     tracing.shutdown()
     assert all(e.event_name == "gen_ai.evaluation.result" for e in events)
     grounded = [e.attributes for e in events if e.attributes["gen_ai.evaluation.name"] == "groundedness"]

@@ -21,7 +21,7 @@ from llmgate.telemetry.metrics import CallMetrics
 from llmgate.telemetry.observe import Observer
 from llmgate.telemetry.otel_settings import OtelSettings
 from llmgate.telemetry.records import Attempt, CallRecord
-from llmgate.telemetry.tracing import Tracing
+from support.otel import memory_otel
 
 CONFIG = {
     "model_list": [
@@ -66,11 +66,10 @@ REQUEST_ID = "0123456789abcdef" * 2
 def otel() -> Iterator[
     tuple[Observer, InMemorySpanExporter, InMemoryMetricReader, InMemoryLogRecordExporter]
 ]:
-    spans, reader, logs = InMemorySpanExporter(), InMemoryMetricReader(), InMemoryLogRecordExporter()
-    tracing = Tracing(OtelSettings(), span_exporter=spans, metric_reader=reader, log_exporter=logs)
-    observer = Observer(PriceBook(), CallMetrics(), tracing=tracing)
-    yield observer, spans, reader, logs
-    tracing.shutdown()
+    otel = memory_otel()
+    observer = Observer(PriceBook(), CallMetrics(), tracing=otel.tracing)
+    yield observer, otel.spans, otel.metrics, otel.logs
+    otel.tracing.shutdown()
 
 
 def call(**kwargs: Any) -> CallRecord:
@@ -203,13 +202,8 @@ def test_failed_request_has_error_status_and_type(otel: Any) -> None:
 
 
 def test_content_only_with_capture_content() -> None:
-    spans = InMemorySpanExporter()
-    tracing = Tracing(
-        OtelSettings(capture_content=True),
-        span_exporter=spans,
-        metric_reader=InMemoryMetricReader(),
-        log_exporter=InMemoryLogRecordExporter(),
-    )
+    otel = memory_otel(capture_content=True)
+    spans, tracing = otel.spans, otel.tracing
     try:
         request = next(
             s

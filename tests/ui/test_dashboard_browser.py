@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,31 +18,9 @@ import pytest
 from typer.testing import CliRunner
 
 from llmgate.cli.main import app
-from support.dashboard import MASTER, Traffic
+from support.dashboard import MASTER, Traffic, css, wait_for
 
 pytestmark = pytest.mark.slow
-
-WAIT_S = 15
-
-
-def wait_for(condition: Callable[[], Any], what: str, timeout: float = WAIT_S) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            value = condition()
-            if value:
-                return value
-        except Exception as exc:  # the page is still rendering
-            last = exc
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}" + (f" (last error: {last!r})" if last else ""))
-
-
-def css(driver: Any, selector: str) -> list[Any]:
-    from selenium.webdriver.common.by import By
-
-    return list(driver.find_elements(By.CSS_SELECTOR, selector))
 
 
 def log_in(driver: Any, traffic: Traffic, key: str = MASTER, path: str = "/ui/overview") -> None:

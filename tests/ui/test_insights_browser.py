@@ -9,8 +9,6 @@ flipped cases side by side with their (hostile) outputs as text.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,32 +17,10 @@ import pytest
 
 from llmgate.store import evals as store
 from llmgate.store import monitors as queries
-from support.dashboard import Traffic
+from support.dashboard import Traffic, css, wait_for
 from support.eval_runs import store_run
 
 pytestmark = pytest.mark.slow
-
-WAIT_S = 15
-
-
-def wait_for(condition: Callable[[], Any], what: str) -> Any:
-    deadline = time.monotonic() + WAIT_S
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            value = condition()
-            if value:
-                return value
-        except Exception as exc:  # the page is still rendering
-            last = exc
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}" + (f" (last error: {last!r})" if last else ""))
-
-
-def css(driver: Any, selector: str) -> list[Any]:
-    from selenium.webdriver.common.by import By
-
-    return list(driver.find_elements(By.CSS_SELECTOR, selector))
 
 
 def add_monitor_data(engine: Any) -> None:

@@ -35,7 +35,14 @@ if TYPE_CHECKING:
 
     from llmgate.config.monitors import MonitorSettings
 
-__all__ = ["CONDITIONS", "GroupReport", "evaluate_group", "reference_window", "thresholds_from"]
+__all__ = [
+    "CONDITIONS",
+    "GroupReport",
+    "current_window",
+    "evaluate_group",
+    "reference_window",
+    "thresholds_from",
+]
 
 #: The conditions that raise alerts, and the statistic kinds each is made of.
 CONDITIONS = {"drift.prompt": "prompt", "drift.output": "output", "rag_quality": "rag"}
@@ -107,21 +114,9 @@ def evaluate_group(
     drift = settings.drift
     spec = window or parse_window(drift.window)
     reference_rows, reference = _reference(engine, settings, model, route)
-    reference_ids = {row["record_id"] for row in reference_rows}
-    if spec.seconds is not None:
-        rows = queries.window_samples(
-            engine, model, route, since=now - timedelta(seconds=spec.seconds), until=now
-        )
-    else:
-        rows = queries.window_samples(engine, model, route, last=(spec.requests or 0) + len(reference_ids))
-    window_rows = rows[-spec.requests :] if spec.requests is not None else rows
-    rows = [row for row in rows if row["record_id"] not in reference_ids]
-    if reference["kind"] == "first" and reference_rows:
-        end = reference_rows[-1]["created_at"]
-        rows = [row for row in rows if row["created_at"] >= end]
-    if spec.requests is not None:
-        rows = rows[-spec.requests :]
-    rows = rows[-drift.max_samples :]
+    rows, window_rows = current_window(
+        engine, settings, model, route, reference_rows, reference, spec, now=now
+    )
     current: dict[str, Any] = {"window": spec.text, "n": len(rows)}
     if rows:
         current.update(since=rows[0]["created_at"].isoformat(), until=rows[-1]["created_at"].isoformat())
@@ -172,6 +167,37 @@ def reference_window(
     """The reference samples of ``model`` on ``route`` (with vectors) and what they are, exactly as
     an evaluation picks them (the dashboard's projection shows the same reference)."""
     return _reference(engine, settings, model, route)
+
+
+def current_window(
+    engine: Engine,
+    settings: MonitorSettings,
+    model: str,
+    route: str,
+    reference_rows: list[dict[str, Any]],
+    reference: dict[str, Any],
+    spec: WindowSpec,
+    *,
+    now: datetime,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The current window's samples, as evaluations compare them with the reference (without the
+    reference's own samples, after a default reference ends, at most ``max_samples``), and the
+    whole window as it is (retrieval quality scores every request in it)."""
+    reference_ids = {row["record_id"] for row in reference_rows}
+    if spec.seconds is not None:
+        rows = queries.window_samples(
+            engine, model, route, since=now - timedelta(seconds=spec.seconds), until=now
+        )
+    else:
+        rows = queries.window_samples(engine, model, route, last=(spec.requests or 0) + len(reference_ids))
+    window_rows = rows[-spec.requests :] if spec.requests is not None else rows
+    rows = [row for row in rows if row["record_id"] not in reference_ids]
+    if reference["kind"] == "first" and reference_rows:
+        end = reference_rows[-1]["created_at"]
+        rows = [row for row in rows if row["created_at"] >= end]
+    if spec.requests is not None:
+        rows = rows[-spec.requests :]
+    return rows[-settings.drift.max_samples :], window_rows
 
 
 def _reference(

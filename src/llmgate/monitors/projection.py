@@ -13,13 +13,12 @@ that decide drift are in ``drift.py``.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from llmgate.config.monitors import parse_window
-from llmgate.store import monitors as queries
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -90,20 +89,11 @@ def _current_rows(
     now: datetime,
     window: str | None,
 ) -> tuple[list[dict[str, Any]], str]:
+    from llmgate.monitors.evaluate import current_window
+
     spec = parse_window(window or settings.drift.window)
-    reference_ids = {row["record_id"] for row in reference_rows}
-    if spec.seconds is not None:
-        since = now - timedelta(seconds=spec.seconds)
-        rows = queries.window_samples(engine, model, route, since=since, until=now)
-    else:
-        rows = queries.window_samples(engine, model, route, last=(spec.requests or 0) + len(reference_ids))
-    rows = [row for row in rows if row["record_id"] not in reference_ids]
-    if reference["kind"] == "first" and reference_rows:
-        end = reference_rows[-1]["created_at"]
-        rows = [row for row in rows if row["created_at"] >= end]
-    if spec.requests is not None:
-        rows = rows[-spec.requests :]
-    return rows[-settings.drift.max_samples :], spec.text
+    rows, _ = current_window(engine, settings, model, route, reference_rows, reference, spec, now=now)
+    return rows, spec.text
 
 
 def project_prompts(
