@@ -22,10 +22,8 @@ Data: the 250 questions of ``halueval_qa_dev.jsonl`` and the 2000 user queries o
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
-import re
 import sys
 import time
 from collections.abc import Callable
@@ -35,28 +33,13 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
+from _common import load_jsonl, shared_data_dir, write_section
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
 SECTION = "## Drift statistics"
 NAMES = ("centroid_shift", "mmd", "psi", "domain_classifier", "ood_rate")
 TRIALS = 20
-
-
-def shared_data_dir() -> Path | None:
-    """Where the shared data lives: $LLMGATE_SHARED_DATA, ../shared/data, or /work/shared/data."""
-    candidates = []
-    if os.environ.get("LLMGATE_SHARED_DATA"):
-        candidates.append(Path(os.environ["LLMGATE_SHARED_DATA"]))
-    candidates += [HERE.parent.parent / "shared" / "data", Path("/work/shared/data")]
-    for candidate in candidates:
-        if (candidate / "halueval_qa_dev.jsonl").is_file():
-            return candidate
-    return None
-
-
-def load_jsonl(path: Path) -> list[dict[str, Any]]:
-    with path.open(encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
 
 
 def run_trials(make: Callable[[int], tuple[Any, Any]], drift: Callable[..., Any]) -> dict[str, Any]:
@@ -162,17 +145,6 @@ CASES = [
 ]
 
 
-def write_section(text: str, path: Path = RESULTS) -> None:
-    """Replace the ``## Drift statistics`` section of RESULTS.md (append it if absent), nothing else."""
-    old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(old):
-        new = pattern.sub(lambda _: text.rstrip("\n") + "\n\n", old, count=1)
-    else:
-        new = old.rstrip("\n") + "\n\n" + text.rstrip("\n") + "\n"
-    path.write_text(new.rstrip("\n") + "\n", encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--write", action="store_true", help="replace the section in benchmarks/RESULTS.md")
@@ -261,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     text = render(results)
     print(text)
     if args.write:
-        write_section(text)
+        write_section(text, SECTION)
         print(f"wrote the {SECTION!r} section of {RESULTS}")
     return 0
 

@@ -28,7 +28,6 @@ import argparse
 import os
 import platform
 import random
-import re
 import resource
 import sys
 import time
@@ -37,7 +36,8 @@ from pathlib import Path
 from statistics import mean, median
 from typing import Any
 
-from quality_scorers import auroc, load_jsonl, shared_data_dir
+from _common import load_jsonl, shared_data_dir, write_section
+from quality_scorers import auroc
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
@@ -234,17 +234,6 @@ def render(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_section(text: str, path: Path = RESULTS) -> None:
-    """Replace the ``## Embedder throughput`` section of RESULTS.md (append it if absent), nothing else."""
-    old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(old):
-        new = pattern.sub(lambda _: text.rstrip("\n") + "\n\n", old, count=1)
-    else:
-        new = old.rstrip("\n") + "\n\n" + text.rstrip("\n") + "\n"
-    path.write_text(new.rstrip("\n") + "\n", encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument(
@@ -339,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(text)
     if args.write:
-        write_section(text)
+        write_section(text, SECTION)
         print(f"wrote the {SECTION!r} section of {RESULTS}")
     return 0
 

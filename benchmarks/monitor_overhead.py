@@ -32,6 +32,7 @@ from typing import Any
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import shared_data_dir, write_section
 from run import (  # the shared benchmark harness
     BENCH,
     KEY,
@@ -48,9 +49,7 @@ from run import (  # the shared benchmark harness
 RESULTS = BENCH / "RESULTS.md"
 SETTLE_S = 10.0
 SECTION = "## Monitor overhead"
-DATA = Path(os.environ.get("LLMGATE_SHARED_DATA", BENCH.parent.parent / "shared" / "data"))
-if not DATA.is_dir():
-    DATA = Path("/work/shared/data")
+DATA = shared_data_dir() or Path("/work/shared/data")
 
 
 def prompts_file() -> Path:
@@ -188,18 +187,6 @@ def markdown(table: dict[Any, Any], args: argparse.Namespace) -> str:
     errors = sum(cell["errors"] for cell in table.values())
     lines += ["", f"Request errors across every run: {errors}.", ""]
     return "\n".join(lines)
-
-
-def write_section(text: str, title: str) -> None:
-    current = RESULTS.read_text() if RESULTS.exists() else ""
-    if title + "\n" in current:
-        start = current.index(title + "\n")
-        rest = current[start + len(title) :]
-        end = rest.find("\n## ")
-        current = current[:start] + text + ("" if end < 0 else rest[end + 1 :])
-    else:
-        current = current.rstrip() + "\n\n" + text
-    RESULTS.write_text(current)
 
 
 def main() -> None:

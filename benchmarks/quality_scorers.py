@@ -28,11 +28,9 @@ hallucinated against hallucinated ones (again not what relevance measures: for i
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import random
-import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -41,29 +39,14 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
+from _common import load_jsonl, shared_data_dir, write_section
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
 SECTION = "## Quality scorers"
 TARGET_ACCURACY = 0.92
 TARGET_AUROC = 0.92
 TARGET_CASES_PER_S = 50.0
-
-
-def shared_data_dir() -> Path | None:
-    """Where the shared data lives: $LLMGATE_SHARED_DATA, ../shared/data, or /work/shared/data."""
-    candidates = []
-    if os.environ.get("LLMGATE_SHARED_DATA"):
-        candidates.append(Path(os.environ["LLMGATE_SHARED_DATA"]))
-    candidates += [HERE.parent.parent / "shared" / "data", Path("/work/shared/data")]
-    for candidate in candidates:
-        if (candidate / "halueval_qa_dev.jsonl").is_file():
-            return candidate
-    return None
-
-
-def load_jsonl(path: Path) -> list[dict[str, Any]]:
-    with path.open(encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
 
 
 def auroc(positives: Sequence[float], negatives: Sequence[float]) -> float:
@@ -240,17 +223,6 @@ def render(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_section(text: str, path: Path = RESULTS) -> None:
-    """Replace the ``## Quality scorers`` section of RESULTS.md (append it if absent), nothing else."""
-    old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(old):
-        new = pattern.sub(lambda _: text.rstrip("\n") + "\n\n", old, count=1)
-    else:
-        new = old.rstrip("\n") + "\n\n" + text.rstrip("\n") + "\n"
-    path.write_text(new.rstrip("\n") + "\n", encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument(
@@ -323,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("grounded targets met" if met else "grounded targets NOT met")
     if not args.no_results:
-        write_section(text)
+        write_section(text, SECTION)
         print(f"wrote the {SECTION!r} section of {RESULTS}")
     return 0
 

@@ -1,0 +1,42 @@
+"""What the benchmark scripts share: finding the shared data, reading JSON lines, and replacing
+one section of ``benchmarks/RESULTS.md`` without touching the others."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+RESULTS = BENCH / "RESULTS.md"
+
+
+def shared_data_dir() -> Path | None:
+    """Where the shared data lives: $LLMGATE_SHARED_DATA, ../shared/data, or /work/shared/data."""
+    candidates = []
+    if os.environ.get("LLMGATE_SHARED_DATA"):
+        candidates.append(Path(os.environ["LLMGATE_SHARED_DATA"]))
+    candidates += [BENCH.parent.parent / "shared" / "data", Path("/work/shared/data")]
+    for candidate in candidates:
+        if (candidate / "halueval_qa_dev.jsonl").is_file():
+            return candidate
+    return None
+
+
+def load_jsonl(path: Path) -> list[dict[str, Any]]:
+    with path.open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def write_section(text: str, title: str, path: Path = RESULTS) -> None:
+    """Replace the section headed ``title`` (``## ...``) of RESULTS.md with ``text`` (which starts
+    with that heading), or append it when absent; nothing else in the file changes."""
+    old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
+    pattern = re.compile(rf"^{re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(old):
+        new = pattern.sub(lambda _: text.rstrip("\n") + "\n\n", old, count=1)
+    else:
+        new = old.rstrip("\n") + "\n\n" + text.rstrip("\n") + "\n"
+    path.write_text(new.rstrip("\n") + "\n", encoding="utf-8")
