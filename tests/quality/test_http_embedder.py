@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from llmgate.errors import ConfigError, RateLimited, UpstreamError, UpstreamTimeout, UpstreamUnavailable
-from llmgate.quality.embedder import MONITOR_USER, Embedder, HttpEmbedder, TextEmbedder, embedder_from
+from llmgate.quality.embedder import MONITOR_USER, Embedder, TextEmbedder, embedder_from
+from llmgate.quality.http_embedder import HttpEmbedder
 
 KEY = "sk-test-secret-0123456789"
 DIM = 24

@@ -71,7 +71,8 @@ def sampled(record_id: str, rate: float) -> bool:
 
 def embedder_for(settings: MonitorSettings, *, master_key: str | None = None) -> TextEmbedder:
     """The embedder ``llmgate.monitors.embedder`` asks for (loaded lazily, on first use)."""
-    from llmgate.quality.embedder import Embedder, HttpEmbedder
+    from llmgate.quality.embedder import Embedder
+    from llmgate.quality.http_embedder import HttpEmbedder
 
     e = settings.embedder
     if e.deployment is not None:
