@@ -105,7 +105,7 @@ def test_sqlite_locked_mid_run(upstream: FakeUpstream, gateway_factory: Any, tmp
     client = gateway.client(MASTER_KEY)
     before, _ = burst(client, 0, 10)
     gateway.flush()
-    blocker = sqlite3.connect(db, timeout=0)
+    blocker = sqlite3.connect(db, timeout=10)  # waits out a reader that is just finishing
     blocker.execute("BEGIN EXCLUSIVE")  # nobody else may write until this ends
     during, slowest = burst(client, 10, 20)
     time.sleep(0.5)

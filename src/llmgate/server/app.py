@@ -18,7 +18,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -75,6 +75,8 @@ GC_THRESHOLDS = (50_000, 20, 10)
 #: set by ``llmgate serve --workers N``: where the workers share their metric totals
 METRICS_DIR_ENV = "LLMGATE_METRICS_DIR"
 PUBLISH_INTERVAL_S = 5.0
+#: the longest any one part may take to close at shutdown (the recorder bounds its own drain)
+CLOSE_STEP_S = 5.0
 
 
 def tune_process() -> None:
@@ -341,25 +343,34 @@ class AppState:
             self._schema.cancel()
         if self._warm is not None and not self._warm.done():
             self._warm.cancel()
-        for provider in self.providers.values():
-            try:
-                await provider.aclose()
-            except Exception:  # closing must go on for the others
-                log.exception("closing a provider failed")
+        # Each part gets a bounded time (the recorder bounds its own drain), so one that hangs (a
+        # dead Redis, a half-started connection) cannot keep the process from exiting on SIGTERM.
+        for kind, provider in self.providers.items():
+            await bounded(provider.aclose(), f"closing the {kind} provider")
         if self.shared is not None:
-            await self.shared.stop()
-        await self.registry.close()
-        await self.enforcer.drain()
-        await self.limits.close()
+            await bounded(self.shared.stop(), "stopping the shared cooldowns")
+        await bounded(self.registry.close(), "closing the key registry")
+        await bounded(self.enforcer.drain(), "settling budgets in flight")
+        await bounded(self.limits.close(), "closing the rate limits")
         await self.recorder.stop()
         if self._publish is not None:
             self._publish.cancel()
         if self.shared_totals is not None:  # the last totals, counted by the workers still up
             with contextlib.suppress(OSError):
                 self.shared_totals.publish()
-        await asyncio.to_thread(self.observer.shutdown)  # the last spans out of this process
+        await bounded(asyncio.to_thread(self.observer.shutdown), "exporting the last spans")
         if self._engine is not None:
             self._engine.dispose()
+
+
+async def bounded(step: Awaitable[object], what: str, timeout: float = CLOSE_STEP_S) -> None:
+    """Await one shutdown step for at most ``timeout`` seconds; log, never raise, if it fails."""
+    try:
+        await asyncio.wait_for(step, timeout)
+    except TimeoutError:
+        log.warning("shutdown: %s took more than %.0f s; going on without it", what, timeout)
+    except Exception:  # closing must go on for the other parts
+        log.exception("shutdown: %s failed", what)
 
 
 class LlmgateApp:
