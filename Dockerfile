@@ -16,17 +16,18 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_
 
 RUN useradd --create-home --uid 10001 llmgate
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY src ./src
 COPY configs ./configs
-# The quality/monitors extras need torch: take the CPU build from PyTorch's CPU index first, so the
-# extra's torch range is already met and pip never pulls the multi-GB CUDA build.
+# Exactly the locked versions (constraints.txt, see scripts/lock.sh). The quality/monitors extras need
+# torch: take the CPU build from PyTorch's CPU index first, so the extra's torch range is already met
+# and pip never pulls the multi-GB CUDA build.
 RUN pip install --upgrade pip \
     && if [ -n "$EXTRAS" ]; then \
          pip install "torch==2.13.0" --index-url https://download.pytorch.org/whl/cpu \
-         && pip install ".[$EXTRAS]"; \
+         && pip install -c constraints.txt ".[$EXTRAS]"; \
        else \
-         pip install .; \
+         pip install -c constraints.txt .; \
        fi \
     && mkdir -p /config /data /data/spill \
     && cp configs/default.yaml /config/config.yaml \

@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_venv.sh
-.venv/bin/uv pip install -q --python .venv/bin/python -e .
+install_llmgate ""
 exec .venv/bin/llmgate serve --config configs/default.yaml "$@"
