@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from llmgate.config.hardening import HttpSettings, RecorderSettings, UiSettings
 from llmgate.config.monitors import MonitorSettings
 from llmgate.config.schema_base import Strict
 
@@ -207,16 +208,6 @@ class LiteLLMSettings(LiteLLMCompatible):
     default_fallbacks: list[str] | None = None
 
 
-class RecorderSettings(Strict):
-    queue_size: int = Field(default=10_000, ge=1)  # past it, records spill to disk
-    batch_size: int = Field(default=500, ge=1)
-    flush_interval_s: float = Field(default=0.25, gt=0)
-    retry_interval_s: float = Field(default=2.0, gt=0)
-    # Prepare and insert records in a writer process (one per gateway worker), off the event loop's
-    # core; false keeps them in the gateway process.
-    process: bool = True
-
-
 class WebhookSettings(Strict):
     """``llmgate.alerts.webhooks[]``: where alerts are POSTed as JSON."""
 
@@ -284,6 +275,8 @@ class LlmgateSettings(Strict):
     user_budget_usd: Decimal | None = Field(default=None, ge=0)  # per user (a key's --user) and period
     user_budget_period: Literal["daily", "weekly", "monthly"] = "monthly"
     recorder: RecorderSettings = RecorderSettings()
+    http: HttpSettings = HttpSettings()
+    ui: UiSettings = UiSettings()
     alerts: AlertSettings = AlertSettings()
     eval_schedules: list[EvalSchedule] = Field(default_factory=list)
     monitors: MonitorSettings = MonitorSettings()
