@@ -16,6 +16,8 @@ Nothing here runs at import; callers own and dispose of their engines.
 
 from __future__ import annotations
 
+import logging
+import os
 import re
 import sqlite3
 import time
@@ -29,6 +31,8 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from llmgate.errors import ConfigError, LlmgateError, StoreError
+
+log = logging.getLogger("llmgate.store")
 
 _PASSWORD_IN_URL = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
 
@@ -117,7 +121,7 @@ def _sqlite_engine(url: URL, *, busy_timeout_ms: int, echo: bool) -> Engine:
         kwargs["poolclass"] = StaticPool
     elif not database.startswith("file:"):
         path = Path(database).expanduser()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _create_private(path)
         url = url.set(database=str(path))
     engine = sa.create_engine(url, **kwargs)
 
@@ -134,6 +138,25 @@ def _sqlite_engine(url: URL, *, busy_timeout_ms: int, echo: bool) -> Engine:
             cursor.close()
 
     return engine
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file 0600 (and its directory 0700) when llmgate is the one creating them.
+
+    The file holds every prompt and answer; SQLite gives its ``-wal`` and ``-shm`` files the
+    database file's permissions, so they are private too. A file that already exists keeps its
+    mode (the operator may have chosen it); one that others can read is named in a warning.
+    """
+    if not path.parent.exists():
+        path.parent.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        if path.stat().st_mode & 0o077:
+            log.warning("the database file %s can be read by other users (chmod 600 it)", path)
+    except OSError:
+        pass  # an unwritable place: SQLite reports it, with its own message, when it opens the file
 
 
 def _enable_wal(cursor: Any, timeout_s: float) -> None:
