@@ -82,6 +82,14 @@ class BodyTooLarge(LlmgateError):
     code = "request_too_large"
 
 
+class HeaderTooLarge(LlmgateError):
+    """A header the gateway records is longer than ``llmgate.http.max_recorded_header_bytes``."""
+
+    status_code = 431
+    error_type = "invalid_request_error"
+    code = "request_header_fields_too_large"
+
+
 class LimitExceeded(LlmgateError):
     """A rate limit of the gateway itself (not of the upstream) was hit."""
 

@@ -24,6 +24,7 @@ def serve(
     import uvicorn
 
     from llmgate.server.app import METRICS_DIR_ENV, Settings, create_app, tune_process
+    from llmgate.server.edge import edge_protocol
 
     if log_level not in ("debug", "info", "warning", "error"):
         fail(f"--log-level must be debug, info, warning or error, not {log_level!r}", code=2)
@@ -40,7 +41,9 @@ def serve(
         "host": host,
         "port": port,
         "loop": "uvloop",
-        "http": "httptools",
+        # uvicorn's httptools protocol with the edge's limits (header block size, slow clients)
+        "http": edge_protocol(cfg.llmgate.http),
+        "ws": "none",  # no WebSocket routes: upgrade requests are served as plain HTTP
         "lifespan": "on",
         "access_log": access_log,
         "log_level": log_level,

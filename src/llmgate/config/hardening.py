@@ -33,6 +33,9 @@ class HttpSettings(Strict):
     max_json_depth: int = Field(default=64, ge=4, le=512)
     # ``n`` (choices per request) past this is refused with 400, for every provider
     max_n: int = Field(default=128, ge=1)
+    # FastAPI's Swagger UI at /docs loads its scripts and styles from a CDN (jsdelivr), so it is off
+    # unless asked for; the OpenAPI schema is always served at /openapi.json
+    swagger_ui: bool = False
 
 
 class RecorderSettings(Strict):

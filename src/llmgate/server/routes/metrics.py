@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from llmgate.errors import PermissionDenied
+from llmgate.server.http import check_operator
 from llmgate.server.routes.admin import app_state
 from llmgate.telemetry.prometheus import CONTENT_TYPE, Exposition, Sample
 
@@ -72,6 +72,9 @@ class MetricsEndpoint:
             Sample("llmgate_store_up", 1.0 if stats.get("store_ok", True) else 0.0),
             Sample("llmgate_records_written_total", float(stats.get("written", 0))),
             Sample("llmgate_records_spilled_total", float(stats.get("spilled", 0))),
+            Sample("llmgate_records_degraded_total", float(stats.get("degraded", 0))),
+            Sample("llmgate_records_lost_total", float(stats.get("lost", 0))),
+            Sample("llmgate_records_at_risk", float(stats.get("at_risk", 0))),
         ]
         return out + self._store
 
@@ -152,12 +155,8 @@ def endpoint_for(state: AppState) -> MetricsEndpoint:
 )
 async def metrics(request: Request) -> Response:
     state = app_state(request)
-    if state.config.llmgate.metrics_require_auth:
-        identity = await state.authenticator.aauthenticate(
-            request.headers.get("authorization"), request.headers.get("api-key")
-        )
-        if not identity.is_admin:
-            raise PermissionDenied("GET /metrics needs the master key or an admin key.")
+    require = state.config.llmgate.metrics_require_auth
+    await check_operator(state.authenticator, require, request.headers, "GET /metrics")
     endpoint = endpoint_for(state)
     await endpoint.refresh()
     return Response(endpoint.exposition.render(), media_type=CONTENT_TYPE)

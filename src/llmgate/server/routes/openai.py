@@ -23,7 +23,9 @@ from llmgate.server.http import (
     Receive,
     Scope,
     Send,
+    check_operator,
     header_map,
+    oversized_recorded_header,
     read_body,
     send_reply,
     start_stream,
@@ -36,6 +38,13 @@ log = logging.getLogger("llmgate.server")
 
 JSON = "application/json"
 READINESS_TIMEOUT_S = 3.0
+#: llmgate.recorder.on_unrecordable: refuse, while neither the store nor the spill directory takes records
+UNRECORDABLE_BODY = error_body(
+    "The gateway cannot record requests right now (neither its store nor its spill directory takes "
+    "records), and is configured to refuse them until it can. Try again later.",
+    "server_error",
+    code="recording_unavailable",
+)
 
 ENDPOINTS = {
     "/v1/chat/completions": Endpoint.CHAT,
@@ -65,7 +74,15 @@ async def proxy(state: AppState, endpoint: Endpoint, scope: Scope, receive: Rece
     if scope["method"] != "POST":
         await _method_not_allowed(send, "POST")
         return
+    if state.recorder.unrecordable and state.config.llmgate.recorder.on_unrecordable == "refuse":
+        await send_reply(send, 503, UNRECORDABLE_BODY, JSON, {"retry-after": "5"})  # nothing forwarded
+        return
     headers = header_map(scope)
+    oversized = oversized_recorded_header(headers, state.config.llmgate.http.max_recorded_header_bytes)
+    if oversized is not None:  # refused before the body is read, and recorded without it
+        reply = state.gateway.reject(endpoint, oversized, started)
+        await send_reply(send, reply.status, reply.body, reply.content_type, reply.headers)
+        return
     try:
         raw = await read_body(receive, headers, state.config.max_body_bytes)
     except ClientDisconnected:
@@ -79,15 +96,34 @@ async def proxy(state: AppState, endpoint: Endpoint, scope: Scope, receive: Rece
         await send_reply(send, result.status, result.body, result.content_type, result.headers)
         return
     chunks = result.chunks
+    # uvicorn's send() drops bytes silently once the client is gone, so a watcher waits for the
+    # disconnect (as Starlette's StreamingResponse does) and expires ``relay``, which cancels the
+    # relay at its next await: the gateway then closes the upstream and records 499 client_closed.
+    relay = asyncio.timeout(None)
     try:
         await start_stream(send, result.status, result.content_type, result.headers)
-        async for chunk in chunks:
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        async with relay:
+            watcher = asyncio.create_task(_cancel_on_disconnect(receive, relay))
+            try:
+                async for chunk in chunks:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            finally:
+                watcher.cancel()
         await send({"type": "http.response.body", "body": b"", "more_body": False})
     except OSError:
         pass  # the client went away; the gateway records the call when the generator closes
+    except TimeoutError:
+        if not relay.expired():
+            raise  # not the watcher's doing
     finally:
         await chunks.aclose()  # type: ignore[attr-defined]
+
+
+async def _cancel_on_disconnect(receive: Receive, relay: asyncio.Timeout) -> None:
+    """Expire ``relay`` (cancelling the stream at its next await) once the client disconnects."""
+    while (await receive())["type"] != "http.disconnect":
+        pass  # the body was read already: nothing else is expected
+    relay.reschedule(asyncio.get_running_loop().time())
 
 
 async def models(state: AppState, scope: Scope, receive: Receive, send: Send) -> None:
@@ -151,13 +187,32 @@ async def health(state: AppState, scope: Scope, receive: Receive, send: Send) ->
     if scope["method"] not in ("GET", "HEAD"):
         await _method_not_allowed(send, "GET")
         return
-    if scope["path"] == "/health/deployments":
+    if scope["path"] == "/health/deployments":  # circuit states: operators' data, as /metrics is
+        try:
+            await check_operator(
+                state.authenticator,
+                state.config.llmgate.metrics_require_auth,
+                header_map(scope),
+                "GET /health/deployments",
+            )
+        except LlmgateError as exc:
+            await send_reply(send, exc.status_code, error_from_exception(exc), JSON, {})
+            return
         await send_reply(send, 200, orjson.dumps(deployments_health(state)), JSON, {})
         return
     if scope["path"] != "/health/readiness":
         await send_reply(send, 200, orjson.dumps({"status": "ok"}), JSON, {})
         return
     stats = state.recorder.stats()
+    if state.recorder.unrecordable:  # said at once, without waiting on a store that is down
+        detail = (
+            f"records can be neither stored ({stats.get('last_error') or 'store down'}) nor spilled "
+            f"({stats.get('spill_error') or 'spill directory failing'}); {stats.get('at_risk', 0)} "
+            "records are held in memory only"
+        )
+        payload = {"status": "unavailable", "recording": "unavailable", "detail": detail, "recorder": stats}
+        await send_reply(send, 503, orjson.dumps(payload, default=str), JSON, {})
+        return
     try:
         await asyncio.wait_for(state.check_store(), READINESS_TIMEOUT_S)
     except (StoreError, TimeoutError) as exc:
