@@ -156,13 +156,17 @@ def test_budget_edge_with_fifty_requests_in_flight(gateway: RunningGateway, upst
         outcomes = list(pool.map(lambda _: _try(gateway, key), range(50)))
     upstream.latency_s = 0.0
     admitted = outcomes.count("ok")
+    assert admitted >= 1
     assert admitted + outcomes.count("budget_exceeded") == 50
+    for _ in range(3):  # one at a time, what is left can still be used (each reserves its worst case)
+        if _try(gateway, key) != "ok":
+            break
     gateway.flush()
     spent = sum(
         (r["cost_usd"] for r in records(gateway) if r["key_id"] == key_id and r["cost_usd"]), Decimal(0)
     )
     assert spent >= budget  # the budget could be used
-    assert spent <= budget + 50 * COST  # and passed by no more than the requests in flight
+    assert spent <= budget + COST  # and passed by one request's cost at most
     with pytest.raises(openai.RateLimitError):  # now it is spent: refused at once
         ask(gateway, key)
 

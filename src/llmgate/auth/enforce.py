@@ -4,8 +4,11 @@
 open gateway have no limits): the model allow-lists of the key and its team (403), requests per
 minute and tokens per minute of each (429 with ``Retry-After`` and OpenAI's ``x-ratelimit-*``
 headers), then the budgets of the key, its team and its user for the current period (429
-``budget_exceeded``). ``settle`` adds the answer's tokens and cost to the counters once the
-answer is complete; the cost is computed exactly as the stored record's (``to_row``).
+``budget_exceeded``): admission reserves the request's worst-case cost in each budget, and
+refuses a request that does not fit beside those in flight (``budgets.py``). ``settle`` releases
+the reservation and adds the answer's tokens and real cost to the counters once the answer is
+complete, or the call failed; the cost is computed exactly as the stored record's (``to_row``).
+It is called on every path, and counts once.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from llmgate.auth.budgets import BudgetCheck, Refusal, Reservation
 from llmgate.auth.limits import Limits, RateState, ratelimit_headers
 from llmgate.errors import BudgetExceeded, LimitExceeded, PermissionDenied
 
@@ -37,6 +41,8 @@ class Admission:
     token_scopes: list[str] = field(default_factory=list)  # key:<id> / team:<id> with a tpm
     budget_scopes: list[tuple[str, float]] = field(default_factory=list)  # (scope, period start)
     headers: dict[str, str] = field(default_factory=dict)
+    reservation: Reservation | None = None  # its worst-case cost, held in each budget
+    settled: bool = False
 
     @property
     def counts(self) -> bool:
@@ -67,7 +73,45 @@ class Enforcer:
         self._user_budget = user_budget
         self._pending: set[asyncio.Task[None]] = set()
 
-    async def admit(self, key: KeyRow, team: TeamRow | None, user: str | None, model: str) -> Admission:
+    async def screen_model(self, key: KeyRow, team: TeamRow | None, model: str, *, known: bool) -> None:
+        """Before ``admit``: a request that will be refused for its model (not configured, or off an
+        allow-list) still counts against requests per minute (429 past it), like any request, so
+        invented model names cannot flood the store. Raises the 403 for a model off an allow-list;
+        for an unknown one, it is 403 too when there is an allow-list (a restricted key learns
+        nothing about which other models exist), else the caller's 404 follows."""
+        denied: tuple[str, list[str]] | None = None
+        for owner, allowed in (("key", key.models), ("team", team.models if team else None)):
+            if allowed is not None and model not in allowed:
+                denied = (owner, allowed)
+                break
+        if known and denied is None:
+            return  # admit counts it
+        requests_state: RateState | None = None
+        for scope, rpm in ((f"key:{key.id}", key.rpm), *((f"team:{t.id}", t.rpm) for t in [team] if t)):
+            if rpm:
+                state = await self._limits.hit(scope, rpm)
+                requests_state = _tighter(requests_state, state)
+                if not state.allowed:
+                    message = f"Rate limit reached: {rpm} requests per minute"
+                    raise self._limited(message, state, requests_state, None)
+        if denied is not None:
+            owner, allowed = denied
+            raise PermissionDenied(
+                f"This {owner} may not use model '{model}'. Allowed: {', '.join(allowed) or 'none'}.",
+                code="model_not_allowed",
+                param="model",
+            )
+
+    async def admit(
+        self,
+        key: KeyRow,
+        team: TeamRow | None,
+        user: str | None,
+        model: str,
+        *,
+        worst_case: Callable[[], Decimal] | None = None,
+    ) -> Admission:
+        """``worst_case``: the most the request can cost (called only when a budget applies)."""
         for owner, allowed in (("key", key.models), ("team", team.models if team else None)):
             if allowed is not None and model not in allowed:
                 raise PermissionDenied(
@@ -96,24 +140,46 @@ class Enforcer:
                     raise self._limited(message, state, requests_state, tokens_state)
                 admission.token_scopes.append(scope)
         admission.headers = ratelimit_headers(requests_state, tokens_state)
-        for budget in self._budgets(key, team, user):
-            start, end = _period(budget.period, self._tz)
-            seed = functools.partial(self._stored_spend, budget.column_scope, budget.owner, start)
-            spent = await self._limits.spent(budget.scope, start.timestamp(), seed)
-            if spent >= budget.amount:
-                retry = max(1.0, (end - datetime.now(UTC)).total_seconds())
-                raise BudgetExceeded(
-                    f"Budget exceeded for {budget.column_scope} '{budget.owner}': spent ${spent:.6f} of "
-                    f"${budget.amount} this {budget.period.removesuffix('ly').replace('dai', 'day')} period.",
-                    retry_after=retry,
-                )
-            admission.budget_scopes.append((budget.scope, start.timestamp()))
+        budgets = self._budgets(key, team, user)
+        if budgets:
+            admission.reservation = await self._reserve(budgets, worst_case() if worst_case else Decimal(0))
+            admission.budget_scopes = admission.reservation.scopes
         return admission
 
+    async def _reserve(self, budgets: list[_Budget], amount: Decimal) -> Reservation:
+        """Reserve ``amount`` in every budget at once, or raise ``BudgetExceeded`` for the first
+        one it does not fit."""
+        checks, ends = [], []
+        for budget in budgets:
+            start, end = _period(budget.period, self._tz)
+            seed = functools.partial(self._stored_spend, budget.column_scope, budget.owner, start)
+            checks.append(BudgetCheck(budget.scope, start.timestamp(), budget.amount, seed))
+            ends.append(end)
+        outcome = await self._limits.budgets.reserve(checks, amount)
+        if not isinstance(outcome, Refusal):
+            return outcome
+        budget, spent = budgets[outcome.index], outcome.spent
+        period = budget.period.removesuffix("ly").replace("dai", "day")
+        message = (
+            f"Budget exceeded for {budget.column_scope} '{budget.owner}': spent ${spent:.6f} of "
+            f"${budget.amount} this {period} period."
+        )
+        if spent >= budget.amount:
+            retry = max(1.0, (ends[outcome.index] - datetime.now(UTC)).total_seconds())
+            raise BudgetExceeded(message, retry_after=retry)
+        raise BudgetExceeded(  # money is left, but not beside what is in flight
+            message[:-1] + f", and {outcome.in_flight} request(s) in flight may cost up to "
+            f"${outcome.reserved:.6f}; this request may cost up to ${amount:.6f}. Try again when they "
+            "finish, or ask for fewer max_tokens.",
+            retry_after=1.0,
+        )
+
     def settle(self, admission: Admission, cost: Decimal | None, tokens: int | None) -> None:
-        """Count a finished answer (from the event loop; the counting runs as a task)."""
-        if not admission.counts:
+        """Count a finished (or failed) call and release its reservation, once (from the event
+        loop; the counting runs as a task)."""
+        if not admission.counts or admission.settled:
             return
+        admission.settled = True
         task = asyncio.get_running_loop().create_task(self._settle(admission, cost, tokens))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
@@ -122,11 +188,13 @@ class Enforcer:
         try:
             for scope in admission.token_scopes:
                 await self._limits.add_tokens(scope, tokens or 0)
-            if cost:
-                for scope, start in admission.budget_scopes:
-                    await self._limits.add_spend(scope, start, cost)
-        except Exception as exc:  # Redis down: the store still has the spend
-            log.warning("could not count spend or tokens (%s)", type(exc).__name__)
+        except Exception as exc:  # Redis down: the store still has them
+            log.warning("could not count tokens (%s)", type(exc).__name__)
+        if admission.reservation is not None:
+            try:
+                await self._limits.budgets.settle(admission.reservation, cost)
+            except Exception as exc:  # Redis down: the store still has the spend; the lease lapses
+                log.warning("could not count spend (%s)", type(exc).__name__)
 
     async def drain(self) -> None:
         if self._pending:

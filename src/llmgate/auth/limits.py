@@ -1,16 +1,12 @@
-"""Rate limits (requests and tokens per minute) and budget counters, in-process or in Redis.
+"""Rate limits (requests and tokens per minute), in-process or in Redis.
 
 Rate limits are exact sliding windows over the last 60 s: a request is admitted if fewer than
 ``rpm`` were admitted in the window (and it is counted at once); tokens are added when the answer
 is complete, and a request is refused while the window holds ``tpm`` tokens or more. In Redis
 each check is one Lua script (atomic across replicas); in-process it is a deque per scope.
 
-Budget counters hold the spend of one scope (``key:<id>``, ``team:<id>``, ``user:<id>``) in one
-period. A counter starts from the store's sum for the period (so a restart forgets nothing) and
-grows as answers complete; a request is refused once the counter has reached the budget, so with
-N requests in flight at the edge spend can pass the budget by at most their cost. In Redis the
-counter is an integer of 1e-10 USD (exact, ``INCRBY``); in-process it is a ``Decimal`` that is
-also caught up with the store every few seconds (other workers' spend).
+Budget counters and the reservations of requests in flight are ``budgets.py``'s; each backend
+here carries the matching one as ``.budgets`` (the Redis one shares its connection).
 """
 
 from __future__ import annotations
@@ -20,13 +16,11 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
+from llmgate.auth.budgets import LocalBudgets, RedisBudgets
+
 WINDOW_S = 60.0
-#: how often in-process budget counters are caught up with the store
-RESEED_S = 5.0
-UNITS = Decimal(10) ** 10  # Redis counters: integer 1e-10 USD
 
 _RPM_SCRIPT = """
 local now, window, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -76,8 +70,7 @@ class LocalLimits:
         self._requests: dict[str, deque[float]] = {}
         self._tokens: dict[str, deque[tuple[float, int]]] = {}
         self._token_sums: dict[str, int] = {}
-        self._spend: dict[tuple[str, float], Decimal] = {}
-        self._seeded_at: dict[tuple[str, float], float] = {}
+        self.budgets = LocalBudgets()
 
     async def hit(self, scope: str, rpm: int) -> RateState:
         now = self._clock()
@@ -104,19 +97,6 @@ class LocalLimits:
             self._tokens.setdefault(scope, deque()).append((self._clock(), count))
             self._token_sums[scope] = self._token_sums.get(scope, 0) + count
 
-    async def spent(self, scope: str, period_start: float, seed: Callable[[], Awaitable[Decimal]]) -> Decimal:
-        key = (scope, period_start)
-        now = time.monotonic()
-        if key not in self._spend or now - self._seeded_at.get(key, 0.0) > RESEED_S:
-            self._seeded_at[key] = now
-            stored = await seed()
-            self._spend[key] = max(self._spend.get(key, Decimal(0)), stored)
-        return self._spend[key]
-
-    async def add_spend(self, scope: str, period_start: float, amount: Decimal) -> None:
-        key = (scope, period_start)
-        self._spend[key] = self._spend.get(key, Decimal(0)) + amount
-
     async def close(self) -> None:
         return None
 
@@ -132,6 +112,7 @@ class RedisLimits:
         self._rpm = self._redis.register_script(_RPM_SCRIPT)
         self._tpm = self._redis.register_script(_TPM_READ_SCRIPT)
         self._seq = 0
+        self.budgets = RedisBudgets(self._redis, prefix)
 
     async def hit(self, scope: str, rpm: int) -> RateState:
         now_ms = int(time.time() * 1000)
@@ -158,22 +139,8 @@ class RedisLimits:
                 pipe.pexpire(key, int(WINDOW_S * 2000))
                 await pipe.execute()
 
-    def _spend_key(self, scope: str, period_start: float) -> str:
-        return f"{self._prefix}:spend:{scope}:{int(period_start)}"
-
-    async def spent(self, scope: str, period_start: float, seed: Callable[[], Awaitable[Decimal]]) -> Decimal:
-        key = self._spend_key(scope, period_start)
-        value = await self._redis.get(key)
-        if value is None:  # first use this period (or Redis restarted): start from the store
-            stored = await seed()
-            await self._redis.set(key, int(stored * UNITS), nx=True, ex=40 * 86400)
-            value = await self._redis.get(key)
-        return Decimal(int(value)) / UNITS
-
-    async def add_spend(self, scope: str, period_start: float, amount: Decimal) -> None:
-        await self._redis.incrby(self._spend_key(scope, period_start), int(amount * UNITS))
-
     async def close(self) -> None:
+        await self.budgets.close()
         await self._redis.aclose()
 
 

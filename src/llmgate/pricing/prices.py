@@ -158,6 +158,21 @@ class PriceBook:
                 return table[key]
         return None
 
+    def max_output_tokens(self, deployment: Deployment) -> int | None:
+        """The model's output limit in litellm's map (``max_output_tokens``, else ``max_tokens``)."""
+        table = self._map()
+        for key in (
+            f"{deployment.provider}/{deployment.price_key}",
+            deployment.price_key,
+            deployment.litellm_model,
+        ):
+            entry = table.get(key) or {}
+            for name in ("max_output_tokens", "max_tokens"):
+                value = entry.get(name)
+                if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                    return value
+        return None
+
     def lookup(self, deployment: Deployment) -> Price | None:
         if deployment.provider == "mock" and deployment.input_cost_per_token is None:
             return Price(ZERO, ZERO)

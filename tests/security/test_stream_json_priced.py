@@ -1,0 +1,121 @@
+"""``stream: true`` against an upstream that answers one plain JSON body instead of SSE: the call
+is recorded with the JSON's usage and priced from it (it was stored with no tokens and $0).
+
+Through real processes: ``llmgate serve`` (its writer process, a SQLite store) in front of a
+loopback aiohttp upstream that ignores ``stream`` and answers ``application/json``, with the
+official ``openai`` SDK as the client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import openai
+import orjson
+import pytest
+from aiohttp import web
+
+from llmgate.store.models import MONEY_SCALE
+from support.configs import MASTER_KEY
+from support.serve_records import ServedGateway
+
+INPUT_PRICE = Decimal("0.000001")
+OUTPUT_PRICE = Decimal("0.000004")
+USAGE = {"prompt_tokens": 1234, "completion_tokens": 567, "total_tokens": 1801}
+ANSWER = "A whole answer in one JSON body."
+
+
+async def _json_answer(request: web.Request) -> web.Response:
+    body = await request.json()
+    assert body.get("stream") is True  # the gateway asked for a stream; this upstream ignores it
+    payload = {
+        "id": "chatcmpl-plain-json",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "plain-json-model",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": ANSWER}, "finish_reason": "stop"}
+        ],
+        "usage": USAGE,
+    }
+    return web.Response(body=orjson.dumps(payload), content_type="application/json")
+
+
+@pytest.fixture
+def json_upstream() -> Iterator[str]:
+    """An OpenAI-compatible upstream on loopback that never streams; yields its base URL."""
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", _json_answer)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    runner = web.AppRunner(app, access_log=None)
+
+    async def start() -> None:
+        await runner.setup()
+        await web.SockSite(runner, sock).start()
+        ready.set()
+
+    thread = threading.Thread(target=lambda: (loop.run_until_complete(start()), loop.run_forever()))
+    thread.start()
+    assert ready.wait(10)
+    try:
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+@pytest.fixture
+def served(json_upstream: str, tmp_path: Path) -> Iterator[ServedGateway]:
+    config = {
+        "model_list": [
+            {
+                "model_name": "plain-json",
+                "litellm_params": {
+                    "model": "openai/plain-json-model",
+                    "api_base": json_upstream,
+                    "api_key": "sk-json-upstream-0000",
+                    "input_cost_per_token": str(INPUT_PRICE),
+                    "output_cost_per_token": str(OUTPUT_PRICE),
+                },
+            }
+        ],
+        "general_settings": {"master_key": MASTER_KEY},
+    }
+    gateway = ServedGateway(config, tmp_path).start()
+    yield gateway
+    gateway.stop()
+
+
+def test_a_stream_answered_with_plain_json_is_priced_from_its_usage(served: ServedGateway) -> None:
+    client = openai.OpenAI(base_url=served.url + "/v1", api_key=MASTER_KEY, max_retries=0, timeout=20)
+    with (
+        client,
+        client.chat.completions.with_streaming_response.create(
+            model="plain-json", messages=[{"role": "user", "content": "Say something."}], stream=True
+        ) as response,
+    ):
+        request_id = response.headers["x-llmgate-request-id"]
+        body = response.read()
+        content_type = response.headers["content-type"]
+
+    (row,) = served.rows([request_id])[request_id]
+    assert row["stream"] and row["status_code"] == 200
+    assert (row["prompt_tokens"], row["completion_tokens"], row["total_tokens"]) == (1234, 567, 1801)
+    assert not row["tokens_estimated"]
+    expected = USAGE["prompt_tokens"] * INPUT_PRICE + USAGE["completion_tokens"] * OUTPUT_PRICE
+    assert Decimal(row["cost_usd"]).scaleb(-MONEY_SCALE) == expected  # SQLite: integer 1e-10 USD
+    assert row["response_text"] == ANSWER
+    assert row["finish_reason"] == "stop"
+    assert orjson.loads(body)["choices"][0]["message"]["content"] == ANSWER  # the bytes, untouched
+    assert content_type.startswith("application/json")  # labelled as what it is, not as SSE
