@@ -12,6 +12,7 @@ upstream failure, a stream broken mid-way or a client that went away.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import random
@@ -23,12 +24,17 @@ from typing import Any, TypeVar
 
 from llmgate.auth import Authenticator
 from llmgate.auth.enforce import Admission, Enforcer
+from llmgate.auth.failures import AuthFailures
+from llmgate.auth.keys import bearer_token
 from llmgate.auth.tags import request_tags
+from llmgate.auth.worst_case import WorstCase
 from llmgate.config.deployment import Deployment
 from llmgate.config.schema import GatewayConfig
 from llmgate.errors import (
+    AuthenticationError,
     LimitExceeded,
     LlmgateError,
+    ModelNotFound,
     NoDeploymentAvailable,
     ProviderError,
     RateLimited,
@@ -43,7 +49,8 @@ from llmgate.providers.base import Endpoint, Provider, UpstreamResponse, Upstrea
 from llmgate.routing import Router
 from llmgate.routing.policy import Action, classify, counts_as_failure
 from llmgate.routing.policy import retry_after as retry_after_of
-from llmgate.telemetry.records import Attempt, CallRecord, to_row
+from llmgate.telemetry.metrics import CallMetrics
+from llmgate.telemetry.records import Attempt, CallRecord, bounded_name, to_row
 
 log = logging.getLogger("llmgate.gateway")
 T = TypeVar("T")
@@ -56,6 +63,8 @@ MAX_RETRY_AFTER_WAIT_S = 10.0
 JSON = "application/json"
 #: status recorded for a client that disconnected before its answer was complete (nginx's 499)
 CLIENT_CLOSED = 499
+#: its error_type (records before issue 14 said "client_disconnected")
+CLIENT_CLOSED_TYPE = "client_closed"
 
 
 #: Header carrying a request's retrieved passages (a JSON array of strings, or one passage).
@@ -97,10 +106,12 @@ class Gateway:
         submit: Callable[[CallRecord], None],
         enforcer: Enforcer | None = None,
         prices: PriceBook | None = None,
+        metrics: CallMetrics | None = None,
     ) -> None:
         self._enforcer = enforcer
         self._prices = prices or PriceBook()
         self._router = router
+        self._worst_case = WorstCase(self._prices, self._reachable)
         self._providers = providers
         self._auth = authenticator
         self._submit = submit
@@ -109,6 +120,10 @@ class Gateway:
         # metadata keys that are the gateway's, not the provider's: never forwarded upstream
         # (OpenAI takes only string values there, and these are lists or objects).
         self._own_metadata = frozenset({"tags", config.llmgate.monitors.rag.metadata_key})
+        self._max_depth, self._max_n = config.llmgate.http.max_json_depth, config.llmgate.http.max_n
+        # 401s are counted and logged, never recorded (a flood of them must not fill the store)
+        count = (lambda reason: metrics.count("llmgate_auth_failures_total", (reason,))) if metrics else None
+        self._auth_failures = AuthFailures(count)
 
     # --- entry points ---------------------------------------------------------------------
 
@@ -130,7 +145,7 @@ class Gateway:
             key = identity.key
             if key is not None:
                 call.key_id, call.team_id = key.id, key.team_id
-            parsed = parse_request(endpoint.value, raw)
+            parsed = parse_request(endpoint.value, raw, max_depth=self._max_depth, max_n=self._max_n)
             call.model, call.request, call.stream = parsed.model, parsed.body, parsed.stream
             call.user = (key.user_id if key is not None else None) or parsed.user
             call.metadata = parsed.metadata
@@ -141,13 +156,32 @@ class Gateway:
                 call.metadata = {**(parsed.metadata or {}), CONTEXT_HEADER: context}
             if parsed.metadata and not self._own_metadata.isdisjoint(parsed.metadata):
                 self._strip_own_metadata(parsed.body, parsed.metadata)
-            self._router.group(parsed.model)  # 404 for an unknown model, before any attempt
+            unknown = False
+            try:
+                self._router.group(parsed.model)
+            except ModelNotFound:  # recorded under a bounded name, counted under one metrics label
+                unknown, call.model, call.model_known = True, bounded_name(parsed.model), False
+            if key is not None and self._enforcer is not None:  # rpm counts a 403 or 404 too
+                await self._enforcer.screen_model(key, identity.team, call.model, known=not unknown)
+            if unknown:  # 404 before any attempt
+                raise ModelNotFound(
+                    f"The model '{call.model}' does not exist or you do not have access to it."
+                )
             admission = None
             if key is not None and self._enforcer is not None:
-                admission = await self._enforcer.admit(key, identity.team, call.user, parsed.model)
+                worst = functools.partial(
+                    self._worst_case.cost, endpoint.value, parsed.model, parsed.body, len(raw)
+                )
+                admission = await self._enforcer.admit(
+                    key, identity.team, call.user, parsed.model, worst_case=worst
+                )
             if parsed.stream:
                 return await self._open_stream(endpoint, call, started, admission)
             return await self._complete(endpoint, call, started, admission)
+        except AuthenticationError as exc:  # only authentication raises it
+            token = bearer_token(headers.get("authorization"), headers.get("api-key"))
+            self._auth_failures.refused(exc.code or "invalid_api_key", token)
+            return Reply(exc.status_code, error_from_exception(exc))
         except LlmgateError as exc:
             return self._fail(call, exc, started)
         except Exception:
@@ -335,7 +369,11 @@ class Gateway:
         try:
             response = await self._first_answer(call, started, False, send)
         except ProviderError as exc:
+            self._account(call, admission)  # nothing answered: releases its reservation
             return self._fail(call, exc, started)
+        except BaseException:
+            self._account(call, admission)
+            raise
         call.attempts[-1].status_code = response.status
         call.status_code = response.status
         call.response_body = response.body
@@ -358,11 +396,17 @@ class Gateway:
         try:
             stream = await self._first_answer(call, started, True, open_one)
         except ProviderError as exc:
+            self._account(call, admission)  # nothing answered: releases its reservation
             return self._fail(call, exc, started)
+        except BaseException:
+            self._account(call, admission)
+            raise
         headers = {**stream.headers, **self._headers(call)}
         if admission is not None:
             headers.update(admission.headers)
-        return StreamReply(self._relay(call, stream, started, admission), headers)
+        # the upstream's own type: an upstream that answered one JSON body is not labelled SSE
+        content_type = stream.content_type or "text/event-stream"
+        return StreamReply(self._relay(call, stream, started, admission), headers, content_type=content_type)
 
     async def _relay(
         self, call: CallRecord, stream: UpstreamStream, started: float, admission: Admission | None
@@ -384,9 +428,12 @@ class Gateway:
                 self._router.health.end_stream(call.deployment.id, ok=False, error=exc.error_type)
             yield _sse_error(exc)
         except BaseException:
-            # GeneratorExit or cancellation: the client went away before the end.
+            # GeneratorExit or cancellation: the client went away before the end (the server
+            # cancels the relay as soon as it sees the disconnect). The record keeps what was
+            # delivered; the finally below closes the upstream connection.
             call.status_code = CLIENT_CLOSED
-            call.error_type, call.error_message = "client_disconnected", "the client closed the connection"
+            call.error_type = CLIENT_CLOSED_TYPE
+            call.error_message = "the client closed the connection before the stream ended"
             raise
         finally:
             await stream.aclose()
@@ -395,15 +442,30 @@ class Gateway:
             self._submit(call)
 
     def _account(self, call: CallRecord, admission: Admission | None) -> None:
-        """Count a finished answer against its key's and team's budgets and token limits."""
-        if admission is None or not admission.counts or self._enforcer is None:
+        """Count a finished (or failed) call against its key's and team's budgets and token
+        limits, releasing its reservation; once per admission, whichever path calls it first."""
+        if admission is None or not admission.counts or admission.settled or self._enforcer is None:
             return
         try:
             row = to_row(call, self._prices)  # the same cost and tokens the record will have
         except Exception:
             log.exception("could not price request %s for its budget", call.id)
+            self._enforcer.settle(admission, None, None)
             return
         self._enforcer.settle(admission, row["cost_usd"], row["total_tokens"])
+
+    def _reachable(self, model: str) -> list[Deployment]:
+        """Every deployment a request for ``model`` may be sent to (its group and fallbacks)."""
+        router = self._router
+        groups = dict.fromkeys(
+            [
+                model,
+                *router.fallbacks_for(model),
+                *router.context_window_fallbacks_for(model),
+                *router.content_policy_fallbacks_for(model),
+            ]
+        )
+        return [d for group in groups for d in router.group(group)]
 
     def _fail(self, call: CallRecord, exc: LlmgateError, started: float) -> Reply:
         call.status_code = exc.status_code

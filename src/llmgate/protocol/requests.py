@@ -2,8 +2,10 @@
 
 The gateway does not validate whole bodies: the upstream does that, and answers in its own
 words. It parses the JSON once (orjson) and checks only what it needs to route, limit and
-record: ``model``, ``stream``, the endpoint's required field, ``user`` and ``metadata``.
-Everything else is passed on untouched.
+record: ``model``, ``stream``, the endpoint's required field, ``user`` and ``metadata``, and
+the bounds every provider is held to whatever it would accept: how deeply the body nests
+(``llmgate.http.max_json_depth``, see ``nesting.py``) and ``n``, the choices asked for
+(``llmgate.http.max_n``). Everything else is passed on untouched.
 """
 
 from __future__ import annotations
@@ -14,9 +16,13 @@ from typing import Any
 import orjson
 
 from llmgate.errors import InvalidRequest
+from llmgate.protocol.nesting import nesting_error
 
 #: the field each endpoint cannot do without
 REQUIRED_FIELD = {"chat/completions": "messages", "completions": "prompt", "embeddings": "input"}
+#: defaults of ``llmgate.http.max_json_depth`` and ``llmgate.http.max_n`` (OpenAI's own maximum)
+MAX_JSON_DEPTH = 64
+MAX_N = 128
 
 
 @dataclass(slots=True)
@@ -29,7 +35,9 @@ class ParsedRequest:
     include_usage: bool
 
 
-def parse_request(endpoint: str, raw: bytes) -> ParsedRequest:
+def parse_request(
+    endpoint: str, raw: bytes, *, max_depth: int = MAX_JSON_DEPTH, max_n: int = MAX_N
+) -> ParsedRequest:
     """Parse and check a request body, raising ``InvalidRequest`` with OpenAI-like wording."""
     if not raw:
         raise InvalidRequest("We could not parse the JSON body of your request: the body is empty.")
@@ -40,6 +48,14 @@ def parse_request(endpoint: str, raw: bytes) -> ParsedRequest:
         raise InvalidRequest(f"We could not parse the JSON body of your request ({reason}).") from None
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
+    too_deep = nesting_error(body, max_depth)
+    if too_deep is not None:
+        raise InvalidRequest(
+            f"'{too_deep}' is nested too deeply: at most {max_depth} levels of objects and arrays "
+            "are accepted in a request body.",
+            param=too_deep,
+            code="nesting_too_deep",
+        )
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise InvalidRequest(
@@ -73,6 +89,24 @@ def parse_request(endpoint: str, raw: bytes) -> ParsedRequest:
     metadata = body.get("metadata")
     if metadata is not None and not isinstance(metadata, dict):
         raise InvalidRequest("'metadata' must be an object.", param="metadata")
+    if endpoint != "embeddings" and "n" in body:
+        _check_n(body["n"], max_n)
     options = body.get("stream_options")
     include_usage = bool(isinstance(options, dict) and options.get("include_usage"))
     return ParsedRequest(body, model, stream, user, metadata, include_usage)
+
+
+def _check_n(n: object, max_n: int) -> None:
+    """``n`` as OpenAI takes it: null, or a whole number from 1 to the maximum (128 there too)."""
+    if n is None:
+        return
+    if type(n) is not int:
+        raise InvalidRequest("'n' must be an integer.", param="n", code="invalid_type")
+    if n < 1:
+        raise InvalidRequest(
+            f"{n} is less than the minimum of 1 - 'n'", param="n", code="integer_below_min_value"
+        )
+    if n > max_n:
+        raise InvalidRequest(
+            f"{n} is greater than the maximum of {max_n} - 'n'", param="n", code="integer_above_max_value"
+        )

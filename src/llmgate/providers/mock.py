@@ -10,6 +10,11 @@ Embeddings are deterministic unit vectors derived from a hash of each input. Usa
 reported (whitespace word counts). ``mock_latency_ms`` delays the first byte,
 ``mock_chunk_delay_ms`` spaces stream chunks, and ``mock_failure_rate`` makes that share of
 calls fail with a 503 (seeded by ``mock_seed`` for repeatable chaos runs).
+
+Like a real upstream it refuses what it would not serve, with a 400 in OpenAI's words: ``n``
+outside 1..``MAX_N`` and ``dimensions`` outside 1..``MAX_DIMENSIONS`` (the gateway bounds ``n``
+first, by ``llmgate.http.max_n``; this keeps the mock from building millions of choices or
+hashing millions of vector components for whoever calls it directly).
 """
 
 from __future__ import annotations
@@ -27,11 +32,14 @@ from typing import Any
 import orjson
 
 from llmgate.config.deployment import Deployment
-from llmgate.errors import UpstreamError
+from llmgate.errors import UpstreamError, UpstreamRejected
+from llmgate.protocol import error_body
 from llmgate.providers.base import Endpoint, UpstreamResponse
 
 DEFAULT_TEXT = "This is a mock response from llmgate."
 DEFAULT_DIMENSIONS = 64
+MAX_N = 128  # OpenAI's own maximum for n
+MAX_DIMENSIONS = 3072  # text-embedding-3-large's
 
 
 def _text_of(content: Any) -> str:
@@ -72,6 +80,22 @@ def _embedding(text: str, dimensions: int) -> list[float]:
     values = values[:dimensions]
     norm = math.sqrt(sum(v * v for v in values)) or 1.0
     return [round(v / norm, 6) for v in values]
+
+
+def _bounded(body: dict[str, Any], name: str, default: int, maximum: int, deployment: Deployment) -> int:
+    """``body[name]`` as a whole number from 1 to ``maximum`` (``default`` when absent), else 400."""
+    value = body.get(name)
+    if value is None:
+        return default
+    if type(value) is int and 1 <= value <= maximum:
+        return value
+    message = f"'{name}' must be a whole number from 1 to {maximum}."
+    raise UpstreamRejected(
+        f"mock deployment {deployment.id} refused {name}",
+        status=400,
+        body=error_body(message, "invalid_request_error", param=name, code="invalid_value"),
+        deployment=deployment.id,
+    )
 
 
 class MockStream:
@@ -142,7 +166,7 @@ class MockProvider:
         if endpoint is Endpoint.EMBEDDINGS:
             inputs = body.get("input")
             items = inputs if isinstance(inputs, list) else [inputs]
-            dims = int(body.get("dimensions") or DEFAULT_DIMENSIONS)
+            dims = _bounded(body, "dimensions", DEFAULT_DIMENSIONS, MAX_DIMENSIONS, deployment)
             words = sum(len(str(i).split()) for i in items)
             payload: dict[str, Any] = {
                 "object": "list",
@@ -154,8 +178,8 @@ class MockProvider:
                 "usage": {"prompt_tokens": words, "total_tokens": words},
             }
             return UpstreamResponse(200, orjson.dumps(payload))
+        n = _bounded(body, "n", 1, MAX_N, deployment)
         text, tool_calls = self._answer(deployment, body)
-        n = int(body.get("n") or 1)
         if endpoint is Endpoint.COMPLETIONS:
             payload = {
                 "id": f"cmpl-{uuid.uuid4().hex}",
@@ -188,6 +212,7 @@ class MockProvider:
         self, deployment: Deployment, endpoint: Endpoint, body: dict[str, Any], *, timeout: float
     ) -> MockStream:
         await self._before(deployment)
+        _bounded(body, "n", 1, MAX_N, deployment)  # one choice is streamed, but a bad n is refused alike
         text, tool_calls = self._answer(deployment, body)
         base: dict[str, Any] = {
             "id": f"chatcmpl-{uuid.uuid4().hex}",

@@ -7,7 +7,15 @@ are handed back as they came; only the request's ``model`` is rewritten to the u
 
 HTTP outcomes become llmgate errors here: 429 ``RateLimited`` (with ``Retry-After``), 5xx and
 unparseable bodies ``UpstreamError``, other 4xx ``UpstreamRejected`` carrying the upstream's
-own body, timeouts ``UpstreamTimeout``, refused or reset connections ``UpstreamUnavailable``.
+own body (its deployment's secrets scrubbed, ``providers/scrub.py``), timeouts ``UpstreamTimeout``,
+refused or reset connections ``UpstreamUnavailable``.
+
+Upstream redirects are never followed: a deployment's credentials (``api-key``, ``Authorization``,
+its ``extra_headers``) must not reach whatever origin a redirect names, and a POST is not
+re-sent blindly. As nginx and Envoy do for proxied requests, the 3xx is not acted on; unlike
+them it is not handed to the client either (whose SDK would follow it with its own key): it
+becomes an ``UpstreamError`` (502) naming the deployment, retried or fallen back like any.
+Set ``api_base`` to the final URL.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from llmgate.errors import (
     UpstreamUnavailable,
 )
 from llmgate.providers.base import Endpoint, UpstreamResponse
+from llmgate.providers.scrub import scrub_body
 
 DEFAULT_TIMEOUT_S = 600.0
 #: upstream response headers worth handing to the client
@@ -80,6 +89,14 @@ def _headers(deployment: Deployment) -> dict[str, str]:
 
 def _error_for(status: int, body: bytes, headers: Any, deployment: Deployment) -> ProviderError:
     content_type = headers.get("Content-Type", "application/json")
+    body = scrub_body(body, deployment)  # an upstream may echo the key it was sent
+    if status < 400:  # a redirect (the only 3xx an upstream sends): not followed, see above
+        return UpstreamError(
+            f"upstream {deployment.id} answered {status}, a redirect, which llmgate does not follow "
+            "(set the deployment's api_base to the final URL)",
+            deployment=deployment.id,
+            upstream_status=status,
+        )
     if status == 429:
         return RateLimited(
             f"upstream {deployment.id} is rate limiting (429)",
@@ -164,6 +181,7 @@ class OpenAICompatProvider:
                 data=orjson.dumps(body),
                 headers=_headers(deployment),
                 timeout=aiohttp.ClientTimeout(total=timeout),
+                allow_redirects=False,  # credentials never follow a redirect (see the module doc)
             ) as response:
                 data = await response.read()
                 status = response.status
@@ -172,7 +190,7 @@ class OpenAICompatProvider:
             raise
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise _transport_error(exc, deployment) from exc
-        if status >= 400:
+        if status >= 300:
             raise _error_for(status, data, headers, deployment)
         try:
             parsed = orjson.loads(data)
@@ -201,8 +219,9 @@ class OpenAICompatProvider:
                 data=orjson.dumps(body),
                 headers=_headers(deployment),
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout),
+                allow_redirects=False,  # credentials never follow a redirect (see the module doc)
             )
-            if response.status >= 400:
+            if response.status >= 300:
                 data = await response.read()
                 response.release()
                 raise _error_for(response.status, data, response.headers, deployment)
