@@ -486,7 +486,7 @@ async def test_an_echoed_key_is_scrubbed(fake: FakeAnthropic, provider: LiteLLMP
     assert error["message"].startswith("this key was rejected: ")
     assert key not in error["message"] and key not in str(caught.value)
     if key != API_KEY:
-        assert error["message"] == "this key was rejected: ***"
+        assert error["message"] == "this key was rejected: [redacted]"
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["send", "stream"])

@@ -4,7 +4,7 @@ litellm maps provider errors onto OpenAI-like exception classes, not always fait
 refused connection arrives as a 500, Anthropic's 529 as a 500, ``Retry-After`` only on private
 attributes). ``translate_error`` looks through the exception's cause chain for the status the
 upstream really answered and picks the llmgate class that says what happened, with every
-secret of the deployment scrubbed from the message.
+secret of the deployment (and any text shaped like a key) scrubbed from the message.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import ast
 import contextlib
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -31,23 +31,11 @@ from llmgate.errors import (
     UpstreamUnavailable,
 )
 from llmgate.protocol import error_body
+from llmgate.protocol.redact import scrub_text
+from llmgate.providers.scrub import deployment_secrets
 
-_SECRET_NAME = re.compile(r"key|secret|token|password|credential|auth", re.IGNORECASE)
 _PREFIX = re.compile(r"^\s*(?:litellm\.\w+|\w+(?:Exception|Error))(?::|\s+-)\s*")
 _HANDLE_WITH = re.compile(r"\.?\s*Handle with `litellm\.\w+`\.?\s*$")
-
-
-def _scrub(text: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return text
-
-
-def _secrets(deployment: Deployment) -> list[str]:
-    found = [deployment.api_key] if deployment.api_key else []
-    for mapping in (deployment.provider_kwargs, deployment.extra_headers):
-        found += [v for k, v in mapping.items() if isinstance(v, str) and _SECRET_NAME.search(k)]
-    return sorted({s for s in found if len(s) >= 6}, key=len, reverse=True)
 
 
 # --- errors: litellm's exceptions to llmgate's tree ----------------------------------------
@@ -128,11 +116,11 @@ def translate_error(exc: BaseException, deployment: Deployment, lm: Any) -> Prov
     """The llmgate exception for a litellm (or any other) failure of one call; ``lm`` is the
     litellm module, handed in by the adapter (the only module that imports it)."""
     errors = lm.exceptions
-    secrets = _secrets(deployment)
+    secrets = deployment_secrets(deployment)
     raw_message, upstream_error = _upstream_message(exc)
     status = _upstream_status(exc)
-    detail = _scrub(raw_message, secrets)
-    message = _scrub(f"{deployment.provider} ({deployment.id}): {raw_message}", secrets)
+    detail = scrub_text(raw_message, secrets)
+    message = scrub_text(f"{deployment.provider} ({deployment.id}): {raw_message}", secrets)
     did = deployment.id
     chain = _chain(exc)
 
