@@ -39,7 +39,7 @@ BENCH = ROOT / "benchmarks"
 WORK = BENCH / ".work"
 VENV_BIN = Path(sys.executable).parent
 PG_URL = os.environ.get("LLMGATE_BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-KEY = "sk-bench"
+KEY = "sk-bench-master-0123456789"  # a master key: at least 16 characters
 CONCURRENCY = (1, 8, 64)
 
 CHAT = {

@@ -58,7 +58,7 @@ def write(tmp_path: Path, text: str, name: str = "config.yaml") -> Path:
 def _env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TEST_AZURE_KEY", "azure-secret")
     monkeypatch.setenv("TEST_ANTHROPIC_KEY", "anthropic-secret")
-    monkeypatch.setenv("TEST_MASTER_KEY", "sk-master")
+    monkeypatch.setenv("TEST_MASTER_KEY", "sk-master-0123456789")
     monkeypatch.delenv("LLMGATE_DATABASE_URL", raising=False)
 
 
@@ -72,7 +72,7 @@ def test_litellm_config_loads_unchanged(tmp_path: Path) -> None:
     assert claude.kind == "litellm" and claude.request_defaults == {"max_tokens": 1024}
     assert claude.provider_kwargs == {"aws_region_name": "us-east-1"}
     assert config.general_settings.master_key is not None
-    assert config.general_settings.master_key.get_secret_value() == "sk-master"
+    assert config.general_settings.master_key.get_secret_value() == "sk-master-0123456789"
     assert config.llmgate.database_url == "postgresql+psycopg://user@db:5432/llmgate"
     assert config.unimplemented_keys() == [
         "litellm_settings.set_verbose",
@@ -84,7 +84,7 @@ def test_litellm_config_loads_unchanged(tmp_path: Path) -> None:
 def test_secrets_do_not_show_in_repr(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, LITELLM_CONFIG))
     text = repr(config) + repr(build_deployments(config))
-    assert "azure-secret" not in text and "sk-master" not in text
+    assert "azure-secret" not in text and "sk-master-0123456789" not in text
 
 
 @pytest.mark.parametrize(
@@ -199,6 +199,7 @@ def test_max_request_size_mb_from_general_settings(tmp_path: Path) -> None:
 def test_shipped_configs_load(monkeypatch: pytest.MonkeyPatch) -> None:
     root = Path(__file__).resolve().parents[2]
     assert load_config(root / "configs/default.yaml").model_list
-    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "LLMGATE_MASTER_KEY"):
+    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
         monkeypatch.setenv(name, "x")
+    monkeypatch.setenv("LLMGATE_MASTER_KEY", "sk-admin-0123456789abcdef")  # at least 16 characters
     assert load_config(root / "configs/example.yaml").model_list

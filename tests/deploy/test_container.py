@@ -42,7 +42,7 @@ def test_compose_config_uses_postgres_and_redis(monkeypatch: pytest.MonkeyPatch)
     env = compose["services"]["llmgate"]["environment"]
     for name in ("LLMGATE_DATABASE_URL", "LLMGATE_REDIS_URL"):
         monkeypatch.setenv(name, env[name])
-    monkeypatch.setenv("LLMGATE_MASTER_KEY", "sk-admin-test")
+    monkeypatch.setenv("LLMGATE_MASTER_KEY", "sk-admin-test-0123456789")
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     config = load_config(ROOT / "configs" / "docker" / "config.yaml")
     assert config.llmgate.database_url.startswith("postgresql+psycopg://llmgate:llmgate@postgres:5432/")

@@ -223,7 +223,12 @@ def test_admin_keys_get_in(gw: RunningGateway) -> None:
     assert error(gw.get("/admin/keys", headers=as_plain), 403)["message"] == (
         "The admin API needs the master key or an admin key."
     )
-    promoted = ok(httpx.patch(gw.url + f"/admin/keys/{plain['id']}", json={"admin": True}, headers=as_admin))
+    # only the master key grants the admin role (issue 14; tests/security/test_admin_privileges.py)
+    refused = error(
+        httpx.patch(gw.url + f"/admin/keys/{plain['id']}", json={"admin": True}, headers=as_admin), 403
+    )
+    assert refused["code"] == "master_key_only"
+    promoted = ok(patch(gw, f"/admin/keys/{plain['id']}", {"admin": True}))
     assert promoted["admin"] is True
     ok(gw.get("/admin/keys", headers=as_plain))
     demoted = ok(patch(gw, f"/admin/keys/{plain['id']}", {"admin": False}))
@@ -242,7 +247,7 @@ def test_admin_keys_get_in(gw: RunningGateway) -> None:
         ("key.create", "api:master", [None, True]),
         ("key.create", "api:master", None),
         ("key.create", f"api:{admin['id']}", None),
-        ("key.update", f"api:{admin['id']}", [False, True]),
+        ("key.update", "api:master", [False, True]),
         ("key.update", "api:master", [True, False]),
         ("key.revoke", "api:master", None),
     ]

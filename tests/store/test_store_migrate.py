@@ -17,7 +17,7 @@ from llmgate.store.migrate import current_revision, head_revision, upgrade
 
 
 def test_head_is_numbered() -> None:
-    assert head_revision() == "0006"
+    assert head_revision() == "0007"
 
 
 def test_empty_database_to_head(empty_engine: Engine) -> None:
@@ -72,7 +72,7 @@ def test_0006_adds_the_admin_role_to_existing_keys(empty_engine: Engine) -> None
             {"hash": "a" * 64, "now": now},
         )
     upgrade(empty_engine)
-    assert current_revision(empty_engine) == "0006"
+    assert current_revision(empty_engine) == head_revision()
     column = {c["name"]: c for c in sa.inspect(empty_engine).get_columns("api_keys")}["admin"]
     assert column["nullable"] is False
     create_key(

@@ -218,13 +218,13 @@ def _status(row: KeyRow) -> str:
 
 
 def _key_json(row: KeyRow) -> dict[str, Any]:
-    from llmgate.store.keys import plain
+    from llmgate.store.key_fields import plain
 
     return {name: plain(getattr(row, name)) for name in KEY_FIELDS} | {"status": _status(row)}
 
 
 def _team_json(row: TeamRow) -> dict[str, Any]:
-    from llmgate.store.keys import plain
+    from llmgate.store.key_fields import plain
 
     return {"id": row.id, "alias": row.id} | {name: plain(getattr(row, name)) for name in TEAM_FIELDS}
 
@@ -294,9 +294,14 @@ def create(
     format: FormatOption = Format.table,
 ) -> None:
     from llmgate.auth.keys import display_prefix, generate_key, generate_key_id, hash_key
-    from llmgate.store.keys import create_key
+    from llmgate.errors import InvalidRequest
+    from llmgate.store.keys import check_new_expiry, create_key
 
     fields = _given(locals())
+    try:
+        check_new_expiry(fields.get("expires_at"))
+    except InvalidRequest as exc:  # a bad option: one line, exit code 2
+        fail(f"--expires{exc.message.removeprefix('expires_at')}", code=2)
     key = generate_key()
     with _store(config) as engine:
         row = create_key(

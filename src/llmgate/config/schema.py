@@ -185,12 +185,27 @@ class RouterSettings(LiteLLMCompatible):
     redis_url: str | None = None
 
 
+#: the shortest master key llmgate starts with: it opens the admin API and the dashboard
+MIN_MASTER_KEY_CHARS = 16
+
+
 class GeneralSettings(LiteLLMCompatible):
     _section: ClassVar[str] = "general_settings"
 
     master_key: SecretStr | None = None
     database_url: str | None = None
     max_request_size_mb: float | None = Field(default=None, gt=0)
+
+    @field_validator("master_key")
+    @classmethod
+    def _long_master_key(cls, value: SecretStr | None) -> SecretStr | None:
+        # checked after os.environ/NAME is resolved; the message never shows the key
+        if value is not None and len(value.get_secret_value()) < MIN_MASTER_KEY_CHARS:
+            raise ValueError(
+                f"too short: use at least {MIN_MASTER_KEY_CHARS} characters "
+                "(e.g. sk-admin-$(openssl rand -hex 16))"
+            )
+        return value
 
 
 class LiteLLMSettings(LiteLLMCompatible):

@@ -16,7 +16,12 @@ Formats (``to_json``, ``to_csv``, ``table``):
   ``2026-11``; ``key`` the key's alias (with its id in ``key_id``); a request without the
   dimension (no team, no key, no such tag) is ``null`` in JSON and ``(none)`` in CSV and tables.
 - CSV: a header row, one row per group, then the totals row, whose first group column reads
-  ``TOTAL`` (with no group-by there is just the totals row).
+  ``TOTAL`` (with no group-by there is just the totals row). Text cells (headers and labels, which
+  carry names that clients and admins chose) are neutralised as OWASP advises against CSV
+  injection: one that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a
+  leading ``'`` and is quoted, so a spreadsheet shows it as text and never runs it as a formula.
+  Metric cells are numbers this module writes and stay numbers (a negative cost stays ``-0.5``),
+  so a spreadsheet's sums still work.
 
 ``--since`` / ``--until``: a date is local midnight in the time zone; a datetime is taken as given
 (UTC when it has no offset); ``30m``, ``12h``, ``7d``, ``2w`` count back from now. ``until`` is
@@ -27,8 +32,6 @@ exclusive.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -55,6 +58,11 @@ _CENT = Decimal("0.01")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _RELATIVE = re.compile(r"^(\d+)\s*([mhdw])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+#: the range a time parameter may name: what every store and every calendar sum can hold
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+#: a spreadsheet takes a cell that starts with one of these for a formula (OWASP, "CSV Injection")
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,26 +118,55 @@ def parse_group_by(value: str | Sequence[str] | None) -> tuple[str, ...]:
 
 
 def parse_moment(value: str, tz: str, *, param: str = "since", now: datetime | None = None) -> datetime:
-    """A report bound in UTC: a date is local midnight in ``tz``; see the module docstring."""
+    """A report bound in UTC: a date is local midnight in ``tz``; see the module docstring.
+
+    A bound outside ``EARLIEST`` .. ``LATEST`` (``99999999d``, year 9999 at -23:59) is an
+    ``InvalidRequest`` naming ``param``, as is any text that is not a bound.
+    """
     text = value.strip()
-    if _DATE.match(text):
-        try:
-            day = date.fromisoformat(text)
-        except ValueError:
-            raise InvalidRequest(f"{param}: not a valid date: {value!r}", param=param) from None
-        return local_midnight(day, tz)
-    relative = _RELATIVE.match(text)
-    if relative:
-        amount, unit = int(relative.group(1)), relative.group(2)
-        return (now or datetime.now(UTC)) - timedelta(**{_UNITS[unit]: amount})
     try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidRequest(
-            f"{param}: expected a date (2026-11-01), a datetime (2026-11-01T09:00) or 7d, got {value!r}",
-            param=param,
-        ) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        if _DATE.match(text):
+            try:
+                day = date.fromisoformat(text)
+            except ValueError:
+                raise InvalidRequest(f"{param}: not a valid date: {value!r}", param=param) from None
+            return check_moment(local_midnight(day, tz), param, value)
+        relative = _RELATIVE.match(text)
+        if relative:
+            amount, unit = int(relative.group(1)), relative.group(2)
+            return check_moment(
+                (now or datetime.now(UTC)) - timedelta(**{_UNITS[unit]: amount}), param, value
+            )
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            raise InvalidRequest(
+                f"{param}: expected a date (2026-11-01), a datetime (2026-11-01T09:00) or 7d, got {value!r}",
+                param=param,
+            ) from None
+        return check_moment(moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment, param, value)
+    except (OverflowError, ValueError):  # a span or a date past what datetime holds
+        raise _out_of_range(param, value) from None
+
+
+def check_moment(moment: datetime, param: str, value: object) -> datetime:
+    """``moment`` in UTC if it lies in ``[EARLIEST, LATEST)``, else an ``InvalidRequest`` for ``param``."""
+    try:
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError:
+        raise _out_of_range(param, value) from None
+    if not EARLIEST <= moment < LATEST:
+        raise _out_of_range(param, value)
+    return moment
+
+
+def _out_of_range(param: str, value: object) -> InvalidRequest:
+    shown = value if isinstance(value, str) else str(value)
+    return InvalidRequest(
+        f"{param}: {shown[:64]!r} is out of range: use a time from {EARLIEST:%Y-%m-%d} to before "
+        f"{LATEST:%Y-%m-%d}",
+        param=param,
+    )
 
 
 def local_midnight(day: date, tz: str) -> datetime:
@@ -263,19 +300,40 @@ def to_json(report: SpendReport) -> dict[str, Any]:
     }
 
 
+def csv_text(value: str) -> str:
+    """A text cell no spreadsheet runs as a formula: a leading formula trigger gets a ``'`` first."""
+    return "'" + value if value.startswith(FORMULA_TRIGGERS) else value
+
+
 def to_csv(report: SpendReport) -> str:
-    """Header, one row per group, and the totals row (``TOTAL`` in the first group column)."""
+    """Header, one row per group, and the totals row (``TOTAL`` in the first group column).
+
+    Text cells go through ``csv_text``, and a neutralised one is always quoted; the metric cells
+    are numbers and are written as they are (never quoted, never prefixed).
+    """
     names = columns(report)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(names)
+    groups = names[: len(names) - len(METRICS)]
+    lines = [_csv_line(names, [])]
     for line in report.lines:
         record = _record(report, line)
-        writer.writerow([NONE_LABEL if record[n] is None else record[n] for n in names])
+        labels = [NONE_LABEL if record[n] is None else str(record[n]) for n in groups]
+        lines.append(_csv_line(labels, [record[m] for m in METRICS]))
     total = _totals(report.total)
-    groups = names[: len(names) - len(METRICS)]
-    writer.writerow([TOTAL_LABEL if i == 0 else "" for i in range(len(groups))] + [total[m] for m in METRICS])
-    return buffer.getvalue()
+    labels = [TOTAL_LABEL if i == 0 else "" for i in range(len(groups))]
+    lines.append(_csv_line(labels, [total[m] for m in METRICS]))
+    return "".join(lines)
+
+
+def _csv_line(texts: list[str], numbers: list[Any]) -> str:
+    cells = [_csv_quote(csv_text(t), always=t.startswith(FORMULA_TRIGGERS)) for t in texts]
+    return ",".join([*cells, *(str(n) for n in numbers)]) + "\r\n"
+
+
+def _csv_quote(text: str, *, always: bool) -> str:
+    """RFC 4180: quoted when it must be (a comma, a quote, a line break) or when ``always``."""
+    if always or any(c in text for c in ',"\r\n'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
 
 
 def table(report: SpendReport) -> tuple[list[str], list[list[str]], list[str]]:

@@ -39,8 +39,17 @@ from llmgate.providers.mock import MockProvider
 from llmgate.providers.openai_compat import OpenAICompatProvider
 from llmgate.routing import Router
 from llmgate.routing.health import Health
-from llmgate.server.http import Receive, Scope, Send
+from llmgate.server.http import (
+    Receive,
+    Scope,
+    Send,
+    repeated_credential,
+    repeated_credential_body,
+    send_reply,
+)
 from llmgate.server.routes import openai as openai_routes
+from llmgate.telemetry.alerts import sinks_from_config
+from llmgate.telemetry.degrade import DegradedAlerts, degraded_call_row, degraded_row
 from llmgate.telemetry.metrics import CallMetrics, SharedTotals
 from llmgate.telemetry.observe import Observer
 from llmgate.telemetry.otel_settings import OtelSettings
@@ -149,6 +158,11 @@ class AppState:
             overrides.write or self._write,
             Path(config.llmgate.spill_dir),
             prepare=self.observer.prepare,
+            # a record that cannot be stored as it is: stored degraded, counted, alerted
+            salvage=lambda call, reason: degraded_call_row(call, self.prices, reason),
+            degrade=degraded_row,
+            on_degraded=DegradedAlerts(sinks_from_config(config.llmgate.alerts), lambda: self.engine),
+            probe=self._ping_store,
             queue_size=recorder_settings.queue_size,
             batch_size=recorder_settings.batch_size,
             flush_interval_s=recorder_settings.flush_interval_s,
@@ -166,6 +180,7 @@ class AppState:
                 log_level=settings.log_level,
                 price_overrides=price_overrides,
                 otel=self.otel,
+                alerts=config.llmgate.alerts,
             )
             self.recorder = RecorderProcess(writer, fallback=inline, on_metrics=self.metrics.merge)
         deployments = build_deployments(config)
@@ -221,6 +236,7 @@ class AppState:
             submit=self._submit,
             enforcer=self.enforcer,
             prices=self.prices,
+            metrics=self.metrics,  # llmgate_auth_failures_total, counted where no record is made
         )
 
     async def _stored_spend(self, scope: str, owner: str, since: datetime) -> Decimal:
@@ -253,6 +269,11 @@ class AppState:
 
     def _write(self, rows: list[dict[str, Any]]) -> None:
         self.store_writer(rows)
+
+    def _ping_store(self) -> None:
+        from llmgate.store.db import ping
+
+        ping(self.engine)
 
     async def check_store(self) -> None:
         """One round trip to the store (through the writer process when there is one)."""
@@ -392,7 +413,10 @@ class LlmgateApp:
         return self._admin
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and openai_routes.handles(scope["path"]):
+        if scope["type"] == "http" and (repeated := repeated_credential(scope["headers"])) is not None:
+            # one rule on every surface: which of two keys would count is ambiguous
+            await send_reply(send, 400, repeated_credential_body(repeated), "application/json", {})
+        elif scope["type"] == "http" and openai_routes.handles(scope["path"]):
             await openai_routes.dispatch(self.state, scope, receive, send)
         elif scope["type"] == "lifespan":
             await self._lifespan(receive, send)
@@ -432,7 +456,10 @@ def build_admin(state: AppState) -> FastAPI:
     from llmgate import __version__
     from llmgate.server.errors import install_error_handlers
 
-    admin = FastAPI(title="llmgate", version=__version__, docs_url="/docs", redoc_url=None)
+    # Swagger UI loads its scripts from a CDN: off unless llmgate.http.swagger_ui (the schema is
+    # always at /openapi.json)
+    docs = "/docs" if state.config.llmgate.http.swagger_ui else None
+    admin = FastAPI(title="llmgate", version=__version__, docs_url=docs, redoc_url=None)
     admin.state.llmgate = state
     install_error_handlers(admin)
     from llmgate.server.routes.admin import routers

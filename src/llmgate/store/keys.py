@@ -6,20 +6,22 @@ see them as text. Every admin change (``create_team``, ``update_team``, ``create
 ``update_key``, ``revoke_key``, ``rotate_key``) checks its values, then writes the row and its
 audit entry in one transaction: who, when, which fields went from what to what, never a key,
 a prefix or a hash. The audit log is append-only: this module offers no way to change or
-delete an entry. The CLI and the admin API are thin callers of these functions. A key with
+delete an entry. Each value is checked by ``store/key_fields.py`` (a new key cannot be created
+already expired). Revoking or rotating a key, or taking its admin role away, also ends its
+dashboard sessions. The CLI and the admin API are thin callers of these functions (the field
+limits they show, ``MAX_NAME`` and ``MAX_BUDGET``, are re-exported here). A key with
 ``admin`` set is an admin key: it may use the admin API and the dashboard as the master key does.
 """
 
 from __future__ import annotations
 
-import re
 import secrets
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, TypedDict, Unpack
+from typing import Any, Unpack
 
 import orjson
 import sqlalchemy as sa
@@ -28,8 +30,25 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from llmgate.errors import InvalidRequest, LlmgateError, StoreError
 from llmgate.store.db import describe_error
-from llmgate.store.models import MONEY_SCALE, table
-from llmgate.store.spend import PERIODS
+from llmgate.store.key_fields import (
+    KEY_FIELDS,
+    TEAM_FIELDS,
+    KeyFields,
+    Limits,
+    bad,
+    check_fields,
+    check_secret,
+    default_period,
+    no_nul,
+    plain,
+    text,
+)
+from llmgate.store.key_fields import MAX_BUDGET as MAX_BUDGET
+from llmgate.store.key_fields import MAX_NAME as MAX_NAME
+from llmgate.store.key_fields import check_new_expiry as check_new_expiry
+from llmgate.store.key_fields import money_text as money_text
+from llmgate.store.models import table
+from llmgate.store.sessions import end_sessions_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,25 +170,6 @@ class NotFound(LlmgateError):
     code = "not_found"
 
 
-class Limits(TypedDict, total=False):
-    """What keys and teams both have. In updates a field left out stays; ``None`` clears it."""
-
-    models: list[str] | None  # allow-list; None: every model
-    budget_usd: Decimal | None  # per ``budget_period`` (monthly when a budget has none)
-    budget_period: str | None  # daily | weekly | monthly
-    rpm: int | None
-    tpm: int | None
-    tags: Mapping[str, str] | None
-
-
-class KeyFields(Limits, total=False):
-    alias: str
-    team_id: str | None  # must name an existing team
-    user_id: str | None
-    expires_at: datetime | None  # naive: UTC
-    admin: bool  # the admin role (the admin API and the dashboard); None is False
-
-
 @dataclass(frozen=True, slots=True)
 class AuditRow:
     id: int
@@ -178,107 +178,6 @@ class AuditRow:
     action: str  # key.create | key.update | key.revoke | key.rotate | team.create | team.update
     target: str  # key id or team id
     changes: dict[str, list[Any]]  # field -> [old, new] as JSON values (money as exact text)
-
-
-#: budgets stay well inside the SQLite ``Money`` column's range, sums included
-MAX_BUDGET = Decimal(10) ** 9
-MAX_NAME = 200
-_QUANTUM = Decimal(1).scaleb(-MONEY_SCALE)
-_KEY_ID = re.compile(r"key_[0-9a-f]{12}")
-_SHA256 = re.compile(r"[0-9a-f]{64}")
-_TEAM_FIELDS = frozenset(Limits.__annotations__)
-_KEY_FIELDS = frozenset(KeyFields.__annotations__)
-
-
-def money_text(amount: Decimal) -> str:
-    """``Decimal('10.0000000000')`` -> ``'10'``: exact, no exponent, no trailing zeros."""
-    return format(amount.normalize(), "f")
-
-
-def plain(value: Any) -> Any:
-    """A row value as JSON: money as exact text, times as ISO 8601."""
-    if isinstance(value, Decimal):
-        return money_text(value)
-    return value.isoformat() if isinstance(value, datetime) else value
-
-
-def _bad(field: str, message: str) -> InvalidRequest:
-    return InvalidRequest(f"{field}: {message}", param=field)
-
-
-def _text(field: str, value: object) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value.strip()) > MAX_NAME:
-        raise _bad(field, f"must be a non-empty name of at most {MAX_NAME} characters")
-    return value.strip()
-
-
-def _amount(value: object) -> Decimal:
-    if isinstance(value, bool | float) or not isinstance(value, Decimal | int | str):
-        raise _bad("budget_usd", "must be an exact amount such as 25 or 12.50")
-    try:
-        amount = Decimal(value)
-    except ArithmeticError:
-        raise _bad("budget_usd", f"not an amount: {value!r}") from None
-    if not amount.is_finite() or amount < 0 or amount >= MAX_BUDGET:
-        raise _bad("budget_usd", f"must be a finite amount from 0 to under {MAX_BUDGET:,} USD")
-    return amount.quantize(_QUANTUM)
-
-
-def _clean(field: str, value: Any) -> Any:
-    """One field checked and normalised; ``None`` stays ``None`` (no value, or cleared)."""
-    if field == "admin":
-        if value is not None and not isinstance(value, bool):
-            raise _bad(field, "must be true or false")
-        return bool(value)
-    if value is None:
-        return {} if field == "tags" else None
-    if field in ("alias", "team_id", "user_id"):
-        return _text(field, value)
-    if field == "budget_usd":
-        return _amount(value)
-    if field == "models":
-        if not isinstance(value, list | tuple) or not all(isinstance(m, str) and m.strip() for m in value):
-            raise _bad(field, "must be a list of model names")
-        if not value:
-            raise _bad(field, "name at least one model (leave it out to allow every model)")
-        return list(dict.fromkeys(m.strip() for m in value))
-    if field == "budget_period" and value not in PERIODS:
-        raise _bad(field, f"must be one of {', '.join(PERIODS)}")
-    if field in ("rpm", "tpm") and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise _bad(field, "must be a whole number of at least 1")
-    if field == "tags":
-        if not isinstance(value, Mapping) or not all(
-            isinstance(k, str) and k.strip() and isinstance(v, str) for k, v in value.items()
-        ):
-            raise _bad(field, "must map names to text values")
-        return {k.strip(): v for k, v in value.items()}
-    if field == "expires_at":
-        if not isinstance(value, datetime):
-            raise _bad(field, "must be a date and time")
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return value
-
-
-def _fields(given: Mapping[str, Any], allowed: frozenset[str]) -> dict[str, Any]:
-    if unknown := set(given) - allowed:
-        raise TypeError(f"unknown fields: {', '.join(sorted(unknown))}")
-    fields = {name: _clean(name, value) for name, value in given.items()}
-    alias = fields.get("alias", "")
-    if alias is None or alias.startswith("sk-") or _KEY_ID.fullmatch(alias):
-        raise _bad("alias", "a key needs an alias that does not look like a key or a key id")
-    return fields
-
-
-def _check_secret(key_hash: str, key_prefix: str) -> None:
-    """Guard against a caller handing over the key itself instead of its hash or prefix."""
-    if not _SHA256.fullmatch(key_hash) or not 0 < len(key_prefix) <= 16:
-        raise ValueError("expected the key's SHA-256 hex digest and a short display prefix, never the key")
-
-
-def _default_period(fields: dict[str, Any], current: str | None = None) -> None:
-    """A budget without a period is a monthly budget."""
-    if fields.get("budget_usd") is not None and fields.get("budget_period", current) is None:
-        fields["budget_period"] = "monthly"
 
 
 def _columns(fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -307,7 +206,7 @@ def _audit(conn: Connection, at: datetime, actor: str, action: str, target: str,
     conn.execute(
         sa.insert(table("audit_log")).values(
             at=at,
-            actor=_text("actor", actor),
+            actor=text("actor", actor),
             action=action,
             target=target,
             changes_json=orjson.dumps(changes).decode() if changes else None,
@@ -386,9 +285,9 @@ def get_team(engine: Engine, team_id: str) -> TeamRow | None:
 
 def create_team(engine: Engine, team_id: str, *, actor: str, **limits: Unpack[Limits]) -> TeamRow:
     """A new team; its id is its name (the CLI's ``--alias``)."""
-    team_id = _text("alias", team_id)
-    fields = _fields({"tags": None, **limits}, _TEAM_FIELDS)
-    _default_period(fields)
+    team_id = text("alias", no_nul("alias", team_id))
+    fields = check_fields({"tags": None, **limits}, TEAM_FIELDS)
+    default_period(fields)
     at = datetime.now(UTC)
     with _transaction(engine) as conn:
         if _select_team(conn, team_id) is not None:
@@ -404,10 +303,10 @@ def create_team(engine: Engine, team_id: str, *, actor: str, **limits: Unpack[Li
 
 def update_team(engine: Engine, team_id: str, *, actor: str, **changes: Unpack[Limits]) -> TeamRow:
     """Change the given fields (``None`` clears one)."""
-    fields = _fields(changes, _TEAM_FIELDS)
+    fields = check_fields(changes, TEAM_FIELDS)
     with _transaction(engine) as conn:
         old = _team(conn, team_id, lock=True)
-        _default_period(fields, old.budget_period)
+        default_period(fields, old.budget_period)
         _update(conn, "team", old, fields, actor)
         return _team(conn, old.id)
 
@@ -422,11 +321,12 @@ def create_key(
     **fields: Unpack[KeyFields],
 ) -> KeyRow:
     """Store a new key by its SHA-256 hex (``auth.keys.hash_key``): the key never gets here."""
-    _check_secret(key_hash, key_prefix)
+    check_secret(key_hash, key_prefix)
     if "alias" not in fields:
-        raise _bad("alias", "a key needs an alias")
-    values = _fields({"tags": None, **fields}, _KEY_FIELDS)
-    _default_period(values)
+        raise bad("alias", "a key needs an alias")
+    values = check_fields({"tags": None, **fields}, KEY_FIELDS)
+    check_new_expiry(values.get("expires_at"))
+    default_period(values)
     key_id = key_id or "key_" + secrets.token_hex(6)
     at = datetime.now(UTC)
     with _transaction(engine) as conn:
@@ -450,12 +350,17 @@ def create_key(
 
 def update_key(engine: Engine, key_ref: str, *, actor: str, **changes: Unpack[KeyFields]) -> KeyRow:
     """Change the given fields of the key whose id or alias is ``key_ref`` (``None`` clears one)."""
-    fields = _fields(changes, _KEY_FIELDS)
+    fields = check_fields(changes, KEY_FIELDS)
     with _transaction(engine) as conn:
         old = _key(conn, key_ref, lock=True)
         _check_key_refs(conn, fields, old.id)
-        _default_period(fields, old.budget_period)
+        default_period(fields, old.budget_period)
         _update(conn, "key", old, fields, actor)
+        expires = fields.get("expires_at")
+        if ("admin" in fields and not fields["admin"]) or (
+            expires is not None and expires <= datetime.now(UTC)
+        ):
+            end_sessions_of(conn, old.id)  # its dashboard sessions end with its role (or its life)
         return _key(conn, old.id)
 
 
@@ -468,12 +373,13 @@ def revoke_key(engine: Engine, key_ref: str, actor: str) -> KeyRow:
         if old.revoked_at is None:
             conn.execute(sa.update(keys).where(keys.c.id == old.id).values(revoked_at=at, updated_at=at))
             _audit(conn, at, actor, "key.revoke", old.id, {"revoked_at": [None, plain(at)]})
+        end_sessions_of(conn, old.id)  # its dashboard sessions end with it, on every replica
         return _key(conn, old.id)
 
 
 def rotate_key(engine: Engine, key_ref: str, new_hash: str, new_prefix: str, actor: str) -> KeyRow:
     """A new secret for the key (same id, alias and limits); the old one stops working at once."""
-    _check_secret(new_hash, new_prefix)
+    check_secret(new_hash, new_prefix)
     at = datetime.now(UTC)
     keys = table("api_keys")
     with _transaction(engine) as conn:
@@ -483,6 +389,7 @@ def rotate_key(engine: Engine, key_ref: str, new_hash: str, new_prefix: str, act
         new = {"key_hash": new_hash, "key_prefix": new_prefix, "updated_at": at}
         conn.execute(sa.update(keys).where(keys.c.id == old.id).values(**new))
         _audit(conn, at, actor, "key.rotate", old.id, {"secret": ["previous", "new"]})
+        end_sessions_of(conn, old.id)  # sessions opened with the previous secret end with it
         return _key(conn, old.id)
 
 

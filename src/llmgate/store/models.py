@@ -239,6 +239,21 @@ class AuditEntry(SQLModel, table=True):
     changes_json: str | None = Field(default=None, sa_type=sa.Text)
 
 
+class UiSession(SQLModel, table=True):
+    """A dashboard login (migration 0007): live until logout, expiry, or its key's revocation.
+
+    The cookie carries a random session id; only its SHA-256 is stored, so this table cannot be
+    replayed as cookies. ``store/sessions.py`` reads and writes it.
+    """
+
+    __tablename__ = "ui_sessions"
+
+    id: str = Field(primary_key=True, sa_type=sa.String(64))  # sha256 hex of the cookie's session id
+    subject: str = Field(sa_type=sa.String, index=True)  # "master" or an admin key's id
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
+
+
 # --- evals and alerts -----------------------------------------------------------------------
 
 

@@ -212,8 +212,10 @@ def _sums(
         columns: list[sa.ColumnElement[Any]] = []
         for dimension in dimensions:
             if dimension == "date":
-                end = until if until is not None else _last_moment(conn, in_range)
-                columns.append(_local_date(offset_segments(tz, since, end or since)))
+                # the zone's offsets over the records' own span, not the asked one: a range of
+                # 1970..8999 would otherwise walk 7,000 years in 3-hour steps
+                start, end = _data_span(conn, in_range) or (since, since)
+                columns.append(_local_date(offset_segments(tz, start, end)))
             else:
                 columns.append(_dimension_expression("postgresql", dimension))
         return conn.execute(_grouped(columns, in_range)).all()
@@ -344,11 +346,17 @@ def pricing_gaps(
     return sorted(gaps, key=lambda g: (-g.requests, g.model, g.deployment or "", g.provider or ""))
 
 
-def _last_moment(conn: sa.Connection, in_range: list[sa.ColumnElement[bool]]) -> datetime | None:
-    """Just after the newest request in range (an indexed lookup), to bound the offset segments."""
-    requests = requests_table()
-    newest = conn.execute(sa.select(sa.func.max(requests.c.created_at)).where(*in_range)).scalar()
-    return newest + timedelta(microseconds=1) if newest is not None else None
+def _data_span(
+    conn: sa.Connection, in_range: list[sa.ColumnElement[bool]]
+) -> tuple[datetime, datetime] | None:
+    """The oldest request in range and just after the newest (indexed lookups), to bound the
+    offset segments; ``None`` when no request is in range."""
+    created_at = requests_table().c.created_at
+    query = sa.select(sa.func.min(created_at), sa.func.max(created_at)).where(*in_range)
+    oldest, newest = conn.execute(query).one()
+    if oldest is None or newest is None:
+        return None
+    return oldest, newest + timedelta(microseconds=1)
 
 
 def _dimension_expression(dialect: str, dimension: str) -> sa.ColumnElement[Any]:

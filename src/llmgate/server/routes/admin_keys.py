@@ -5,7 +5,9 @@ the bodies (a wrong type answers 400 in OpenAI's error shape), ``store/keys.py``
 and writes each change with its audit entry (actor ``api:master``, or ``api:<key id>`` for an
 admin key), and the answer is a model in
 the OpenAPI schema. A key is in the answer to its creation or rotation only; every other answer
-shows its prefix, never the key or its hash. The handlers are plain functions, so FastAPI runs
+shows its prefix, never the key or its hash. Only the master key creates admin keys or gives a
+key the admin role (an admin key trying to is refused with 403), and a key cannot be created
+already expired (400). The handlers are plain functions, so FastAPI runs
 them (and their blocking store calls) in its thread pool, off the event loop.
 """
 
@@ -23,7 +25,9 @@ from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
 from sqlalchemy.engine import Engine
 
 from llmgate.auth.keys import Identity, display_prefix, generate_key, generate_key_id, hash_key
-from llmgate.errors import InvalidRequest
+from llmgate.errors import InvalidRequest, PermissionDenied
+from llmgate.reports.spend import check_moment
+from llmgate.server.params import refuse_nul
 from llmgate.server.routes.admin import app_state, require_admin
 from llmgate.store import keys as store
 
@@ -44,10 +48,15 @@ class ErrorBody(BaseModel):
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "Invalid body or value"},
     401: {"model": ErrorBody, "description": "Missing, wrong, revoked or expired key"},
-    403: {"model": ErrorBody, "description": "Neither the master key nor an admin key"},
+    403: {
+        "model": ErrorBody,
+        "description": "Neither the master key nor an admin key; or an admin key granting the admin role",
+    },
     404: {"model": ErrorBody, "description": "No such key or team"},
 }
-router = APIRouter(prefix="/admin", tags=["keys and teams"], responses=_ERRORS)
+router = APIRouter(
+    prefix="/admin", tags=["keys and teams"], responses=_ERRORS, dependencies=[Depends(refuse_nul)]
+)
 
 Period = Literal["daily", "weekly", "monthly"]
 Name = Annotated[str, Field(min_length=1, max_length=store.MAX_NAME)]
@@ -244,25 +253,39 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks
 
 
 def _since(value: str | None) -> datetime | None:
+    """``30s``..``2w`` back from now, or an ISO date or datetime (UTC unless it has an offset)."""
     if value is None:
         return None
     match = _RELATIVE.match(value.strip())
-    if match:
-        return datetime.now(UTC) - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
     try:
+        if match:
+            span = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+            return check_moment(datetime.now(UTC) - span, "since", value)
         moment = datetime.fromisoformat(value.strip())
-    except ValueError:
+    except (OverflowError, ValueError):
         raise InvalidRequest(
-            f"since: expected e.g. 30m, 2h, 7d, 2026-11-01 or 2026-11-01T09:00, got {value!r}", param="since"
+            f"since: expected e.g. 30m, 2h, 7d, 2026-11-01 or 2026-11-01T09:00 (after 1970), "
+            f"got {value[:64]!r}",
+            param="since",
         ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return check_moment(moment, "since", value)
 
 
 # --- keys -------------------------------------------------------------------------------------
 
 
+def _grants_admin(identity: Identity, admin: bool | None) -> None:
+    """Only the master key makes admin keys: an admin key may not hand out its own powers."""
+    if admin and identity.key is not None:
+        raise PermissionDenied(
+            "Only the master key may create an admin key or give a key the admin role.",
+            code="master_key_only",
+        )
+
+
 @router.post("/keys", status_code=201, summary="Create a key (the key is in this answer only)")
 def create_key(request: Request, body: KeyCreate, identity: Admin, engine: Store) -> NewKey:
+    _grants_admin(identity, body.admin)
     key = generate_key()
     row = store.create_key(
         engine,
@@ -292,6 +315,7 @@ def get_key(key_id: str, identity: Admin, engine: Store) -> KeyInfo:
 
 @router.patch("/keys/{key_id}", summary="Change a key (null clears a field)")
 def update_key(request: Request, key_id: str, body: KeyUpdate, identity: Admin, engine: Store) -> KeyInfo:
+    _grants_admin(identity, body.admin)
     row = store.update_key(engine, key_id, actor=_actor(identity), **_values(body, only_set=True))
     _keys_changed(request)
     return KeyInfo(**_key_info(row))

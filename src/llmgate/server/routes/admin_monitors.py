@@ -17,22 +17,17 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from llmgate.config.monitors import parse_window
-from llmgate.errors import InvalidRequest
+from llmgate.server.params import check_window, refuse_nul
 from llmgate.server.routes.admin import app_state, require_admin
+from llmgate.server.routes.ui_schema import schema_ready
 
-router = APIRouter(prefix="/admin/monitors", tags=["monitors"], dependencies=[Depends(require_admin)])
+router = APIRouter(
+    prefix="/admin/monitors",
+    tags=["monitors"],
+    dependencies=[Depends(refuse_nul), Depends(require_admin), Depends(schema_ready)],
+)
 
 _WINDOW = "The current window: `1h`, `24h`, `30m` or a number of requests. Default: the config's."
-
-
-def _window(window: str | None) -> str | None:
-    if window is not None:
-        try:
-            parse_window(window)
-        except ValueError as exc:
-            raise InvalidRequest(str(exc), param="window") from None
-    return window
 
 
 @router.get("/drift/status", summary="Monitor status per model and route")
@@ -59,7 +54,7 @@ def drift_report(
         now=datetime.now(UTC),
         model=model,
         route=route,
-        window=_window(window),
+        window=check_window(window),
     )
 
 
@@ -90,7 +85,7 @@ def quality_report(
         state.config.llmgate.monitors,
         now=datetime.now(UTC),
         model=model,
-        window=_window(window),
+        window=check_window(window),
     )
 
 

@@ -16,9 +16,15 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from llmgate.server.params import refuse_nul
 from llmgate.server.routes.admin import app_state, require_admin
+from llmgate.server.routes.ui_schema import schema_ready
 
-router = APIRouter(prefix="/admin/spend", tags=["spend"], dependencies=[Depends(require_admin)])
+router = APIRouter(
+    prefix="/admin/spend",
+    tags=["spend"],
+    dependencies=[Depends(refuse_nul), Depends(require_admin), Depends(schema_ready)],
+)
 
 _MONEY = "An exact decimal string with 10 places (USD), e.g. `12.3456789012`."
 _BOUND = (
@@ -124,10 +130,11 @@ def budgets(
     as_of: Annotated[datetime | None, Query(description="Report as of this instant. Default: now.")] = None,
 ) -> Response:
     from llmgate.reports import budgets as reports
+    from llmgate.reports.spend import check_moment
 
     state = app_state(request)
     settings = state.config.llmgate
-    now = as_of.replace(tzinfo=UTC) if as_of and as_of.tzinfo is None else (as_of or datetime.now(UTC))
+    now = check_moment(as_of, "as_of", as_of.isoformat()) if as_of else datetime.now(UTC)
     user = settings.user_budget_usd
     lines = reports.budget_report(
         state.engine,

@@ -1,5 +1,9 @@
 """The dashboard's pages at ``/ui``: login and logout, the HTML pages and their static assets.
 
+Login is throttled (``ui_throttle.py``: failures per client address and per key prefix, 429 with
+``Retry-After`` past ``llmgate.ui.max_login_failures_per_minute``) and starts a session in the
+store; logout ends it there, so a copy of the cookie is refused afterwards on every replica.
+
 Pages are plain HTML files in ``llmgate/ui/static/`` (``NAME.html`` with its ``NAME.js``, the
 shared ``common.js`` and ``app.css``, Chart.js vendored under ``vendor/``): every byte is served
 by llmgate itself, so the dashboard works offline. A page carries no data; its script fetches
@@ -19,24 +23,29 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import parse_qs, urlsplit
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse
 from starlette.responses import HTMLResponse, Response
 
+from llmgate.errors import StoreError
+from llmgate.server.params import refuse_nul
 from llmgate.server.routes.admin import app_state
 from llmgate.server.routes.ui_auth import (
     LOGIN_PATH,
     NO_MASTER_KEY,
     UiPageDep,
+    begin_session,
     clear_session_cookie,
     current_admin,
+    end_session,
     key_login,
     master_key,
     safe_next,
     set_session_cookie,
 )
+from llmgate.server.routes.ui_throttle import LoginThrottle, address_bucket, prefix_bucket
 
-router = APIRouter(prefix="/ui", include_in_schema=False)
+router = APIRouter(prefix="/ui", include_in_schema=False, dependencies=[Depends(refuse_nul)])
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -60,6 +69,7 @@ _PAGE = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 _NOT_PAGES = frozenset({"login", "request", "not-found"})
 _MAX_FORM_BYTES = 8192
 WRONG_KEY = "That key does not open the dashboard. Use the master key or an admin key."
+NO_SESSION = "The dashboard cannot start a session: the store is unavailable. Try again shortly."
 
 
 def static_dir() -> Path:
@@ -68,8 +78,8 @@ def static_dir() -> Path:
     return ui_static()
 
 
-def _html(text: str, status: int = 200) -> HTMLResponse:
-    headers = {**SECURITY_HEADERS, "Cache-Control": "no-store"}
+def _html(text: str, status: int = 200, headers: dict[str, str] | None = None) -> HTMLResponse:
+    headers = {**SECURITY_HEADERS, "Cache-Control": "no-store", **(headers or {})}
     return HTMLResponse(text, status_code=status, headers=headers)
 
 
@@ -79,13 +89,27 @@ def page_response(name: str) -> HTMLResponse:
 
 
 def _login_page(
-    message: str = "", next_path: str = "", status: int = 200, *, disabled: bool = False
+    message: str = "",
+    next_path: str = "",
+    status: int = 200,
+    *,
+    disabled: bool = False,
+    headers: dict[str, str] | None = None,
 ) -> Response:
     text = (static_dir() / "login.html").read_text(encoding="utf-8")
     text = text.replace("{{message}}", html.escape(message)).replace("{{next}}", html.escape(next_path))
     text = text.replace("{{message_class}}", "message" if message else "message hidden")
     text = text.replace("{{form_class}}", "hidden" if disabled else "")
-    return _html(text, status)
+    return _html(text, status, headers)
+
+
+def _throttle(request: Request) -> LoginThrottle:
+    """This app's count of failed logins (``ui_throttle.py``), made on the first login."""
+    throttle: LoginThrottle | None = getattr(request.app.state, "login_throttle", None)
+    if throttle is None:
+        limit = app_state(request).config.llmgate.ui.max_login_failures_per_minute
+        throttle = request.app.state.login_throttle = LoginThrottle(limit)
+    return throttle
 
 
 # --- login and logout ---------------------------------------------------------------------------
@@ -122,11 +146,23 @@ async def login(request: Request) -> Response:
     form = parse_qs(body[:_MAX_FORM_BYTES].decode("utf-8", "replace"))
     key = (form.get("key") or [""])[0].strip()
     target = safe_next((form.get("next") or [""])[0])
+    buckets = [address_bucket(request.client.host if request.client else None)]
+    buckets += [b for b in (prefix_bucket(key),) if b is not None]
+    throttle = _throttle(request)
+    wait = throttle.retry_after(buckets)
+    if wait is not None:  # even a right key waits: the count says someone is guessing
+        message = f"Too many failed logins. Try again in {wait} seconds."
+        return _login_page(message, target, status=429, headers={"Retry-After": str(wait)})
     admin = await key_login(state, key) if key else None
     if admin is None:
+        throttle.failed(buckets)
         return _login_page(WRONG_KEY, target, status=401)
+    try:
+        session_id = await begin_session(request, admin)
+    except StoreError:
+        return _login_page(NO_SESSION, target, status=503)
     response = RedirectResponse(target, status_code=303)
-    set_session_cookie(response, request, admin, master)
+    set_session_cookie(response, request, admin, master, session_id)
     return response
 
 
@@ -134,6 +170,13 @@ async def login(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     if _cross_site(request):
         return Response("Log out from the dashboard.", status_code=403, media_type="text/plain")
+    try:
+        await end_session(request)
+    except StoreError:  # keep the cookie: the session is not over, and logging out must be retried
+        message = (
+            "Not logged out: the store is unavailable, so the session cannot be ended. Try again shortly."
+        )
+        return Response(message, status_code=503, media_type="text/plain", headers={"Retry-After": "5"})
     response = RedirectResponse(LOGIN_PATH, status_code=303)
     clear_session_cookie(response)
     return response

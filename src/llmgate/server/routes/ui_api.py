@@ -25,15 +25,21 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from llmgate.errors import InvalidRequest
+from llmgate.server.params import refuse_nul
 from llmgate.server.routes.admin import app_state
 from llmgate.server.routes.ui_auth import UiAdminDep, require_ui_admin
+from llmgate.server.routes.ui_schema import schema_ready
 
 if TYPE_CHECKING:
     from llmgate.reports.spend import SpendReport
     from llmgate.server.app import AppState
     from llmgate.store.traffic import Bucket
 
-router = APIRouter(prefix="/ui/api", include_in_schema=False, dependencies=[Depends(require_ui_admin)])
+router = APIRouter(
+    prefix="/ui/api",
+    include_in_schema=False,
+    dependencies=[Depends(refuse_nul), Depends(require_ui_admin), Depends(schema_ready)],
+)
 
 DEFAULT_SINCE = "24h"
 SPEND_GROUPS = ("team", "key", "model")

@@ -1,16 +1,20 @@
 """Who may see the dashboard: signed session cookies and the FastAPI dependencies that check them.
 
 Logging in at ``/ui/login`` with the master key or an admin key (a virtual key with the admin
-role) sets a cookie holding a signed session, never the key: the subject (``"master"`` or the
-key's id), when it was issued and when it expires (``SESSION_TTL``). It is signed with HMAC-SHA256
-under a secret derived from ``general_settings.master_key``, so every replica sharing the config
-accepts it and changing the master key ends every session. The cookie is ``HttpOnly``,
-``SameSite=Strict`` and scoped to ``/ui``.
+role) starts a session in the store (``store/sessions.py``) and sets a cookie holding a signed
+session, never the key: the session's random id, the subject (``"master"`` or the key's id), when
+it was issued and when it expires (``SESSION_TTL``). It is signed with HMAC-SHA256 under a secret
+derived from ``general_settings.master_key``, so every replica sharing the config accepts it and
+changing the master key ends every session. The cookie is ``HttpOnly``, ``SameSite=Strict`` and
+scoped to ``/ui``.
 
-Every request re-validates the session: a key subject must still be a usable admin key in the
-registry, so revoking a key (or taking its admin role away) ends its sessions within the
-registry's poll interval. The JSON API also accepts ``Authorization: Bearer <admin key>``, for
-scripts. Without a master key the dashboard is off: anyone could otherwise read every prompt.
+Every request re-validates the session: its id must still be in the store, so logging out (which
+deletes it) ends it at once on every replica, and a copy of the cookie replayed afterwards is
+refused; revoking, rotating or demoting an admin key deletes its sessions too. A key subject must
+also still be a usable admin key in the registry (a change made straight in the database is seen
+within the registry's poll interval). When the store cannot be asked, no session is accepted.
+The JSON API also accepts ``Authorization: Bearer <admin key>``, for scripts. Without a master
+key the dashboard is off: anyone could otherwise read every prompt.
 
 - ``require_ui_admin``: for data (JSON, CSV); refuses with 401 (or 403) in OpenAI's error shape.
 - ``require_ui_page``: for HTML pages; sends the browser to the login page instead.
@@ -18,10 +22,13 @@ scripts. Without a master key the dashboard is off: anyone could otherwise read 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
 import hmac
+import logging
+import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,6 +47,8 @@ from llmgate.server.routes.admin import app_state
 if TYPE_CHECKING:
     from llmgate.server.app import AppState
 
+log = logging.getLogger("llmgate.server")
+
 COOKIE = "llmgate_ui"
 COOKIE_PATH = "/ui"
 SESSION_TTL = 12 * 3600  # seconds
@@ -56,6 +65,7 @@ class Session:
     subject: str  # "master" or an admin key's id
     issued_at: int
     expires_at: int
+    session_id: str = ""  # the store's session (``store/sessions.py``); a cookie without one is refused
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,10 +92,18 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def sign_session(secret: bytes, subject: str, *, now: float | None = None, ttl: int = SESSION_TTL) -> str:
-    """The cookie value for a session of ``subject`` from ``now`` for ``ttl`` seconds."""
+def sign_session(
+    secret: bytes,
+    subject: str,
+    *,
+    session_id: str | None = None,
+    now: float | None = None,
+    ttl: int = SESSION_TTL,
+) -> str:
+    """The cookie value for session ``session_id`` of ``subject`` from ``now`` for ``ttl`` seconds."""
     issued = int(now if now is not None else time.time())
-    payload = _b64(orjson.dumps({"sub": subject, "iat": issued, "exp": issued + ttl}))
+    sid = session_id if session_id is not None else secrets.token_urlsafe(32)  # one no store knows
+    payload = _b64(orjson.dumps({"sid": sid, "sub": subject, "iat": issued, "exp": issued + ttl}))
     signature = hmac.new(secret, payload.encode(), hashlib.sha256).digest()
     return f"{payload}.{_b64(signature)}"
 
@@ -104,12 +122,14 @@ def read_session(secret: bytes, token: str, *, now: float | None = None) -> Sess
         return None
     if not isinstance(data, dict):
         return None
-    subject, issued, expires = data.get("sub"), data.get("iat"), data.get("exp")
+    subject, issued, expires, sid = data.get("sub"), data.get("iat"), data.get("exp"), data.get("sid")
     if not isinstance(subject, str) or not isinstance(issued, int) or not isinstance(expires, int):
+        return None
+    if not isinstance(sid, str) or not sid:
         return None
     if expires <= (now if now is not None else time.time()):
         return None
-    return Session(subject, issued, expires)
+    return Session(subject, issued, expires, sid)
 
 
 # --- checking -----------------------------------------------------------------------------------
@@ -158,11 +178,51 @@ async def current_admin(request: Request) -> UiAdmin | None:
     if authorization:
         scheme, _, token = authorization.partition(" ")
         return await key_login(state, token.strip()) if scheme.lower() == "bearer" else None
-    cookie = request.cookies.get(COOKIE)
-    if not cookie:
+    session = cookie_session(request, master)
+    if session is None or not await _session_live(state, session):
         return None
-    session = read_session(session_secret(master), cookie)
-    return await _subject_admin(state, session.subject) if session is not None else None
+    return await _subject_admin(state, session.subject)
+
+
+def cookie_session(request: Request, master: str) -> Session | None:
+    """The signed session in this request's cookie (checked: signature, expiry), or ``None``."""
+    cookie = request.cookies.get(COOKIE)
+    return read_session(session_secret(master), cookie) if cookie else None
+
+
+# store modules are imported where used: SQLAlchemy stays out of a gateway that never opens the dashboard
+
+
+async def _session_live(state: AppState, session: Session) -> bool:
+    from llmgate.store.sessions import session_live
+
+    try:
+        return await asyncio.to_thread(session_live, state.engine, session.session_id, session.subject)
+    except StoreError as exc:  # the store cannot say the session is live: do not assume it
+        log.warning("dashboard session not checked, refused: %s", exc.message)
+        return False
+
+
+async def begin_session(request: Request, admin: UiAdmin) -> str:
+    """Start a session of ``admin`` in the store; its id, for the cookie. Raises ``StoreError``."""
+    from llmgate.store.migrate import upgrade
+    from llmgate.store.sessions import start_session
+
+    engine = app_state(request).engine
+    if not getattr(request.app.state, "ui_sessions_ready", False):  # a new store: the table first
+        await asyncio.to_thread(upgrade, engine)
+        request.app.state.ui_sessions_ready = True
+    return await asyncio.to_thread(start_session, engine, admin.subject, SESSION_TTL)
+
+
+async def end_session(request: Request) -> None:
+    """End this request's session in the store (every replica refuses it from now). Raises ``StoreError``."""
+    from llmgate.store.sessions import end_session as end
+
+    master = master_key(app_state(request))
+    session = cookie_session(request, master) if master is not None else None
+    if session is not None:
+        await asyncio.to_thread(end, app_state(request).engine, session.session_id)
 
 
 async def require_ui_admin(request: Request) -> UiAdmin:
@@ -199,10 +259,12 @@ def safe_next(value: str | None) -> str:
     return "/ui/overview"
 
 
-def set_session_cookie(response: Response, request: Request, admin: UiAdmin, master: str) -> None:
+def set_session_cookie(
+    response: Response, request: Request, admin: UiAdmin, master: str, session_id: str
+) -> None:
     response.set_cookie(
         COOKIE,
-        sign_session(session_secret(master), admin.subject),
+        sign_session(session_secret(master), admin.subject, session_id=session_id),
         max_age=SESSION_TTL,
         path=COOKIE_PATH,
         httponly=True,

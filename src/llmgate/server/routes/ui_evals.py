@@ -20,6 +20,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from llmgate.errors import LlmgateError
+from llmgate.server.params import refuse_nul
 from llmgate.server.routes.admin import app_state
 from llmgate.server.routes.ui_api import Since, Until, json_response, time_range
 from llmgate.server.routes.ui_auth import require_ui_admin
@@ -28,7 +29,7 @@ from llmgate.server.routes.ui_schema import schema_ready
 router = APIRouter(
     prefix="/ui/api/evals",
     include_in_schema=False,
-    dependencies=[Depends(require_ui_admin), Depends(schema_ready)],
+    dependencies=[Depends(refuse_nul), Depends(require_ui_admin), Depends(schema_ready)],
 )
 
 RunRef = Annotated[str, Query(min_length=1, max_length=200, description="A run id or unique id prefix.")]

@@ -23,8 +23,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from llmgate.config.monitors import parse_window
-from llmgate.errors import InvalidRequest
+from llmgate.server.params import check_window, refuse_nul
 from llmgate.server.routes.admin import app_state
 from llmgate.server.routes.ui_api import Since, Until, json_response, time_range
 from llmgate.server.routes.ui_auth import require_ui_admin
@@ -33,7 +32,7 @@ from llmgate.server.routes.ui_schema import schema_ready
 router = APIRouter(
     prefix="/ui/api/monitors",
     include_in_schema=False,
-    dependencies=[Depends(require_ui_admin), Depends(schema_ready)],
+    dependencies=[Depends(refuse_nul), Depends(require_ui_admin), Depends(schema_ready)],
 )
 
 Model = Annotated[str | None, Query(description="Only this model (alias).")]
@@ -85,11 +84,7 @@ def projection(
     from llmgate.store.monitors import sample_groups
 
     state = app_state(request)
-    if window is not None:
-        try:
-            parse_window(window)
-        except ValueError as exc:
-            raise InvalidRequest(str(exc), param="window") from None
+    check_window(window)
     groups = [(m, r) for m, r, _, _ in sample_groups(state.engine)]
     if model is None or route is None:
         chosen = next((g for g in groups if model in (None, g[0]) and route in (None, g[1])), None)

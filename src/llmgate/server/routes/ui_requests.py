@@ -25,11 +25,17 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from llmgate.errors import InvalidRequest, LlmgateError
+from llmgate.server.params import refuse_nul
 from llmgate.server.routes.admin import app_state
 from llmgate.server.routes.ui_api import Since, Until, json_response, time_range
 from llmgate.server.routes.ui_auth import require_ui_admin
+from llmgate.server.routes.ui_schema import schema_ready
 
-router = APIRouter(prefix="/ui/api", include_in_schema=False, dependencies=[Depends(require_ui_admin)])
+router = APIRouter(
+    prefix="/ui/api",
+    include_in_schema=False,
+    dependencies=[Depends(refuse_nul), Depends(require_ui_admin), Depends(schema_ready)],
+)
 
 
 class RecordNotFound(LlmgateError):
@@ -41,6 +47,7 @@ class RecordNotFound(LlmgateError):
 
 
 PREVIEW_CHARS = 160
+_RECORD_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
 PAGE_SIZE = 50
 _USER_CONTENT = re.compile(r'"role":"user","content":"((?:[^"\\]|\\.)*)"')
 _JSON_COLUMNS = {
@@ -100,7 +107,7 @@ def request_detail(request: Request, record_id: str) -> Response:
     from llmgate.store.records import get_record
 
     state = app_state(request)
-    row = get_record(state.engine, record_id) if re.fullmatch(r"[0-9A-Za-z_-]{1,64}", record_id) else None
+    row = get_record(state.engine, record_id) if _RECORD_ID.fullmatch(record_id) else None
     if row is None:
         raise RecordNotFound(f"No request with id {record_id!r}.")
     out: dict[str, Any] = {}
@@ -137,13 +144,18 @@ def _cursor(row: dict[str, Any]) -> str:
 
 
 def _read_cursor(cursor: str | None) -> tuple[datetime, str] | None:
+    """The (time, id) a ``next_cursor`` carries; anything else (a forged time or id) is a 400."""
+    from llmgate.reports.spend import check_moment
+
     if not cursor:
         return None
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         moment, _, record_id = raw.partition("|")
-        return datetime.fromisoformat(moment), record_id
-    except (binascii.Error, UnicodeDecodeError, ValueError):
+        if not _RECORD_ID.fullmatch(record_id):
+            raise ValueError("not a record id")
+        return check_moment(datetime.fromisoformat(moment), "cursor", cursor), record_id
+    except (binascii.Error, UnicodeDecodeError, ValueError, InvalidRequest):
         raise InvalidRequest("cursor: not a cursor this API gave out", param="cursor") from None
 
 

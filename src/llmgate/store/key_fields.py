@@ -1,0 +1,166 @@
+"""The values of keys and teams, checked and normalised before ``store/keys.py`` writes them.
+
+Each field has one rule, whichever surface (the CLI, the admin API) hands it over: names are
+non-empty and short, budgets exact and bounded, periods and limits from their sets, tags text, and
+no text holds a NUL character (PostgreSQL cannot store one). A new key may not be born expired
+(``check_new_expiry``); changing an existing key's expiry to the past stays allowed, as a way to
+end it. A refused value is an ``InvalidRequest`` naming the field. Split out of ``keys.py`` so
+that module stays about the rows and their transactions.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, TypedDict
+
+from llmgate.errors import InvalidRequest
+from llmgate.store.models import MONEY_SCALE
+from llmgate.store.spend import PERIODS
+
+
+class Limits(TypedDict, total=False):
+    """What keys and teams both have. In updates a field left out stays; ``None`` clears it."""
+
+    models: list[str] | None  # allow-list; None: every model
+    budget_usd: Decimal | None  # per ``budget_period`` (monthly when a budget has none)
+    budget_period: str | None  # daily | weekly | monthly
+    rpm: int | None
+    tpm: int | None
+    tags: Mapping[str, str] | None
+
+
+class KeyFields(Limits, total=False):
+    alias: str
+    team_id: str | None  # must name an existing team
+    user_id: str | None
+    expires_at: datetime | None  # naive: UTC
+    admin: bool  # the admin role (the admin API and the dashboard); None is False
+
+
+#: budgets stay well inside the SQLite ``Money`` column's range, sums included
+# under what every store's Money column holds (SQLite: (2**63 - 1) / 1e10 = 922,337,203.68 USD)
+MAX_BUDGET = Decimal(10) ** 8
+MAX_NAME = 200
+_QUANTUM = Decimal(1).scaleb(-MONEY_SCALE)
+_KEY_ID = re.compile(r"key_[0-9a-f]{12}")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+TEAM_FIELDS = frozenset(Limits.__annotations__)
+KEY_FIELDS = frozenset(KeyFields.__annotations__)
+
+
+def money_text(amount: Decimal) -> str:
+    """``Decimal('10.0000000000')`` -> ``'10'``: exact, no exponent, no trailing zeros."""
+    return format(amount.normalize(), "f")
+
+
+def plain(value: Any) -> Any:
+    """A row value as JSON: money as exact text, times as ISO 8601."""
+    if isinstance(value, Decimal):
+        return money_text(value)
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def bad(field: str, message: str) -> InvalidRequest:
+    return InvalidRequest(f"{field}: {message}", param=field)
+
+
+def text(field: str, value: object) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value.strip()) > MAX_NAME:
+        raise bad(field, f"must be a non-empty name of at most {MAX_NAME} characters")
+    return value.strip()
+
+
+def _amount(value: object) -> Decimal:
+    if isinstance(value, bool | float) or not isinstance(value, Decimal | int | str):
+        raise bad("budget_usd", "must be an exact amount such as 25 or 12.50")
+    try:
+        amount = Decimal(value)
+    except ArithmeticError:
+        raise bad("budget_usd", f"not an amount: {value!r}") from None
+    if not amount.is_finite() or amount < 0 or amount >= MAX_BUDGET:
+        raise bad("budget_usd", f"must be a finite amount from 0 to under {MAX_BUDGET:,} USD")
+    return amount.quantize(_QUANTUM)
+
+
+def _clean(field: str, value: Any) -> Any:
+    """One field checked and normalised; ``None`` stays ``None`` (no value, or cleared)."""
+    if field == "admin":
+        if value is not None and not isinstance(value, bool):
+            raise bad(field, "must be true or false")
+        return bool(value)
+    if value is None:
+        return {} if field == "tags" else None
+    if field in ("alias", "team_id", "user_id"):
+        return text(field, value)
+    if field == "budget_usd":
+        return _amount(value)
+    if field == "models":
+        if not isinstance(value, list | tuple) or not all(isinstance(m, str) and m.strip() for m in value):
+            raise bad(field, "must be a list of model names")
+        if not value:
+            raise bad(field, "name at least one model (leave it out to allow every model)")
+        return list(dict.fromkeys(m.strip() for m in value))
+    if field == "budget_period" and value not in PERIODS:
+        raise bad(field, f"must be one of {', '.join(PERIODS)}")
+    if field in ("rpm", "tpm") and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise bad(field, "must be a whole number of at least 1")
+    if field == "tags":
+        if not isinstance(value, Mapping) or not all(
+            isinstance(k, str) and k.strip() and isinstance(v, str) for k, v in value.items()
+        ):
+            raise bad(field, "must map names to text values")
+        return {k.strip(): v for k, v in value.items()}
+    if field == "expires_at":
+        if not isinstance(value, datetime):
+            raise bad(field, "must be a date and time")
+        try:
+            return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        except OverflowError:  # e.g. 9999-12-31T23:59-23:59: past what a datetime holds in UTC
+            raise bad(field, "is out of range") from None
+    return value
+
+
+def no_nul(field: str, value: Any) -> Any:
+    """No text in a key or team may hold a NUL character (PostgreSQL cannot store one)."""
+    texts = [*value.keys(), *value.values()] if isinstance(value, Mapping) else value
+    texts = texts if isinstance(texts, list | tuple) else [texts]
+    if any(isinstance(text, str) and "\x00" in text for text in texts):
+        raise bad(field, "must not contain a NUL character")
+    return value
+
+
+def check_fields(given: Mapping[str, Any], allowed: frozenset[str]) -> dict[str, Any]:
+    if unknown := set(given) - allowed:
+        raise TypeError(f"unknown fields: {', '.join(sorted(unknown))}")
+    fields = {name: _clean(name, no_nul(name, value)) for name, value in given.items()}
+    alias = fields.get("alias", "")
+    if alias is None or alias.startswith("sk-") or _KEY_ID.fullmatch(alias):
+        raise bad("alias", "a key needs an alias that does not look like a key or a key id")
+    return fields
+
+
+def check_new_expiry(expires_at: datetime | None, now: datetime | None = None) -> None:
+    """A new key may not be born expired: its expiry, if any, must be later than now.
+
+    (Changing an existing key's expiry to the past is allowed: it is a way to end the key.)
+    """
+    if expires_at is None:
+        return
+    moment = expires_at.replace(tzinfo=UTC) if expires_at.tzinfo is None else expires_at
+    if moment <= (now or datetime.now(UTC)):
+        raise bad("expires_at", f"{plain(moment)} is in the past: a new key must expire later than now")
+
+
+def check_secret(key_hash: str, key_prefix: str) -> None:
+    """Guard against a caller handing over the key itself instead of its hash or prefix."""
+    if not _SHA256.fullmatch(key_hash) or not 0 < len(key_prefix) <= 16:
+        raise ValueError("expected the key's SHA-256 hex digest and a short display prefix, never the key")
+
+
+def default_period(fields: dict[str, Any], current: str | None = None) -> None:
+    """A budget without a period is a monthly budget."""
+    if fields.get("budget_usd") is not None and fields.get("budget_period", current) is None:
+        fields["budget_period"] = "monthly"
