@@ -53,6 +53,11 @@ COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
         "Requests answered by a fallback model group rather than the one asked for.",
         ("model", "fallback_model"),
     ),
+    # counted in the gateway process (``telemetry/auth_failures.py``): these requests are not recorded
+    "llmgate_auth_failures_total": (
+        "Requests refused for a missing or wrong API key (counted and logged, not stored as records).",
+        ("reason",),
+    ),
 }
 
 #: name -> (help, label names, bucket upper bounds in seconds)
@@ -75,6 +80,9 @@ Labels = tuple[str, ...]
 Delta = dict[str, dict[tuple[str, Labels], Any]]
 
 NONE = ""  # label value when a request has no deployment, team, ...
+#: the one ``model`` label of every request for a model that is not configured (label values
+#: stay bounded however many names clients invent)
+UNKNOWN_MODEL = "__unknown__"
 
 
 class CallMetrics:
@@ -90,7 +98,7 @@ class CallMetrics:
     def observe(self, call: CallRecord, row: dict[str, Any]) -> None:
         """Count one finished call (``row``: its stored form, with tokens and cost)."""
         deployment = call.deployment.id if call.deployment is not None else NONE
-        model = call.model or NONE
+        model = (call.model or NONE) if call.model_known else UNKNOWN_MODEL
         team = call.team_id or NONE
         with self._lock:
             add = self._add
@@ -119,6 +127,11 @@ class CallMetrics:
                 self._observe("llmgate_request_duration_seconds", (model, deployment), call.latency_ms / 1000)
             if call.ttft_ms is not None:
                 self._observe("llmgate_time_to_first_token_seconds", (model, deployment), call.ttft_ms / 1000)
+
+    def count(self, name: str, labels: Labels, value: float = 1.0) -> None:
+        """Add to a counter of ``COUNTERS`` observed outside ``observe`` (requests never recorded)."""
+        with self._lock:
+            self._add(name, labels, value)
 
     def _add(self, name: str, labels: Labels, value: float = 1.0) -> None:
         key = (name, labels)

@@ -40,6 +40,21 @@ GAUGES: dict[str, tuple[str, tuple[str, ...], str]] = {
     "llmgate_store_up": ("1 when the last write to the store succeeded.", (), "gauge"),
     "llmgate_records_written_total": ("Records written to the store.", (), "counter"),
     "llmgate_records_spilled_total": ("Records written to a spill file instead of the store.", (), "counter"),
+    "llmgate_records_degraded_total": (
+        "Records the store could not take as they were, stored with their bodies replaced by a marker.",
+        (),
+        "counter",
+    ),
+    "llmgate_records_lost_total": (
+        "Records that could be neither stored nor kept on disk, and are gone (see the ERROR log).",
+        (),
+        "counter",
+    ),
+    "llmgate_records_at_risk": (
+        "Records held in memory only, because neither the store nor the spill directory takes them.",
+        (),
+        "gauge",
+    ),
     "llmgate_budget_spend_usd": (
         "Spend in the current budget period, per key, team or user with a budget.",
         _BUDGET,

@@ -2,26 +2,27 @@
 
 ``submit`` (on the event loop, O(1), never blocks or raises) appends to a bounded in-memory queue.
 A background task takes batches (``batch_size`` items, or whatever came within
-``flush_interval_s``), turns items into rows with ``prepare`` in slices of about a millisecond, and
-hands each batch to ``write`` in a worker thread. ``write`` is synchronous and raises on failure:
-``StoreError`` (or ``OSError``, or a SQLAlchemy connection error) means the store is down; anything
-else means some rows are bad, and the batch is bisected until the bad rows stand alone, to be
-set aside in ``rejected-*.jsonl`` (kept, never retried, logged as a warning).
+``flush_interval_s`` of the first), turns items into rows (``recorder_rows.py``: in slices of about
+a millisecond; an item ``prepare`` fails on is ``salvage``d into a degraded row, see
+``degrade.py``) and hands each batch to ``write`` in a worker thread. Nothing runs while nothing
+is queued: the writer waits on an event, not a timer. ``write`` raises on failure: ``StoreError``
+(or ``OSError``, or a SQLAlchemy connection error) means the store is down; anything else means
+some rows are bad, and the batch is bisected until the bad rows stand alone. A row that stands
+alone is stored degraded when ``degrade`` is given (counted, ``on_degraded`` told), else set aside
+in ``rejected-*.jsonl`` (kept, never retried, logged).
 
-When the store is down the batch goes to a spill file, ``spill_dir/spill-<pid>-<random>.jsonl``,
-one JSON row per line, fsynced after every append; so do later batches, without trying the store
-first. Every ``retry_interval_s`` a second task tries to replay spill files; the first replayed
-chunk is the probe, and when it goes in the store is back. One WARNING when the store goes down,
-one INFO when it is back, nothing per record. When the queue is full, items go straight to the
-spill file through the spill thread (the last resort; still nothing dropped).
+When the store is down the batch goes to a spill file (``spill.py``: one JSON row per line,
+fsynced after every append, safe to share between processes on one host); so do later batches,
+without trying the store first. A second task (``recorder_replay.py``) replays spill files, the
+first replayed chunk being the probe of the store. One WARNING when the store goes down, one INFO
+when it is back, nothing per record. When the queue is full, items go straight to the spill file
+through the spill thread (the last resort; still nothing dropped).
 
-Spill files are shared safely by several processes on one host (gateway workers, replicas on one
-volume). The writing process holds an ``flock`` on its open spill file; replaying means taking the
-lock on a file nobody holds, renaming it to ``<name>.replaying-<pid>`` (the claim), inserting its rows
-with the idempotent insert (``ON CONFLICT (id) DO NOTHING``) and deleting it only afterwards. A claim
-left by a dead process has no lock holder and is claimed again, so a crash mid-replay costs a replay,
-never a duplicate. The kernel drops locks with their process, which also makes this safe across pid
-namespaces and pid reuse, where a pid alone is not. POSIX only (``fcntl``).
+When the spill directory fails too, rows are held in memory (``recorder_state.py``) and retried;
+the recorder is then *unrecordable* (``unrecordable``, ``stats()``), says so in one ERROR line, and
+``confirmed_below()`` stops short of what it holds, so a writer process never confirms a record
+that is only in its memory. What is still held when the recorder stops is lost (counted, ERROR),
+unless ``stop(others_hold=True)``: the gateway still holds every record its writer did not confirm.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sys
 import time
 from collections import deque
 from collections.abc import Callable
@@ -37,18 +37,21 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from llmgate.errors import ConfigError, StoreError
-from llmgate.telemetry.spill import Claim, Row, SpillDir
+from llmgate.errors import ConfigError
+from llmgate.telemetry.recorder_replay import Replayer, describe_error, is_outage, rehydrate_row
+from llmgate.telemetry.recorder_rows import Entry, RowMaker
+from llmgate.telemetry.recorder_state import RecorderState
+from llmgate.telemetry.spill import Row, SpillDir
 
 log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 
-#: How long ``prepare`` may hold the event loop before the writer yields.
-_SLICE_S = 0.001
+#: How often spill files are looked for when nothing says there are any (other processes' leftovers).
+IDLE_REPLAY_S = 30.0
 
 
-class Recorder:
+class Recorder(Replayer):
     """Bounded queue → batch writer → spill file → replay. See the module docstring."""
 
     def __init__(
@@ -58,26 +61,34 @@ class Recorder:
         *,
         prepare: Callable[[Any], Row] | None = None,
         rehydrate: Callable[[Row], Row] | None = None,
+        salvage: Callable[[Any, str], Row] | None = None,
+        degrade: Callable[[Row, str, bool], Row] | None = None,
+        on_degraded: Callable[[str, str], None] | None = None,
+        probe: Callable[[], object] | None = None,
         queue_size: int = 50_000,
         batch_size: int = 500,
         flush_interval_s: float = 0.25,
         retry_interval_s: float = 2.0,
+        idle_replay_s: float = IDLE_REPLAY_S,
     ) -> None:
         if queue_size < 1 or batch_size < 1 or flush_interval_s <= 0 or retry_interval_s <= 0:
             raise ValueError("queue_size and batch_size must be >= 1, intervals > 0")
         self._write = write
-        self._prepare = prepare
+        self._rows = RowMaker(prepare, salvage, degrade, on_degraded)
+        self._probe = probe
         self._queue_size = queue_size
         self._batch_size = batch_size
         self._flush_interval = flush_interval_s
         self._retry_interval = retry_interval_s
-        self._spill = SpillDir(Path(spill_dir), rehydrate or _rehydrate_row)
+        self._idle_replay = max(idle_replay_s, retry_interval_s)
+        self._spill = SpillDir(Path(spill_dir), rehydrate or rehydrate_row)
+        self._status = RecorderState(self._spill.path)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmgate-spill")
-        self._pending: deque[Any] = deque()
-        self._inflight: list[Any] = []  # the batch the writer holds, until it is stored or spilled
-        self._overflow: deque[Any] = deque()  # queue full: for the spill thread
+        self._pending: deque[Entry] = deque()
+        self._inflight: list[Entry] = []  # the batch the writer holds, until it is stored or spilled
+        self._overflow: deque[Entry] = deque()  # queue full: for the spill thread
         self._overflow_scheduled = False
-        self._held: deque[Row] = deque()  # neither written nor spilled (the disk failed too)
+        self._t_floor: int | None = None  # lowest ordinal the spill thread is working on
         self._wakeup = asyncio.Event()
         self._maintain_now = asyncio.Event()
         self._maintain_waiters: list[asyncio.Future[None]] = []
@@ -85,31 +96,36 @@ class Recorder:
         self._maintainer: asyncio.Task[None] | None = None
         self._state = "new"  # new | running | stopping | stopped
         self._flushing = 0
-        self._store_ok = True
-        self._last_error: str | None = None
-        self._last_prepare_warning = 0.0
-        self._spill_failing = False
+        self._spilled_lately = False  # our own spill files wait to be replayed
+        self._idle_waiting = False  # the replayer waits the idle interval
+        self._status.watchers.append(self._wake_if_busy)
         # Counters; the spill thread has its own (t_*), so no counter is written by two threads.
         self._submitted = 0
-        self._done = self._written = self._spilled = self._replayed = self._rejected = 0
-        self._prepare_failed = 0
-        self._t_done = self._t_spilled = self._t_prepare_failed = 0
+        self._done = self._written = self._spilled = self._replayed = self._rejected = self._lost = 0
+        self._t_done = self._t_spilled = 0
+
+    @property
+    def unrecordable(self) -> bool:
+        """Neither the store nor the spill directory takes records (O(1): read per request)."""
+        return self._status.unrecordable
 
     # --- the request path ---------------------------------------------------------------------
 
     def submit(self, item: Any) -> None:
         """Queue ``item`` for recording. From the event loop; O(1); never blocks, never raises."""
         try:
+            entry = (self._submitted, item)
             self._submitted += 1
             if self._state == "stopped":  # too late for the writer: straight to disk
-                self._spill_overflow_now([item])
+                self._spill_overflow_now([entry], thread=False)
                 self._t_done += 1
             elif len(self._pending) < self._queue_size and self._state != "stopping":
-                self._pending.append(item)
-                if len(self._pending) >= self._batch_size:
+                self._pending.append(entry)
+                queued = len(self._pending)
+                if queued == 1 or queued >= self._batch_size:  # the writer waits for the first
                     self._wakeup.set()
             else:
-                self._overflow.append(item)
+                self._overflow.append(entry)
                 if not self._overflow_scheduled:
                     self._overflow_scheduled = True
                     self._pool.submit(self._drain_overflow)
@@ -126,15 +142,20 @@ class Recorder:
             await asyncio.to_thread(self._spill.ensure_dir)
         except OSError as exc:
             raise ConfigError(f"spill directory {self._spill.path} is not usable: {exc}") from exc
+        self._status.loop = asyncio.get_running_loop()
         self._state = "running"
         self._writer = asyncio.create_task(self._write_loop(), name="llmgate-recorder-writer")
         self._maintainer = asyncio.create_task(self._replay_loop(), name="llmgate-recorder-replayer")
 
+    def watch(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (on the event loop) when records settle or the recorder's state changes."""
+        self._status.watchers.append(callback)
+
     async def flush(self) -> None:
-        """Wait until everything submitted so far is written or spilled, then for one replay attempt.
+        """Wait until everything submitted so far is written, spilled or held, then for one replay attempt.
 
         After ``flush()`` every record submitted before it is in the store if the store answers,
-        and on disk if not.
+        on disk if not, and held in memory (``stats()["held"]``) if the disk fails too.
         """
         if self._state != "running" or self._writer is None:
             raise RuntimeError("the recorder is not running")
@@ -152,8 +173,12 @@ class Recorder:
             self._flushing -= 1
         await self._replay_soon()
 
-    async def stop(self, timeout: float = 10.0) -> None:
-        """Drain the queue into the store or the spill file; after ``timeout`` s, spill what is left."""
+    async def stop(self, timeout: float = 10.0, *, others_hold: bool = False) -> None:
+        """Drain the queue into the store or the spill file; after ``timeout`` s, spill what is left.
+
+        What can be neither stored nor spilled is lost (counted, logged as an ERROR), unless
+        ``others_hold``: the caller still holds every record this recorder did not confirm.
+        """
         if self._state in ("stopping", "stopped"):
             return
         started = self._state == "running"
@@ -182,267 +207,198 @@ class Recorder:
         leftover = [*self._inflight, *self._pending]
         self._inflight = []
         self._pending.clear()
-        rows = await self._run_in_spill_thread(self._prepare_all, leftover)
-        await self._spill_rows(rows + self._take_held())
+        rows = await self._run_in_spill_thread(self._rows.all, leftover)
+        await self._spill_rows(rows, leftover[0][0] if leftover else self._submitted)
+        await self._retry_held(probe=False)  # to the store if it is up, else to disk, else held
         self._done += len(leftover)
         await self._run_in_spill_thread(self._drain_overflow)
         self._state = "stopped"
         await asyncio.to_thread(self._close_spill)
-        if self._held:
-            log.error(
-                "recorder: %d records could be neither stored nor spilled and are lost", len(self._held)
-            )
+        unkept = self._status.held
+        if unkept and others_hold:
+            log.warning("recorder: %d records neither stored nor spilled are left to the gateway", unkept)
+        elif unkept:
+            self._lost += unkept
+            log.error("recorder: %d records could be neither stored nor spilled and are lost", unkept)
 
     def submitted(self) -> int:
         """How many items ``submit`` has taken so far."""
         return self._submitted
 
     def processed(self) -> int:
-        """How many submitted items are settled: stored, spilled, rejected or dropped as unpreparable."""
+        """How many submitted items are settled: stored, spilled, held, rejected or lost."""
         return self._done + self._t_done
+
+    def confirmed_below(self) -> int:
+        """Every item submitted before the first ``n`` is stored, fsynced to disk, or settled for good
+        (rejected to disk, or lost beyond repair): ``n``, which stops at the first one still only in
+        memory (queued, being written, or held because neither store nor disk took it)."""
+        floor = self._submitted
+        if self._pending:
+            floor = self._pending[0][0]
+        if self._inflight:
+            floor = min(floor, self._inflight[0][0])
+        with contextlib.suppress(IndexError):  # the spill thread may empty it meanwhile
+            floor = min(floor, self._overflow[0][0])
+        busy = self._t_floor
+        if busy is not None:
+            floor = min(floor, busy)
+        held = self._status.lowest()
+        return floor if held is None else min(floor, held)
 
     def stats(self) -> dict[str, Any]:
         """Counters for health checks and metrics (``last_error`` carries no SQL, values or secrets)."""
         files, size = self._spill.usage()
+        status, rows = self._status, self._rows
         return {
             "queued": self._submitted - self._done - self._t_done,
             "written": self._written,
             "spilled": self._spilled + self._t_spilled,
             "replayed": self._replayed,
             "rejected": self._rejected,
-            "held": len(self._held),
-            "prepare_failed": self._prepare_failed + self._t_prepare_failed,
+            "held": status.held,
+            "at_risk": status.held,
+            "degraded": rows.degraded + self._spill.degraded,
+            "lost": self._lost + rows.lost,
+            "prepare_failed": rows.prepare_failed,
             "spill_files": files,
             "spill_bytes": size,
-            "last_error": self._last_error,
-            "store_ok": self._store_ok,
+            "last_error": status.last_error,
+            "spill_error": status.spill_error,
+            "store_ok": status.store_ok,
+            "spill_ok": not status.spill_failing,
+            "unrecordable": status.unrecordable,
         }
 
     # --- the writer task ----------------------------------------------------------------------
 
     async def _write_loop(self) -> None:
         while True:
-            running = self._state == "running"
+            if self._state == "running" and not self._pending:
+                await self._wakeup.wait()  # idle: no timer runs while nothing is queued
+            self._wakeup.clear()
             timed_out = False
-            if running and len(self._pending) < self._batch_size and not (self._flushing and self._pending):
-                try:
+            if self._state == "running" and len(self._pending) < self._batch_size and not self._flushing:
+                try:  # let a batch gather, for at most flush_interval_s
                     async with asyncio.timeout(self._flush_interval):
                         await self._wakeup.wait()
                 except TimeoutError:
                     timed_out = True
-            self._wakeup.clear()
+                self._wakeup.clear()
             drain_all = timed_out or self._flushing > 0 or self._state != "running"
-            if self._held:
-                await self._store_or_spill(self._take_held())
+            if self._status.held:
+                await self._retry_held(probe=False)
             while len(self._pending) >= self._batch_size or (drain_all and self._pending):
                 batch = [self._pending.popleft() for _ in range(min(self._batch_size, len(self._pending)))]
                 self._inflight = batch  # until done: a stop() that cancels us spills it
-                rows = await self._prepare_sliced(batch)
+                rows = await self._rows.sliced(batch)
                 try:
-                    await self._store_or_spill(rows)
+                    await self._store_or_spill(rows, batch[0][0])
                 except Exception:  # a bug here must not stop the recorder or lose the batch
                     log.exception("recorder: writing a batch failed unexpectedly; spilling it")
-                    await self._spill_rows(rows)
+                    await self._spill_rows(rows, batch[0][0])
                 self._inflight = []
                 self._done += len(batch)
+                self._status.changed()
             if self._state != "running":
                 return
 
-    async def _store_or_spill(self, rows: list[Row]) -> None:
+    async def _store_or_spill(self, rows: list[Row], ordinal: int) -> None:
         if not rows:
             return
-        rest = await self._store(rows, replay=False) if self._store_ok else rows
+        rest = await self._store(rows, replay=False) if self._status.store_ok else rows
         if rest:
-            await self._spill_rows(rest)
+            await self._spill_rows(rest, ordinal)
 
     async def _store(self, rows: list[Row], *, replay: bool) -> list[Row]:
         """Write ``rows``; returns those that could not be stored because the store is down."""
         try:
             await asyncio.to_thread(self._write, rows)
         except Exception as exc:
-            if _is_outage(exc):
-                self._mark_down(exc)
+            if is_outage(exc):
+                self._status.store_down(describe_error(exc))
                 return rows
-            self._last_error = describe_error(exc)
+            self._status.last_error = describe_error(exc)
             if len(rows) == 1:
-                await self._reject(rows)
-                return []
+                return await self._store_degraded(rows[0], replay=replay)
             middle = len(rows) // 2
             rest = await self._store(rows[:middle], replay=replay)
             if rest:
                 return rest + rows[middle:]
             return await self._store(rows[middle:], replay=replay)
-        if replay:
-            self._replayed += len(rows)
-            self._mark_up()  # the probe went in
-        else:
-            self._written += len(rows)
+        self._stored(len(rows), replay=replay)
         return []
 
-    async def _prepare_sliced(self, items: list[Any]) -> list[Row]:
-        if self._prepare is None:
-            return items
-        rows: list[Row] = []
-        slice_end = time.perf_counter() + _SLICE_S
-        for item in items:
-            row = self._prepare_one(item, thread=False)
-            if row is not None:
-                rows.append(row)
-            if time.perf_counter() >= slice_end:
-                await asyncio.sleep(0)
-                slice_end = time.perf_counter() + _SLICE_S
-        return rows
+    def _stored(self, count: int, *, replay: bool) -> None:
+        if replay:
+            self._replayed += count
+        else:
+            self._written += count
+        self._status.store_up()  # a write that went in says the store is back (a no-op while up)
 
-    def _prepare_one(self, item: Any, *, thread: bool) -> Row | None:
-        if self._prepare is None:
-            return item  # type: ignore[no-any-return]
-        try:
-            return self._prepare(item)
-        except Exception:
-            if thread:
-                self._t_prepare_failed += 1
-            else:
-                self._prepare_failed += 1
-            log.debug("recorder: prepare failed", exc_info=True)
-            now = time.monotonic()
-            if now - self._last_prepare_warning > 60:  # at most one line a minute; stats() counts them
-                self._last_prepare_warning = now
-                exc_name = type(sys.exc_info()[1]).__name__
-                log.warning("recorder: could not turn a record into a row (%s); it is dropped", exc_name)
-            return None
+    async def _store_degraded(self, row: Row, *, replay: bool) -> list[Row]:
+        """Store the one row the store refused in degraded form; [row] back if the store went down."""
+        reason = f"refused by the store ({self._status.last_error})"
+        for degraded in self._rows.degraded_forms(row, reason):
+            try:
+                await asyncio.to_thread(self._write, [degraded])
+            except Exception as again:
+                if is_outage(again):
+                    self._status.store_down(describe_error(again))
+                    return [degraded]  # spilled and replayed degraded: it went bad once already
+                continue
+            self._stored(1, replay=replay)
+            self._rows.note_degraded(degraded, reason)
+            return []
+        await self._reject([row])
+        return []
 
-    def _prepare_all(self, items: list[Any]) -> list[Row]:
-        return [row for item in items if (row := self._prepare_one(item, thread=True)) is not None]
-
-    async def _spill_rows(self, rows: list[Row]) -> None:
+    async def _spill_rows(self, rows: list[Row], ordinal: int) -> None:
         if not rows:
             return
         try:
             await self._run_in_spill_thread(self._spill.append, rows)
         except OSError as exc:
-            self._held.extend(rows)
-            if not self._spill_failing:
-                self._spill_failing = True
-                log.error("recorder: cannot write the spill file (%s); holding records in memory", exc)
+            self._status.hold(ordinal, rows, exc)
             return
-        self._spill_failing = False
         self._spilled += len(rows)
+        self._spilled_lately = True
+        self._status.spilled()
 
     async def _reject(self, rows: list[Row]) -> None:
         try:
             name = await self._run_in_spill_thread(self._spill.reject, rows)
         except OSError as exc:
             log.error("recorder: the store rejected a record and it could not be kept on disk: %s", exc)
+            self._lost += len(rows)
             return
         self._rejected += len(rows)
-        log.warning("recorder: the store rejected a record (%s); kept in %s", self._last_error, name)
-
-    def _take_held(self) -> list[Row]:
-        rows = list(self._held)
-        self._held.clear()
-        return rows
+        log.warning("recorder: the store rejected a record (%s); kept in %s", self._status.last_error, name)
 
     # --- the queue-full path (spill thread) ---------------------------------------------------
 
     def _drain_overflow(self) -> None:
         self._overflow_scheduled = False
         while self._overflow:
-            items = [self._overflow.popleft() for _ in range(min(len(self._overflow), 5000))]
+            self._t_floor = self._overflow[0][0]  # before the entries leave the deque
+            entries = [self._overflow.popleft() for _ in range(min(len(self._overflow), 5000))]
             try:
-                self._spill_overflow_now(items)
+                self._spill_overflow_now(entries, thread=True)
             finally:
-                self._t_done += len(items)
+                self._t_done += len(entries)
+                self._t_floor = None
 
-    def _spill_overflow_now(self, items: list[Any]) -> None:
-        rows = self._prepare_all(items)
+    def _spill_overflow_now(self, entries: list[Entry], *, thread: bool) -> None:
+        rows = self._rows.all(entries)
         try:
             self._spill.append(rows)
         except OSError as exc:
-            log.error("recorder: cannot write the spill file (%s); holding records in memory", exc)
-            self._held.extend(rows)
-            return
-        self._t_spilled += len(rows)
-
-    # --- the replay task ----------------------------------------------------------------------
-
-    async def _replay_soon(self) -> None:
-        if self._maintainer is None or self._maintainer.done():
-            return
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._maintain_waiters.append(waiter)
-        self._maintain_now.set()
-        await waiter
-
-    async def _replay_loop(self) -> None:
-        first = True
-        while True:
-            if not first and not self._maintain_now.is_set():
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self._retry_interval):
-                        await self._maintain_now.wait()
-            first = False
-            self._maintain_now.clear()
-            waiters, self._maintain_waiters = self._maintain_waiters, []
-            try:
-                if self._state == "running":
-                    await self._replay_all()
-            except Exception:
-                log.exception("recorder: replaying spill files failed")
-            finally:
-                for waiter in waiters:
-                    if not waiter.done():
-                        waiter.set_result(None)
-            if self._state != "running":
-                return
-
-    async def _replay_all(self) -> None:
-        """Replay every claimable spill file; the first chunk doubles as the probe of a down store."""
-        while True:
-            claim = await self._run_in_spill_thread(self._spill.claim_next)
-            if claim is None:
-                # Our own open file is locked by us: seal it (later spills start a new one) and retry.
-                if await self._run_in_spill_thread(self._spill.seal):
-                    continue
-                break
-            if not await self._replay(claim):
-                return  # the store is (still) down; the claim waits for the next round
-        # Only a write that went in says the store is back: with nothing to replay it stays down
-        # (its next spill is the next probe), unless rows the disk would not take are waiting.
-        if not self._store_ok and self._held:
-            rows = self._take_held()
-            self._held.extend(await self._store(rows, replay=True))
-
-    async def _replay(self, claim: Claim) -> bool:
-        try:
-            while True:
-                rows, bad_lines = await self._run_in_spill_thread(claim.read, self._batch_size)
-                if bad_lines:
-                    await self._run_in_spill_thread(self._spill.reject_lines, bad_lines)
-                    self._rejected += len(bad_lines)
-                    log.warning("recorder: %d unreadable lines in %s set aside", len(bad_lines), claim.path)
-                if not rows and not bad_lines:
-                    break
-                if rows and await self._store(rows, replay=True):
-                    return False
-            await self._run_in_spill_thread(claim.finish)
-            return True
-        finally:
-            await self._run_in_spill_thread(claim.release)
-
-    def _mark_up(self) -> None:
-        if not self._store_ok:
-            self._store_ok = True
-            log.info("recorder: the store is back; replaying spilled records")
-
-    def _mark_down(self, exc: BaseException) -> None:
-        self._last_error = describe_error(exc)
-        if self._store_ok:
-            self._store_ok = False
-            log.warning(
-                "recorder: the store is unavailable (%s); spilling records to %s until it is back",
-                self._last_error,
-                self._spill.path,
-            )
+            self._status.hold(entries[0][0], rows, exc)
+        else:
+            self._t_spilled += len(rows)
+            self._spilled_lately = True
+            self._status.spilled()
+        self._status.changed(thread=thread)
 
     # --- helpers ------------------------------------------------------------------------------
 
@@ -452,32 +408,6 @@ class Recorder:
     def _close_spill(self) -> None:
         self._pool.shutdown(wait=True)
         self._spill.close()
-
-
-# The store (and SQLAlchemy) are imported when first needed: a gateway whose records go to the
-# writer process never needs them, and starts faster and smaller without them.
-
-
-def _rehydrate_row(row: Row) -> Row:
-    from llmgate.store.records import rehydrate_row
-
-    return rehydrate_row(row)
-
-
-def describe_error(exc: BaseException) -> str:
-    from llmgate.store.db import describe_error as describe
-
-    return describe(exc)
-
-
-def _is_outage(exc: BaseException) -> bool:
-    """Whether ``exc`` says the store is unavailable (rather than that some rows are bad)."""
-    from sqlalchemy.exc import DataError, DBAPIError, DisconnectionError, IntegrityError
-    from sqlalchemy.exc import TimeoutError as PoolTimeout
-
-    if isinstance(exc, IntegrityError | DataError):
-        return False
-    return isinstance(exc, StoreError | OSError | DBAPIError | DisconnectionError | PoolTimeout)
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:

@@ -4,7 +4,7 @@ The request path fills a ``CallRecord`` with what it already has — the parsed 
 raw response bytes or stream chunks, timings, the deployment and attempts — and hands it to
 the recorder. Everything that costs CPU happens later, in ``to_row`` on the recorder's
 background task: parsing the response or the SSE stream, counting tokens with tiktoken when
-the upstream reported none, pricing, hashing and redacting prompts.
+the upstream reported none, pricing, hashing prompts, redacting credentials (``protocol/redact.py``).
 """
 
 from __future__ import annotations
@@ -19,13 +19,19 @@ import orjson
 
 from llmgate.config.deployment import Deployment
 from llmgate.pricing import PriceBook, Usage, cost
+from llmgate.protocol.redact import redact, redact_text
 from llmgate.telemetry import tokens
 
-#: request keys never stored (clients of LiteLLM-style proxies may send credentials in the body)
-SECRET_KEYS = frozenset(
-    {"api_key", "authorization", "azure_ad_token", "aws_secret_access_key", "aws_session_token"}
-)
 CHOICE_SEPARATOR = "\n\n"
+#: larger reported token counts are not believed (and could not be summed or priced safely)
+MAX_TOKEN_COUNT = 2**40
+#: names a client chooses that are stored and labelled (a requested model): longer ones are cut
+MAX_RECORDED_NAME = 256
+
+
+def bounded_name(name: str) -> str:
+    """A client-chosen name cut to ``MAX_RECORDED_NAME`` characters, for records and messages."""
+    return name if len(name) <= MAX_RECORDED_NAME else name[: MAX_RECORDED_NAME - 1] + "…"
 
 
 @dataclass(slots=True)
@@ -76,6 +82,7 @@ class CallRecord:
     ttft_ms: float | None = None
     attempts: list[Attempt] = field(default_factory=list)
     traceparent: str | None = None  # the client's W3C trace context, continued by the request's span
+    model_known: bool = True  # False: not a configured model (metrics count it under one label)
 
 
 @dataclass(slots=True)
@@ -95,8 +102,7 @@ Parsed = _Parsed
 def _choice_text(endpoint: str, choice: dict[str, Any]) -> str:
     if endpoint == "completions":
         return str(choice.get("text") or "")
-    message = choice.get("message") or {}
-    content = message.get("content")
+    content = _dict(choice.get("message")).get("content")
     if isinstance(content, list):
         return "".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
     return str(content or "")
@@ -115,24 +121,31 @@ def parse_response(endpoint: str, body: bytes | None) -> _Parsed:
     usage = data.get("usage")
     parsed.usage = usage if isinstance(usage, dict) else None
     _identify(parsed, data)
-    for choice in data.get("choices") or []:
+    for choice in _list(data.get("choices")):
         if not isinstance(choice, dict):
             continue
         parsed.texts.append(_choice_text(endpoint, choice))
-        calls = (choice.get("message") or {}).get("tool_calls") if endpoint == "chat/completions" else None
-        if calls and choice.get("index", 0) == 0:
-            parsed.tool_calls = list(calls)
+        calls = _dict(choice.get("message")).get("tool_calls") if endpoint == "chat/completions" else None
+        if isinstance(calls, list) and calls and choice.get("index", 0) == 0:
+            parsed.tool_calls = [c for c in calls if isinstance(c, dict)]
         if choice.get("index", 0) == 0:
-            parsed.finish_reason = choice.get("finish_reason")
+            parsed.finish_reason = _text(choice.get("finish_reason"))
     return parsed
 
 
 def parse_stream(endpoint: str, chunks: list[bytes]) -> _Parsed:
-    """Reassemble the first choice (and usage) from raw SSE bytes."""
+    """Reassemble the first choice (and usage) from raw SSE bytes.
+
+    An upstream may answer ``stream: true`` with one JSON body instead of events (some
+    OpenAI-compatible servers ignore ``stream``): that body is read as a complete response.
+    """
+    raw = b"".join(chunks)
+    if raw[:256].lstrip()[:1] == b"{":  # SSE lines start with "data:", "event:", "id:" or ":"
+        return parse_response(endpoint, raw)
     parsed = _Parsed()
     pieces: dict[int, list[str]] = {}
     calls: dict[int, dict[str, Any]] = {}
-    for line in b"".join(chunks).splitlines():
+    for line in raw.splitlines():
         if not line.startswith(b"data:"):
             continue
         payload = line[5:].strip()
@@ -147,36 +160,34 @@ def parse_stream(endpoint: str, chunks: list[bytes]) -> _Parsed:
         if isinstance(event.get("usage"), dict):
             parsed.usage = event["usage"]
         _identify(parsed, event)
-        for choice in event.get("choices") or []:
+        for choice in _list(event.get("choices")):
             if not isinstance(choice, dict):
                 continue
-            index = int(choice.get("index") or 0)
+            index = _index(choice.get("index"))
             if endpoint == "completions":
                 pieces.setdefault(index, []).append(str(choice.get("text") or ""))
             else:
-                delta = choice.get("delta") or {}
+                delta = _dict(choice.get("delta"))
                 if delta.get("content"):
                     pieces.setdefault(index, []).append(str(delta["content"]))
-                for call in delta.get("tool_calls") or [] if index == 0 else []:
-                    slot = calls.setdefault(int(call.get("index") or 0), {"type": "function", "function": {}})
+                for call in _list(delta.get("tool_calls")) if index == 0 else []:
+                    if not isinstance(call, dict):
+                        continue
+                    slot = calls.setdefault(_index(call.get("index")), {"type": "function", "function": {}})
                     if call.get("id"):
                         slot["id"] = call["id"]
-                    function = call.get("function") or {}
+                    function = _dict(call.get("function"))
                     if function.get("name"):
                         slot["function"]["name"] = function["name"]
-                    if function.get("arguments"):
+                    if isinstance(function.get("arguments"), str) and function["arguments"]:
                         slot["function"]["arguments"] = (
                             slot["function"].get("arguments", "") + function["arguments"]
                         )
-            if choice.get("finish_reason") and index == 0:
+            if _text(choice.get("finish_reason")) and index == 0:
                 parsed.finish_reason = choice["finish_reason"]
     parsed.texts = ["".join(pieces[i]) for i in sorted(pieces)]
     parsed.tool_calls = [calls[i] for i in sorted(calls)]
     return parsed
-
-
-def _redacted_request(request: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in request.items() if k.lower() not in SECRET_KEYS}
 
 
 def _prompt_of(endpoint: str, request: dict[str, Any]) -> Any:
@@ -200,7 +211,33 @@ def _prompt_chars(prompt: Any) -> int:
 
 
 def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    """A token count an upstream reported, if it is one (a whole number, not absurd)."""
+    ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_TOKEN_COUNT
+    return value if ok else None
+
+
+# An upstream's JSON is read defensively: any field may have any type, and a row is always made.
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _index(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _json(value: Any) -> str | None:
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:  # nested past orjson's limit
+        return None
 
 
 def _identify(parsed: _Parsed, data: dict[str, Any]) -> None:
@@ -234,14 +271,14 @@ def to_row_parsed(call: CallRecord, prices: PriceBook) -> tuple[dict[str, Any], 
         parsed = parse_response(call.endpoint, call.response_body)
 
     response_text = CHOICE_SEPARATOR.join(parsed.texts) if parsed.texts else None
-    tool_calls_json = orjson.dumps(parsed.tool_calls).decode() if parsed.tool_calls else None
+    tool_calls_json = _json(parsed.tool_calls) if parsed.tool_calls else None
     has_output = bool(response_text or parsed.tool_calls)
 
     usage = parsed.usage or {}
     prompt_tokens = _int(usage.get("prompt_tokens"))
     completion_tokens = _int(usage.get("completion_tokens"))
-    cached = _int((usage.get("prompt_tokens_details") or {}).get("cached_tokens"))
-    reasoning = _int((usage.get("completion_tokens_details") or {}).get("reasoning_tokens"))
+    cached = _int(_dict(usage.get("prompt_tokens_details")).get("cached_tokens"))
+    reasoning = _int(_dict(usage.get("completion_tokens_details")).get("reasoning_tokens"))
     estimated = False
     count_model = deployment.upstream_model if deployment else call.model
     if prompt_tokens is None and (has_output or (call.endpoint == "embeddings" and call.status_code < 400)):
@@ -272,15 +309,16 @@ def to_row_parsed(call: CallRecord, prices: PriceBook) -> tuple[dict[str, Any], 
     prompt = _prompt_of(call.endpoint, call.request)
     prompt_bytes = orjson.dumps(prompt, option=orjson.OPT_SORT_KEYS) if prompt is not None else b""
     log_prompts = deployment.log_prompts if deployment is not None else True
-    request = _redacted_request(call.request)
+    request = call.request
     if not log_prompts:
         request = {k: v for k, v in request.items() if k not in ("messages", "prompt", "input")}
-    metadata = call.metadata
+    request = redact(request)  # credentials by name and by value, at any depth
+    metadata = redact(call.metadata) if call.metadata else None
     row = {
         "id": call.id,
         "created_at": call.created_at,
         "endpoint": call.endpoint,
-        "model": call.model,
+        "model": bounded_name(call.model),
         "deployment": deployment.id if deployment else None,
         "provider": deployment.provider if deployment else None,
         "upstream_model": deployment.upstream_model if deployment else None,
@@ -290,10 +328,10 @@ def to_row_parsed(call: CallRecord, prices: PriceBook) -> tuple[dict[str, Any], 
         "status": "success" if call.status_code < 400 and call.error_type is None else "error",
         "status_code": call.status_code,
         "error_type": call.error_type,
-        "error_message": call.error_message,
+        "error_message": redact_text(call.error_message) if call.error_message else None,
         "request_json": orjson.dumps(request).decode(),
-        "response_text": response_text if log_prompts else None,
-        "tool_calls_json": tool_calls_json if log_prompts else None,
+        "response_text": redact_text(response_text) if log_prompts and response_text else None,
+        "tool_calls_json": redact_text(tool_calls_json) if log_prompts and tool_calls_json else None,
         "finish_reason": parsed.finish_reason,
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,

@@ -27,6 +27,8 @@ from typing import IO, Any
 
 import orjson
 
+from llmgate.telemetry.degrade import degraded_row, reason_of
+
 Row = dict[str, Any]
 #: A ``.creating`` file this old belongs to nobody (creation takes microseconds).
 _STALE_CREATING_S = 60.0
@@ -42,6 +44,14 @@ def _dump(row: Row) -> bytes:
         )
     except (TypeError, orjson.JSONEncodeError):  # an exotic value: keep the record, as text
         return json.dumps(row, default=str).encode() + b"\n"
+
+
+def _dump_or_degrade(row: Row) -> tuple[bytes, bool]:
+    """``_dump(row)``, or its degraded form when not even text will do (nested too deep)."""
+    try:
+        return _dump(row), False
+    except (RecursionError, ValueError, TypeError) as exc:
+        return _dump(degraded_row(row, reason_of(exc, "could not be written to a spill file"))), True
 
 
 def _json_default(value: Any) -> Any:
@@ -101,6 +111,7 @@ class SpillDir:
         self._fd_bytes = 0
         self._rejected_fd: int | None = None
         self._rejected_name = ""
+        self.degraded = 0  # rows spilled in degraded form
         # Normally only the spill thread writes; after stop() the event loop may too.
         self._lock = threading.Lock()
 
@@ -112,9 +123,18 @@ class SpillDir:
     def append(self, rows: list[Row]) -> None:
         if not rows:
             return
-        data = b"".join(_dump(row) for row in rows)
+        lines = [_dump_or_degrade(row) for row in rows]
+        data = b"".join(line for line, _ in lines)
         with self._lock:
             self._append(data)
+            self.degraded += sum(degraded for _, degraded in lines)
+
+    def probe(self) -> None:
+        """Open our next spill file now (raises ``OSError`` while the directory takes no files)."""
+        with self._lock:
+            if self._fd is None:
+                self._fd = self._create()
+                self._fd_bytes = 0
 
     def _append(self, data: bytes) -> None:
         if self._fd is None:
@@ -141,7 +161,7 @@ class SpillDir:
         return self._fd_bytes > 0
 
     def reject(self, rows: list[Row]) -> str:
-        return self.reject_lines([_dump(row).rstrip(b"\n") for row in rows])
+        return self.reject_lines([_dump_or_degrade(row)[0].rstrip(b"\n") for row in rows])
 
     def reject_lines(self, lines: list[bytes]) -> str:
         with self._lock:

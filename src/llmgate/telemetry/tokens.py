@@ -89,7 +89,8 @@ def count_messages(model: str, messages: list[Any]) -> int:
 def count_prompt(model: str, endpoint: str, body: dict[str, Any]) -> int:
     """Prompt tokens of a request body, for any of the three endpoints."""
     if endpoint == "chat/completions":
-        total = count_messages(model, body.get("messages") or [])
+        messages = body.get("messages")
+        total = count_messages(model, messages if isinstance(messages, list) else [])
         if body.get("tools"):
             total += count_text(model, orjson.dumps(body["tools"]).decode())
         return total

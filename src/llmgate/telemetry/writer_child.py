@@ -4,12 +4,17 @@ It reads frames (see ``frames.py``) on stdin and answers on stdout; its log goes
 The first frame is its ``WriterSettings``; then come ``("batch", seq, [CallRecord, ...])``,
 ``("flush", token)``, ``("ping", token)`` and ``("stop",)``. Batches go into an ordinary
 ``Recorder`` (queue, batch insert, spill, replay), so everything it promises holds here too. The answers are
-``("ack", seq, stats)`` once every record of batch ``seq`` and those before it are stored or on
-disk; ``("flushed", token, stats)`` once a ``Recorder.flush()`` begun after that frame is over;
-``("pong", token, problem or None)`` after one round trip to the store;
-and ``("stopped", stats)`` after ``("stop",)`` or the end of stdin, when the recorder has
-drained. At the end of stdin (the gateway exited, even by ``kill -9``) the writer drains what it
-holds into the store or the spill file and exits.
+``("ack", seq, stats)`` once every record of batch ``seq`` and those before it are in the store or
+fsynced to a spill file (``Recorder.confirmed_below``: never while a record is only in this
+process's memory, so the gateway keeps it and sends it again if this process dies);
+``("stats", stats)`` when the recorder's state changed with nothing new to acknowledge (the
+store or the spill directory failing or back, records held); ``("flushed", token, stats)`` once a
+``Recorder.flush()`` begun after that frame is over; ``("pong", token, problem or None)`` after one
+round trip to the store; and ``("stopped", stats)`` after ``("stop",)`` or the end of stdin, when
+the recorder has drained. Answers go out when something changed, never on a timer: an idle
+writer sleeps. At the end of stdin (the gateway exited, even by ``kill -9``) the writer drains
+what it holds into the store or the spill file and exits; what neither takes is then lost, and
+counted and logged as such.
 """
 
 from __future__ import annotations
@@ -29,14 +34,17 @@ from llmgate.pricing import PriceBook
 from llmgate.store.db import create_engine_for, ping
 from llmgate.store.records import StoreWriter
 from llmgate.telemetry import frames
+from llmgate.telemetry.alerts import sinks_from_config
+from llmgate.telemetry.degrade import DegradedAlerts, degraded_call_row, degraded_row
 from llmgate.telemetry.metrics import CallMetrics
 from llmgate.telemetry.observe import Observer
 from llmgate.telemetry.recorder import Recorder
+from llmgate.telemetry.records import CallRecord
 from llmgate.telemetry.writer_process import WriterSettings
 
 log = logging.getLogger("llmgate.telemetry.writer")
 
-#: how often settled batches are acknowledged
+#: after something settles, how long to gather what settles next into the same answer
 _ACK_INTERVAL_S = 0.005
 
 
@@ -52,6 +60,10 @@ class _Writer:
             self.store,
             Path(settings.spill_dir),
             prepare=self.observer.prepare,
+            salvage=self.salvage,
+            degrade=degraded_row,
+            on_degraded=DegradedAlerts(sinks_from_config(settings.alerts), lambda: self.engine),
+            probe=lambda: ping(self.engine),
             queue_size=settings.queue_size,
             batch_size=settings.batch_size,
             flush_interval_s=settings.flush_interval_s,
@@ -59,6 +71,11 @@ class _Writer:
         )
         self.unsettled: deque[tuple[int, int]] = deque()  # (submitted count after the batch, seq)
         self.acked = -1
+        self.changed = asyncio.Event()
+        self.recorder.watch(self.changed.set)
+
+    def salvage(self, call: CallRecord, reason: str) -> dict[str, Any]:
+        return degraded_call_row(call, self.prices, reason)
 
     def send(self, message: Any) -> None:
         if not self.out.is_closing():
@@ -72,19 +89,26 @@ class _Writer:
             stats["metrics"] = delta
         return stats
 
-    def ack_settled(self) -> None:
-        processed = self.recorder.processed()
+    def ack_settled(self) -> bool:
+        """Acknowledge every batch now in the store or on disk; whether there was one."""
+        confirmed = self.recorder.confirmed_below()
         last = None
-        while self.unsettled and self.unsettled[0][0] <= processed:
+        while self.unsettled and self.unsettled[0][0] <= confirmed:
             last = self.unsettled.popleft()[1]
-        if last is not None:
-            self.acked = last
-            self.send(("ack", last, self.stats()))
+        if last is None:
+            return False
+        self.acked = last
+        self.send(("ack", last, self.stats()))
+        return True
 
-    async def ack_loop(self) -> None:
+    async def answer_loop(self) -> None:
+        """Answer when the recorder says something changed (no timer: an idle writer sleeps)."""
         while True:
+            await self.changed.wait()
             await asyncio.sleep(_ACK_INTERVAL_S)
-            self.ack_settled()
+            self.changed.clear()
+            if not self.ack_settled():
+                self.send(("stats", self.stats()))
             with contextlib.suppress(ConnectionError):
                 await self.out.drain()
 
@@ -128,12 +152,14 @@ async def _serve(stdout_fd: int) -> None:
     schema = asyncio.create_task(writer.ensure_schema())
     warm = asyncio.create_task(asyncio.to_thread(writer.prices.warm))  # meanwhile, batches arrive
     await writer.recorder.start()
-    acker = asyncio.create_task(writer.ack_loop())
+    acker = asyncio.create_task(writer.answer_loop())
     flushes: set[asyncio.Task[None]] = set()
+    asked_to_stop = False
     try:
         while True:
             message = await frames.read(reader)
             if message is None or message[0] == "stop":
+                asked_to_stop = message is not None
                 break
             if message[0] == "batch":
                 _, seq, items = message
@@ -149,7 +175,8 @@ async def _serve(stdout_fd: int) -> None:
         acker.cancel()
         for task in (*flushes, schema, warm):
             task.cancel()
-        await writer.recorder.stop()
+        # Asked to stop, the gateway takes back what we did not confirm; at the end of stdin it is gone.
+        await writer.recorder.stop(others_hold=asked_to_stop)
         writer.ack_settled()
         writer.send(("stopped", writer.stats()))
         with contextlib.suppress(ConnectionError):

@@ -7,12 +7,18 @@ list: every few milliseconds the batch is pickled down a pipe to ``writer_child`
 the gateway, one per worker), which runs an ordinary ``Recorder`` against the store.
 
 Nothing is lost on the way. A batch stays in the gateway's memory until the writer acknowledges
-it as stored or on disk; if the writer dies, it is restarted and the unacknowledged batches are
-sent again (inserts are idempotent on the record id, so a batch written twice is stored once).
+it as stored or fsynced to a spill file (never while the writer only holds it in memory); if the
+writer dies, it is restarted and the unacknowledged batches are sent again (inserts are
+idempotent on the record id, so a batch written twice is stored once). A record that will not
+pickle (nested past pickle's depth) goes to the fallback on its own, never its batch.
 If the writer cannot be kept running, or falls behind by more than ``queue_size`` records, records
 go to an in-process ``Recorder`` (the fallback), which stores or spills them as before. When the
 gateway stops, the writer drains and exits; if the gateway is killed, the writer sees its stdin
 close and drains all the same.
+
+``unrecordable`` (an attribute, read on the request path) is true while the writer (or the
+fallback) can neither store nor spill records: readiness fails, and with
+``llmgate.recorder.on_unrecordable: refuse`` new requests are answered 503.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from llmgate.config.schema import AlertSettings
 from llmgate.errors import StoreError
 from llmgate.telemetry import frames
 from llmgate.telemetry.metrics import Delta
@@ -40,6 +47,8 @@ log = logging.getLogger("llmgate.telemetry.writer")
 SEND_INTERVAL_S = 0.005
 #: restarts within a minute before recording moves into the gateway process
 MAX_RESTARTS = 5
+#: where an answer from the writer carries its stats
+_STATS_AT = {"ack": 2, "flushed": 2, "stats": 1, "stopped": 1}
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +64,7 @@ class WriterSettings:
     log_level: str = "info"
     price_overrides: dict[str, dict[str, Decimal]] | None = None  # llmgate.pricing_file
     otel: OtelSettings = field(default_factory=OtelSettings)  # the writer exports the spans
+    alerts: AlertSettings = field(default_factory=AlertSettings)  # where degraded-record alerts go
 
 
 class RecorderProcess:
@@ -93,6 +103,8 @@ class RecorderProcess:
         self._in_process = False  # gave up on the writer process
         self._child_stats: dict[str, Any] = {}
         self._restarts = 0
+        self.unrecordable = False  # neither the store nor the spill directory takes records
+        fallback.watch(self._refresh)
 
     # --- the request path ---------------------------------------------------------------------
 
@@ -185,7 +197,10 @@ class RecorderProcess:
                 merged[key] = value + local.get(key, 0)
         merged["queued"] = len(self._buffer) + self._unacked_items + local["queued"]
         merged["store_ok"] = bool(self._child_stats.get("store_ok", True)) and local["store_ok"]
+        merged["spill_ok"] = bool(self._child_stats.get("spill_ok", True)) and local["spill_ok"]
         merged["last_error"] = self._child_stats.get("last_error") or local["last_error"]
+        merged["spill_error"] = self._child_stats.get("spill_error") or local["spill_error"]
+        merged["unrecordable"] = self.unrecordable
         merged["writer"] = "in-process" if self._in_process else "process"
         merged["writer_restarts"] = self._restarts
         return merged
@@ -215,11 +230,20 @@ class RecorderProcess:
                 self._take_over()
                 return
             self._restarts += 1
-            log.warning(
-                "recorder: the writer process exited (code %s); restarting it and resending %d records",
-                code,
-                self._unacked_items,
-            )
+            if self.unrecordable:
+                log.error(
+                    "recorder: the writer process exited (code %s) while neither the store nor the spill "
+                    "directory takes records; this process holds the %d records it had not confirmed "
+                    "and sends them to its successor",
+                    code,
+                    self._unacked_items,
+                )
+            else:
+                log.warning(
+                    "recorder: the writer process exited (code %s); restarting it and resending %d records",
+                    code,
+                    self._unacked_items,
+                )
             await asyncio.sleep(min(0.1 * 2**failures, 5.0))
 
     async def _run_writer(self) -> bool:
@@ -234,7 +258,8 @@ class RecorderProcess:
             out.write(frames.encode(self._settings))
             for _, frame in self._unacked.values():  # what a previous writer did not confirm
                 out.write(frame)
-            self._flush_queue = deque(self._flush_waiters)
+            # what the previous writer did not answer: flushes, and pings (negative tokens)
+            self._flush_queue = deque([*self._flush_waiters, *(-token - 1 for token in self._ping_waiters)])
             answers = asyncio.create_task(self._read_answers(process.stdout))
             sender = asyncio.create_task(self._send_loop(out))
             try:
@@ -271,41 +296,63 @@ class RecorderProcess:
         items, self._buffer = self._buffer, []
         try:
             frame = frames.encode(("batch", self._seq, items))
-        except Exception:  # an item that will not pickle: record this batch in-process
-            log.exception("recorder: could not send a batch to the writer process")
-            for item in items:
-                self._fallback.submit(item)
-            return
+        except Exception:  # an item that will not pickle: that one is recorded in-process
+            items = self._picklable(items)
+            if not items:
+                return
+            frame = frames.encode(("batch", self._seq, items))
         self._unacked[self._seq] = (len(items), frame)
         self._unacked_items += len(items)
         self._seq += 1
         out.write(frame)
+
+    def _picklable(self, items: list[Any]) -> list[Any]:
+        """The items that pickle; each other one goes to the fallback recorder on its own."""
+        kept = []
+        for item in items:
+            try:
+                frames.encode(item)
+            except Exception as exc:
+                log.warning(
+                    "recorder: a record could not be sent to the writer process (%s); recording it "
+                    "in this process",
+                    type(exc).__name__,
+                )
+                self._fallback.submit(item)
+            else:
+                kept.append(item)
+        return kept
 
     async def _read_answers(self, stream: asyncio.StreamReader) -> bool:
         while True:
             message = await frames.read(stream)
             if message is None:
                 return False
-            stats = message[1] if message[0] == "stopped" else message[2] if message[0] != "pong" else None
-            if isinstance(stats, dict):  # traffic metrics observed since the last answer
-                delta = stats.pop("metrics", None)
+            kind = message[0]
+            stats = message[_STATS_AT[kind]] if kind in _STATS_AT else None
+            if isinstance(stats, dict):
+                delta = stats.pop("metrics", None)  # traffic metrics observed since the last answer
                 if delta and self._on_metrics is not None:
                     self._on_metrics(delta)
-            if message[0] == "ack":
-                self._settle(message[1])
-                self._child_stats = message[2]
-            elif message[0] == "flushed":
-                self._child_stats = message[2]
+                self._child_stats = stats
+                if kind == "ack":
+                    self._settle(message[1])
+                self._refresh()
+            if kind == "flushed":
                 waiter = self._flush_waiters.pop(message[1], None)
                 if waiter is not None and not waiter.done():
                     waiter.set_result(None)
-            elif message[0] == "pong":
+            elif kind == "pong":
                 ping = self._ping_waiters.get(message[1])
                 if ping is not None and not ping.done():
                     ping.set_result(message[2])
-            elif message[0] == "stopped":
-                self._child_stats = message[1]
+            elif kind == "stopped":
                 return True
+
+    def _refresh(self) -> None:
+        """Whether records can be kept, from the writer's last word and the fallback's state."""
+        writer = not self._in_process and bool(self._child_stats.get("unrecordable"))
+        self.unrecordable = writer or self._fallback.unrecordable
 
     def _settle(self, seq: int) -> None:
         while self._unacked:
@@ -324,6 +371,7 @@ class RecorderProcess:
         self._unacked.clear()
         self._unacked_items = 0
         self._buffer = []
+        self._refresh()
         for waiter in self._flush_waiters.values():
             if not waiter.done():
                 waiter.set_result(None)
