@@ -21,7 +21,7 @@ import pytest
 from aiohttp import web
 
 from support.configs import MASTER_KEY
-from support.serve_records import ServedGateway
+from support.served import ServedGateway
 
 CHUNKS = 100
 INTERVAL_S = 0.1

@@ -22,7 +22,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
 from support.configs import MASTER_KEY
-from support.serve_records import ServedGateway
+from support.served import ServedGateway
 
 pytestmark = pytest.mark.slow
 

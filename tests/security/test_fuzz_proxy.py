@@ -33,7 +33,7 @@ from llmgate.config.deployment import build_deployments
 from llmgate.pricing import PriceBook
 from llmgate.telemetry.records import CallRecord, parse_response, parse_stream, to_row
 from support.configs import MASTER_KEY
-from support.serve_records import ServedGateway
+from support.served import ServedGateway
 
 pytestmark = pytest.mark.slow
 
@@ -294,7 +294,7 @@ def fuzz(served: ServedGateway, http: httpx.Client, path: str, bodies: st.Search
         check(run, body, response)
 
     one()
-    rows = served.rows(run.answered, seconds=30)
+    rows = served.rows(run.answered, timeout=30, missing_ok=True)
     for request_id, (status, body) in run.answered.items():
         stored = len(rows.get(request_id, []))
         if stored != 1:

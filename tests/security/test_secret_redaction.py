@@ -26,7 +26,7 @@ from aiohttp import web
 from llmgate.protocol.redact import REDACTED, is_secret_name, redact, redact_text, scrub
 from support.configs import MASTER_KEY
 from support.fake_anthropic import FakeAnthropic
-from support.serve_records import ServedGateway
+from support.served import ServedGateway
 
 DEPLOYMENT_KEY = "sk-deployment-secret-4f1e9c0b7a"
 OPAQUE_KEY = "opaque-credential-0042"  # a key in no known format: only its exact value gives it away

@@ -22,7 +22,7 @@ from aiohttp import web
 
 from llmgate.store.models import MONEY_SCALE
 from support.configs import MASTER_KEY
-from support.serve_records import ServedGateway
+from support.served import ServedGateway
 
 INPUT_PRICE = Decimal("0.000001")
 OUTPUT_PRICE = Decimal("0.000004")
