@@ -9,7 +9,6 @@ the client, which reads for about a second and closes its connection.
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from aiohttp import web
 
 from support.configs import MASTER_KEY
 from support.served import ServedGateway
+from support.upstream import serve_chat
 
 CHUNKS = 100
 INTERVAL_S = 0.1
@@ -56,37 +56,11 @@ class SlowSse:
             raise
         return response
 
-    def serve(self) -> Iterator[str]:
-        app = web.Application()
-        app.router.add_post("/v1/chat/completions", self.chat)
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        runner = web.AppRunner(app, access_log=None)
-
-        async def start() -> None:
-            await runner.setup()
-            await web.SockSite(runner, sock).start()
-            ready.set()
-
-        thread = threading.Thread(target=lambda: (loop.run_until_complete(start()), loop.run_forever()))
-        thread.start()
-        assert ready.wait(10)
-        try:
-            yield f"http://127.0.0.1:{port}/v1"
-        finally:
-            asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(10)
-            loop.close()
-
 
 @pytest.fixture
 def slow() -> Iterator[tuple[SlowSse, str]]:
     server = SlowSse()
-    for base in server.serve():
+    with serve_chat(server.chat) as base:
         yield server, base
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -27,6 +26,7 @@ from llmgate.protocol.redact import REDACTED, is_secret_name, redact, redact_tex
 from support.configs import MASTER_KEY
 from support.fake_anthropic import FakeAnthropic
 from support.served import ServedGateway
+from support.upstream import serve_chat
 
 DEPLOYMENT_KEY = "sk-deployment-secret-4f1e9c0b7a"
 OPAQUE_KEY = "opaque-credential-0042"  # a key in no known format: only its exact value gives it away
@@ -62,37 +62,11 @@ class EchoingUpstream:
         }
         return web.Response(status=self.status, body=orjson.dumps(body), content_type="application/json")
 
-    def serve(self) -> Iterator[str]:
-        app = web.Application()
-        app.router.add_post("/v1/chat/completions", self.chat)
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        runner = web.AppRunner(app, access_log=None)
-
-        async def start() -> None:
-            await runner.setup()
-            await web.SockSite(runner, sock).start()
-            ready.set()
-
-        thread = threading.Thread(target=lambda: (loop.run_until_complete(start()), loop.run_forever()))
-        thread.start()
-        assert ready.wait(10)
-        try:
-            yield f"http://127.0.0.1:{port}/v1"
-        finally:
-            asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(10)
-            loop.close()
-
 
 @pytest.fixture(scope="module")
 def echoing() -> Iterator[tuple[EchoingUpstream, str]]:
     server = EchoingUpstream()
-    for base in server.serve():
+    with serve_chat(server.chat) as base:
         yield server, base
 
 

@@ -8,9 +8,6 @@ official ``openai`` SDK as the client.
 
 from __future__ import annotations
 
-import asyncio
-import socket
-import threading
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -23,6 +20,7 @@ from aiohttp import web
 from llmgate.store.models import MONEY_SCALE
 from support.configs import MASTER_KEY
 from support.served import ServedGateway
+from support.upstream import serve_chat
 
 INPUT_PRICE = Decimal("0.000001")
 OUTPUT_PRICE = Decimal("0.000004")
@@ -49,30 +47,8 @@ async def _json_answer(request: web.Request) -> web.Response:
 @pytest.fixture
 def json_upstream() -> Iterator[str]:
     """An OpenAI-compatible upstream on loopback that never streams; yields its base URL."""
-    app = web.Application()
-    app.router.add_post("/v1/chat/completions", _json_answer)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    runner = web.AppRunner(app, access_log=None)
-
-    async def start() -> None:
-        await runner.setup()
-        await web.SockSite(runner, sock).start()
-        ready.set()
-
-    thread = threading.Thread(target=lambda: (loop.run_until_complete(start()), loop.run_forever()))
-    thread.start()
-    assert ready.wait(10)
-    try:
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
+    with serve_chat(_json_answer) as base:
+        yield base
 
 
 @pytest.fixture

@@ -5,17 +5,21 @@ with or without a usage chunk, tool calls), completions, embeddings and models
 deterministically, records every request it received, and can be told to misbehave: answer
 an error status (with ``Retry-After``), hang, send malformed JSON, omit usage, refuse
 connections, or cut a stream after k chunks.
+
+``serve_chat`` serves one chat handler of a test's own (an upstream that misbehaves in a way
+``FakeUpstream`` does not) the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +27,36 @@ import orjson
 from aiohttp import web
 
 MODEL = "upstream-model-1"
+
+
+@contextlib.contextmanager
+def serve_chat(chat: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> Iterator[str]:
+    """``chat`` as ``POST /v1/chat/completions`` of an upstream on loopback, in its own thread and
+    event loop; yields the upstream's base URL (``.../v1``), stops it on exit."""
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", chat)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    runner = web.AppRunner(app, access_log=None)
+
+    async def start() -> None:
+        await runner.setup()
+        await web.SockSite(runner, sock).start()
+        ready.set()
+
+    thread = threading.Thread(target=lambda: (loop.run_until_complete(start()), loop.run_forever()))
+    thread.start()
+    assert ready.wait(10)
+    try:
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
 
 
 @dataclass
