@@ -3,7 +3,6 @@ across them."""
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -11,13 +10,12 @@ from pathlib import Path
 
 import openai
 import pytest
-import yaml
 
 from e2e.test_limits import COST
 from e2e.test_proxy import MESSAGES
 from llmgate.store.db import create_engine_for
 from support.configs import upstream_config
-from support.gateway import start_serve, wait_healthy
+from support.gateway import serve_replicas
 from support.keys import add_key, change_key
 from support.postgres import postgres_schema
 from support.upstream import FakeUpstream
@@ -32,22 +30,8 @@ def two_gateways(
     with postgres_schema(pg_url) as url:
         config = upstream_config(upstream, database_url=url)
         config["router_settings"] = {"redis_url": redis_url}
-        path = tmp_path / "config.yaml"
-        path.write_text(yaml.safe_dump(config))
-        processes, bases = [], []
-        try:
-            for _ in range(2):
-                process, base = start_serve(path, os.environ.copy())
-                processes.append(process)
-                bases.append(base)
-            for base in bases:
-                wait_healthy(base)
+        with serve_replicas(config, tmp_path) as bases:
             yield bases, url
-        finally:
-            for process in processes:
-                process.terminate()
-            for process in processes:
-                process.wait(30)
 
 
 def ask(base: str, key: str) -> None:

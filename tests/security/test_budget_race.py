@@ -15,7 +15,6 @@ race. The figures (admitted, spend, budget, overspend) are printed (``pytest -s`
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -26,12 +25,11 @@ import httpx
 import openai
 import pytest
 import sqlalchemy as sa
-import yaml
 
 from llmgate.store.db import create_engine_for
 from llmgate.store.models import MONEY_SCALE
 from support.configs import MASTER_KEY
-from support.gateway import start_serve, wait_healthy
+from support.gateway import serve_replicas
 from support.keys import add_key
 from support.postgres import postgres_schema
 from support.served import ServedGateway
@@ -164,22 +162,8 @@ def two_gateways(pg_url: str, redis_url: str, tmp_path: Path) -> Iterator[tuple[
             "router_settings": {"redis_url": redis_url},
             "llmgate": {"database_url": url, "recorder": {"flush_interval_s": 0.05}},
         }
-        path = tmp_path / "config.yaml"
-        path.write_text(yaml.safe_dump(config))
-        processes, bases = [], []
-        try:
-            for _ in range(2):
-                process, base = start_serve(path, os.environ.copy())
-                processes.append(process)
-                bases.append(base)
-            for base in bases:
-                wait_healthy(base)
+        with serve_replicas(config, tmp_path) as bases:
             yield bases, url
-        finally:
-            for process in processes:
-                process.terminate()
-            for process in processes:
-                process.wait(30)
 
 
 @pytest.mark.postgres

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import uvicorn
+import yaml
 
 from llmgate.config import parse_config
 from llmgate.server.app import LlmgateApp, Overrides, Settings, create_app
@@ -106,6 +110,28 @@ def start_serve(config_path: Path, env: dict[str, str] | None = None) -> tuple[A
         env=env,
     )
     return process, f"http://127.0.0.1:{port}"
+
+
+@contextlib.contextmanager
+def serve_replicas(config: dict[str, Any], tmp_path: Path, count: int = 2) -> Iterator[list[str]]:
+    """``count`` ``llmgate serve`` processes on one config (written to ``tmp_path``), each healthy:
+    their base URLs. Terminated on exit."""
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    processes, bases = [], []
+    try:
+        for _ in range(count):
+            process, base = start_serve(path, os.environ.copy())
+            processes.append(process)
+            bases.append(base)
+        for base in bases:
+            wait_healthy(base)
+        yield bases
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(30)
 
 
 def wait_healthy(base: str, attempts: int = 400) -> None:
