@@ -10,7 +10,6 @@ the figure itself (20 s).
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -22,8 +21,8 @@ import pytest
 import yaml
 
 from support.gateway import free_port, wait_healthy
+from support.proc_cpu import TICKS, ticks, tree
 
-TICKS = os.sysconf("SC_CLK_TCK")
 WINDOW_S = 10.0
 BOUND_PERCENT = 1.0
 
@@ -31,37 +30,6 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc"),
 ]
-
-
-def _stat(pid: int) -> tuple[int, int]:
-    raw = Path(f"/proc/{pid}/stat").read_text()
-    fields = raw[raw.rindex(")") + 2 :].split()
-    return int(fields[1]), int(fields[11]) + int(fields[12])
-
-
-def tree(root: int) -> list[int]:
-    parents = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parents[int(entry.name)] = _stat(int(entry.name))[0]
-            except (OSError, ValueError):
-                continue
-    found, frontier = [root], [root]
-    while frontier:
-        frontier = [pid for pid, parent in parents.items() if parent in frontier]
-        found += frontier
-    return found
-
-
-def ticks(pids: list[int]) -> int:
-    total = 0
-    for pid in pids:
-        try:
-            total += _stat(pid)[1]
-        except (OSError, ValueError):
-            continue
-    return total
 
 
 def test_an_idle_gateway_and_its_writer_use_under_one_percent_of_a_core(tmp_path: Path) -> None:
