@@ -31,24 +31,10 @@ from llmgate.telemetry.degrade import DEGRADED_KEY, DegradedAlerts, degraded_cal
 from llmgate.telemetry.recorder import Recorder
 from llmgate.telemetry.records import CallRecord, to_row
 from llmgate.telemetry.writer_process import RecorderProcess, WriterSettings
+from support.configs import PRICED_GPT
 from support.postgres import postgres_schema
 
-(GPT,) = build_deployments(
-    parse_config(
-        {
-            "model_list": [
-                {
-                    "model_name": "gpt",
-                    "litellm_params": {
-                        "model": "openai/gpt-4o-mini",
-                        "input_cost_per_token": "0.000001",
-                        "output_cost_per_token": "0.000002",
-                    },
-                }
-            ]
-        }
-    )
-)
+(GPT,) = build_deployments(parse_config({"model_list": [PRICED_GPT]}))
 PRICES = PriceBook()
 
 

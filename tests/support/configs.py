@@ -8,6 +8,16 @@ from support.upstream import FakeUpstream
 
 MASTER_KEY = "sk-test-master-0123456789"
 
+#: a ``model_list`` entry priced by the config itself: $1 in, $2 out per million tokens
+PRICED_GPT: dict[str, Any] = {
+    "model_name": "gpt",
+    "litellm_params": {
+        "model": "openai/gpt-4o-mini",
+        "input_cost_per_token": "0.000001",
+        "output_cost_per_token": "0.000002",
+    },
+}
+
 
 def upstream_config(upstream: FakeUpstream, **llmgate: Any) -> dict[str, Any]:
     """A LiteLLM-style config with one model on the fake upstream and a mock model."""

@@ -17,17 +17,11 @@ from llmgate.telemetry import frames
 from llmgate.telemetry.metrics import CallMetrics
 from llmgate.telemetry.prometheus import Exposition, Sample
 from llmgate.telemetry.records import Attempt, CallRecord, to_row
+from support.configs import PRICED_GPT
 
 CONFIG = {
     "model_list": [
-        {
-            "model_name": "gpt",
-            "litellm_params": {
-                "model": "openai/gpt-4o-mini",
-                "input_cost_per_token": "0.000001",
-                "output_cost_per_token": "0.000002",
-            },
-        },
+        PRICED_GPT,
         {"model_name": "backup", "litellm_params": {"model": "openai/gpt-4o"}},
     ]
 }

@@ -11,17 +11,11 @@ import orjson
 from llmgate.config import build_deployments, parse_config
 from llmgate.pricing import PriceBook
 from llmgate.telemetry.records import CallRecord, parse_stream, to_row
+from support.configs import PRICED_GPT
 
 CONFIG = {
     "model_list": [
-        {
-            "model_name": "gpt",
-            "litellm_params": {
-                "model": "openai/gpt-4o-mini",
-                "input_cost_per_token": "0.000001",
-                "output_cost_per_token": "0.000002",
-            },
-        },
+        PRICED_GPT,
         {"model_name": "private", "litellm_params": {"model": "hosted_vllm/secret-sauce-7b"}},
         {"model_name": "quiet", "log_prompts": False, "litellm_params": {"model": "openai/gpt-4o-mini"}},
     ]
