@@ -34,7 +34,7 @@ import orjson
 
 from llmgate.pricing import PriceBook
 from llmgate.telemetry.alerts import Alert, Sink, raise_alert_sync
-from llmgate.telemetry.records import CallRecord, to_row
+from llmgate.telemetry.records import CallRecord, outcome_columns, to_row
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -139,7 +139,6 @@ def degraded_call_row(call: CallRecord, prices: PriceBook, reason: str) -> Row:
 
 
 def _bare_row(call: CallRecord) -> Row:
-    deployment = call.deployment
     try:
         tags = orjson.dumps(call.tags).decode() if call.tags else None
     except (TypeError, orjson.JSONEncodeError):
@@ -149,15 +148,7 @@ def _bare_row(call: CallRecord) -> Row:
         "created_at": call.created_at,
         "endpoint": call.endpoint,
         "model": call.model,
-        "deployment": deployment.id if deployment else None,
-        "provider": deployment.provider if deployment else None,
-        "upstream_model": deployment.upstream_model if deployment else None,
-        "auth_identity": call.auth_identity,
-        "user": call.user,
-        "stream": call.stream,
-        "status": "success" if call.status_code < 400 and call.error_type is None else "error",
-        "status_code": call.status_code,
-        "error_type": call.error_type,
+        **outcome_columns(call),
         "cost_usd": None,
         "cost_unknown": True,
         "latency_ms": round(call.latency_ms, 3),

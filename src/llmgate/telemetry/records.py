@@ -247,6 +247,23 @@ def _identify(parsed: _Parsed, data: dict[str, Any]) -> None:
         parsed.response_model = data["model"]
 
 
+def outcome_columns(call: CallRecord) -> dict[str, Any]:
+    """The columns of a row that say where a call went, for whom, and how it ended (deployment,
+    caller, status), taken as they are: a stored row and a degraded one keep them alike."""
+    deployment = call.deployment
+    return {
+        "deployment": deployment.id if deployment else None,
+        "provider": deployment.provider if deployment else None,
+        "upstream_model": deployment.upstream_model if deployment else None,
+        "auth_identity": call.auth_identity,
+        "user": call.user,
+        "stream": call.stream,
+        "status": "success" if call.status_code < 400 and call.error_type is None else "error",
+        "status_code": call.status_code,
+        "error_type": call.error_type,
+    }
+
+
 def to_row(call: CallRecord, prices: PriceBook) -> dict[str, Any]:
     """The stored form of a call (see ``store.models.RequestRecord``)."""
     return to_row_parsed(call, prices)[0]
@@ -319,15 +336,7 @@ def to_row_parsed(call: CallRecord, prices: PriceBook) -> tuple[dict[str, Any], 
         "created_at": call.created_at,
         "endpoint": call.endpoint,
         "model": bounded_name(call.model),
-        "deployment": deployment.id if deployment else None,
-        "provider": deployment.provider if deployment else None,
-        "upstream_model": deployment.upstream_model if deployment else None,
-        "auth_identity": call.auth_identity,
-        "user": call.user,
-        "stream": call.stream,
-        "status": "success" if call.status_code < 400 and call.error_type is None else "error",
-        "status_code": call.status_code,
-        "error_type": call.error_type,
+        **outcome_columns(call),
         "error_message": redact_text(call.error_message) if call.error_message else None,
         "request_json": orjson.dumps(request).decode(),
         "response_text": redact_text(response_text) if log_prompts and response_text else None,
