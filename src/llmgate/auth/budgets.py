@@ -139,7 +139,8 @@ class Reservation:
 
 
 class _Backend:
-    """What both backends share: reservation ids, and releasing reservations dropped unsettled."""
+    """What both backends share: reservation ids, settling once, and releasing reservations dropped
+    unsettled."""
 
     def __init__(self) -> None:
         self._ids = itertools.count(1)
@@ -160,6 +161,15 @@ class _Backend:
         )
         reservation.finalizer.atexit = False  # at exit the counters go with the process
         return reservation
+
+    @staticmethod
+    def _settling(reservation: Reservation) -> bool:
+        """Mark ``reservation`` settled, its drop-release off; False if it already was settled."""
+        if reservation.settled:
+            return False
+        reservation.settled = True
+        reservation.finalizer.detach()
+        return True
 
     def _release_dropped(self, reservation_id: str, scopes: list[tuple[str, float]]) -> None:
         raise NotImplementedError
@@ -213,10 +223,8 @@ class LocalBudgets(_Backend):
         return reservation
 
     async def settle(self, reservation: Reservation, cost: Decimal | None) -> None:
-        if reservation.settled:
+        if not self._settling(reservation):
             return
-        reservation.settled = True
-        reservation.finalizer.detach()
         self._release_dropped(reservation.id, reservation.scopes)
         if cost:
             for key in reservation.scopes:
@@ -291,10 +299,8 @@ class RedisBudgets(_Backend):
         return reservation
 
     async def settle(self, reservation: Reservation, cost: Decimal | None) -> None:
-        if reservation.settled:
+        if not self._settling(reservation):
             return
-        reservation.settled = True
-        reservation.finalizer.detach()
         self._live.pop(reservation.id, None)
         units = int(cost * UNITS) if cost and cost > 0 else 0
         await self._settle(keys=self._keys(reservation.scopes), args=[reservation.id, units])
