@@ -79,11 +79,7 @@ class Enforcer:
         invented model names cannot flood the store. Raises the 403 for a model off an allow-list;
         for an unknown one, it is 403 too when there is an allow-list (a restricted key learns
         nothing about which other models exist), else the caller's 404 follows."""
-        denied: tuple[str, list[str]] | None = None
-        for owner, allowed in (("key", key.models), ("team", team.models if team else None)):
-            if allowed is not None and model not in allowed:
-                denied = (owner, allowed)
-                break
+        denied = _not_allowed(key, team, model)
         if known and denied is None:
             return  # admit counts it
         requests_state: RateState | None = None
@@ -95,12 +91,7 @@ class Enforcer:
                     message = f"Rate limit reached: {rpm} requests per minute"
                     raise self._limited(message, state, requests_state, None)
         if denied is not None:
-            owner, allowed = denied
-            raise PermissionDenied(
-                f"This {owner} may not use model '{model}'. Allowed: {', '.join(allowed) or 'none'}.",
-                code="model_not_allowed",
-                param="model",
-            )
+            raise denied
 
     async def admit(
         self,
@@ -112,13 +103,9 @@ class Enforcer:
         worst_case: Callable[[], Decimal] | None = None,
     ) -> Admission:
         """``worst_case``: the most the request can cost (called only when a budget applies)."""
-        for owner, allowed in (("key", key.models), ("team", team.models if team else None)):
-            if allowed is not None and model not in allowed:
-                raise PermissionDenied(
-                    f"This {owner} may not use model '{model}'. Allowed: {', '.join(allowed) or 'none'}.",
-                    code="model_not_allowed",
-                    param="model",
-                )
+        denied = _not_allowed(key, team, model)
+        if denied is not None:
+            raise denied
         admission = Admission()
         requests_state: RateState | None = None
         tokens_state: RateState | None = None
@@ -222,6 +209,18 @@ class Enforcer:
             retry_after=max(1.0, state.reset_s),
             headers=ratelimit_headers(requests, tokens),
         )
+
+
+def _not_allowed(key: KeyRow, team: TeamRow | None, model: str) -> PermissionDenied | None:
+    """The 403 for a model outside the key's or its team's allow-list, or None when it may be used."""
+    for owner, allowed in (("key", key.models), ("team", team.models if team else None)):
+        if allowed is not None and model not in allowed:
+            return PermissionDenied(
+                f"This {owner} may not use model '{model}'. Allowed: {', '.join(allowed) or 'none'}.",
+                code="model_not_allowed",
+                param="model",
+            )
+    return None
 
 
 def _tighter(current: RateState | None, new: RateState) -> RateState:
