@@ -7,6 +7,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from llmgate.monitors.delay import seconds_text
+
 __all__ = ["print_drift_report", "print_quality_report", "print_status"]
 
 _KIND_TITLE = {
@@ -34,6 +36,7 @@ def _num(value: Any, digits: int = 3) -> str:
 def print_status(data: dict[str, Any]) -> None:
     console = _console()
     groups = data["groups"]
+    _print_health(console, data.get("monitor"))
     if not groups:
         console.print(
             "No samples yet. Run `llmgate monitor --config FILE` (or set llmgate.monitors.enabled) "
@@ -45,7 +48,7 @@ def print_status(data: dict[str, Any]) -> None:
         table.add_column(column)
     for g in groups:
         alerts = ", ".join(
-            f"{c['condition']} since {c['since'][:19]} (delay {_num(c['detection_delay_s'], 1)} s)"
+            f"{c['condition']} since {c['since'][:19]} (delay {seconds_text(c['detection_delay_s'])})"
             for c in g["open_conditions"]
         )
         status = {"alerting": "[red]alerting[/]", "drifted": "[yellow]drifted[/]", "ok": "[green]ok[/]"}.get(
@@ -63,6 +66,28 @@ def print_status(data: dict[str, Any]) -> None:
     console.print(table)
     for b in data.get("baselines", []):
         console.print(f"baseline pinned: {b['model']} ({b['route']}) {b['since'][:19]} to {b['until'][:19]}")
+
+
+def _print_health(console: Console, health: dict[str, Any] | None) -> None:
+    """The worker's own health, one or two lines above the table (``monitors/health.py``)."""
+    if health is None:
+        return
+    status = health["status"]
+    if status == "not started":
+        console.print("Monitor worker: [yellow]not started[/] (no pass recorded yet)")
+        return
+    colour = {"ok": "green", "failing": "red", "stalled": "red"}.get(status, "yellow")
+    success = health.get("last_success_at")
+    since = health.get("since_success_s")
+    console.print(
+        f"Monitor worker: [{colour}]{status}[/] · last success "
+        + (f"{success[:19]} ({seconds_text(since)} ago)" if success else "never")
+        + f" · {health['consecutive_failures']} failed passes in a row ({health['failures_total']} in all)"
+        + f" · lag {seconds_text(health.get('lag_s'))}",
+        highlight=False,
+    )
+    if health["consecutive_failures"] and health.get("last_error"):
+        console.print(f"  last error: {health['last_error']}", highlight=False, markup=False)
 
 
 def print_drift_report(data: dict[str, Any]) -> None:

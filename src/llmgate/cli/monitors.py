@@ -3,7 +3,8 @@
 ``monitor`` runs the live monitor worker (``llmgate.monitors.worker``) against the config's store
 until Ctrl-C or SIGTERM, at a lower CPU priority than the gateway; one per host holds the lock
 ``<spill_dir>/monitor.lock`` (a second one waits, and takes over if the first exits). The other
-commands read what it stored; ``drift report`` evaluates afresh over any ``--window``.
+commands read what it stored; ``drift report`` evaluates afresh over any ``--window`` and exits
+1 when a model drifted (0 when none did, 2 for a usage or setup error), for cron and CI.
 """
 
 from __future__ import annotations
@@ -116,6 +117,9 @@ def monitor(
                 f"{result.rag_scored} RAG-scored, {len(result.evaluated)} evaluated, "
                 f"{len(result.alerts)} alerts ({result.seconds:.2f} s)"
             )
+            if result.errors:  # a cron job must notice: the pass is counted as failed
+                more = f" (and {len(result.errors) - 1} more)" if len(result.errors) > 1 else ""
+                fail(f"the pass failed: {result.errors[0]}{more}", code=1)
             return
         log.info(
             "monitor: every %.0f s, sample rate %s, window %s; Ctrl-C to stop",
@@ -127,6 +131,7 @@ def monitor(
     finally:
         lock.release()
         engine.dispose()
+        embedder.close()  # an embeddings endpoint's HTTP client
         if worker is not None and worker.tracing is not None:
             worker.tracing.shutdown()  # the last evaluation events go out
 
@@ -184,7 +189,13 @@ def drift_status(config: ConfigOption = None, format: FormatOption = Format.tabl
         print_status(data)
 
 
-@drift_app.command("report", help="Drift statistics now, against the reference, with thresholds.")
+@drift_app.command(
+    "report",
+    help="Drift statistics now, against the reference, with thresholds.\n\n"
+    "Exit codes: 0 nothing drifted, 1 a model drifted (a statistic or the retrieval quality "
+    "breached its threshold), 2 a usage or setup error (config, --window, the store, no samples "
+    "of --model, the monitors extra); so cron and CI can act on it, as on `llmgate eval run`.",
+)
 def drift_report(
     config: ConfigOption = None,
     model: ModelOption = None,
@@ -192,19 +203,31 @@ def drift_report(
     window: WindowOption = None,
     format: FormatOption = Format.table,
 ) -> None:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from llmgate.errors import StoreError
     from llmgate.monitors.reports import drift_report as report
 
     _check_window(window)
-    with _store(config) as (engine, settings):
-        data = report(engine, settings, now=datetime.now(UTC), model=model, route=route, window=window)
-        if model is not None and not data["groups"]:
-            fail(f"no monitored samples of model {model!r} yet", code=1)
-        if format is Format.json:
-            _echo_json(data)
-            return
+    try:
+        with _store(config) as (engine, settings):
+            data = report(engine, settings, now=datetime.now(UTC), model=model, route=route, window=window)
+    except (SQLAlchemyError, StoreError, OSError) as exc:
+        from llmgate.store.db import describe_error
+
+        fail(f"cannot read the store: {describe_error(exc)}", code=2)
+    except ImportError as exc:  # numpy, faiss, scipy or scikit-learn missing
+        fail(f"drift report needs the monitors extra (README, Monitors): {exc}", code=2)
+    if model is not None and not data["groups"]:
+        fail(f"no monitored samples of model {model!r} yet", code=2)
+    if format is Format.json:
+        _echo_json(data)
+    else:
         from llmgate.cli.monitor_tables import print_drift_report
 
         print_drift_report(data)
+    if any(group["status"] == "drifted" for group in data["groups"]):
+        raise typer.Exit(1)
 
 
 @quality_app.command("report", help="Retrieval quality of RAG requests: means, tails, worst requests.")

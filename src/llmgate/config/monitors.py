@@ -188,6 +188,7 @@ class MonitorSettings(Strict):
     drift: DriftSettings = DriftSettings()
     rag: RagSettings = RagSettings()
     retention_days: float | None = Field(default=30.0, gt=0)  # samples older than this are deleted
+    failure_alert_after: int = Field(default=3, ge=1)  # failed passes in a row before a monitor.failing alert
 
     @field_validator("sample_rates")
     @classmethod

@@ -14,10 +14,12 @@ others the first record after it) to the alert.
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from llmgate.monitors.delay import detection_delay_s, seconds_text
 from llmgate.monitors.evaluate import CONDITIONS, GroupReport
 from llmgate.store import monitors as queries
 from llmgate.telemetry.alerts import Alert, Sink, raise_alert_sync
@@ -40,7 +42,9 @@ _WHAT = {
 
 
 def _state_name(model: str, route: str) -> str:
-    return f"clean:{model}\0{route}"
+    # JSON, not a NUL separator: PostgreSQL text cannot hold NUL, and every evaluation that got
+    # this far failed there (the monitor_state row was never written).
+    return "clean:" + json.dumps([model, route], ensure_ascii=False)
 
 
 def last_clean_times(engine: Engine, model: str, route: str) -> dict[str, datetime]:
@@ -92,10 +96,9 @@ def apply_report(
         if names:
             if holding is None:
                 raised.append(_open(engine, report, condition, names, sinks, now))
-            else:
-                queries.update_condition(
-                    engine, holding["id"], clean_streak=0, details=_details(report, condition)
-                )
+            else:  # the latest statistics; what the alert said when it opened stays
+                details = {**holding["details"], **_details(report, condition), "breached": names}
+                queries.update_condition(engine, holding["id"], clean_streak=0, details=details)
         else:
             clean[condition] = newest.isoformat()
             if holding is not None:
@@ -138,19 +141,20 @@ def _open(
 ) -> Alert:
     first = report.first_drifted.get(condition) or {}
     started = datetime.fromisoformat(first["at"]) if "at" in first else now
-    delay = max(0.0, (now - started).total_seconds())
+    delay = detection_delay_s(started, now)
     details = _details(report, condition)
     details.update(
         breached=names,
         first_drifted_record=first.get("record_id"),
         first_drifted_at=started.isoformat(),
-        detection_delay_s=round(delay, 3),
+        detection_delay_s=delay,
     )
     alert = Alert(
         source=_SOURCE[condition],
         kind=condition,
         severity="warning",
-        title=f"{report.model} ({report.route}): {_WHAT[condition]}: {', '.join(names)}",
+        title=f"{report.model} ({report.route}): {_WHAT[condition]}: {', '.join(names)} "
+        f"(detected after {seconds_text(delay)})",
         details=details,
         at=now,
     )
@@ -171,7 +175,11 @@ def _open(
     alert_id = raise_alert_sync(alert, engine=engine, sinks=sinks)
     queries.update_condition(engine, condition_id, alert_id=alert_id)
     log.info(
-        "monitor alert %s for %s %s (detection delay %.1f s)", condition, report.model, report.route, delay
+        "monitor alert %s for %s %s (detection delay %s)",
+        condition,
+        report.model,
+        report.route,
+        seconds_text(delay),
     )
     return alert
 

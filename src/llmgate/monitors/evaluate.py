@@ -26,6 +26,7 @@ import numpy as np
 
 from llmgate.config.monitors import WindowSpec, parse_window
 from llmgate.monitors.drift import DriftThresholds, EmbeddingDrift, Statistic, embedding_drift
+from llmgate.monitors.health import describe
 from llmgate.monitors.output_drift import OutputSample, OutputThresholds, output_drift
 from llmgate.monitors.rag_quality import RagScores, RagThresholds, summarise
 from llmgate.store import monitors as queries
@@ -64,6 +65,7 @@ class GroupReport:
     breached: dict[str, list[str]] = field(default_factory=dict)  # condition -> statistic names
     first_drifted: dict[str, dict[str, Any]] = field(default_factory=dict)  # condition -> record id, time
     current_rows: list[tuple[str, datetime]] = field(default_factory=list)  # (record id, time), oldest first
+    errors: list[str] = field(default_factory=list)  # a part that failed (retrieval quality) and why
 
     def to_json(self) -> dict[str, Any]:
         result: dict[str, Any] = json.loads(
@@ -124,7 +126,10 @@ def evaluate_group(
     report.current_rows = [(row["record_id"], row["created_at"]) for row in rows]
     drift_t, output_t, rag_t = thresholds_from(settings)
     # Retrieval quality has absolute thresholds, no reference: every scored request of the window.
-    _add_rag(report, settings, window_rows[-drift.max_samples :], rag_t)
+    try:
+        _add_rag(report, settings, window_rows[-drift.max_samples :], rag_t)
+    except Exception as exc:  # the retrieval scores must not hold back drift: reported, counted
+        report.errors.append(f"retrieval quality of {model} {route}: {describe(exc)}")
     prompts: EmbeddingDrift | None = None
     if len(reference_rows) >= drift.min_samples and len(rows) >= drift.min_samples:
         seed = zlib.crc32(f"{model}\0{route}".encode())

@@ -44,8 +44,19 @@ from typing import Any
 from llmgate.errors import ConfigError
 from llmgate.quality.text import split_sentences
 
-__all__ = ["DEFAULT_DELIMITERS", "SOURCES", "ContextSources", "RagExample", "extract_rag", "split_passages"]
+__all__ = [
+    "DEFAULT_DELIMITERS",
+    "HEADER_KEY",
+    "SOURCES",
+    "ContextSources",
+    "RagExample",
+    "extract_rag",
+    "find_context",
+    "split_passages",
+]
 
+#: The metadata key under which the gateway records the ``x-llmgate-context`` header for the worker.
+HEADER_KEY = "x-llmgate-context"
 #: Where a request's retrieved context can be found, in the default order.
 SOURCES = ("metadata", "header", "tool", "delimited")
 DEFAULT_DELIMITERS: tuple[tuple[str, str], ...] = (
@@ -177,6 +188,33 @@ def extract_rag(
     question = _clean_question(raw_question, sources.delimiters)
     if not question:
         return None
+    found = _find(request, messages, last_user, metadata, header_context, sources)
+    if found is None:
+        return None
+    return RagExample(question=question, passages=found[1], answer=answer, source=found[0])
+
+
+def find_context(
+    request: Mapping[str, Any],
+    *,
+    metadata: Mapping[str, Any] | None,
+    header_context: str | None,
+    sources: ContextSources,
+) -> tuple[str, tuple[str, ...]] | None:
+    """(source, passages) of a recorded request's retrieved context, found as ``extract_rag``
+    finds it (the first of ``sources`` with any), whether or not the request has an answer."""
+    messages = _messages(request)
+    return _find(request, messages, _last_index(messages, {"user"}), metadata, header_context, sources)
+
+
+def _find(
+    request: Mapping[str, Any],
+    messages: list[Mapping[str, Any]],
+    last_user: int | None,
+    metadata: Mapping[str, Any] | None,
+    header_context: str | None,
+    sources: ContextSources,
+) -> tuple[str, tuple[str, ...]] | None:
     for source in sources.sources:
         passages: tuple[str, ...] = ()
         if source == "metadata" and metadata is not None:
@@ -188,7 +226,7 @@ def extract_rag(
         elif source == "delimited":
             passages = _delimited_passages(messages, last_user, _prompt(request), sources.delimiters)
         if passages:
-            return RagExample(question=question, passages=passages, answer=answer, source=source)
+            return source, passages
     return None
 
 

@@ -59,6 +59,7 @@ from llmgate.quality.grounded import grounded
 from llmgate.quality.relevance import answer_relevance
 
 if TYPE_CHECKING:
+    from llmgate.config.monitors import RagSettings
     from llmgate.quality.embedder import TextEmbedder
 
 __all__ = [
@@ -72,6 +73,7 @@ __all__ = [
     "RagSummary",
     "RagThresholds",
     "WorstRequest",
+    "context_sources",
     "extract_rag",
     "score_rag",
     "split_passages",
@@ -107,6 +109,17 @@ class RagThresholds:
     def of(self, metric: str) -> float:
         value: float = getattr(self, metric)
         return value
+
+
+def context_sources(rag: RagSettings) -> ContextSources:
+    """Where ``llmgate.monitors.rag`` says to look for context (the worker and the dashboard alike)."""
+    return ContextSources.from_mapping(
+        {
+            "sources": tuple(rag.sources),
+            "metadata_key": rag.metadata_key,
+            **({"delimiters": tuple(rag.delimiters)} if rag.delimiters else {}),
+        }
+    )
 
 
 # --- scoring ------------------------------------------------------------------------------------

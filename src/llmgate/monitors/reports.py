@@ -3,16 +3,18 @@
 The CLI (``llmgate drift status|report``, ``llmgate quality report``) and the admin API
 (``/admin/monitors/...``) call these, so both always say the same. ``drift_report`` evaluates
 afresh from the stored samples (with any window the caller asks for) and stores nothing;
-``drift_status`` reads what the worker last stored.
+``drift_status`` reads what the worker last stored, with the worker's own health (``health.py``).
 """
 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from llmgate.config.monitors import parse_window
+from llmgate.monitors.delay import detection_delay_s
+from llmgate.monitors.health import health_summary
 from llmgate.store import monitors as queries
 
 if TYPE_CHECKING:
@@ -20,11 +22,12 @@ if TYPE_CHECKING:
 
     from llmgate.config.monitors import MonitorSettings
 
-__all__ = ["drift_report", "drift_status", "plain_json", "quality_report"]
+__all__ = ["attention_first", "drift_report", "drift_status", "plain_json", "quality_report"]
 
 
-def drift_status(engine: Engine, settings: MonitorSettings) -> dict[str, Any]:
-    """Per model and route: samples, the last evaluation's breaches, open conditions."""
+def drift_status(engine: Engine, settings: MonitorSettings, *, now: datetime | None = None) -> dict[str, Any]:
+    """Per model and route: samples, the last evaluation's breaches, open conditions; and the
+    worker's health (``monitor``: last success, failures, lag)."""
     latest = queries.latest_stats(engine)
     open_conditions = queries.conditions(engine, active=True)
     groups = []
@@ -54,13 +57,24 @@ def drift_status(engine: Engine, settings: MonitorSettings) -> dict[str, Any]:
                         "since": c["started_at"],
                         "raised_at": c["raised_at"],
                         "alert_id": c["alert_id"],
-                        "detection_delay_s": c["details"].get("detection_delay_s"),
+                        "detection_delay_s": detection_delay_s(c["started_at"], c["raised_at"]),
                     }
                     for c in held
                 ],
             }
         )
-    return plain_json({"groups": groups, "baselines": queries.baselines(engine)})
+    monitor = health_summary(engine, settings, now or datetime.now(UTC))
+    return plain_json({"groups": groups, "baselines": queries.baselines(engine), "monitor": monitor})
+
+
+#: How urgently a group's status asks to be looked at: lower first.
+_URGENCY = {"alerting": 0, "drifted": 1}
+
+
+def attention_first(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``drift_status`` groups with the alerting ones first, then the drifted ones, then the rest,
+    each by model and route (the dashboard opens on the first)."""
+    return sorted(groups, key=lambda g: (_URGENCY.get(g["status"], 2), g["model"], g["route"]))
 
 
 def drift_report(

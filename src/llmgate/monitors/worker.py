@@ -13,6 +13,8 @@ One pass (``run_once``):
    (``rag_quality.py``), and store the samples (``monitor_samples``).
 4. Evaluate every model and route that got new samples, or holds an open condition
    (``evaluate.py``), store the statistics and raise or resolve alerts (``conditions.py``).
+5. Record the pass's health (``health.py``). Each step runs on its own: a failing one is counted
+   and the others go on; failed passes in a row raise a ``monitor.failing`` alert.
 
 The worker is synchronous (the embedder is): ``llmgate monitor`` runs it in its own process,
 at a lower CPU priority than the gateway, and ``llmgate serve`` starts that process when
@@ -27,6 +29,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -34,7 +37,9 @@ import numpy as np
 from llmgate.monitors.conditions import apply_report, last_clean_times
 from llmgate.monitors.evaluate import evaluate_group
 from llmgate.monitors.features import EXCERPT_CHARS, MONITOR_USER, output_sample, prompt_text
-from llmgate.monitors.rag_quality import ContextSources, extract_rag, score_rag
+from llmgate.monitors.health import CURSOR_STATE, HealthTracker, describe
+from llmgate.monitors.rag_extract import HEADER_KEY
+from llmgate.monitors.rag_quality import context_sources, extract_rag, score_rag
 from llmgate.store import monitors as queries
 
 if TYPE_CHECKING:
@@ -51,8 +56,7 @@ log = logging.getLogger("llmgate.monitors")
 
 __all__ = ["MonitorWorker", "PassResult", "embedder_for", "sampled"]
 
-_CURSOR = "cursor"
-_CONTEXT_HEADER = "x-llmgate-context"
+_RAG_COLUMNS = ("context_relevance", "groundedness", "answer_relevance", "rag_json")
 #: Candidate records read per query; a busier store is read in several queries per pass.
 _READ_LIMIT = 20_000
 
@@ -100,6 +104,7 @@ class PassResult:
     rag_scored: int = 0
     evaluated: list[tuple[str, str, str]] = field(default_factory=list)  # (model, route, status)
     alerts: list[Alert] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # one line per failed step; none: the pass succeeded
     seconds: float = 0.0
 
 
@@ -125,13 +130,8 @@ class MonitorWorker:
         self.clock = clock
         self._start = start
         self._decided: dict[str, datetime] = {}  # record id -> time, for records skipped or sampled
-        self._sources = ContextSources.from_mapping(
-            {
-                "sources": tuple(settings.rag.sources),
-                "metadata_key": settings.rag.metadata_key,
-                **({"delimiters": tuple(settings.rag.delimiters)} if settings.rag.delimiters else {}),
-            }
-        )
+        self.health = HealthTracker(engine, settings, self.sinks)
+        self._sources = context_sources(settings.rag)
 
     # --- the loop ------------------------------------------------------------------------------
 
@@ -142,7 +142,7 @@ class MonitorWorker:
             began = time.monotonic()
             try:
                 result = self.run_once()
-                if result.sampled or result.alerts:
+                if result.sampled or result.alerts or result.errors:
                     log.info(
                         "monitor pass: %d read, %d sampled, %d RAG scored, %d evaluated, %d alerts, %.2f s",
                         result.read,
@@ -153,39 +153,53 @@ class MonitorWorker:
                         result.seconds,
                     )
             except Exception as exc:  # keep monitoring; the next pass retries
-                from llmgate.store.db import describe_error
-
-                log.warning("monitor pass failed: %s", describe_error(exc))
+                log.warning("monitor pass failed: %s", describe(exc))
             stop.wait(max(0.0, self.settings.interval_s - (time.monotonic() - began)))
 
     def run_once(self) -> PassResult:
-        """One pass: sample and store new records, then evaluate what changed."""
+        """One pass: sample and store new records, evaluate what changed, record the pass's health.
+        A failing step is counted in ``result.errors`` and the later ones still run."""
         began = time.monotonic()
         result = PassResult()
-        touched = self._sample(result)
-        for model, route in sorted(touched | self._held_groups()):
-            now = self.clock()
-            report = evaluate_group(
-                self.engine,
-                self.settings,
-                model,
-                route,
-                now=now,
-                last_clean=last_clean_times(self.engine, model, route),
-            )
-            result.evaluated.append((model, route, report.status))
-            if self.tracing is not None:
-                self._export_statistics(report.statistics, model, route)
-            result.alerts += apply_report(
-                self.engine,
-                report,
-                sinks=self.sinks,
-                resolve_after=self.settings.drift.resolve_after,
-                now=now,
-            )
-        self._forget_old()
+        touched = self._step(result, "sampling", partial(self._sample, result)) or set()
+        held = self._step(result, "open conditions", self._held_groups) or set()
+        for model, route in sorted(touched | held):
+            self._step(result, f"evaluating {model} {route}", partial(self._evaluate, model, route, result))
+        self._step(result, "housekeeping", self._forget_old)
         result.seconds = time.monotonic() - began
+        result.alerts += self.health.record(result.errors, self.clock())
         return result
+
+    def _step(self, result: PassResult, name: str, step: Callable[[], Any]) -> Any:
+        try:
+            return step()
+        except Exception as exc:  # one failing step must not stop the others, nor later passes
+            message = f"{name}: {describe(exc)}"
+            log.warning("monitor pass: %s", message)
+            result.errors.append(message)
+            return None
+
+    def _evaluate(self, model: str, route: str, result: PassResult) -> None:
+        now = self.clock()
+        report = evaluate_group(
+            self.engine,
+            self.settings,
+            model,
+            route,
+            now=now,
+            last_clean=last_clean_times(self.engine, model, route),
+        )
+        result.evaluated.append((model, route, report.status))
+        result.errors += report.errors
+        if self.tracing is not None:
+            self._export_statistics(report.statistics, model, route)
+        result.alerts += apply_report(
+            self.engine,
+            report,
+            sinks=self.sinks,
+            resolve_after=self.settings.drift.resolve_after,
+            now=now,
+        )
 
     def _export_statistics(self, statistics: list[dict[str, Any]], model: str, route: str) -> None:
         """Each statistic of an evaluation as a ``gen_ai.evaluation.result`` event."""
@@ -220,7 +234,7 @@ class MonitorWorker:
         s = self.settings
         now = self.clock()
         until = now - timedelta(seconds=s.settle_s)
-        saved = queries.load_state(self.engine, _CURSOR)
+        saved = queries.load_state(self.engine, CURSOR_STATE)
         if saved is not None:
             cursor = datetime.fromisoformat(saved["at"])
         else:
@@ -250,7 +264,7 @@ class MonitorWorker:
                 break
             after = candidates[-1][1]
             cursor = max(cursor, after)
-        queries.save_state(self.engine, _CURSOR, {"at": cursor.isoformat()}, now)
+        queries.save_state(self.engine, CURSOR_STATE, {"at": cursor.isoformat()}, now)
         return touched
 
     def _sample_records(self, ids: list[str], result: PassResult) -> set[tuple[str, str]]:
@@ -303,12 +317,25 @@ class MonitorWorker:
                 if self.tracing is not None:
                     self._export_rag(row)
             rows.append(row)
-        result.sampled += queries.insert_samples(self.engine, rows)
+        self._store_samples(rows, result)
         return {(row["model"], row["route"]) for row in rows}
+
+    def _store_samples(self, rows: list[dict[str, Any]], result: PassResult) -> None:
+        """Store the samples; if the store refuses their retrieval scores, without them (counted)."""
+        try:
+            result.sampled += queries.insert_samples(self.engine, rows)
+        except Exception as exc:
+            if not any(name in row for row in rows for name in _RAG_COLUMNS):
+                raise
+            result.errors.append(f"storing retrieval-quality scores: {describe(exc)}")
+            log.warning("monitor pass: %s", result.errors[-1])
+            result.rag_scored -= sum("groundedness" in row for row in rows)
+            plain = [{k: v for k, v in row.items() if k not in _RAG_COLUMNS} for row in rows]
+            result.sampled += queries.insert_samples(self.engine, plain)
 
     def _rag(self, record: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
         metadata = _loads(record["metadata_json"])
-        header = metadata.pop(_CONTEXT_HEADER, None)
+        header = metadata.pop(HEADER_KEY, None)
         example = extract_rag(
             request,
             response_text=record["response_text"],

@@ -109,20 +109,35 @@ def fetch_records(engine: Engine, ids: Sequence[str]) -> list[dict[str, Any]]:
 
 
 def insert_samples(engine: Engine, rows: Sequence[dict[str, Any]]) -> int:
-    """Store samples; a record already sampled (another worker got there first) is skipped."""
+    """Store samples; a record already sampled (another worker got there first) is skipped.
+
+    Rows may carry different columns (a plain request has no retrieval-quality scores): each is
+    filled out to the same columns, with the column's default (NULL for the scores), because an
+    executemany takes its columns from the first row and would drop or demand the others."""
     if not rows:
         return 0
     s = table("monitor_samples")
+    names = [c.name for c in s.columns if any(c.name in row for row in rows)]
     with engine.begin() as conn:
         existing = set(
             conn.execute(
                 sa.select(s.c.record_id).where(s.c.record_id.in_([row["record_id"] for row in rows]))
             ).scalars()
         )
-        fresh = [row for row in rows if row["record_id"] not in existing]
+        fresh = [
+            {name: row[name] if name in row else _default(s.c[name]) for name in names}
+            for row in rows
+            if row["record_id"] not in existing
+        ]
         if fresh:
             conn.execute(sa.insert(s), fresh)
     return len(fresh)
+
+
+def _default(column: sa.Column[Any]) -> Any:
+    """A column's scalar default (``refused`` False), else None (NULL)."""
+    default = column.default
+    return getattr(default, "arg", None) if default is not None and default.is_scalar else None
 
 
 def sample_groups(engine: Engine) -> list[tuple[str, str, int, datetime]]:

@@ -3,7 +3,7 @@
 A ``prometheus_client`` collector over a per-app registry (nothing global, nothing at import):
 the counters and histograms come from ``CallMetrics`` (rendered as they stand at scrape time),
 the gauges from ``Gauge`` samples the server gathers for each scrape (circuit state, the record
-queue and spill, budgets, drift statistics, eval pass rates). Names are listed in
+queue and spill, budgets, drift statistics, retrieval quality, eval pass rates). Names are listed in
 ``metrics.COUNTERS``/``metrics.HISTOGRAMS`` and ``GAUGES``; ``configs/grafana/`` reads exactly these.
 """
 
@@ -25,6 +25,8 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 #: name -> (help, label names, type); values come from the server's gauge sources at scrape time
 _BUDGET = ("scope", "name", "period")
 _STAT = ("model", "route", "kind", "statistic")
+_GROUP = ("model", "route")  # a monitored group, as in the drift gauges
+_RAG = ("model", "route", "metric")
 _SUITE = ("suite", "model")
 GAUGES: dict[str, tuple[str, tuple[str, ...], str]] = {
     "llmgate_info": ("llmgate build information.", ("version",), "gauge"),
@@ -69,7 +71,45 @@ GAUGES: dict[str, tuple[str, tuple[str, ...], str]] = {
     ),
     "llmgate_drift_threshold": ("Threshold of each statistic (a breach opens an alert).", _STAT, "gauge"),
     "llmgate_drift_breached": ("1 when the latest value breached its threshold.", _STAT, "gauge"),
+    # retrieval quality of RAG requests: the monitor's latest window means (0 to 1, higher is better)
+    "llmgate_rag_context_relevance": (
+        "Retrieval quality: mean context relevance (does the retrieved context match the question?).",
+        _GROUP,
+        "gauge",
+    ),
+    "llmgate_rag_groundedness": (
+        "Retrieval quality: mean groundedness (is the answer supported by the retrieved context?).",
+        _GROUP,
+        "gauge",
+    ),
+    "llmgate_rag_answer_relevance": (
+        "Retrieval quality: mean answer relevance (does the answer address the question?).",
+        _GROUP,
+        "gauge",
+    ),
+    "llmgate_rag_threshold": ("Lowest acceptable window mean of each retrieval metric.", _RAG, "gauge"),
+    "llmgate_rag_below_threshold_ratio": (
+        "Share of the window's RAG requests scoring under the metric's threshold.",
+        _RAG,
+        "gauge",
+    ),
     "llmgate_monitor_alerts_open": ("Monitor conditions (alerts) currently open.", (), "gauge"),
+    "llmgate_monitor_last_success_timestamp": (
+        "When the monitor worker's last fully successful pass ended (unix seconds).",
+        (),
+        "gauge",
+    ),
+    "llmgate_monitor_failures_total": (
+        "Monitor worker passes that failed (in whole or in part).",
+        (),
+        "counter",
+    ),
+    "llmgate_monitor_consecutive_failures": ("Monitor worker passes that failed in a row.", (), "gauge"),
+    "llmgate_monitor_lag_seconds": (
+        "How far behind the monitor worker reads records: now minus the newest time it has read up to.",
+        (),
+        "gauge",
+    ),
     "llmgate_eval_pass_rate": ("Pass rate of the latest finished eval run.", _SUITE, "gauge"),
     "llmgate_eval_cases": ("Cases in the latest finished eval run.", _SUITE, "gauge"),
     "llmgate_eval_last_run_timestamp_seconds": ("Start of the latest finished eval run.", _SUITE, "gauge"),

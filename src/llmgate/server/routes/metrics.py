@@ -2,10 +2,10 @@
 
 Traffic totals come from the app's ``CallMetrics`` (merged from the writer process as it works).
 Gauges are read at scrape time: circuits and the record queue from memory, and what lives in
-the store (budget use, the latest drift statistics, eval pass rates) through one cached read in
-a worker thread, at most every ``STORE_TTL_S``. A store that is down leaves those out and the
-rest is served. Open by default, as scrape targets are; ``llmgate.metrics_require_auth: true``
-asks for the master key or an admin key.
+the store (budget use, the latest drift statistics, the monitor worker's health, eval pass
+rates) through one cached read in a worker thread, at most every ``STORE_TTL_S``. A store that
+is down leaves those out and the rest is served. Open by default, as scrape targets are;
+``llmgate.metrics_require_auth: true`` asks for the master key or an admin key.
 """
 
 from __future__ import annotations
@@ -13,15 +13,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from llmgate.server.http import check_operator
 from llmgate.server.routes.admin import app_state
-from llmgate.telemetry.prometheus import CONTENT_TYPE, Exposition, Sample
+from llmgate.telemetry.prometheus import CONTENT_TYPE, GAUGES, Exposition, Sample
 
 if TYPE_CHECKING:
     from llmgate.server.app import AppState
@@ -80,7 +81,7 @@ class MetricsEndpoint:
 
     def _read_store(self) -> list[Sample]:
         out: list[Sample] = []
-        for part in (self._budgets, self._drift, self._evals):
+        for part in (self._budgets, self._drift, self._monitor, self._evals):
             try:
                 out += part()
             except Exception as exc:  # a store that is down, or a table not made yet
@@ -119,8 +120,30 @@ class MetricsEndpoint:
             if stat.get("threshold") is not None:
                 out.append(Sample("llmgate_drift_threshold", float(stat["threshold"]), labels))
             out.append(Sample("llmgate_drift_breached", 1.0 if stat["breached"] else 0.0, labels))
+            if stat["kind"] == "rag":
+                out += _retrieval_quality(stat)
         open_now = conditions(self.state.engine, active=True)
         out.append(Sample("llmgate_monitor_alerts_open", float(len(open_now))))
+        return out
+
+    def _monitor(self) -> list[Sample]:
+        """The monitor worker's health, as it recorded it in the store (``monitors/health.py``)."""
+        from llmgate.monitors.health import health_summary
+
+        health = health_summary(self.state.engine, self.state.config.llmgate.monitors, datetime.now(UTC))
+        if health["last_pass_at"] is None:
+            return []  # no worker has run a pass on this store
+        success = health["last_success_at"]
+        out = [
+            Sample(
+                "llmgate_monitor_last_success_timestamp",
+                datetime.fromisoformat(success).timestamp() if success else 0.0,
+            ),
+            Sample("llmgate_monitor_failures_total", float(health["failures_total"])),
+            Sample("llmgate_monitor_consecutive_failures", float(health["consecutive_failures"])),
+        ]
+        if health["lag_s"] is not None:
+            out.append(Sample("llmgate_monitor_lag_seconds", float(health["lag_s"])))
         return out
 
     def _evals(self) -> list[Sample]:
@@ -136,6 +159,23 @@ class MetricsEndpoint:
             started = run["started_at"].timestamp()
             out.append(Sample("llmgate_eval_last_run_timestamp_seconds", started, labels))
         return out
+
+
+def _retrieval_quality(stat: dict[str, Any]) -> list[Sample]:
+    """A retrieval-quality statistic (a window mean) as its own gauge, with its threshold and the
+    share of the window under it, labelled by model and route as the drift gauges are."""
+    name = f"llmgate_rag_{stat['statistic']}"
+    if name not in GAUGES:
+        return []
+    group = (stat["model"], stat["route"])
+    out = [Sample(name, float(stat["value"]), group)]
+    metric = (*group, stat["statistic"])
+    if stat.get("threshold") is not None:
+        out.append(Sample("llmgate_rag_threshold", float(stat["threshold"]), metric))
+    below = stat["details"].get("share_below")
+    if isinstance(below, int | float):
+        out.append(Sample("llmgate_rag_below_threshold_ratio", float(below), metric))
+    return out
 
 
 def endpoint_for(state: AppState) -> MetricsEndpoint:

@@ -2,7 +2,8 @@
 retrieval quality.
 
 - ``GET /ui/api/monitors/drift``: each monitored model and route's status (``drift_status``, as
-  ``llmgate drift status``), its drift statistics over the range with their thresholds
+  ``llmgate drift status``; alerting groups first, then drifted ones, so the page opens on what
+  needs looking at), its drift statistics over the range with their thresholds
   (``monitors.timeline``), and the conditions (alerts) open or raised in the range.
 - ``GET /ui/api/monitors/projection``: reference and current prompt embeddings of one model and
   route on the reference's first two principal components (``fit=pooled``: of both windows;
@@ -53,7 +54,7 @@ def _settings_info(request: Request) -> dict[str, Any]:
 def drift(
     request: Request, since: Since = None, until: Until = None, model: Model = None, route: Route = None
 ) -> Response:
-    from llmgate.monitors.reports import drift_status
+    from llmgate.monitors.reports import attention_first, drift_status
     from llmgate.monitors.timeline import drift_timeline
 
     state = app_state(request)
@@ -62,7 +63,7 @@ def drift(
     status = drift_status(state.engine, settings)
     groups = [
         g
-        for g in status["groups"]
+        for g in attention_first(status["groups"])
         if (model is None or g["model"] == model) and (route is None or g["route"] == route)
     ]
     timeline = drift_timeline(state.engine, settings, since=start, until=end, model=model, route=route)

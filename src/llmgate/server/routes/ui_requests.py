@@ -1,11 +1,13 @@
 """The dashboard's request log: ``GET /ui/api/requests`` (search) and ``/ui/api/requests/{id}``.
 
 The list is ``store.traffic.search_requests``: newest first, filtered by model, status (``ok``,
-``error`` or an HTTP status code), key, time range and free text (in the prompt or the response,
-case-insensitive), a page at a time (``cursor`` from the previous page's ``next_cursor``). Each
-row carries short previews of the prompt and the response. The detail is the whole record
+``error``, an HTTP status code or a class such as ``4xx``), key, time range and free text (in the
+prompt or the response, case-insensitive; see ``store.request_filter``), a page at a time
+(``cursor`` from the previous page's ``next_cursor``). Each row carries short previews of the
+prompt and the response. The detail is the whole record
 (``store.records.get_record``) with its JSON columns parsed: messages, response, tool calls,
-attempts, tokens, cost, timings, tags, key and team.
+attempts, tokens, cost, timings, tags, key and team; and ``retrieved_context``, the passages of a
+RAG request, found where the retrieval-quality monitor finds them (``monitors.rag_extract``).
 
 Records hold untrusted text (prompts, responses): it goes out as JSON strings, and the pages put
 it on screen with ``textContent`` only.
@@ -18,7 +20,7 @@ import binascii
 import re
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
@@ -30,6 +32,10 @@ from llmgate.server.routes.admin import app_state
 from llmgate.server.routes.ui_api import Since, Until, json_response, time_range
 from llmgate.server.routes.ui_auth import require_ui_admin
 from llmgate.server.routes.ui_schema import schema_ready
+from llmgate.store.money import cost_text
+
+if TYPE_CHECKING:
+    from llmgate.config.monitors import RagSettings
 
 router = APIRouter(
     prefix="/ui/api",
@@ -65,13 +71,16 @@ def list_requests(
     since: Since = None,
     until: Until = None,
     model: Annotated[str | None, Query(description="Only this model alias.")] = None,
-    status: Annotated[str | None, Query(description="ok, error, or an HTTP status code.")] = None,
-    key: Annotated[str | None, Query(description="Only this key (its id).")] = None,
+    status: Annotated[
+        str | None, Query(description="ok, error, an HTTP status code or a class (4xx).")
+    ] = None,
+    key: Annotated[str | None, Query(description="Only this key (its id or alias).")] = None,
     q: Annotated[str | None, Query(description="Text in the prompt or the response.")] = None,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = PAGE_SIZE,
 ) -> Response:
     from llmgate.store.keys import load_keys
+    from llmgate.store.request_filter import parse_status
     from llmgate.store.traffic import MAX_TEXT, RequestFilter, search_requests
 
     state = app_state(request)
@@ -85,7 +94,7 @@ def list_requests(
         model=model or None,
         key_id=key or None,
         text=text or None,
-        **_status_filter(status),
+        **parse_status(status),
     )
     rows = search_requests(state.engine, where, before=_read_cursor(cursor), limit=limit + 1)
     more = len(rows) > limit
@@ -119,23 +128,41 @@ def request_detail(request: Request, record_id: str) -> Response:
     key = get_key(state.engine, row["key_id"]) if row.get("key_id") else None
     out["key_alias"] = key.alias if key is not None else None
     out["attempts_detail"] = out.get("attempts_detail") or []
+    out["retrieved_context"] = _retrieved_context(state.config.llmgate.monitors.rag, out)
     return json_response(out)
 
 
 # --- helpers -----------------------------------------------------------------------------------
 
+#: Where a request's retrieved context came from, for people (``monitors.rag_extract.SOURCES``).
+_CONTEXT_FROM = {
+    "header": "the x-llmgate-context header",
+    "tool": "the tool messages of the last turn",
+    "delimited": "delimited sections of the prompt",
+}
 
-def _status_filter(status: str | None) -> dict[str, Any]:
-    value = (status or "").strip().lower()
-    if not value or value == "all":
-        return {}
-    if value in ("ok", "success"):
-        return {"status": "success"}
-    if value == "error":
-        return {"status": "error"}
-    if value.isdigit() and len(value) == 3:
-        return {"status_code": int(value)}
-    raise InvalidRequest("status: use ok, error or an HTTP status code such as 429", param="status")
+
+def _retrieved_context(rag: RagSettings, record: dict[str, Any]) -> dict[str, Any] | None:
+    """The passages of a RAG request, found where the retrieval-quality monitor finds them (the
+    configured ``llmgate.monitors.rag`` sources), or None."""
+    # function-level: the monitors' text helpers are kept out of the gateway's start-up
+    from llmgate.monitors.rag_extract import HEADER_KEY, find_context
+    from llmgate.monitors.rag_quality import context_sources
+
+    request = record.get("request")
+    metadata = dict(record["metadata"]) if isinstance(record.get("metadata"), dict) else {}
+    header = metadata.pop(HEADER_KEY, None)
+    found = find_context(
+        request if isinstance(request, dict) else {},
+        metadata=metadata,
+        header_context=header if isinstance(header, str) else None,
+        sources=context_sources(rag),
+    )
+    if found is None:
+        return None
+    source, passages = found
+    where = f"metadata.{rag.metadata_key}" if source == "metadata" else _CONTEXT_FROM[source]
+    return {"source": source, "from": where, "passages": list(passages)}
 
 
 def _cursor(row: dict[str, Any]) -> str:
@@ -163,8 +190,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, Decimal):
-        from llmgate.reports.spend import cost_text
-
         return cost_text(value)
     return value
 

@@ -16,6 +16,8 @@
 
   function groupKey(model, route) { return model + " · " + route; }
 
+  // The API lists alerting groups first, then drifted ones: with no group asked for, the page
+  // opens on the one that needs looking at.
   function selectedGroup(groups) {
     var wanted = LG.params().get("group");
     var keys = groups.map(function (g) { return groupKey(g.model, g.route); });

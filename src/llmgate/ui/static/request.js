@@ -1,5 +1,5 @@
-/* One request: summary, messages, response, attempts, parameters. Record text is untrusted:
-   it is only ever set as textContent. */
+/* One request: summary, messages, response, retrieved context (RAG), attempts, parameters.
+   Record text is untrusted: it is only ever set as textContent. */
 (function () {
   "use strict";
   var LG = window.LG;
@@ -64,6 +64,20 @@
     }
   }
 
+  function retrievedContext(context) {
+    var box = LG.clear(document.getElementById("context"));
+    document.getElementById("context-panel").classList.toggle("hidden", !context);
+    if (!context) return;
+    var n = context.passages.length;
+    document.getElementById("context-note").textContent = n + (n === 1 ? " passage" : " passages") +
+      ", from " + context.from + ": what the retrieval-quality monitor scores this request on.";
+    context.passages.forEach(function (text, i) {
+      box.appendChild(el("div", { class: "message", "data-passage": i + 1 },
+        el("div", { class: "role", text: "passage " + (i + 1) }),
+        el("div", { class: "content", text: text })));
+    });
+  }
+
   function attempts(record) {
     var rows = record.attempts_detail || [];
     var table = LG.clear(document.getElementById("attempts"));
@@ -122,6 +136,7 @@
       document.getElementById("error").textContent = [r.error_type, r.error_message].filter(Boolean).join(": ");
       messages(r.request);
       response(r);
+      retrievedContext(r.retrieved_context);
       attempts(r);
       var params = {};
       Object.keys(r.request || {}).forEach(function (k) {
