@@ -10,9 +10,10 @@ the next ``--seconds`` seconds the user + system CPU time of the gateway and of 
 below it (the writer) is read from ``/proc/<pid>/stat``; the figure is that time as a percentage
 of one core. Linux only.
 
-``--virtual-key`` gives the config a master key, creates a virtual key with ``llmgate keys create``
-and makes the warm-up request with it, so the gateway's key registry is loaded (and keeps itself
-current from the store, as it does in production).
+The warm-up request uses the config's master key; ``--virtual-key`` creates a virtual key with
+``llmgate keys create`` and makes it with that key instead. Either way the gateway's key registry
+is loaded at start (the config has a master key) and keeps itself current from the store, as it
+does in production.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import yaml
 
 BENCH = Path(__file__).resolve().parent
 CONFIG = BENCH.parent / "configs" / "default.yaml"
@@ -79,10 +81,6 @@ def cpu_ticks(pids: list[int]) -> dict[int, int]:
 
 
 def _virtual_key(config: Path) -> str:
-    text = config.read_text().replace(
-        "llmgate:\n", "general_settings:\n  master_key: sk-idle-benchmark-master\nllmgate:\n"
-    )
-    config.write_text(text)
     cli = [sys.executable, "-m", "llmgate.cli.main", "keys", "create", "--alias", "idle", "--format", "json"]
     created = subprocess.run([*cli, "--config", str(config)], capture_output=True, text=True, check=True)
     return str(json.loads(created.stdout)["key"])
@@ -91,9 +89,15 @@ def _virtual_key(config: Path) -> str:
 def measure(seconds: float, settle: float, *, virtual_key: bool = False) -> dict[str, float]:
     """Start the gateway, let it settle, and return % of a core for the gateway and its children."""
     with tempfile.TemporaryDirectory(prefix="llmgate-idle-") as tmp:
-        config = Path(tmp) / "default.yaml"
+        config = Path(tmp) / "configs" / "default.yaml"  # its store is ../llmgate.db: inside tmp
+        config.parent.mkdir()
         shutil.copy(CONFIG, config)
-        headers = {"authorization": f"Bearer {_virtual_key(config)}"} if virtual_key else {}
+        key = (
+            _virtual_key(config)
+            if virtual_key
+            else yaml.safe_load(CONFIG.read_text())["general_settings"]["master_key"]
+        )
+        headers = {"authorization": f"Bearer {key}"}
         port = _free_port()
         command = [sys.executable, "-m", "llmgate.cli.main", "serve", "--config", str(config)]
         gateway = subprocess.Popen(

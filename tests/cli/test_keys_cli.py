@@ -55,18 +55,23 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "data" / "store.db"
 
 
+MODELS = ("mock-echo", "gpt-4o-mini", "claude-sonnet", "a", "b")
+
+
+def write_config(path: Path, db_path: Path, master_key: str | None = "sk-test-master-0123456789") -> Path:
+    config: dict[str, Any] = {
+        "model_list": [{"model_name": name, "litellm_params": {"model": "mock/echo"}} for name in MODELS],
+        "llmgate": {"database_url": f"sqlite:///{db_path}"},
+    }
+    if master_key is not None:
+        config["general_settings"] = {"master_key": master_key}
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
 @pytest.fixture
 def cli(tmp_path: Path, db_path: Path) -> Cli:
-    config = tmp_path / "llmgate.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "model_list": [{"model_name": "mock-echo", "litellm_params": {"model": "mock/echo"}}],
-                "llmgate": {"database_url": f"sqlite:///{db_path}"},
-            }
-        )
-    )
-    return Cli(config)
+    return Cli(write_config(tmp_path / "llmgate.yaml", db_path))
 
 
 @pytest.fixture
@@ -243,3 +248,38 @@ def test_no_config_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("LLMGATE_CONFIG", raising=False)
     result = CliRunner().invoke(app, ["keys", "list"])
     assert result.exit_code == 2 and "no config file" in result.stderr
+
+
+def test_keys_and_teams_need_a_master_key(tmp_path: Path, db_path: Path, engine: Engine) -> None:
+    """Without a master key the gateway is open: making a key or a team is refused, one line, exit 2."""
+    cli = Cli(write_config(tmp_path / "open.yaml", db_path, master_key=None))
+    for command in (["keys", "create", "--alias", "x"], ["teams", "create", "--alias", "t"]):
+        line = cli.error(2, *command)
+        assert line.startswith("error: keys need a master_key in the config") and "README" in line
+    assert not sa.inspect(engine).has_table("api_keys")  # refused before the store was opened
+    assert cli.ok("keys", "list").stdout.strip() == "no keys"  # reading stays possible
+
+
+def test_a_master_key_from_an_unset_variable_counts(
+    tmp_path: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The key commands may run where the gateway's secrets are not set: ``os.environ/NAME`` is enough."""
+    monkeypatch.delenv("LLMGATE_TEST_UNSET_MASTER", raising=False)
+    cli = Cli(write_config(tmp_path / "env.yaml", db_path, master_key="os.environ/LLMGATE_TEST_UNSET_MASTER"))
+    assert cli.json("keys", "create", "--alias", "x")["alias"] == "x"
+
+
+def test_models_must_be_in_the_config(cli: Cli, engine: Engine) -> None:
+    line = cli.error(2, "keys", "create", "--alias", "x", "--models", "mock-echo,gpt-4o,nope")
+    assert line.startswith("error: --models: 'gpt-4o', 'nope' not in the config's model_list")
+    assert "mock-echo, gpt-4o-mini" in line
+    assert not sa.inspect(engine).has_table("api_keys")  # refused before the store was opened
+    assert "'nope'" in cli.error(2, "teams", "create", "--alias", "t", "--models", "nope")
+    cli.ok("keys", "create", "--alias", "x", "--models", "mock-echo")
+    assert "'Mock-Echo'" in cli.error(
+        2, "keys", "update", "x", "--models", "Mock-Echo"
+    )  # names match exactly
+    cli.ok("teams", "create", "--alias", "t", "--models", "a,b")
+    assert "'c'" in cli.error(2, "teams", "update", "t", "--models", "a,c")
+    assert cli.json("keys", "info", "x")["models"] == ["mock-echo"]
+    assert cli.json("keys", "update", "x", "--models", "gpt-4o-mini")["models"] == ["gpt-4o-mini"]

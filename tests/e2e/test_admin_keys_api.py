@@ -13,10 +13,13 @@ import sqlalchemy as sa
 from llmgate.store.models import table
 from support.configs import MASTER_KEY
 from support.gateway import RunningGateway
+from support.keys import add_key
 
 AUTH = {"Authorization": f"Bearer {MASTER_KEY}"}
 CONFIG: dict[str, Any] = {
-    "model_list": [{"model_name": "mock-echo", "litellm_params": {"model": "mock/echo"}}],
+    "model_list": [
+        {"model_name": name, "litellm_params": {"model": "mock/echo"}} for name in ("mock-echo", "a", "b")
+    ],
     "general_settings": {"master_key": MASTER_KEY},
     "llmgate": {"recorder": {"process": False}},
 }
@@ -283,3 +286,31 @@ def test_bodies_also_take_the_cli_spelling(gw: RunningGateway) -> None:
     assert created["budget_usd"] == "7" and created["budget_period"] == "monthly"
     assert created["expires_at"].startswith("2030-06-01T12:00:00")  # no offset given: UTC
     assert created["expires_at"].endswith(("Z", "+00:00"))
+
+
+def test_allow_lists_name_models_of_the_config(gw: RunningGateway) -> None:
+    """As ``llmgate keys create --models``: a model the config does not serve is a 400 naming it."""
+    refused = error(gw.post("/admin/keys", json={"alias": "k", "models": ["a", "gpt-5"]}, headers=AUTH), 400)
+    assert refused["param"] == "models" and "'gpt-5' not in the config's model_list" in refused["message"]
+    assert "'a'" not in refused["message"]
+    error(gw.post("/admin/teams", json={"alias": "t", "models": "b,nope"}, headers=AUTH), 400, "models")
+    assert table_rows(gw, "api_keys") == [] and table_rows(gw, "teams") == []
+    ok(gw.post("/admin/keys", json={"alias": "k", "models": ["a"]}, headers=AUTH), 201)
+    ok(gw.post("/admin/teams", json={"alias": "t", "models": ["a", "b"]}, headers=AUTH), 201)
+    error(patch(gw, "/admin/keys/k", {"models": ["A"]}), 400, "models")  # names match exactly
+    error(patch(gw, "/admin/teams/t", {"models": ["a", "c"]}), 400, "models")
+    assert ok(patch(gw, "/admin/keys/k", {"models": ["b"]}))["models"] == ["b"]
+
+
+def test_no_keys_are_made_for_a_gateway_without_a_master_key(
+    gateway_factory: Callable[..., RunningGateway],
+) -> None:
+    """An admin key left in the store from a config that had a master key may still read, but a
+    gateway without one is open, so it makes no keys or teams (400 ``master_key_required``)."""
+    open_gw = gateway_factory({**CONFIG, "general_settings": {}})
+    admin, _ = add_key(open_gw.state.engine, "ops", admin=True)
+    headers = {"Authorization": f"Bearer {admin}"}
+    for path, body in (("/admin/keys", {"alias": "new"}), ("/admin/teams", {"alias": "t"})):
+        refused = error(open_gw.post(path, json=body, headers=headers), 400)
+        assert refused["code"] == "master_key_required" and "master_key" in refused["message"]
+    assert [k["alias"] for k in ok(open_gw.get("/admin/keys", headers=headers))["data"]] == ["ops"]

@@ -269,9 +269,11 @@ def test_admin_app_is_built_on_first_use(gateway: RunningGateway) -> None:
     assert gateway.app._admin is not None
 
 
-def test_readiness_asks_the_writer_process(gateway: RunningGateway) -> None:
+def test_readiness_asks_the_writer_process(upstream: FakeUpstream, gateway_factory: Any) -> None:
     from llmgate.telemetry.writer_process import RecorderProcess
 
+    # without a master key no virtual key can be used, so the keys are not loaded at start either
+    gateway = gateway_factory({**upstream_config(upstream), "general_settings": {}})
     assert isinstance(gateway.state.recorder, RecorderProcess)
     deadline = time.monotonic() + 20  # the writer process may still be starting
     while (ready := gateway.get("/health/readiness")).status_code != 200 and time.monotonic() < deadline:

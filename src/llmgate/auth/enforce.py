@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from llmgate.auth.budgets import BudgetCheck, Refusal, Reservation
 from llmgate.auth.limits import Limits, RateState, ratelimit_headers
 from llmgate.errors import BudgetExceeded, LimitExceeded, PermissionDenied
+from llmgate.store.money import usd
 
 if TYPE_CHECKING:
     from llmgate.store.keys import KeyRow, TeamRow
@@ -145,21 +146,14 @@ class Enforcer:
         outcome = await self._limits.budgets.reserve(checks, amount)
         if not isinstance(outcome, Refusal):
             return outcome
-        budget, spent = budgets[outcome.index], outcome.spent
-        period = budget.period.removesuffix("ly").replace("dai", "day")
-        message = (
-            f"Budget exceeded for {budget.column_scope} '{budget.owner}': spent ${spent:.6f} of "
-            f"${budget.amount} this {period} period."
+        budget = budgets[outcome.index]
+        message = budget_message(
+            budget.column_scope, budget.owner, budget.amount, budget.period, outcome, amount
         )
-        if spent >= budget.amount:
+        if outcome.spent >= budget.amount:
             retry = max(1.0, (ends[outcome.index] - datetime.now(UTC)).total_seconds())
             raise BudgetExceeded(message, retry_after=retry)
-        raise BudgetExceeded(  # money is left, but not beside what is in flight
-            message[:-1] + f", and {outcome.in_flight} request(s) in flight may cost up to "
-            f"${outcome.reserved:.6f}; this request may cost up to ${amount:.6f}. Try again when they "
-            "finish, or ask for fewer max_tokens.",
-            retry_after=1.0,
-        )
+        raise BudgetExceeded(message, retry_after=1.0)  # money is left, but not beside what is in flight
 
     def settle(self, admission: Admission, cost: Decimal | None, tokens: int | None) -> None:
         """Count a finished (or failed) call and release its reservation, once (from the event
@@ -209,6 +203,24 @@ class Enforcer:
             retry_after=max(1.0, state.reset_s),
             headers=ratelimit_headers(requests, tokens),
         )
+
+
+def budget_message(
+    scope: str, owner: str, budget: Decimal, period: str, refusal: Refusal, worst_case: Decimal
+) -> str:
+    """The text of a budget's 429, for people: "Budget exceeded for key 'key_1a2b': spent
+    $0.001372 of $0.001 today." (amounts as ``store.money.usd`` writes them)."""
+    from llmgate.store.spend import PERIOD_NAMES  # store.spend loads SQLAlchemy: not on import
+
+    spent = f"spent {usd(refusal.spent)} of {usd(budget)} {PERIOD_NAMES.get(period, period)}"
+    if refusal.spent >= budget:
+        return f"Budget exceeded for {scope} '{owner}': {spent}."
+    requests = "1 request" if refusal.in_flight == 1 else f"{refusal.in_flight} requests"
+    return (
+        f"Budget exceeded for {scope} '{owner}': {spent}, and {requests} in flight may cost up to "
+        f"{usd(refusal.reserved)}; this request may cost up to {usd(worst_case)}. Try again when they "
+        "finish, or ask for fewer max_tokens."
+    )
 
 
 def _not_allowed(key: KeyRow, team: TeamRow | None, model: str) -> PermissionDenied | None:

@@ -2,8 +2,11 @@
 
 With ``general_settings.master_key`` set, every ``/v1`` request needs
 ``Authorization: Bearer <key>`` (``api-key: <key>`` is accepted too, as Azure clients send
-it). Without a master key the gateway is open, as LiteLLM's proxy is. Keys are compared in
-constant time and never logged or recorded: the record keeps only the identity's name.
+it). Without a master key the gateway is open, as LiteLLM's proxy is (so llmgate makes no keys
+for it: ``config/master_key.py``). Virtual keys come from the ``KeyRegistry``; a well-formed one
+it lacks is looked up in the store at once (a key made a moment ago works on its next request).
+Keys are compared in constant time and never logged or recorded: the record keeps only the
+identity's name.
 The master key and a usable virtual key with the admin role (an admin key) are admins: they may
 use the admin API and the dashboard. An admin key's own model calls keep its limits and budgets.
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,10 +30,16 @@ if TYPE_CHECKING:
 MASTER = "master"
 #: virtual keys look like OpenAI's: ``sk-lg-`` and 43 URL-safe characters (256 random bits)
 KEY_PREFIX = "sk-lg-"
+_KEY_SHAPE = re.compile(re.escape(KEY_PREFIX) + r"[A-Za-z0-9_-]{43}")
 
 
 def generate_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def is_key_shaped(token: str) -> bool:
+    """Whether ``token`` looks like a key ``generate_key`` makes (only those are looked up)."""
+    return _KEY_SHAPE.fullmatch(token) is not None
 
 
 def generate_key_id() -> str:
@@ -103,13 +113,19 @@ class Authenticator:
         raise AuthenticationError("Incorrect API key provided.")
 
     async def aauthenticate(self, authorization: str | None, api_key_header: str | None = None) -> Identity:
-        """As ``authenticate``, loading the virtual keys first if this is the first that needs them."""
+        """As ``authenticate``, loading the virtual keys first if this is the first that needs them,
+        and asking the store about a well-formed key they lack (made a moment ago, perhaps on
+        another replica), at the bounded rate the registry allows."""
         registry = self.registry
-        if registry is not None and not registry.loaded:
-            token = bearer_token(authorization, api_key_header)
-            if token is not None and token.startswith(KEY_PREFIX):
+        token = bearer_token(authorization, api_key_header)
+        if registry is not None and token is not None and token.startswith(KEY_PREFIX):
+            if not registry.loaded:
                 try:
                     await registry.ensure_loaded()
                 except Exception as exc:
                     raise StoreError("Virtual keys cannot be checked: the store is unavailable.") from exc
+            if is_key_shaped(token):
+                key_hash = hash_key(token)
+                if registry.lookup(key_hash) is None:
+                    await registry.fetch(key_hash)
         return self.authenticate(authorization, api_key_header)

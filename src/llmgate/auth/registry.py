@@ -1,12 +1,18 @@
 """The gateway's copy of the virtual keys and teams, kept current from the store.
 
-Lookups are dictionary reads by key hash: nothing touches the store on the request path. The
-copy is loaded the first time a key that is not the master key arrives (so a gateway used only
-with its master key never opens the store for it), then refreshed in the background: every
-``POLL_INTERVAL_S`` a cheap query (row counts and the newest ``updated_at`` of ``api_keys`` and
-``teams``) says whether anything changed, and only then are the tables read again. A key revoked
-or expired through any replica, the CLI or the admin API is refused everywhere within that
-interval; the admin API of this process also refreshes it at once.
+Lookups are dictionary reads by key hash. The copy is loaded at start when the config has a
+master key (``AppState.open``, so the first request with a key pays no import or query), else the
+first time a virtual key arrives (so a gateway that cannot have keys never opens the store for
+them); a load that failed is tried again on a later request, at most every ``RETRY_LOAD_S``. It
+is then refreshed in the background: every ``POLL_INTERVAL_S`` a cheap query (row counts and the
+newest ``updated_at`` of ``api_keys`` and ``teams``) says whether anything changed, and only then
+are the tables read again. A key revoked or expired through any replica, the CLI or the admin API
+is refused everywhere within that interval; the admin API of this process also refreshes it at once.
+
+A well-formed key the copy does not hold yet (made a moment ago, here or on another replica) is
+looked up in the store on the spot (``fetch``), so it works on its very next request; how often
+that may happen is bounded by ``MissGate`` (``key_misses.py``), so random keys cannot hammer the
+store. Each such lookup is counted by its result: found, unknown, failed, or skipped (not asked).
 """
 
 from __future__ import annotations
@@ -14,8 +20,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+from llmgate.auth.key_misses import MissGate
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -25,12 +35,30 @@ if TYPE_CHECKING:
 log = logging.getLogger("llmgate.auth")
 
 POLL_INTERVAL_S = 0.25
+#: after a failed load, requests are refused at once for this long before the store is tried again
+RETRY_LOAD_S = 1.0
+#: how long the start waits for the keys before serving without them (a store that is down)
+WARM_TIMEOUT_S = 10.0
 
 
 class KeyRegistry:
-    def __init__(self, engine: Callable[[], Engine], *, poll_interval_s: float = POLL_INTERVAL_S) -> None:
+    def __init__(
+        self,
+        engine: Callable[[], Engine],
+        *,
+        poll_interval_s: float = POLL_INTERVAL_S,
+        gate: MissGate | None = None,
+        count: Callable[[str], None] | None = None,
+    ) -> None:
         self._engine = engine  # called on first use: the store is opened lazily
         self._poll_interval = poll_interval_s
+        self._gate = gate or MissGate()
+        self._count = count  # a lookup's result -> llmgate_key_lookups_total
+        #: store lookups of keys this copy lacked, by result (found, unknown, failed, skipped)
+        self.lookups: Counter[str] = Counter()
+        self._fetching: dict[str, asyncio.Future[KeyRow | None]] = {}
+        self._fetch_failing = False
+        self._failed_at = float("-inf")
         self._by_hash: dict[str, KeyRow] = {}
         self._teams: dict[str, TeamRow] = {}
         self._version: tuple[Any, ...] | None = None
@@ -59,12 +87,43 @@ class KeyRegistry:
         self._listeners.append(listener)
 
     async def ensure_loaded(self, timeout: float = 10.0) -> None:
-        """Load the keys if this is the first time; wait for a load already under way."""
+        """Load the keys if this is the first time; wait for a load already under way. A load
+        that failed raises its error again until ``RETRY_LOAD_S`` has passed, then is retried."""
         if self._loaded.is_set():
             return
-        if self._loading is None:
-            self._loading = asyncio.create_task(self._first_load())
-        await asyncio.wait_for(asyncio.shield(self._loading), timeout)
+        task = self._loading
+        if task is None or (task.done() and time.monotonic() - self._failed_at >= RETRY_LOAD_S):
+            task = self._loading = asyncio.create_task(self._first_load())
+            task.add_done_callback(lambda done: done.cancelled() or done.exception())  # retrieved
+        await asyncio.wait_for(asyncio.shield(task), timeout)
+
+    async def fetch(self, key_hash: str) -> KeyRow | None:
+        """The key with this hash: from the copy, else from the store (a key made a moment ago),
+        if ``MissGate`` allows a lookup now. Concurrent requests with one key share one lookup."""
+        row = self._by_hash.get(key_hash)
+        if row is not None:
+            return row
+        pending = self._fetching.get(key_hash)
+        if pending is None:
+            if not self._gate.admit(key_hash):
+                self._counted("skipped")
+                return None
+            pending = asyncio.ensure_future(self._fetch(key_hash))
+            self._fetching[key_hash] = pending
+            pending.add_done_callback(lambda _: self._fetching.pop(key_hash, None))
+        return await asyncio.shield(pending)  # a caller that goes away leaves the lookup to the others
+
+    async def warm(self, timeout: float = WARM_TIMEOUT_S) -> None:
+        """Load the keys now, at start (the store's engine, its schema and the first query with
+        them), waiting at most ``timeout``; if the store cannot answer, they load on first use."""
+        started = time.monotonic()
+        try:
+            await self.ensure_loaded(timeout)
+        except Exception as exc:
+            reason = "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
+            log.warning("virtual keys not loaded at start (%s); they load on first use", reason)
+        else:
+            log.debug("virtual keys loaded in %.2f s", time.monotonic() - started)
 
     async def refresh(self) -> None:
         """Read the tables again now (after this process changed them)."""
@@ -79,9 +138,52 @@ class KeyRegistry:
                     await task
 
     async def _first_load(self) -> None:
-        await asyncio.to_thread(self._reload, force=True)
+        try:
+            await asyncio.to_thread(self._reload, force=True)
+        except BaseException:
+            self._failed_at = time.monotonic()
+            raise
         self._loaded.set()
         self._poller = asyncio.create_task(self._poll(), name="llmgate-key-registry")
+
+    async def _fetch(self, key_hash: str) -> KeyRow | None:
+        try:
+            found = await asyncio.to_thread(self._find, key_hash)
+        except Exception as exc:  # the store may be down: the key is not known here
+            self._counted("failed")
+            if not self._fetch_failing:
+                log.warning("cannot look a new key up in the store (%s)", type(exc).__name__)
+            self._fetch_failing = True
+            return None
+        self._fetch_failing = False
+        if found is None:
+            self._gate.unknown(key_hash)
+            self._counted("unknown")
+            return None
+        key, team = found
+        if team is not None:
+            self._teams[team.id] = team
+        self._by_hash[key_hash] = key
+        self._counted("found")
+        return key
+
+    def _find(self, key_hash: str) -> tuple[KeyRow, TeamRow | None] | None:
+        """(In a thread.) The key and, if this copy lacks it, its team, straight from the store."""
+        from llmgate.store.keys import find_key, get_team
+
+        engine = self._engine()
+        key = find_key(engine, key_hash)
+        if key is None:
+            return None
+        team = None
+        if key.team_id is not None and key.team_id not in self._teams:
+            team = get_team(engine, key.team_id)
+        return key, team
+
+    def _counted(self, result: str) -> None:
+        self.lookups[result] += 1
+        if self._count is not None:
+            self._count(result)
 
     async def _poll(self) -> None:
         failing = False
@@ -112,5 +214,6 @@ class KeyRegistry:
         self._by_hash = {k.key_hash: k for k in keys}
         self._teams = {t.id: t for t in teams}
         self._version = version
+        self._gate.forget()  # a key unknown a moment ago may have been made since
         for listener in self._listeners:
             listener()

@@ -10,10 +10,8 @@ show its prefix only, never the key or its hash. Changes are audited as ``cli:<o
 
 from __future__ import annotations
 
-import getpass
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -23,11 +21,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 import orjson
 import typer
 
-from llmgate.cli.common import ConfigOption, fail, parse_since, store_engine
+from llmgate.cli.common import ConfigOption, fail, parse_since
+from llmgate.cli.key_store import actor, key_ref, key_store
+from llmgate.store.money import usd
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
-
     from llmgate.store.keys import KeyRow, TeamRow
 
 keys_app = typer.Typer(no_args_is_help=True)
@@ -171,44 +169,7 @@ def _changes(params: dict[str, Any], clearable: tuple[str, ...]) -> dict[str, An
     return given
 
 
-# --- the store, the actor, output ---------------------------------------------------------------
-
-
-@contextmanager
-def _store(config: str | None) -> Iterator[Engine]:
-    """The migrated store; llmgate errors inside end as one line (2: config, 1: the rest)."""
-    from llmgate.errors import ConfigError, LlmgateError
-
-    try:
-        with store_engine(config) as engine:
-            from llmgate.store.migrate import upgrade
-
-            upgrade(engine)
-            yield engine
-    except ConfigError as exc:
-        fail(exc.message, code=2)
-    except LlmgateError as exc:
-        fail(exc.message, code=1)
-
-
-def _actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (OSError, KeyError):  # no user name in the environment or the password database
-        return "cli:unknown"
-
-
-def _key_ref(engine: Engine, ref: str) -> str:
-    """A key id or alias as it is; a full key (``sk-...``) found by its hash, never echoed."""
-    if not ref.startswith("sk-"):
-        return ref
-    from llmgate.auth.keys import hash_key
-    from llmgate.store.keys import find_key
-
-    row = find_key(engine, hash_key(ref))
-    if row is None:
-        fail("no key matches the key given", code=1)
-    return row.id
+# --- output ---------------------------------------------------------------
 
 
 def _status(row: KeyRow) -> str:
@@ -303,12 +264,12 @@ def create(
     except InvalidRequest as exc:  # a bad option: one line, exit code 2
         fail(f"--expires{exc.message.removeprefix('expires_at')}", code=2)
     key = generate_key()
-    with _store(config) as engine:
+    with key_store(config, fields, creates=True) as engine:
         row = create_key(
             engine,
             key_hash=hash_key(key),
             key_prefix=display_prefix(key),
-            actor=_actor(),
+            actor=actor(),
             key_id=generate_key_id(),
             **fields,
         )
@@ -323,7 +284,7 @@ def list_keys(
 ) -> None:
     from llmgate.store.keys import load_keys
 
-    with _store(config) as engine:
+    with key_store(config) as engine:
         rows = [r for r in load_keys(engine) if team is None or r.team_id == team]
     if format is Format.json:
         _echo_json([_key_json(r) for r in rows])
@@ -331,14 +292,14 @@ def list_keys(
     if not rows:
         typer.echo("no keys")
         return
-    columns = ["id", "alias", "prefix", "team", "user", "models", "budget $", "period", "rpm", "tpm"]
+    columns = ["id", "alias", "prefix", "team", "user", "models", "budget", "period", "rpm", "tpm"]
     _print_table([*columns, "expires (UTC)", "status", "admin"], [_key_line(r) for r in rows])
 
 
 def _key_line(r: KeyRow) -> list[Any]:
     expires = f"{r.expires_at:%Y-%m-%d %H:%M}" if r.expires_at else None
     line: list[Any] = [r.id, r.alias, r.key_prefix + "…", r.team_id, r.user_id, r.models or "all"]
-    line += [_key_json(r)["budget_usd"], r.budget_period, r.rpm, r.tpm, expires, _status(r)]
+    line += [_budget_text(r.budget_usd), r.budget_period, r.rpm, r.tpm, expires, _status(r)]
     return [*line, "admin" if r.admin else None]
 
 
@@ -350,8 +311,8 @@ def info(
 ) -> None:
     from llmgate.store.keys import get_key
 
-    with _store(config) as engine:
-        row = get_key(engine, _key_ref(engine, key))
+    with key_store(config) as engine:
+        row = get_key(engine, key_ref(engine, key))
     if row is None:
         fail(f"no key with id or alias {key!r}", code=1)
     _show_key(row, format)
@@ -381,8 +342,8 @@ def update(
     from llmgate.store.keys import update_key
 
     fields = _changes(locals(), KEY_CLEARABLE)
-    with _store(config) as engine:
-        row = update_key(engine, _key_ref(engine, key), actor=_actor(), **fields)
+    with key_store(config, fields) as engine:
+        row = update_key(engine, key_ref(engine, key), actor=actor(), **fields)
     _show_key(row, format, f"Updated key {row.id} ({row.alias}).")
 
 
@@ -394,8 +355,8 @@ def revoke(
 ) -> None:
     from llmgate.store.keys import revoke_key
 
-    with _store(config) as engine:
-        row = revoke_key(engine, _key_ref(engine, key), _actor())
+    with key_store(config) as engine:
+        row = revoke_key(engine, key_ref(engine, key), actor())
     _show_key(row, format, f"Key {row.id} ({row.alias}) is revoked: it no longer works.")
 
 
@@ -409,8 +370,8 @@ def rotate(
     from llmgate.store.keys import rotate_key
 
     new_key = generate_key()
-    with _store(config) as engine:
-        row = rotate_key(engine, _key_ref(engine, key), hash_key(new_key), display_prefix(new_key), _actor())
+    with key_store(config) as engine:
+        row = rotate_key(engine, key_ref(engine, key), hash_key(new_key), display_prefix(new_key), actor())
     _show_key(row, format, f"Rotated key {row.id} ({row.alias}): the previous key no longer works.", new_key)
 
 
@@ -427,13 +388,16 @@ def _show_teams(rows: list[TeamRow], format: Format, headline: str | None = None
     if not rows:
         typer.echo("no teams")
         return
-    _print_table(
-        ["team", "models", "budget $", "period", "rpm", "tpm", "tags"], [_team_line(r) for r in rows]
-    )
+    _print_table(["team", "models", "budget", "period", "rpm", "tpm", "tags"], [_team_line(r) for r in rows])
 
 
 def _team_line(r: TeamRow) -> list[Any]:
-    return [r.id, r.models or "all", _team_json(r)["budget_usd"], r.budget_period, r.rpm, r.tpm, r.tags]
+    return [r.id, r.models or "all", _budget_text(r.budget_usd), r.budget_period, r.rpm, r.tpm, r.tags]
+
+
+def _budget_text(amount: Decimal | None) -> str | None:
+    """A budget in a table, as every money figure for people (``store.money.usd``)."""
+    return usd(amount) if amount is not None else None
 
 
 @teams_app.command("create", help="Create a team; its name is its id.")
@@ -451,8 +415,8 @@ def create_team(
     from llmgate.store.keys import create_team as create
 
     fields = _given(locals())
-    with _store(config) as engine:
-        row = create(engine, fields.pop("alias"), actor=_actor(), **fields)
+    with key_store(config, fields, creates=True) as engine:
+        row = create(engine, fields.pop("alias"), actor=actor(), **fields)
     _show_teams([row], format, f"Created team {row.id}.")
 
 
@@ -460,7 +424,7 @@ def create_team(
 def list_teams(config: ConfigOption = None, format: FormatOption = Format.table) -> None:
     from llmgate.store.keys import load_teams
 
-    with _store(config) as engine:
+    with key_store(config) as engine:
         rows = load_teams(engine)
     _show_teams(rows, format)
 
@@ -482,8 +446,8 @@ def update_team(
     from llmgate.store.keys import update_team as update
 
     fields = _changes(locals(), TEAM_CLEARABLE)
-    with _store(config) as engine:
-        row = update(engine, name, actor=_actor(), **fields)
+    with key_store(config, fields) as engine:
+        row = update(engine, name, actor=actor(), **fields)
     _show_teams([row], format, f"Updated team {row.id}.")
 
 
@@ -504,7 +468,7 @@ def audit(
     from llmgate.store.keys import list_audit
 
     moment = parse_since(since)
-    with _store(config) as engine:
+    with key_store(config) as engine:
         entries = list_audit(engine, moment, target=target)
     if format is Format.json:
         _echo_json([asdict(e) | {"at": e.at.isoformat()} for e in entries])

@@ -182,3 +182,12 @@ def load_config(path: str | os.PathLike[str] | None = None, *, for_store_only: b
     file = Path(path).expanduser()
     data = _merge_includes(file, _read_yaml(file))
     return parse_config(data, source=str(file), base_dir=file.resolve().parent, lenient_env=for_store_only)
+
+
+def declares_master_key(path: str | os.PathLike[str]) -> bool:
+    """Whether the config file sets ``general_settings.master_key``: a key, or ``os.environ/NAME``
+    whether or not NAME is set here (the key commands only write the store, and may run where the
+    gateway's secrets are not set)."""
+    file = Path(path).expanduser()
+    settings = _merge_includes(file, _read_yaml(file)).get("general_settings")
+    return isinstance(settings, dict) and bool(settings.get("master_key"))

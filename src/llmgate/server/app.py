@@ -217,7 +217,10 @@ class AppState:
 
             self.shared = SharedHealth(health, policy.redis_url)
         master = config.general_settings.master_key
-        self.registry = KeyRegistry(lambda: self.engine)
+        self.registry = KeyRegistry(
+            lambda: self.engine,
+            count=lambda result: self.metrics.count("llmgate_key_lookups_total", (result,)),
+        )
         self.registry.on_change(self.prices.warm)  # keys in use: prices will be needed for budgets
         self.authenticator = Authenticator(master.get_secret_value() if master else None, self.registry)
         self.limits: Limits = RedisLimits(policy.redis_url) if policy.redis_url else LocalLimits()
@@ -286,6 +289,9 @@ class AppState:
 
     async def open(self) -> None:
         self.loop = asyncio.get_running_loop()
+        # keys need a master key: load them beside the rest of the start, ready for the first request
+        keys = self.config.general_settings.master_key is not None
+        warming = asyncio.create_task(self.registry.warm()) if keys else None
         # The schema is brought up to date in the background (by the writer process when there is
         # one): the gateway serves at once, and records wait until the store is ready.
         self._schema = None
@@ -308,6 +314,8 @@ class AppState:
             self._start_monitor()
         if self.shared_totals is not None:
             self._publish = asyncio.create_task(self._publish_totals())
+        if warming is not None:
+            await warming
 
     async def _publish_totals(self) -> None:
         assert self.shared_totals is not None

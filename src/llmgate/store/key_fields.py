@@ -4,20 +4,22 @@ Each field has one rule, whichever surface (the CLI, the admin API) hands it ove
 non-empty and short, budgets exact and bounded, periods and limits from their sets, tags text, and
 no text holds a NUL character (PostgreSQL cannot store one). A new key may not be born expired
 (``check_new_expiry``); changing an existing key's expiry to the past stays allowed, as a way to
-end it. A refused value is an ``InvalidRequest`` naming the field. Split out of ``keys.py`` so
-that module stays about the rows and their transactions.
+end it. An allow-list names only models of the config (``check_models``, called by the CLI and
+the admin API, which know the config). A refused value is an ``InvalidRequest`` naming the field.
+Split out of ``keys.py`` so that module stays about the rows and their transactions.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypedDict
 
 from llmgate.errors import InvalidRequest
 from llmgate.store.models import MONEY_SCALE
+from llmgate.store.money import money_text as money_text
 from llmgate.store.spend import PERIODS
 
 
@@ -49,11 +51,6 @@ _KEY_ID = re.compile(r"key_[0-9a-f]{12}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 TEAM_FIELDS = frozenset(Limits.__annotations__)
 KEY_FIELDS = frozenset(KeyFields.__annotations__)
-
-
-def money_text(amount: Decimal) -> str:
-    """``Decimal('10.0000000000')`` -> ``'10'``: exact, no exponent, no trailing zeros."""
-    return format(amount.normalize(), "f")
 
 
 def plain(value: Any) -> Any:
@@ -152,6 +149,16 @@ def check_new_expiry(expires_at: datetime | None, now: datetime | None = None) -
     moment = expires_at.replace(tzinfo=UTC) if expires_at.tzinfo is None else expires_at
     if moment <= (now or datetime.now(UTC)):
         raise bad("expires_at", f"{plain(moment)} is in the past: a new key must expire later than now")
+
+
+def check_models(models: list[str] | None, configured: Collection[str]) -> None:
+    """An allow-list names only models the config serves (a request's model must match a
+    ``model_name`` exactly, so any other name could never be used)."""
+    unknown = [m for m in models or [] if m not in configured]
+    if unknown:
+        names = ", ".join(repr(m) for m in unknown)
+        known = ", ".join(list(configured)[:10]) + (", ..." if len(configured) > 10 else "")
+        raise bad("models", f"{names} not in the config's model_list (it has: {known or 'no models'})")
 
 
 def check_secret(key_hash: str, key_prefix: str) -> None:

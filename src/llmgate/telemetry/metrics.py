@@ -58,6 +58,12 @@ COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
         "Requests refused for a missing or wrong API key (counted and logged, not stored as records).",
         ("reason",),
     ),
+    # counted in the gateway process (``auth/registry.py``): keys its copy lacked, asked of the store
+    "llmgate_key_lookups_total": (
+        "Well-formed API keys the gateway's copy of the keys lacked, by result: found or unknown in the "
+        "store, failed (store error), skipped (not asked: over the lookup rate, or unknown a moment ago).",
+        ("result",),
+    ),
 }
 
 #: name -> (help, label names, bucket upper bounds in seconds)

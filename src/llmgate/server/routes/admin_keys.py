@@ -3,12 +3,13 @@
 The master key or an admin key (``require_admin``). The handlers are thin: pydantic models check
 the bodies (a wrong type answers 400 in OpenAI's error shape), ``store/keys.py`` checks the values
 and writes each change with its audit entry (actor ``api:master``, or ``api:<key id>`` for an
-admin key), and the answer is a model in
-the OpenAPI schema. A key is in the answer to its creation or rotation only; every other answer
-shows its prefix, never the key or its hash. Only the master key creates admin keys or gives a
-key the admin role (an admin key trying to is refused with 403), and a key cannot be created
-already expired (400). The handlers are plain functions, so FastAPI runs
-them (and their blocking store calls) in its thread pool, off the event loop.
+admin key), and the answer is a model in the OpenAPI schema. A key is in the answer to its
+creation or rotation only; every other answer shows its prefix, never the key or its hash. Only
+the master key creates admin keys or gives a key the admin role (an admin key trying to is
+refused with 403); a key cannot be created already expired (400), nor be allowed a model the
+config does not serve (400); keys and teams are made only when the config has a master key (400
+``master_key_required``, ``config/master_key.py``). The handlers are plain functions, so FastAPI
+runs them (and their blocking store calls) in its thread pool, off the event loop.
 """
 
 from __future__ import annotations
@@ -25,11 +26,13 @@ from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
 from sqlalchemy.engine import Engine
 
 from llmgate.auth.keys import Identity, display_prefix, generate_key, generate_key_id, hash_key
+from llmgate.config.master_key import KEYS_NEED_MASTER_KEY
 from llmgate.errors import InvalidRequest, PermissionDenied
 from llmgate.reports.spend import check_moment
 from llmgate.server.params import refuse_nul
 from llmgate.server.routes.admin import app_state, require_admin
 from llmgate.store import keys as store
+from llmgate.store.key_fields import check_models
 
 
 class ErrorDetail(BaseModel):
@@ -243,9 +246,16 @@ def _actor(identity: Identity) -> str:
     return f"api:{identity.key.id}" if identity.key is not None else f"api:{identity.name}"
 
 
-def _values(body: BaseModel, *, only_set: bool) -> dict[str, Any]:
+def _values(request: Request, body: BaseModel, *, only_set: bool, creates: bool = False) -> dict[str, Any]:
+    """The body's fields, after the checks that need the config: a key or a team is made only
+    for a gateway with a master key, and an allow-list names only models of the config."""
+    config = app_state(request).config
+    if creates and config.general_settings.master_key is None:
+        raise InvalidRequest(KEYS_NEED_MASTER_KEY, code="master_key_required")
     names = set(body.model_fields_set if only_set else type(body).model_fields)
-    return {name: getattr(body, name) for name in names}
+    values = {name: getattr(body, name) for name in names}
+    check_models(values.get("models"), [entry.model_name for entry in config.model_list])
+    return values
 
 
 _RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
@@ -293,7 +303,7 @@ def create_key(request: Request, body: KeyCreate, identity: Admin, engine: Store
         key_prefix=display_prefix(key),
         actor=_actor(identity),
         key_id=generate_key_id(),
-        **_values(body, only_set=False),
+        **_values(request, body, only_set=False, creates=True),
     )
     _keys_changed(request)
     return NewKey(**_key_info(row), key=key)
@@ -316,7 +326,7 @@ def get_key(key_id: str, identity: Admin, engine: Store) -> KeyInfo:
 @router.patch("/keys/{key_id}", summary="Change a key (null clears a field)")
 def update_key(request: Request, key_id: str, body: KeyUpdate, identity: Admin, engine: Store) -> KeyInfo:
     _grants_admin(identity, body.admin)
-    row = store.update_key(engine, key_id, actor=_actor(identity), **_values(body, only_set=True))
+    row = store.update_key(engine, key_id, actor=_actor(identity), **_values(request, body, only_set=True))
     _keys_changed(request)
     return KeyInfo(**_key_info(row))
 
@@ -341,7 +351,7 @@ def rotate_key(request: Request, key_id: str, identity: Admin, engine: Store) ->
 
 @router.post("/teams", status_code=201, summary="Create a team")
 def create_team(request: Request, body: TeamCreate, identity: Admin, engine: Store) -> TeamInfo:
-    values = _values(body, only_set=False)
+    values = _values(request, body, only_set=False, creates=True)
     alias = values.pop("alias")
     team = store.create_team(engine, alias, actor=_actor(identity), **values)
     _keys_changed(request)
@@ -355,7 +365,7 @@ def list_teams(identity: Admin, engine: Store) -> TeamList:
 
 @router.patch("/teams/{team_id}", summary="Change a team (null clears a field)")
 def update_team(request: Request, team_id: str, body: TeamUpdate, identity: Admin, engine: Store) -> TeamInfo:
-    values = _values(body, only_set=True)
+    values = _values(request, body, only_set=True)
     team = store.update_team(engine, team_id, actor=_actor(identity), **values)
     _keys_changed(request)
     return _team_info(team)
