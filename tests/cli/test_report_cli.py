@@ -147,6 +147,9 @@ def test_spend_csv_by_team_and_month(config: Path) -> None:
             "input_tokens": "900",
             "output_tokens": "50",
             "cost_usd": "3.3333333333",
+            "succeeded": "1",
+            "failed": "1",
+            "rejected": "0",
         },
         {
             "team": "search",
@@ -155,6 +158,9 @@ def test_spend_csv_by_team_and_month(config: Path) -> None:
             "input_tokens": "300",
             "output_tokens": "30",
             "cost_usd": "3.3333333333",
+            "succeeded": "2",
+            "failed": "0",
+            "rejected": "0",
         },
         {
             "team": "search",
@@ -163,6 +169,9 @@ def test_spend_csv_by_team_and_month(config: Path) -> None:
             "input_tokens": "300",
             "output_tokens": "30",
             "cost_usd": "0.0000000001",
+            "succeeded": "1",
+            "failed": "0",
+            "rejected": "0",
         },
         {
             "team": "(none)",
@@ -171,6 +180,9 @@ def test_spend_csv_by_team_and_month(config: Path) -> None:
             "input_tokens": "600",
             "output_tokens": "60",
             "cost_usd": "4.4444444444",
+            "succeeded": "1",
+            "failed": "0",
+            "rejected": "0",
         },
         {
             "team": "TOTAL",
@@ -179,6 +191,9 @@ def test_spend_csv_by_team_and_month(config: Path) -> None:
             "input_tokens": "2100",
             "output_tokens": "170",
             "cost_usd": "11.1111111111",
+            "succeeded": "5",
+            "failed": "1",
+            "rejected": "0",
         },
     ]
 
@@ -199,6 +214,9 @@ def test_spend_json_by_key_and_day(config: Path) -> None:
         "input_tokens": 2100,
         "output_tokens": 170,
         "cost_usd": "11.1111111111",
+        "succeeded": 5,
+        "failed": 1,
+        "rejected": 0,
     }
 
 
@@ -229,8 +247,8 @@ def test_spend_table_rounds_to_cents_with_totals(config: Path) -> None:
 def test_spend_without_group_by_is_the_total(config: Path) -> None:
     rows = list(csv.reader(io.StringIO(run(config, "spend", *SPAN, "--format", "csv").stdout)))
     assert rows == [
-        ["requests", "input_tokens", "output_tokens", "cost_usd"],
-        ["6", "2100", "170", "11.1111111111"],
+        ["requests", "input_tokens", "output_tokens", "cost_usd", "succeeded", "failed", "rejected"],
+        ["6", "2100", "170", "11.1111111111", "5", "1", "0"],
     ]
 
 

@@ -133,6 +133,9 @@ def test_csv_report(gateway: tuple[RunningGateway, list[dict[str, Any]]]) -> Non
         "input_tokens",
         "output_tokens",
         "cost_usd",
+        "succeeded",
+        "failed",
+        "rejected",
     ]
     total = parsed.pop()
     assert total["team"] == "TOTAL"
@@ -148,6 +151,9 @@ def test_csv_report(gateway: tuple[RunningGateway, list[dict[str, Any]]]) -> Non
     assert got == expected(data)
     assert Decimal(total["cost_usd"]) == sum((v[3] for v in got.values()), Decimal(0))
     assert int(total["requests"]) == sum(v[0] for v in got.values())
+    assert all(
+        int(r["succeeded"]) + int(r["failed"]) + int(r["rejected"]) == int(r["requests"]) for r in parsed
+    )
 
 
 def test_master_key_only_and_bad_parameters(gateway: tuple[RunningGateway, list[dict[str, Any]]]) -> None:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -117,8 +118,8 @@ def test_serve_then_logs_json(served: tuple[Served, Path], upstream: FakeUpstrea
     plain, stream = by_stream[False], by_stream[True]
     assert plain["prompt_tokens"] == via.usage.prompt_tokens  # type: ignore[union-attr]
     assert plain["completion_tokens"] == via.usage.completion_tokens  # type: ignore[union-attr]
-    assert plain["cost_usd"] > 0 and plain["latency_ms"] > 0
-    assert stream["tokens_estimated"] is True and stream["ttft_ms"] > 0 and stream["cost_usd"] > 0
+    assert Decimal(plain["cost_usd"]) > 0 and plain["latency_ms"] > 0  # cost: an exact decimal string
+    assert stream["tokens_estimated"] is True and stream["ttft_ms"] > 0 and Decimal(stream["cost_usd"]) > 0
     assert plain["path"][0]["deployment"] == stream["path"][0]["deployment"]
 
     assert "sk-upstream-from-env" not in server.output() and MASTER not in server.output()

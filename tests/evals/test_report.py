@@ -194,7 +194,7 @@ def test_the_terminal_table() -> None:
     print_run(console, CURRENT)
     text = out.getvalue()
     assert "(flaky)" in text and "✗contains" in text and "!llm_judge" in text
-    assert "1/3 passed, 1 failed, 1 errors" in text and "$0.000400" in text
+    assert "1/3 passed, 1 failed, 1 errors" in text and "$0.0004 " in text
     out.truncate(0)
     print_runs(
         console,

@@ -280,10 +280,13 @@ def test_empty_store_reports_zeros(engine: Engine) -> None:
         "input_tokens": 0,
         "output_tokens": 0,
         "cost_usd": "0.0000000000",
+        "succeeded": 0,
+        "failed": 0,
+        "rejected": 0,
     }
     assert to_csv(report).splitlines() == [
-        "team,month,requests,input_tokens,output_tokens,cost_usd",
-        "TOTAL,,0,0,0,0.0000000000",
+        "team,month,requests,input_tokens,output_tokens,cost_usd,succeeded,failed,rejected",
+        "TOTAL,,0,0,0,0.0000000000,0,0,0",
     ]
 
 

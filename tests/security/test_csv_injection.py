@@ -92,8 +92,9 @@ def check(text: str, groups: list[str]) -> tuple[list[dict[str, str]], set[str]]
                 neutralised.add(cell[1:])
                 assert '"' + cell.replace('"', '""') + '"' in text  # and quoted in the file itself
         metrics = [row["requests"], row["input_tokens"], row["output_tokens"], row["cost_usd"]]
-        assert "," + ",".join(metrics) + "\r\n" in text  # unquoted, unprefixed
-        assert all(int(m) >= 0 for m in metrics[:3]) and Decimal(metrics[3]) >= 0
+        outcomes = [row["succeeded"], row["failed"], row["rejected"]]
+        assert "," + ",".join(metrics + outcomes) + "\r\n" in text  # unquoted, unprefixed
+        assert all(int(m) >= 0 for m in metrics[:3] + outcomes) and Decimal(metrics[3]) >= 0
     return rows, neutralised
 
 
@@ -141,7 +142,7 @@ def test_numbers_stay_numbers() -> None:
     moment = datetime(2026, 11, 1, tzinfo=UTC)
     report = SpendReport(moment, None, "UTC", ("team",), [line], line, {})
     lines = to_csv(report).splitlines()
-    assert lines[1] == '"\'-2+3",1,2,3,-0.5000000000'
-    assert lines[2] == "TOTAL,1,2,3,-0.5000000000"
+    assert lines[1] == '"\'-2+3",1,2,3,-0.5000000000,0,0,0'
+    assert lines[2] == "TOTAL,1,2,3,-0.5000000000,0,0,0"
     parsed: list[Any] = list(csv.reader(io.StringIO(to_csv(report), newline="")))
     assert Decimal(parsed[1][4]) == Decimal("-0.5")

@@ -17,8 +17,9 @@ import orjson
 import pytest
 from sqlalchemy.engine import Engine
 
+from llmgate.store.pricing_gaps import pricing_gaps
 from llmgate.store.records import insert_records
-from llmgate.store.spend import offset_segments, pricing_gaps, spend_sums
+from llmgate.store.spend import offset_segments, spend_sums
 
 ODD_ZONES = [
     "America/New_York",  # -5/-4, DST
@@ -217,6 +218,72 @@ def test_null_costs_and_tokens_add_zero(engine: Engine) -> None:
         5,
         Decimal(0),
     )
+
+
+#: (status, status_code, provider) as the gateway records them, and how the reports count each
+OUTCOME_ROWS = [
+    ("success", 200, "openai", "succeeded"),
+    ("error", 502, "openai", "failed"),  # the upstream's 500, passed on
+    ("error", 429, "openai", "failed"),  # the upstream's own rate limit: it was called
+    ("error", 400, "openai", "failed"),  # the upstream refused the body: it was called
+    ("error", 504, "openai", "failed"),  # timed out
+    ("error", 200, "openai", "failed"),  # a stream cut short after its 200
+    ("error", 503, None, "failed"),  # no deployment left to try
+    ("error", 500, None, "failed"),  # the gateway's own error
+    ("error", 429, None, "rejected"),  # a budget or rate limit of the gateway
+    ("error", 403, None, "rejected"),  # a model the key may not use
+    ("error", 404, None, "rejected"),  # no such model
+    ("error", 400, None, "rejected"),  # a body the gateway would not take
+    ("error", 413, None, "rejected"),  # too large
+]
+
+
+def test_requests_split_into_succeeded_failed_and_rejected(engine: Engine) -> None:
+    start = datetime(2026, 10, 1, 12, tzinfo=UTC)
+    rows = []
+    expected: dict[tuple[Any, ...], list[int]] = {}
+    for day in range(20):  # enough days for SQLite's threads (a file store), each merged
+        for index, (status, code, provider, outcome) in enumerate(OUTCOME_ROWS):
+            if (day + index) % 3 == 0:
+                continue
+            team = "a" if index % 2 else "b"
+            fields = {"provider": provider, "deployment": "openai-1" if provider else None}
+            rows.append(
+                row(start + timedelta(days=day), team_id=team, status=status, status_code=code, **fields)
+            )
+            counts = expected.setdefault((team,), [0, 0, 0, 0])
+            counts[0] += 1
+            counts[1 + ["succeeded", "failed", "rejected"].index(outcome)] += 1
+    insert_records(engine, rows)
+    sums = spend_sums(engine, ["team"], datetime(2026, 1, 1, tzinfo=UTC))
+    got = {s.groups: [s.requests, s.succeeded, s.failed, s.rejected] for s in sums}
+    assert got == expected
+    by_day = spend_sums(engine, ["date"], datetime(2026, 1, 1, tzinfo=UTC), None, "Asia/Kolkata")
+    assert sum(s.rejected for s in by_day) == sum(c[3] for c in expected.values())
+    assert all(s.succeeded + s.failed + s.rejected == s.requests for s in by_day)
+
+
+def test_the_spend_index_covers_the_outcome_columns(engine: Engine) -> None:
+    """SQLite sums a day from ``ix_requests_spend`` alone, never reading the rows (1 KB each)."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's plan")
+    import sqlalchemy as sa
+
+    from llmgate.store import spend
+    from llmgate.store.models import requests_table
+
+    created_at = requests_table().c.created_at
+    query = spend._grouped(
+        [spend._dimension_expression("sqlite", "team")],
+        [created_at >= sa.bindparam("low"), created_at < sa.bindparam("high")],
+    )
+    compiled = query.compile(dialect=engine.dialect)
+    params = tuple(compiled.params[name] for name in compiled.positiontup or ())
+    with engine.connect() as conn:
+        plan = " ".join(
+            str(r[-1]) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + str(compiled), params)
+        )
+    assert "COVERING INDEX ix_requests_spend" in plan, plan
 
 
 def test_an_empty_range_has_no_rows(engine: Engine) -> None:

@@ -17,7 +17,7 @@ from llmgate.store.migrate import current_revision, head_revision, upgrade
 
 
 def test_head_is_numbered() -> None:
-    assert head_revision() == "0007"
+    assert head_revision() == "0008"
 
 
 def test_empty_database_to_head(empty_engine: Engine) -> None:
@@ -47,6 +47,8 @@ def test_empty_database_to_head(empty_engine: Engine) -> None:
             "completion_tokens",
             "cost_usd",
             "tags_json",
+            "status",
+            "status_code",
         ],
         "ix_requests_spend_pg": ["created_at"],
     }

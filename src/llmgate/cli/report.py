@@ -2,7 +2,8 @@
 
 Thin callers of ``llmgate.reports`` (the sums and their formats) and ``llmgate.store.spend``
 (pricing gaps); dates and calendar groups are local to ``llmgate.time_zone`` in the config.
-``--format csv`` and ``json`` print costs as exact decimal strings; the table rounds to cents.
+``--format csv`` and ``json`` print costs as exact decimal strings; the tables show money for people
+(``llmgate.store.money.usd``: at least cents, and the places a small amount needs).
 """
 
 from __future__ import annotations
@@ -130,7 +131,7 @@ def spend(
         typer.echo(reports.to_csv(report), nl=False)
     else:
         headers, rows, total = reports.table(report)
-        _print_table(headers, rows, total, right=4)
+        _print_table(headers, rows, total, right=7)
 
 
 @app.command("budgets", help="Each key and team with a budget: spend this period and forecast.")

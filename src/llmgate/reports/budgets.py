@@ -11,6 +11,11 @@ is left, and the forecast to the period's end at the current burn rate::
 with ``elapsed`` the time since the period began and ``period length`` its whole span (both from
 the UTC bounds, so a 23- or 25-hour day of a daylight-saving change counts as such). Amounts are
 ``Decimal``, never floats; forecasts are rounded half-up to the store's 10 decimal places.
+
+The JSON gives amounts as exact strings (``store.money.cost_text``); the table shows them for people
+(``store.money.usd``: ``$0.001372``, not ``0.00``), what is left as a negative amount once spend
+passed the budget, and the status ``exceeded`` for a key, team or user whose spend reached its
+budget (a revoked or expired key says that instead).
 """
 
 from __future__ import annotations
@@ -23,11 +28,11 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from llmgate.store.keys import load_keys, load_teams
+from llmgate.store.money import cost_text, usd
 from llmgate.store.spend import period_bounds, period_spend
 
 DEFAULT_PERIOD = "monthly"
 _PLACES = Decimal(1).scaleb(-10)
-_CENT = Decimal("0.01")
 _MICROSECOND = timedelta(microseconds=1)
 
 
@@ -118,10 +123,6 @@ def budget_report(
     return lines
 
 
-def _money(amount: Decimal) -> str:
-    return format(amount.quantize(_PLACES, rounding=ROUND_HALF_UP), "f")
-
-
 def to_json(lines: list[BudgetLine], *, now: datetime, tz: str) -> dict[str, Any]:
     """JSON-ready data; amounts are decimal strings with 10 places, exact."""
     return {
@@ -134,13 +135,13 @@ def to_json(lines: list[BudgetLine], *, now: datetime, tz: str) -> dict[str, Any
                 "id": line.id,
                 "name": line.name,
                 "status": line.status,
-                "budget_usd": _money(line.budget_usd),
+                "budget_usd": cost_text(line.budget_usd),
                 "period": line.period,
                 "period_start": line.period_start.isoformat(),
                 "period_end": line.period_end.isoformat(),
-                "spend_usd": _money(line.spend_usd),
-                "remaining_usd": _money(line.remaining_usd),
-                "forecast_usd": _money(line.forecast_usd),
+                "spend_usd": cost_text(line.spend_usd),
+                "remaining_usd": cost_text(line.remaining_usd),
+                "forecast_usd": cost_text(line.forecast_usd),
                 "over_budget": line.over_budget,
                 "forecast_over": line.forecast_over,
             }
@@ -150,27 +151,26 @@ def to_json(lines: list[BudgetLine], *, now: datetime, tz: str) -> dict[str, Any
 
 
 def table(lines: list[BudgetLine]) -> tuple[list[str], list[list[str]]]:
-    """Headers and rows as text for a terminal table (amounts rounded to cents)."""
-    headers = ["scope", "name", "status", "period", "budget $", "spend $", "left $", "forecast $", "used"]
-
-    def cents(amount: Decimal) -> str:
-        return f"{amount.quantize(_CENT, rounding=ROUND_HALF_UP):,}"
-
+    """Headers and rows as text for a terminal table (amounts as ``usd`` shows them)."""
+    headers = ["scope", "name", "status", "period", "budget", "spend", "left", "forecast", "used"]
     rows = []
     for line in lines:
-        used = (line.spend_usd / line.budget_usd * 100) if line.budget_usd else Decimal(0)
-        forecast_text = cents(line.forecast_usd) + (" !" if line.forecast_over else "")
+        if line.budget_usd:
+            used = f"{(line.spend_usd / line.budget_usd * 100).quantize(Decimal('0.1'), ROUND_HALF_UP)}%"
+        else:  # a budget of 0: nothing may be spent
+            used = "-" if line.spend_usd == 0 else "over"
+        status = "exceeded" if line.status == "active" and line.over_budget else line.status
         rows.append(
             [
                 line.scope,
                 line.name,
-                line.status,
+                status,
                 line.period,
-                cents(line.budget_usd),
-                cents(line.spend_usd),
-                cents(line.remaining_usd),
-                forecast_text,
-                f"{used.quantize(Decimal('0.1'), rounding=ROUND_HALF_UP)}%",
+                usd(line.budget_usd),
+                usd(line.spend_usd),
+                usd(line.remaining_usd),
+                usd(line.forecast_usd) + (" !" if line.forecast_over else ""),
+                used,
             ]
         )
     return headers, rows

@@ -1,17 +1,21 @@
 """Spend reports for finance: who spent what on which model, in which period.
 
-``spend_report`` answers ``llmgate report spend`` and ``GET /admin/spend/report`` alike: requests,
-input (prompt) and output (completion) tokens and cost per group, plus a totals row. Groups are any
-mix of ``team``, ``key``, ``user``, ``model``, ``provider``, ``day``, ``week``, ``month`` and
-``tag:NAME``. The sums come from ``store.spend.spend_sums``: summed in SQL over every recorded
-request (successes and errors; a missing cost counts as 0) and exact, integers and ``Decimal``
-throughout, never floats. Calendar groups are local to ``llmgate.time_zone``: the store groups by
-local date and this module rolls dates up into weeks (starting Monday) and months.
+``spend_report`` answers ``llmgate report spend`` and ``GET /admin/spend/report`` alike: requests
+(and of them how many ``succeeded``, ``failed`` and were ``rejected``, as ``store.spend.OUTCOMES``
+defines them), input (prompt) and output (completion) tokens and cost per group, plus a totals row.
+Groups are any mix of ``team``, ``key``, ``user``, ``model``, ``provider``, ``day``, ``week``,
+``month`` and ``tag:NAME``. The sums come from ``store.spend.spend_sums``: summed in SQL over every
+recorded request (successes and errors; a missing cost counts as 0) and exact, integers and
+``Decimal`` throughout, never floats. Calendar groups are local to ``llmgate.time_zone``: the store
+groups by local date and this module rolls dates up into weeks (starting Monday) and months.
 
 Formats (``to_json``, ``to_csv``, ``table``):
 
 - ``cost_usd`` in JSON and CSV is a decimal string with all 10 stored places (``"12.3456789012"``),
-  so a spreadsheet or ``Decimal(...)`` reads it exactly; the table rounds to cents.
+  so a spreadsheet or ``Decimal(...)`` reads it exactly; the table shows it for people
+  (``store.money.usd``: ``$12.35``, and a small amount with the places it needs, ``$0.00429``).
+- The columns are those of ``METRICS``: ``requests``, tokens and cost first, as they always were,
+  then ``succeeded``, ``failed`` and ``rejected`` (which add up to ``requests``).
 - Labels: ``day`` ``2026-11-01``, ``week`` the date of its Monday (``2026-10-26``), ``month``
   ``2026-11``; ``key`` the key's alias (with its id in ``key_id``); a request without the
   dimension (no team, no key, no such tag) is ``null`` in JSON and ``(none)`` in CSV and tables.
@@ -36,7 +40,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -44,17 +48,19 @@ from sqlalchemy.engine import Engine
 
 from llmgate.errors import InvalidRequest
 from llmgate.store.keys import load_keys
-from llmgate.store.spend import TAG_PREFIX, PricingGap, spend_sums, tag_name
-from llmgate.store.spend import pricing_gaps as store_pricing_gaps
+from llmgate.store.money import cost_text, usd
+from llmgate.store.pricing_gaps import PricingGap
+from llmgate.store.pricing_gaps import pricing_gaps as store_pricing_gaps
+from llmgate.store.spend import OUTCOMES, TAG_PREFIX, spend_sums, tag_name
 
 #: The ``--group-by`` names besides ``tag:NAME``.
 GROUP_BYS = ("team", "key", "user", "model", "provider", "day", "week", "month")
 CALENDAR = ("day", "week", "month")
-METRICS = ("requests", "input_tokens", "output_tokens", "cost_usd")
+#: the output columns after the groups; the outcome counts come last, so the columns a spreadsheet
+#: already reads by position keep their places
+METRICS = ("requests", "input_tokens", "output_tokens", "cost_usd", *OUTCOMES)
 TOTAL_LABEL = "TOTAL"
 NONE_LABEL = "(none)"
-COST_PLACES = Decimal(1).scaleb(-10)
-_CENT = Decimal("0.01")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _RELATIVE = re.compile(r"^(\d+)\s*([mhdw])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -74,6 +80,9 @@ class SpendLine:
     input_tokens: int
     output_tokens: int
     cost_usd: Decimal
+    succeeded: int = 0
+    failed: int = 0
+    rejected: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,11 +216,10 @@ def spend_report(
         label = tuple(
             _label(name, row.groups[position["date" if name in CALENDAR else name]]) for name in group_by
         )
-        acc = totals.setdefault(label, [0, 0, 0, Decimal(0)])
-        acc[0] += row.requests
-        acc[1] += row.prompt_tokens
-        acc[2] += row.completion_tokens
-        acc[3] += row.cost_usd
+        acc = totals.setdefault(label, [0, 0, 0, Decimal(0), 0, 0, 0])  # as SpendLine, after group
+        figures = (row.requests, row.prompt_tokens, row.completion_tokens, row.cost_usd)
+        for index, value in enumerate((*figures, row.succeeded, row.failed, row.rejected)):
+            acc[index] += value
     aliases = {key.id: key.alias for key in load_keys(engine)} if "key" in group_by else {}
 
     def order(label: tuple[str | None, ...]) -> tuple[tuple[bool, str], ...]:
@@ -223,13 +231,8 @@ def spend_report(
 
     ordered = sorted(totals.items(), key=lambda item: order(item[0]))
     lines = [SpendLine(label, *acc) for label, acc in ordered] if group_by else []
-    total = SpendLine(
-        (),
-        sum(acc[0] for acc in totals.values()),
-        sum(acc[1] for acc in totals.values()),
-        sum(acc[2] for acc in totals.values()),
-        sum((acc[3] for acc in totals.values()), Decimal(0)),
-    )
+    empty: list[Any] = [0, 0, 0, Decimal(0), 0, 0, 0]
+    total = SpendLine((), *([sum(column) for column in zip(*totals.values(), strict=True)] or empty))
     return SpendReport(since, until, tz, group_by, lines, total, aliases)
 
 
@@ -256,11 +259,6 @@ def columns(report: SpendReport, *, key_ids: bool = True) -> list[str]:
     return [*names, *METRICS]
 
 
-def cost_text(amount: Decimal) -> str:
-    """A cost with all 10 stored decimal places, exactly (``"12.3456789012"``)."""
-    return format(amount.quantize(COST_PLACES, rounding=ROUND_HALF_UP), "f")
-
-
 def _record(report: SpendReport, line: SpendLine) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, value in zip(report.group_by, line.group, strict=True):
@@ -269,12 +267,7 @@ def _record(report: SpendReport, line: SpendLine) -> dict[str, Any]:
             out["key_id"] = value
         else:
             out[name] = value
-    out.update(
-        requests=line.requests,
-        input_tokens=line.input_tokens,
-        output_tokens=line.output_tokens,
-        cost_usd=cost_text(line.cost_usd),
-    )
+    out.update(_totals(line))
     return out
 
 
@@ -284,6 +277,9 @@ def _totals(line: SpendLine) -> dict[str, Any]:
         "input_tokens": line.input_tokens,
         "output_tokens": line.output_tokens,
         "cost_usd": cost_text(line.cost_usd),
+        "succeeded": line.succeeded,
+        "failed": line.failed,
+        "rejected": line.rejected,
     }
 
 
@@ -337,14 +333,30 @@ def _csv_quote(text: str, *, always: bool) -> str:
 
 
 def table(report: SpendReport) -> tuple[list[str], list[list[str]], list[str]]:
-    """Headers, rows and the totals row as text for a terminal table (costs rounded to cents)."""
+    """Headers, rows and the totals row as text for a terminal table (costs as ``usd`` shows them)."""
     names = columns(report, key_ids=False)
     groups = names[: len(names) - len(METRICS)]
-    headers = [*groups, "requests", "input tokens", "output tokens", "cost (USD)"]
+    headers = [
+        *groups,
+        "requests",
+        "succeeded",
+        "failed",
+        "rejected",
+        "input tokens",
+        "output tokens",
+        "cost (USD)",
+    ]
 
     def metrics(line: SpendLine) -> list[str]:
-        cents = line.cost_usd.quantize(_CENT, rounding=ROUND_HALF_UP)
-        return [f"{line.requests:,}", f"{line.input_tokens:,}", f"{line.output_tokens:,}", f"{cents:,}"]
+        counts = (
+            line.requests,
+            line.succeeded,
+            line.failed,
+            line.rejected,
+            line.input_tokens,
+            line.output_tokens,
+        )
+        return [*(f"{count:,}" for count in counts), usd(line.cost_usd)]
 
     rows = []
     for line in report.lines:

@@ -30,9 +30,9 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 from sqlmodel import Field, SQLModel
 
-#: Decimal places of every money column (``NUMERIC(20, 10)``).
-MONEY_SCALE = 10
-_MONEY_QUANTUM = Decimal(1).scaleb(-MONEY_SCALE)
+from llmgate.store.money import MONEY_QUANTUM as _MONEY_QUANTUM
+from llmgate.store.money import MONEY_SCALE as MONEY_SCALE
+
 _MONEY_SQLITE_LIMIT = 2**63 - 1
 
 
@@ -110,9 +110,9 @@ class RequestRecord(SQLModel, table=True):
     __tablename__ = "requests"
     __table_args__ = (
         sa.Index("ix_requests_created_at_model", "created_at", "model"),
-        # Spend reports (migration 0004): a covering index per store, empty (partial, WHERE false)
-        # on the other one. SQLite's covers every column a report reads; PostgreSQL's leaves out
-        # ``user`` and ``tags_json``, which a client can make longer than a B-tree entry may be.
+        # Spend reports (migrations 0004, 0008): a covering index per store, empty (partial, WHERE
+        # false) on the other one. SQLite's covers every column a report reads; PostgreSQL's leaves
+        # out ``user`` and ``tags_json``, which a client can make longer than a B-tree entry may be.
         sa.Index(
             "ix_requests_spend",
             "created_at",
@@ -125,6 +125,8 @@ class RequestRecord(SQLModel, table=True):
             "completion_tokens",
             "cost_usd",
             "tags_json",
+            "status",
+            "status_code",
             postgresql_where=sa.text("false"),
         ),
         sa.Index(
@@ -138,6 +140,8 @@ class RequestRecord(SQLModel, table=True):
                 "prompt_tokens",
                 "completion_tokens",
                 "cost_usd",
+                "status",
+                "status_code",
             ],
             sqlite_where=sa.text("0"),
         ),

@@ -1,5 +1,5 @@
 """Spend over the recorded requests: budget periods, the sums budgets are checked against, and the
-grouped sums behind the spend reports (``spend_sums``) and ``pricing_gaps``.
+grouped sums behind the spend reports (``spend_sums``), with how each request ended (``OUTCOMES``).
 
 Periods (``daily``, ``weekly`` starting Monday, ``monthly``) begin at midnight in the configured
 time zone (``llmgate.time_zone``, an IANA name; UTC by default), so a budget resets on the
@@ -26,8 +26,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from llmgate.errors import StoreError
 from llmgate.store.db import describe_error
 from llmgate.store.models import UTCDateTime, requests_table
+from llmgate.store.request_filter import tag_value
 
 PERIODS = ("daily", "weekly", "monthly")
+#: the current period of each, in words ("spent $0.42 of $1 today")
+PERIOD_NAMES = {"daily": "today", "weekly": "this week", "monthly": "this month"}
 #: which requests column each budget scope is summed by
 SCOPE_COLUMNS = {"key": "key_id", "team": "team_id", "user": "user"}
 
@@ -89,6 +92,14 @@ def period_spend(
 #
 # Weeks and months are roll-ups of local days (``reports/spend.py``).
 
+#: How a recorded request ended, as the reports count it; ``requests`` is their sum.
+#: ``succeeded``: answered. ``rejected``: refused by the gateway before any upstream was called, a
+#: 4xx without a provider (a budget or rate limit 429, a model the key may not use 403, an unknown
+#: model 404, a body it would not take 400 or 413; 401s are never recorded). ``failed``: every other
+#: error (the upstream's, its own 4xx and 429 included, timeouts, no deployment left, the gateway's
+#: 5xx, a stream cut short, a client that left).
+OUTCOMES = ("succeeded", "failed", "rejected")
+
 #: Dimensions ``spend_sums`` groups by, besides ``tag:NAME``; ``date`` is the local date.
 SPEND_DIMENSIONS = ("team", "key", "user", "model", "provider", "date")
 _DIMENSION_COLUMNS = {
@@ -112,18 +123,9 @@ class SpendSums:
     prompt_tokens: int
     completion_tokens: int
     cost_usd: Decimal
-
-
-@dataclass(frozen=True, slots=True)
-class PricingGap:
-    """Requests recorded without a price (``cost_unknown``) for one model / deployment / provider."""
-
-    model: str
-    deployment: str | None
-    provider: str | None
-    requests: int
-    first_seen: datetime
-    last_seen: datetime
+    succeeded: int = 0
+    failed: int = 0
+    rejected: int = 0
 
 
 def tag_name(dimension: str) -> str | None:
@@ -174,7 +176,8 @@ def spend_sums(
 ) -> list[SpendSums]:
     """Requests, tokens and cost of the requests in ``[since, until)``, grouped by ``dimensions``.
 
-    Every request counts, successful or not; a NULL cost or token count adds 0. ``key`` groups by
+    Every request counts, successful or not, and also counts as one of ``OUTCOMES``; a NULL cost
+    or token count adds 0. ``key`` groups by
     ``key_id``, ``team`` by ``team_id``, ``tag:NAME`` by that tag's value (``None`` without it),
     ``date`` by the local date in ``tz`` (a ``datetime.date``). Rows come in no particular order.
     """
@@ -193,6 +196,9 @@ def spend_sums(
             prompt_tokens=int(row[width + 1] or 0),
             completion_tokens=int(row[width + 2] or 0),
             cost_usd=row[width + 3] if row[width + 3] is not None else Decimal(0),
+            succeeded=int(row[width + 4] or 0),
+            failed=int(row[width + 5] or 0),
+            rejected=int(row[width + 6] or 0),
         )
         for row in result
         if row[width]  # no group-by over no rows still answers one row of zeros
@@ -233,6 +239,9 @@ def _grouped(columns: list[sa.ColumnElement[Any]], where: list[sa.ColumnElement[
         requests.c.prompt_tokens,
         requests.c.completion_tokens,
         requests.c.cost_usd,
+        requests.c.status,
+        requests.c.status_code,
+        requests.c.provider.label("outcome_provider"),
     ).where(*where)
     rows = inner.subquery("r")
     groups = [rows.c[f"g{index}"] for index in range(len(columns))]
@@ -242,8 +251,18 @@ def _grouped(columns: list[sa.ColumnElement[Any]], where: list[sa.ColumnElement[
         sa.func.sum(rows.c.prompt_tokens),
         sa.func.sum(rows.c.completion_tokens),
         sa.func.sum(rows.c.cost_usd),  # keeps the Money type: exact Decimals on both stores
+        *_outcome_counts(rows),
     )
     return query.group_by(*groups) if groups else query
+
+
+def _outcome_counts(rows: sa.Subquery) -> list[sa.ColumnElement[Any]]:
+    """How many of the rows ``succeeded``, ``failed`` and were ``rejected`` (see ``OUTCOMES``)."""
+    succeeded = rows.c.status == "success"
+    refused = sa.and_(rows.c.outcome_provider.is_(None), rows.c.status_code >= 400, rows.c.status_code < 500)
+
+    outcome = sa.case((succeeded, 0), (refused, 2), else_=1)  # the index in OUTCOMES
+    return [sa.func.sum(sa.case((outcome == index, 1), else_=0)) for index in range(len(OUTCOMES))]
 
 
 def _sqlite_sums_by_day(
@@ -268,6 +287,7 @@ def _sqlite_sums_by_day(
     low, high = sa.bindparam("low", type_=UTCDateTime()), sa.bindparam("high", type_=UTCDateTime())
     query = _grouped(columns, [created_at >= low, created_at < high])
     place = [others.index(d) if d != "date" else -1 for d in dimensions]
+    width = len(others)  # then count, prompt and completion tokens, cost, the outcome counts
     days = list(local_days(tz, first, last + timedelta(microseconds=1)))
 
     def run(part: list[tuple[date, datetime, datetime]]) -> dict[tuple[Any, ...], list[Any]]:
@@ -275,8 +295,8 @@ def _sqlite_sums_by_day(
         with engine.connect() as conn:
             for day, start, end in part:
                 for row in conn.execute(query, {"low": start, "high": end}):
-                    if row[-4]:
-                        _add(merged, tuple(day if i < 0 else row[i] for i in place), row[-4:])
+                    if row[width]:
+                        _add(merged, tuple(day if i < 0 else row[i] for i in place), row[width:])
         return merged
 
     workers = min(_SQLITE_WORKERS, os.cpu_count() or 1, len(days) // 8)
@@ -296,11 +316,9 @@ def _sqlite_sums_by_day(
 def _add(merged: dict[tuple[Any, ...], list[Any]], key: tuple[Any, ...], sums: Sequence[Any]) -> None:
     acc = merged.get(key)
     if acc is None:
-        merged[key] = acc = [0, 0, 0, Decimal(0)]
-    acc[0] += sums[0]
-    acc[1] += sums[1] or 0
-    acc[2] += sums[2] or 0
-    acc[3] += sums[3] or 0
+        merged[key] = acc = [0, 0, 0, Decimal(0), *(0 for _ in OUTCOMES)]
+    for index, value in enumerate(sums):
+        acc[index] += value or 0
 
 
 def local_days(tz: str, start: datetime, end: datetime) -> Iterator[tuple[date, datetime, datetime]]:
@@ -315,35 +333,6 @@ def local_days(tz: str, start: datetime, end: datetime) -> Iterator[tuple[date, 
             return
         yield day, max(begin, start), min(finish, end)
         day = following
-
-
-def pricing_gaps(
-    engine: Engine, since: datetime | None = None, until: datetime | None = None
-) -> list[PricingGap]:
-    """Requests flagged ``cost_unknown`` per model, deployment and provider, most frequent first."""
-    requests = requests_table()
-    key = (requests.c.model, requests.c.deployment, requests.c.provider)
-    query = (
-        sa.select(
-            *key,
-            sa.func.count(),
-            sa.func.min(requests.c.created_at),
-            sa.func.max(requests.c.created_at),
-        )
-        .where(requests.c.cost_unknown == sa.true())
-        .group_by(*key)
-    )
-    if since is not None:
-        query = query.where(requests.c.created_at >= since)
-    if until is not None:
-        query = query.where(requests.c.created_at < until)
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(query).all()
-    except (SQLAlchemyError, OSError) as exc:
-        raise StoreError(f"store read failed: {describe_error(exc)}") from exc
-    gaps = [PricingGap(row[0], row[1], row[2], int(row[3]), row[4], row[5]) for row in rows]
-    return sorted(gaps, key=lambda g: (-g.requests, g.model, g.deployment or "", g.provider or ""))
 
 
 def _data_span(
@@ -366,15 +355,7 @@ def _dimension_expression(dialect: str, dimension: str) -> sa.ColumnElement[Any]
     name = tag_name(dimension)
     if name is None:
         raise ValueError(f"unknown spend dimension {dimension!r}")
-    if dialect == "postgresql":
-        from sqlalchemy.dialects import postgresql
-
-        value: sa.ColumnElement[Any] = sa.cast(requests.c.tags_json, postgresql.JSON)[name].astext
-        return value
-    # as text, like PostgreSQL's ->> (the recorder writes string values; a number would otherwise
-    # group apart from the same digits as a string)
-    path = sa.literal(f'$."{name}"', sa.String)
-    return sa.cast(sa.func.json_extract(requests.c.tags_json, path), sa.Text)
+    return tag_value(dialect, name)
 
 
 def _local_date(segments: list[tuple[datetime, int]]) -> sa.ColumnElement[Any]:

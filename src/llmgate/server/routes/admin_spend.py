@@ -34,10 +34,20 @@ _BOUND = (
 
 
 class SpendTotals(BaseModel):
-    requests: int = Field(description="Recorded requests, successful or not.")
+    requests: int = Field(description="Recorded requests, successful or not: succeeded + failed + rejected.")
     input_tokens: int = Field(description="Sum of prompt tokens.")
     output_tokens: int = Field(description="Sum of completion tokens.")
     cost_usd: str = Field(description=_MONEY, examples=["12.3456789012"])
+    succeeded: int = Field(description="Requests answered.")
+    failed: int = Field(
+        description="Requests that ended in an error after the gateway took them on: the upstream's "
+        "errors (its 4xx and 429 included), timeouts, no deployment left, the gateway's own 5xx."
+    )
+    rejected: int = Field(
+        description="Requests the gateway refused before calling any upstream: a budget or rate limit "
+        "(429), a model the key may not use (403), an unknown model (404), a body it would not take "
+        "(400, 413). Unauthenticated requests (401) are never recorded."
+    )
 
 
 class SpendRow(SpendTotals):
@@ -59,9 +69,9 @@ class SpendReportBody(BaseModel):
 
 
 _CSV_EXAMPLE = (
-    "team,model,requests,input_tokens,output_tokens,cost_usd\r\n"
-    "search,gpt-4o-mini,1200,480000,96000,0.1296000000\r\n"
-    "TOTAL,,1200,480000,96000,0.1296000000\r\n"
+    "team,model,requests,input_tokens,output_tokens,cost_usd,succeeded,failed,rejected\r\n"
+    "search,gpt-4o-mini,1200,480000,96000,0.1296000000,1188,4,8\r\n"
+    "TOTAL,,1200,480000,96000,0.1296000000,1188,4,8\r\n"
 )
 
 
@@ -69,8 +79,9 @@ _CSV_EXAMPLE = (
     "/report",
     summary="Spend report",
     description=(
-        "Requests, input and output tokens and cost per group over `[since, until)`, with a totals "
-        "row: the same numbers as `llmgate report spend`. Sums are exact. `format=csv` answers "
+        "Requests (and of them how many succeeded, failed and were rejected), input and output "
+        "tokens and cost per group over `[since, until)`, with a totals row: the same numbers as "
+        "`llmgate report spend`. Sums are exact. `format=csv` answers "
         "`text/csv` with a header row, one row per group and a last row whose first group column "
         "reads `TOTAL`; a request without the grouped dimension is `(none)` there."
     ),

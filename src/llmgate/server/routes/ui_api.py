@@ -29,6 +29,7 @@ from llmgate.server.params import refuse_nul
 from llmgate.server.routes.admin import app_state
 from llmgate.server.routes.ui_auth import UiAdminDep, require_ui_admin
 from llmgate.server.routes.ui_schema import schema_ready
+from llmgate.store.money import cost_text
 
 if TYPE_CHECKING:
     from llmgate.reports.spend import SpendReport
@@ -106,8 +107,6 @@ def overview(request: Request, since: Since = None, until: Until = None) -> Resp
 
 
 def _cost(amount: Any) -> str:
-    from llmgate.reports.spend import cost_text
-
     return cost_text(amount)
 
 

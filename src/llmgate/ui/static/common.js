@@ -167,14 +167,20 @@
     return value.toFixed(1) + " ms";
   }
 
-  /** A cost (exact decimal string or number) as dollars, with enough places for small amounts. */
+  /**
+   * A cost (exact decimal string or number) as dollars, by the rule of llmgate.store.money.usd (the
+   * CLI's tables and messages): at least cents; under a dollar 4 significant digits, trailing zeros
+   * past the cents dropped ($0.00429, $0.001, $0.50); a minus before the $; zero is $0.00.
+   */
   function fmtUsd(value) {
     if (value === null || value === undefined || value === "") return "–";
     var amount = Number(value);
-    if (amount === 0) return "$0.00";
+    if (!isFinite(amount)) return "$" + String(value);
     var abs = Math.abs(amount);
-    var places = abs >= 1 ? 2 : abs >= 0.01 ? 4 : 6;
-    return "$" + amount.toLocaleString(undefined, { minimumFractionDigits: places, maximumFractionDigits: places });
+    if (abs === 0) return "$0.00";
+    var places = abs >= 1 ? 2 : Math.min(10, Math.max(2, 3 - Math.floor(Math.log10(abs))));
+    var text = abs.toLocaleString(undefined, { minimumFractionDigits: 2, maximumFractionDigits: places });
+    return (amount < 0 ? "-" : "") + "$" + text;
   }
 
   /** A dollar amount on a chart axis: cents from $0.10 up, two significant digits below. */

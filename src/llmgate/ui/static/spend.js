@@ -5,6 +5,8 @@
   var el = LG.el;
   var TOP = 15; // bars in the chart; the table has every group
   var NAMES = { team: "team", key: "key", model: "model" };
+  // how the requests ended, as llmgate report spend counts them (store/spend.py OUTCOMES)
+  var OUTCOMES = ["succeeded", "failed", "rejected"];
 
   function groupBy() {
     return LG.params().get("group_by") || "team";
@@ -47,6 +49,7 @@
       el("th", { text: groupTitle(group) }),
       isKey ? el("th", { text: "key id" }) : null,
       el("th", { class: "num", text: "requests" }),
+      OUTCOMES.map(function (name) { return el("th", { class: "num", text: name }); }),
       el("th", { class: "num", text: "input tokens" }),
       el("th", { class: "num", text: "output tokens" }),
       el("th", { class: "num", text: "cost (USD)" }));
@@ -56,6 +59,7 @@
         el("td", { text: label(row, group) }),
         isKey ? el("td", { class: "mono", text: row.key_id || "(none)" }) : null,
         el("td", { class: "num", text: LG.fmtInt(row.requests) }),
+        OUTCOMES.map(function (name) { return el("td", { class: "num", text: LG.fmtInt(row[name]) }); }),
         el("td", { class: "num", text: LG.fmtInt(row.input_tokens) }),
         el("td", { class: "num", text: LG.fmtInt(row.output_tokens) }),
         el("td", { class: "num", title: row.cost_usd, text: LG.fmtUsd(row.cost_usd) })));
@@ -64,6 +68,7 @@
     var foot = el("tfoot", {}, el("tr", { class: "total" },
       el("td", { text: "TOTAL" }), isKey ? el("td") : null,
       el("td", { class: "num", "data-total": "requests", text: LG.fmtInt(t.requests) }),
+      OUTCOMES.map(function (name) { return el("td", { class: "num", "data-total": name, text: LG.fmtInt(t[name]) }); }),
       el("td", { class: "num", "data-total": "input_tokens", text: LG.fmtInt(t.input_tokens) }),
       el("td", { class: "num", "data-total": "output_tokens", text: LG.fmtInt(t.output_tokens) }),
       el("td", { class: "num", "data-total": "cost_usd", title: t.cost_usd, text: LG.fmtUsd(t.cost_usd) })));
@@ -138,7 +143,9 @@
         card("groups", groupTitle(group).replace(/^./, function (c) { return c.toUpperCase(); }) + "s", LG.fmtInt(data.rows.length)));
       LG.append(LG.clear(document.getElementById("note")), [
         "The same numbers as ", el("code", { text: "llmgate report spend --group-by " + group }),
-        " over this range (every request, successful or not). The CSV has exact costs to 10 decimal places."]);
+        " over this range: every request, of which succeeded, failed (upstream or gateway errors) and " +
+        "rejected (refused before any upstream was called: budgets, rate limits, models a key may not use). " +
+        "The CSV has exact costs to 10 decimal places."]);
       chart(data, group);
       table(data, group);
     });
