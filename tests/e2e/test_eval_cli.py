@@ -25,7 +25,7 @@ from llmgate.cli.main import app
 from llmgate.store.db import create_engine_for
 from llmgate.store.evals import ensure_schema
 from support.configs import MASTER_KEY, upstream_config
-from support.gateway import RunningGateway, free_port
+from support.gateway import RunningGateway
 from support.upstream import FakeUpstream, Fault
 
 XSD = Path(__file__).resolve().parents[1] / "evals" / "junit.xsd"
@@ -316,12 +316,22 @@ def test_usage_config_and_suite_errors(tmp_path: Path, store: Path) -> None:
     assert "no eval run" in one_line_error(cli("compare", "a", "b", "--config", str(config)))
 
 
-def test_an_unreachable_gateway_makes_errors_not_a_crash(tmp_path: Path) -> None:
-    suite = write_suite(tmp_path / "words.yaml")
-    result = cli("run", str(suite), "--base-url", f"http://127.0.0.1:{free_port()}/v1", "--output", "json")
+def test_a_failing_upstream_makes_errors_not_a_crash(
+    tmp_path: Path, store: Path, upstream: FakeUpstream, upstream_gateway: RunningGateway
+) -> None:
+    # The setup is sound (the gateway answers, knows the model, takes the key): the model's calls
+    # fail, which is the model's result (exit 1, an errored run stored), not a setup error (exit 2).
+    config = write_config(tmp_path / "store.yaml", {"unused": "x"}, store)
+    suite = tmp_path / "flaky.yaml"
+    suite.write_text(yaml.safe_dump(FLAKY_SUITE), encoding="utf-8")
+    upstream.down = True
+    url = upstream_gateway.url + "/v1"
+    result = cli(
+        "run", str(suite), "--base-url", url, "--api-key", MASTER_KEY, "-c", str(config), "--output", "json"
+    )
     assert result.exit_code == 1 and "Traceback" not in result.output
     report: dict[str, Any] = json.loads(result.stdout)["runs"][0]
-    assert report["run"]["errors"] == 8 and report["run"]["status"] == "error"
-    assert report["cases"][0]["error"].startswith("cannot reach the gateway")
-    assert (tmp_path / "llmgate.db").exists()  # no --config: the default store in the working directory
-    assert cli("list").exit_code == 0 and "words" in cli("list").stdout
+    assert report["run"]["errors"] == 2 and report["run"]["status"] == "error"
+    assert report["cases"][0]["error"].startswith("HTTP 5")
+    listed = json.loads(cli("list", "-c", str(config), "--format", "json").stdout)
+    assert [(r["id"], r["status"]) for r in listed] == [(report["run"]["id"], "error")]

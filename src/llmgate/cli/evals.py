@@ -9,18 +9,17 @@
   ``--config``/``LLMGATE_CONFIG`` when one is given (its prices also price the calls), else to
   ``LLMGATE_DATABASE_URL`` or ``./llmgate.db``. ``--no-store`` keeps nothing.
 
-The other commands read the same store (``--config``, else ``LLMGATE_DATABASE_URL``/``./llmgate.db``).
-After a run, each model's results are compared with the baseline of the suite and model, if one
-is set. Exit codes: 0 everything passed and nothing regressed; 1 a case failed or errored, a
-regression, or the store failed; 2 a usage, config or suite error (one line on stderr).
+The other commands read the same store (``--config``, else ``LLMGATE_DATABASE_URL``/``./llmgate.db``)
+and never create one (``cli/eval_setup.py``). Before the first case, ``eval run`` checks its setup
+(``evals/preflight.py``). After a run, each model's results are compared with the baseline of the
+suite and model, if one is set (``baseline set RUN --model M`` makes another model's run that).
+Exit codes: 0 everything passed and nothing regressed; 1 a case failed or errored, a regression,
+or the store failed; 2 a usage, config, suite or setup error (one line on stderr, nothing run).
 """
 
 from __future__ import annotations
 
-import os
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
@@ -30,6 +29,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from llmgate.cli.common import ConfigOption, config_from, fail
+from llmgate.cli.eval_setup import checked_gateway, maybe_engine, missing_store, read_engine, store_url
 from llmgate.errors import ConfigError, LlmgateError
 
 if TYPE_CHECKING:
@@ -42,8 +42,6 @@ if TYPE_CHECKING:
 app = typer.Typer(no_args_is_help=True)
 baseline_app = typer.Typer(no_args_is_help=True)
 app.add_typer(baseline_app, name="baseline", help="The run each suite and model is compared against.")
-
-DEFAULT_STORE = "sqlite:///llmgate.db"
 
 
 class Output(StrEnum):
@@ -82,75 +80,11 @@ def _errors() -> Iterator[None]:
         fail(exc.message, code=1)
 
 
-def _store_url(config: str | None) -> str:
-    if config:
-        url = config_from(config, for_store_only=True).llmgate.database_url
-        assert url is not None
-        return url
-    return os.environ.get("LLMGATE_DATABASE_URL") or DEFAULT_STORE
-
-
-@contextmanager
-def _engine(url: str) -> Iterator[Engine]:
-    from llmgate.store.db import create_engine_for
-    from llmgate.store.evals import ensure_schema
-
-    engine = create_engine_for(url)
-    try:
-        ensure_schema(engine)
-        yield engine
-    finally:
-        engine.dispose()
-
-
 def _console(*, stderr: bool = False) -> Console:
     from rich.console import Console
 
     stream = sys.stderr if stderr else sys.stdout
     return Console(stderr=stderr, width=None if stream.isatty() else 200, highlight=False)
-
-
-# --- an in-process gateway --------------------------------------------------------------------
-
-
-@contextmanager
-def _in_process_gateway(cfg: GatewayConfig, config_path: str) -> Iterator[str]:
-    """A gateway for ``cfg`` on a free loopback port, in a thread; yields its base URL."""
-    import socket
-
-    import uvicorn
-
-    from llmgate.server.app import Settings, create_app
-
-    llmgate = cfg.llmgate.model_copy(
-        update={"recorder": cfg.llmgate.recorder.model_copy(update={"process": False}), "eval_schedules": []}
-    )
-    quiet = cfg.model_copy(update={"llmgate": llmgate})
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = int(sock.getsockname()[1])
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(Settings(config_path=config_path, port=port, log_level="warning"), quiet),
-            lifespan="on",
-            log_level="warning",
-            access_log=False,
-            log_config=None,
-        )
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="eval-gateway")
-    thread.start()
-    try:
-        deadline = time.monotonic() + 60
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                fail("the in-process gateway did not start (see the log above)", code=1)
-            time.sleep(0.02)
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        server.should_exit = True
-        thread.join(30)
-        sock.close()
 
 
 # --- eval run ---------------------------------------------------------------------------------
@@ -194,34 +128,20 @@ def run(
         models = list(model or loaded.models)
         if not models:
             fail(f"{suite}: no model to run: list models: in the suite or pass --model", code=2)
-        if not loaded.select(tag):
+        cases = loaded.select(tag)
+        if not cases:
             fail(f"{suite}: no case has any of the tags {', '.join(tag or [])}", code=2)
         cfg = config_from(config, for_store_only=bool(base_url)) if config else None
-        url = _store_url(config) if store else None
-        with _maybe_engine(url) as engine:
-            if base_url:
-                key = api_key or "none"
-                reported = _run(suite, models, base_url, key, engine, cfg, concurrency, repeat, tag)
-            else:
-                assert cfg is not None and config is not None
-                master = cfg.general_settings.master_key
-                with _in_process_gateway(cfg, config) as gateway_url:
-                    secret = master.get_secret_value() if master is not None else "none"
-                    reported = _run(suite, models, gateway_url, secret, engine, cfg, concurrency, repeat, tag)
+        gateway = checked_gateway(
+            loaded, cases, models, base_url=base_url, api_key=api_key, cfg=cfg, config_path=config
+        )
+        with gateway as (url, key), maybe_engine(store_url(config) if store else None) as engine:
+            reported = _run(suite, models, url, key, engine, cfg, concurrency, repeat, tag)
             reported = _with_baselines(engine, reported, alpha, min_effect, method.value)
     _emit(reported, output, out)
     failed = any(s.status != "passed" for s, _ in reported)
     regressed = any(c is not None and c.regression for _, c in reported)
     raise typer.Exit(1 if failed or regressed else 0)
-
-
-@contextmanager
-def _maybe_engine(url: str | None) -> Iterator[Engine | None]:
-    if url is None:
-        yield None
-        return
-    with _engine(url) as engine:
-        yield engine
 
 
 def _run(
@@ -312,7 +232,15 @@ def list_runs(
     from llmgate.evals.console import print_runs
     from llmgate.store import evals as store
 
-    with _errors(), _engine(_store_url(config)) as engine:
+    with _errors():
+        url = store_url(config)
+        missing = missing_store(url)
+    if missing is not None:  # an empty list, and why: reading never creates a store
+        typer.echo(f"no eval runs stored: {missing}", err=format is Format.json)
+        if format is Format.json:
+            typer.echo("[]")
+        return
+    with _errors(), read_engine(url) as engine:
         runs = store.list_runs(engine, suite=suite, model=model, limit=limit)
         baselines = {b["run_id"] for b in store.list_baselines(engine)}
     if format is Format.json:
@@ -334,7 +262,7 @@ def show(
     """One stored run, case by case, with its baseline comparison."""
     from llmgate.evals.history import compare_with_baseline, load_run
 
-    with _errors(), _engine(_store_url(config)) as engine:
+    with _errors(), read_engine(store_url(config)) as engine:
         summary = load_run(engine, run_id)
         reported: list[Reported] = [(summary, compare_with_baseline(engine, summary))]
     _emit(reported, output, out)
@@ -356,7 +284,7 @@ def compare(
     from llmgate.evals.console import print_comparison
     from llmgate.evals.history import compare_summaries, load_run
 
-    with _errors(), _engine(_store_url(config)) as engine:
+    with _errors(), read_engine(store_url(config)) as engine:
         first, second = load_run(engine, run_a), load_run(engine, run_b)
     if (first.suite, first.model) != (second.suite, second.model):
         typer.echo(
@@ -374,17 +302,22 @@ def compare(
 def baseline_set(
     run_id: Annotated[str, typer.Argument(metavar="RUN", help="A run id (or a unique prefix of one).")],
     config: ConfigOption = None,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", "-m", help="The model RUN is the bar for (default: RUN's own model)."),
+    ] = None,
 ) -> None:
-    """Make RUN the baseline of its suite and model."""
+    """Make RUN the baseline of its suite and model (or of its suite on --model, another model)."""
     from llmgate.evals.history import find_run
     from llmgate.store import evals as store
 
-    with _errors(), _engine(_store_url(config)) as engine:
+    with _errors(), read_engine(store_url(config)) as engine:
         run = find_run(engine, run_id)
         if run["status"] == "running":
             fail(f"run {run['id'][:12]} has not finished", code=2)
-        store.set_baseline(engine, run["suite"], run["model"], run["id"])
-    typer.echo(f"baseline of {run['suite']} on {run['model']}: run {run['id']}")
+        store.set_baseline(engine, run["suite"], model or run["model"], run["id"])
+    of = f" (a run of {run['model']})" if model and model != run["model"] else ""
+    typer.echo(f"baseline of {run['suite']} on {model or run['model']}: run {run['id']}{of}")
 
 
 @baseline_app.command("list")
@@ -392,7 +325,13 @@ def baseline_list(config: ConfigOption = None) -> None:
     """Every baseline, by suite and model."""
     from llmgate.store import evals as store
 
-    with _errors(), _engine(_store_url(config)) as engine:
+    with _errors():
+        url = store_url(config)
+        missing = missing_store(url)
+    if missing is not None:  # reading never creates a store
+        typer.echo(f"no baselines set: {missing}")
+        return
+    with _errors(), read_engine(url) as engine:
         rows = store.list_baselines(engine)
     if not rows:
         typer.echo("no baselines set")

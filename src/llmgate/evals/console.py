@@ -13,6 +13,7 @@ from rich.table import Table
 
 from llmgate.evals.report import failure_message
 from llmgate.evals.results import CaseSummary, RunSummary
+from llmgate.store.money import usd
 
 if TYPE_CHECKING:
     from llmgate.evals.history import RunComparison
@@ -43,7 +44,7 @@ def _marks(case: CaseSummary) -> str:
 def summary_line(summary: RunSummary) -> str:
     """One line: the run's outcome and figures."""
     counts = summary.counts()
-    cost = f"${summary.cost_usd:.6f}" if summary.cost_usd is not None else "cost unknown"
+    cost = usd(summary.cost_usd) if summary.cost_usd is not None else "cost unknown"
     if summary.cost_usd is not None and not summary.cost_complete:
         cost += " (some calls unpriced)"
     duration = f"{summary.duration_s:.1f}s" if summary.duration_s is not None else "-"
@@ -80,8 +81,10 @@ def print_comparison(console: Console, comparison: RunComparison, *, label: str 
     """The verdict, the flipped cases side by side, and the flaky ones."""
     c = comparison.comparison
     verdict = "[bold red]REGRESSION[/]" if c.regression else "[green]no regression[/]"
+    base = comparison.baseline
+    of = f" of {escape(base.model)}" if base.model != comparison.current.model else ""
     console.print(
-        f"{verdict} vs {label} run {comparison.baseline.run_id[:12]}: pass rate "
+        f"{verdict} vs {label} run {base.run_id[:12]}{of}: pass rate "
         f"{c.baseline_pass_rate:.0%} → {c.current_pass_rate:.0%} on {c.compared} paired cases, "
         f"{c.method} p = {c.p_value:.4f}, effect {c.effect:+.3f}"
         + (" [yellow](the suite changed since then)[/]" if comparison.suite_changed else "")
@@ -112,7 +115,7 @@ def print_runs(
         console.print("no eval runs stored")
         return
     table = Table(box=None, header_style="bold", pad_edge=False)
-    numbers = ("passed", "failed", "errors", "cost $")
+    numbers = ("passed", "failed", "errors", "cost")
     for column in ("run", "started (UTC)", "suite", "model", "status", *numbers):
         table.add_column(column, justify="right" if column in numbers else "left")
     for run in runs:
@@ -127,11 +130,11 @@ def print_runs(
             str(run["passed"]),
             str(run["failed"]),
             str(run["errors"]),
-            f"{cost:.6f}" if cost is not None else "-",
+            usd(cost) if cost is not None else "-",
         )
     console.print(table)
     if baselines and any(run["id"] in baselines for run in runs):
-        console.print("* the baseline of its suite and model")
+        console.print("* a baseline (llmgate eval baseline list: of which suite and model)")
 
 
 def print_report(console: Console, runs: list[Reported], *, cases: bool = True) -> None:

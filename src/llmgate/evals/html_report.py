@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from llmgate.evals.report import Reported, failure_message
 from llmgate.evals.results import CaseSummary, RunSummary
+from llmgate.store.money import usd
 
 if TYPE_CHECKING:
     from llmgate.evals.history import RunComparison
@@ -81,7 +82,7 @@ def _comparison(comparison: RunComparison) -> str:
 
 def _run(summary: RunSummary, comparison: RunComparison | None) -> str:
     counts = summary.counts()
-    cost = f"${summary.cost_usd:.6f}" if summary.cost_usd is not None else "unknown"
+    cost = usd(summary.cost_usd) if summary.cost_usd is not None else "unknown"
     meta = (
         f"run <code>{escape(summary.run_id)}</code> · {summary.started_at:%Y-%m-%d %H:%M:%S} UTC · "
         f"repeat {summary.repeat} · cost {cost}"

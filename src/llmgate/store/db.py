@@ -68,6 +68,24 @@ def create_engine_for(
     )
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file an SQLite URL names (``None``: in memory, a ``file:`` URI, or not SQLite), without
+    touching it: callers that only read can tell a store that does not exist yet."""
+    parsed = _parse(url)
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:") or database.startswith("file:"):
+        return None
+    return Path(database).expanduser()
+
+
+def shown_url(url: str) -> str:
+    """``url`` with its password replaced by ``***``: the form logs and messages show."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return _PASSWORD_IN_URL.sub(r"\1***@", url)
+
+
 def ping(engine: Engine) -> None:
     """One round trip to the store; raises ``StoreError`` when it cannot be reached."""
     try:

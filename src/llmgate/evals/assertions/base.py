@@ -169,6 +169,7 @@ class AssertionType:
     summary: str = ""
     needs_context: bool = False  # the case must have ``context``
     needs_reference: bool = False  # the case must have ``reference`` unless the spec has ``value``
+    needs_embedder: bool = False  # scores with ``llmgate.quality``'s embedder (the quality extra)
 
 
 def require_text_value(spec: AssertionSpec) -> None:

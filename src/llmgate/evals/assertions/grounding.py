@@ -81,11 +81,13 @@ TYPES = (
         require_threshold_in_unit,
         "the answer is supported by the case's context (offline)",
         needs_context=True,
+        needs_embedder=True,
     ),
     AssertionType(
         "answer_relevance",
         _answer_relevance,
         require_threshold_in_unit,
         "the answer addresses the question (offline)",
+        needs_embedder=True,
     ),
 )

@@ -113,11 +113,13 @@ TYPES = (
         _validate_similar,
         "embedding cosine to value (or the reference) at least threshold",
         needs_reference=True,
+        needs_embedder=True,
     ),
     AssertionType(
         "self_consistency",
         _self_consistency,
         _validate_consistency,
         "n samples at temperature agree with each other at least threshold",
+        needs_embedder=True,
     ),
 )

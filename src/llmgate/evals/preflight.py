@@ -1,0 +1,94 @@
+"""What an eval run checks before its first case: the setup, so that only the model is on trial.
+
+A broken setup (the quality extra missing for a suite's ``grounded`` or ``similar`` assertions, a
+model the gateway does not serve, a gateway that cannot be reached or refuses the key) would
+otherwise make every case an error and store an errored run, which CI cannot tell from a model
+that got worse. Each check raises ``SetupError`` (a ``ConfigError``: one line; ``llmgate eval
+run`` exits 2) before any model is called or anything is stored.
+
+- ``check_extras``: when a selected case has an assertion scored with the embedder, load it (the
+  run would load it at its first such assertion; it stays loaded for the run).
+- ``check_gateway``: one ``GET {base_url}/models``: the gateway answers, accepts the key, and
+  lists every model the run will call (``models_named``: the models under test and the judges of
+  ``llm_judge``). A server without a models list (404 or 405) is taken at its word.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from llmgate.errors import ConfigError
+from llmgate.evals.assertions import ASSERTIONS
+from llmgate.evals.calls import describe_error
+from llmgate.evals.suite import Case, Suite
+
+__all__ = ["SetupError", "check_extras", "check_gateway", "models_named"]
+
+
+class SetupError(ConfigError):
+    """The run cannot be a fair test of its models: an extra, a model or the gateway is missing."""
+
+
+def check_extras(suite: Suite, cases: Iterable[Case]) -> None:
+    """Load the embedder if any assertion of ``cases`` needs it; ``SetupError`` when it cannot load."""
+    needing = sorted(
+        {
+            spec.type
+            for case in cases
+            for spec in suite.assertions_for(case)
+            if ASSERTIONS[spec.type].needs_embedder
+        }
+    )
+    if not needing:
+        return
+    # The quality extra's embedder: imported only when a suite needs it (torch and the model load here).
+    from llmgate.quality.embedder import default_embedder
+
+    try:
+        default_embedder().load()
+    except ConfigError as exc:
+        raise SetupError(f"suite {suite.name!r} uses {', '.join(needing)}: {exc.message}") from None
+
+
+def models_named(suite: Suite, models: Sequence[str], cases: Iterable[Case]) -> list[str]:
+    """The models a run of ``cases`` calls: ``models`` (under test), then the ``llm_judge`` judges."""
+    named = list(dict.fromkeys(models))
+    for case in cases:
+        for spec in suite.assertions_for(case):
+            if spec.type == "llm_judge":
+                judge = spec.model or spec.provider or suite.defaults.judge_model
+                if judge and judge not in named:
+                    named.append(judge)
+    return named
+
+
+def check_gateway(
+    base_url: str, api_key: str, models: Sequence[str], *, where: str | None = None, timeout_s: float = 10.0
+) -> None:
+    """The gateway at ``base_url`` answers, takes ``api_key`` and serves every one of ``models``.
+
+    ``where`` names the gateway in messages (default: its URL).
+    """
+    import openai  # the client eval runs call the gateway with
+
+    label = where or f"the gateway at {base_url}"
+    try:
+        with openai.OpenAI(base_url=base_url, api_key=api_key, max_retries=0, timeout=timeout_s) as client:
+            served = {model.id for model in client.models.list()}
+    except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
+        raise SetupError(
+            f"{label} refused the API key ({describe_error(exc)}): pass --api-key or set LLMGATE_API_KEY"
+        ) from None
+    except openai.APIStatusError as exc:
+        if exc.status_code in (404, 405):
+            return  # no models list to check against: the calls will say
+        raise SetupError(f"{label} cannot list its models ({describe_error(exc)})") from None
+    except openai.APIConnectionError as exc:  # timeouts too
+        reason = describe_error(exc).removeprefix("cannot reach the gateway: ")
+        raise SetupError(f"cannot reach {label}: {reason}") from None
+    unknown = [model for model in models if model not in served]
+    if unknown:
+        names = ", ".join(repr(m) for m in unknown)
+        offer = ", ".join(sorted(served)) or "none"
+        noun = "model" if len(unknown) == 1 else "models"
+        raise SetupError(f"unknown {noun} {names}: {label} serves {offer}")
