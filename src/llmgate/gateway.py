@@ -44,9 +44,10 @@ from llmgate.errors import (
     UpstreamTimeout,
 )
 from llmgate.pricing import PriceBook
-from llmgate.protocol import error_body, error_from_exception, parse_request
+from llmgate.protocol import check_body, error_body, error_from_exception, read_body
 from llmgate.providers.base import Endpoint, Provider, UpstreamResponse, UpstreamStream
 from llmgate.routing import Router
+from llmgate.routing.modes import check_endpoint
 from llmgate.routing.policy import Action, classify, counts_as_failure
 from llmgate.routing.policy import retry_after as retry_after_of
 from llmgate.telemetry.metrics import CallMetrics
@@ -145,9 +146,15 @@ class Gateway:
             key = identity.key
             if key is not None:
                 call.key_id, call.team_id = key.id, key.team_id
-            parsed = parse_request(endpoint.value, raw, max_depth=self._max_depth, max_n=self._max_n)
-            call.model, call.request, call.stream = parsed.model, parsed.body, parsed.stream
-            call.user = (key.user_id if key is not None else None) or parsed.user
+            body, model = read_body(raw, max_depth=self._max_depth)
+            call.model, call.request = model, body  # a body refused below is recorded with its model
+            unknown = False
+            try:
+                self._router.group(model)
+            except ModelNotFound:  # recorded under a bounded name, counted under one metrics label
+                unknown, call.model, call.model_known = True, bounded_name(model), False
+            parsed = check_body(endpoint.value, body, model, max_n=self._max_n)
+            call.stream, call.user = parsed.stream, (key.user_id if key is not None else None) or parsed.user
             call.metadata = parsed.metadata
             call.traceparent = headers.get("traceparent")
             call.tags = request_tags(identity, headers.get("x-llmgate-tags"), parsed.metadata)
@@ -156,17 +163,13 @@ class Gateway:
                 call.metadata = {**(parsed.metadata or {}), CONTEXT_HEADER: context}
             if parsed.metadata and not self._own_metadata.isdisjoint(parsed.metadata):
                 self._strip_own_metadata(parsed.body, parsed.metadata)
-            unknown = False
-            try:
-                self._router.group(parsed.model)
-            except ModelNotFound:  # recorded under a bounded name, counted under one metrics label
-                unknown, call.model, call.model_known = True, bounded_name(parsed.model), False
             if key is not None and self._enforcer is not None:  # rpm counts a 403 or 404 too
                 await self._enforcer.screen_model(key, identity.team, call.model, known=not unknown)
             if unknown:  # 404 before any attempt
                 raise ModelNotFound(
                     f"The model '{call.model}' does not exist or you do not have access to it."
                 )
+            check_endpoint(endpoint.value, call.model, self._router.group(call.model))  # 400: wrong kind
             admission = None
             if key is not None and self._enforcer is not None:
                 worst = functools.partial(

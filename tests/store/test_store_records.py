@@ -22,6 +22,7 @@ from llmgate.store.records import (
     list_records,
     rehydrate_row,
 )
+from llmgate.store.request_filter import RequestFilter
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
 
@@ -209,15 +210,18 @@ def test_list_records_newest_first_with_filters(engine: Engine) -> None:
 
     assert [r["id"] for r in list_records(engine)] == ids[::-1]
     assert [r["id"] for r in list_records(engine, limit=2)] == [ids[4], ids[3]]
-    assert [r["id"] for r in list_records(engine, model="a")] == [ids[4], ids[2], ids[0]]
-    assert [r["id"] for r in list_records(engine, status="error")] == [ids[2], ids[1]]
-    assert [r["id"] for r in list_records(engine, model="a", status="success")] == [ids[4], ids[0]]
+    assert [r["id"] for r in list_records(engine, RequestFilter(model="a"))] == [ids[4], ids[2], ids[0]]
+    assert [r["id"] for r in list_records(engine, RequestFilter(status="error"))] == [ids[2], ids[1]]
+    assert [r["id"] for r in list_records(engine, RequestFilter(model="a", status="success"))] == [
+        ids[4],
+        ids[0],
+    ]
     since = T0 + timedelta(minutes=3)
-    assert [r["id"] for r in list_records(engine, since=since)] == [ids[4], ids[3]]
+    assert [r["id"] for r in list_records(engine, RequestFilter(since=since))] == [ids[4], ids[3]]
     # the same instant in another zone selects the same rows
     since_local = since.astimezone(timezone(timedelta(hours=-5)))
-    assert [r["id"] for r in list_records(engine, since=since_local)] == [ids[4], ids[3]]
-    assert list_records(engine, model="nope") == []
+    assert [r["id"] for r in list_records(engine, RequestFilter(since=since_local))] == [ids[4], ids[3]]
+    assert list_records(engine, RequestFilter(model="nope")) == []
     assert get_record(engine, "0" * 32) is None
 
 

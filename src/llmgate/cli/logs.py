@@ -1,16 +1,31 @@
-"""``llmgate logs``: the recorded requests, newest first, as a table or JSON."""
+"""``llmgate logs``: the recorded requests, newest first, as a table or JSON; ``logs ID``: one whole.
+
+Filters (all must match; ``store.request_filter`` says what each means): ``--since`` / ``--until``
+as the reports read them (a date is midnight in ``llmgate.time_zone``, ``--until`` exclusive),
+``--model``, ``--key`` (id or alias), ``--team``, ``--user``, ``--tag NAME=VALUE`` (repeatable),
+``--status`` (``ok``, ``error``, ``429``, ``4xx``) and ``--text`` (in the prompt or the response,
+case-insensitive). Times in the table and the single view are in ``llmgate.time_zone``; JSON keeps
+ISO 8601 with the offset. A bad option is one line and exit 2; an unknown ID one line and exit 1.
+"""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import orjson
 import typer
 
-from llmgate.cli.common import ConfigOption, parse_since, store_engine
+from llmgate.cli.common import ConfigOption, config_from, fail
+from llmgate.errors import InvalidRequest
+from llmgate.store.money import cost_text, usd
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 JSON_COLUMNS = {
     "request_json": "request",
@@ -26,18 +41,13 @@ class LogFormat(StrEnum):
     json = "json"
 
 
-class Status(StrEnum):
-    success = "success"
-    error = "error"
-
-
 def _plain(row: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in row.items():
         if key in JSON_COLUMNS:
             out[JSON_COLUMNS[key]] = orjson.loads(value) if value else None
-        elif isinstance(value, Decimal):
-            out[key] = float(value)
+        elif isinstance(value, Decimal):  # money: exact, as the reports write it
+            out[key] = cost_text(value)
         else:
             out[key] = value
     return out
@@ -52,32 +62,116 @@ def _path(row: dict[str, Any]) -> str:
 
 
 def logs(
+    record_id: Annotated[
+        str | None,
+        typer.Argument(metavar="ID", help="Show this record whole: its id, or a unique start of it."),
+    ] = None,
     config: ConfigOption = None,
-    since: Annotated[str | None, typer.Option(help="30m, 2h, 7d, or an ISO date/time.")] = None,
-    model: Annotated[str | None, typer.Option(help="Only this model alias.")] = None,
-    status: Annotated[Status | None, typer.Option(help="success or error.")] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(help="From 30m, 2h, 7d ago, a date (midnight in llmgate.time_zone) or an ISO datetime."),
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Up to (not including) this time, read as --since.")
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="Only this model alias (as asked for).")] = None,
+    key: Annotated[str | None, typer.Option(help="Only this virtual key: its id or alias.")] = None,
+    team: Annotated[str | None, typer.Option(help="Only this team.")] = None,
+    user: Annotated[str | None, typer.Option(help="Only this end user (the request's user).")] = None,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option(help="Only with this tag: NAME=VALUE, or NAME for any value. Repeatable."),
+    ] = None,
+    status: Annotated[
+        str | None, typer.Option(help="ok, error, an HTTP status code (429) or a class (4xx).")
+    ] = None,
+    text: Annotated[
+        str | None, typer.Option(help="Only with this text in the prompt or the response (any case).")
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, max=100_000, help="At most this many rows.")] = 50,
     format: Annotated[LogFormat, typer.Option("--format", help="table or json.")] = LogFormat.table,
 ) -> None:
+    from llmgate.reports.spend import parse_moment
     from llmgate.store.records import list_records
+    from llmgate.store.request_filter import MAX_TEXT, RequestFilter, parse_status, parse_tag
 
-    with store_engine(config) as engine:
-        rows = list_records(
-            engine,
-            since=parse_since(since),
-            model=model,
-            status=status.value if status else None,
-            limit=limit,
-        )
+    with _store(config) as (engine, tz):
+        if record_id is not None:
+            _show_one(engine, record_id.strip(), tz, format)
+            return
+        try:
+            start = parse_moment(since, tz, param="since") if since else None
+            end = parse_moment(until, tz, param="until") if until else None
+            if start is not None and end is not None and end <= start:
+                raise InvalidRequest("until: must be later than --since", param="until")
+            needle = (text or "").strip()
+            if len(needle) > MAX_TEXT:
+                raise InvalidRequest(f"text: at most {MAX_TEXT} characters", param="text")
+            where = RequestFilter(
+                since=start,
+                until=end,
+                model=model,
+                key_id=key,
+                team_id=team,
+                user=user,
+                tags=tuple(parse_tag(item) for item in tag or ()),
+                text=needle or None,
+                **parse_status(status),
+            )
+        except InvalidRequest as exc:
+            _usage_error(exc)
+        rows = list_records(engine, where, limit=limit)
     if format is LogFormat.json:
         typer.echo(orjson.dumps([_plain(r) for r in rows], default=str, option=orjson.OPT_INDENT_2).decode())
         return
+    _print_table(rows, tz)
+
+
+@contextmanager
+def _store(path: str | None) -> Iterator[tuple[Engine, str]]:
+    """The config's store (closed after use) and its ``llmgate.time_zone``."""
+    from llmgate.store.db import create_engine_for
+
+    cfg = config_from(path, for_store_only=True)
+    assert cfg.llmgate.database_url is not None
+    engine = create_engine_for(cfg.llmgate.database_url)
+    try:
+        yield engine, cfg.llmgate.time_zone
+    finally:
+        engine.dispose()
+
+
+def _show_one(engine: Engine, record_id: str, tz: str, format: LogFormat) -> None:
+    from llmgate.cli.log_record import render
+    from llmgate.store.keys import get_key
+    from llmgate.store.records import get_record, records_by_id_prefix
+
+    row = get_record(engine, record_id)
+    if row is None:
+        found = records_by_id_prefix(engine, record_id)
+        if len(found) > 1:
+            fail(f"id prefix {record_id[:64]!r} matches several records: give more characters")
+        if not found:
+            fail(f"no recorded request with id {record_id[:64]!r}")
+        row = found[0]
+    if format is LogFormat.json:
+        typer.echo(orjson.dumps(_plain(row), default=str, option=orjson.OPT_INDENT_2).decode())
+        return
+    key = get_key(engine, row["key_id"]) if row.get("key_id") else None
+    typer.echo(render(row, tz, key.alias if key is not None else None))
+
+
+def _print_table(rows: list[dict[str, Any]], tz: str) -> None:
+    from zoneinfo import ZoneInfo
+
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
+    zone = ZoneInfo(tz)
     table = Table(box=None, header_style="bold")
     for column in (
-        "time (UTC)",
+        f"time ({tz})",
         "id",
         "model",
         "path",
@@ -95,16 +189,16 @@ def logs(
         estimated = "~" if row.get("tokens_estimated") else ""
         cost = row.get("cost_usd")
         table.add_row(
-            row["created_at"].strftime("%Y-%m-%d %H:%M:%S"),
+            row["created_at"].astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
             row["id"][:12],
-            row["model"] or "-",
-            _path(row) or "-",
+            escape(row["model"]) if row["model"] else "-",
+            escape(_path(row)) or "-",
             row["status"]
             if row["status"] == "success"
-            else f"[red]{row['status_code']} {row['error_type'] or ''}[/]",
+            else f"[red]{row['status_code']} {escape(row['error_type'] or '')}[/]",
             f"{estimated}{row['prompt_tokens']}" if row.get("prompt_tokens") is not None else "-",
             f"{estimated}{row['completion_tokens']}" if row.get("completion_tokens") is not None else "-",
-            f"{cost:.6f}" if cost is not None else ("?" if row.get("cost_unknown") else "-"),
+            usd(cost) if cost is not None else ("?" if row.get("cost_unknown") else "-"),
             f"{row['latency_ms']:.1f}",
             f"{row['ttft_ms']:.1f}" if row.get("ttft_ms") is not None else "-",
         )
@@ -114,3 +208,11 @@ def logs(
         console.print("no recorded requests match")
         return
     console.print(table)
+
+
+def _usage_error(exc: InvalidRequest) -> NoReturn:
+    """A bad option as one line, naming the option as typed (``--since``, not ``since``)."""
+    message, param = exc.message, exc.param
+    if param and message.startswith(f"{param}:"):
+        message = f"--{param}{message[len(param) :]}"
+    fail(message, code=2)

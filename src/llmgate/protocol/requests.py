@@ -39,6 +39,15 @@ def parse_request(
     endpoint: str, raw: bytes, *, max_depth: int = MAX_JSON_DEPTH, max_n: int = MAX_N
 ) -> ParsedRequest:
     """Parse and check a request body, raising ``InvalidRequest`` with OpenAI-like wording."""
+    body, model = read_body(raw, max_depth=max_depth)
+    return check_body(endpoint, body, model, max_n=max_n)
+
+
+def read_body(raw: bytes, *, max_depth: int = MAX_JSON_DEPTH) -> tuple[dict[str, Any], str]:
+    """The body as a JSON object and the model it asks for: the first half of ``parse_request``.
+
+    What fails here has no model to record; what ``check_body`` refuses is recorded with its model.
+    """
     if not raw:
         raise InvalidRequest("We could not parse the JSON body of your request: the body is empty.")
     try:
@@ -62,6 +71,11 @@ def parse_request(
             "you must provide a model parameter" if model is None else "'model' must be a non-empty string",
             param="model",
         )
+    return body, model
+
+
+def check_body(endpoint: str, body: dict[str, Any], model: str, *, max_n: int = MAX_N) -> ParsedRequest:
+    """The second half of ``parse_request``: the required field, ``stream``, ``user``, ``metadata``, ``n``."""
     field = REQUIRED_FIELD[endpoint]
     value = body.get(field)
     if value is None:

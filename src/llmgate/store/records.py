@@ -13,6 +13,7 @@ missing), so trying again later may work; ``InvalidRecord`` means the rows thems
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
@@ -29,6 +30,9 @@ from llmgate.errors import StoreError
 from llmgate.store.db import describe_error
 from llmgate.store.migrate import upgrade
 from llmgate.store.models import Money, RequestRecord, UTCDateTime, requests_table
+from llmgate.store.request_filter import RequestFilter, conditions
+
+_HEX = re.compile(r"[0-9a-fA-F]{1,32}")
 
 
 class InvalidRecord(ValueError):
@@ -86,22 +90,13 @@ class StoreWriter:
 
 
 def list_records(
-    engine: Engine,
-    *,
-    since: datetime | None = None,
-    model: str | None = None,
-    status: str | None = None,
-    limit: int = 50,
+    engine: Engine, where: RequestFilter | None = None, *, limit: int = 50
 ) -> list[dict[str, Any]]:
-    """The newest records first, optionally from ``since`` on (inclusive), for one model or status."""
+    """The newest records first, whole, that match ``where`` (see ``store.request_filter``)."""
     table = requests_table()
     query = sa.select(table).order_by(table.c.created_at.desc(), table.c.id.desc()).limit(max(0, limit))
-    if since is not None:
-        query = query.where(table.c.created_at >= since)
-    if model is not None:
-        query = query.where(table.c.model == model)
-    if status is not None:
-        query = query.where(table.c.status == status)
+    if where is not None:
+        query = query.where(*conditions(where, engine.dialect.name))
     return _fetch(engine, query)
 
 
@@ -110,6 +105,15 @@ def get_record(engine: Engine, record_id: str) -> dict[str, Any] | None:
     table = requests_table()
     rows = _fetch(engine, sa.select(table).where(table.c.id == record_id))
     return rows[0] if rows else None
+
+
+def records_by_id_prefix(engine: Engine, prefix: str, *, limit: int = 2) -> list[dict[str, Any]]:
+    """At most ``limit`` records whose id starts with ``prefix`` (ids are hex: other text matches none)."""
+    if not prefix or not _HEX.fullmatch(prefix):
+        return []
+    table = requests_table()
+    query = sa.select(table).where(table.c.id.startswith(prefix.lower())).order_by(table.c.id).limit(limit)
+    return _fetch(engine, query)
 
 
 def count_records(engine: Engine) -> int:

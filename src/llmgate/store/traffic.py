@@ -7,11 +7,9 @@
   in the database and a few hundred rows on the wire, on SQLite and PostgreSQL alike. Latency
   percentiles are over successful requests (an instant 404 for an unknown model says nothing
   about the upstreams); buckets start at multiples of their width in local time (``tz``).
-- ``search_requests``: the newest requests first, filtered by model, status, status code, key and
-  free text (in the prompt or the response; case-insensitive, though SQLite folds the case of
-  ASCII letters only), a page at a time with a keyset cursor. The text filter is bounded: the
-  term is capped at ``MAX_TEXT`` characters and its ``%``/``_`` are escaped, the time range
-  always applies, and the scan stops at the page size.
+- ``search_requests``: the newest requests first, filtered as ``store.request_filter`` says
+  (model, status, key, team, user, tags, free text in the prompt or the response), a page at a
+  time with a keyset cursor. The scan stops at the page size.
 - ``filter_values``: the models and tag names seen in a range (capped), for the filter menus.
 
 Read-only, Core SQL, no ORM objects; store errors are raised as ``StoreError``.
@@ -33,9 +31,17 @@ from sqlalchemy.exc import SQLAlchemyError
 from llmgate.errors import StoreError
 from llmgate.store.db import describe_error
 from llmgate.store.models import requests_table
+from llmgate.store.request_filter import MAX_TEXT, RequestFilter, conditions
 
-#: longest free-text filter accepted (characters)
-MAX_TEXT = 200
+__all__ = [
+    "MAX_TEXT",
+    "RequestFilter",
+    "filter_values",
+    "pick_bucket_seconds",
+    "search_requests",
+    "traffic_series",
+]
+
 #: most rows one search page returns
 MAX_PAGE = 500
 #: characters of the request JSON and the response a search result carries, for previews
@@ -207,19 +213,6 @@ def _ceil_seconds(moment: datetime) -> float:
 # --- request search ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class RequestFilter:
-    """What ``search_requests`` keeps; every given field must match."""
-
-    since: datetime | None = None
-    until: datetime | None = None
-    model: str | None = None
-    status: str | None = None  # "success" | "error"
-    status_code: int | None = None
-    key_id: str | None = None
-    text: str | None = None  # in the prompt (request body) or the response, case-insensitive
-
-
 def search_requests(
     engine: Engine,
     where: RequestFilter,
@@ -240,20 +233,7 @@ def search_requests(
     columns.append(sa.func.substr(table.c.response_text, 1, HEAD_CHARS).label("response_head"))
     query = sa.select(*columns).order_by(table.c.created_at.desc(), table.c.id.desc())
     query = query.limit(max(1, min(limit, MAX_PAGE)))
-    if where.since is not None:
-        query = query.where(table.c.created_at >= where.since)
-    if where.until is not None:
-        query = query.where(table.c.created_at < where.until)
-    if where.model:
-        query = query.where(table.c.model == where.model)
-    if where.status:
-        query = query.where(table.c.status == where.status)
-    if where.status_code is not None:
-        query = query.where(table.c.status_code == where.status_code)
-    if where.key_id:
-        query = query.where(table.c.key_id == where.key_id)
-    if where.text:
-        query = query.where(_text_matches(table, where.text))
+    query = query.where(*conditions(where, engine.dialect.name))
     if before is not None:
         at, record_id = before
         query = query.where(
@@ -264,21 +244,6 @@ def search_requests(
             return [dict(row) for row in conn.execute(query).mappings()]
     except (SQLAlchemyError, OSError) as exc:
         raise StoreError(f"store read failed: {describe_error(exc)}") from exc
-
-
-def _text_matches(table: sa.Table, text: str) -> sa.ColumnElement[bool]:
-    term = text[:MAX_TEXT]
-    # The request is stored as JSON: a quote or a backslash in the prompt is escaped there.
-    in_json = orjson.dumps(term).decode()[1:-1]
-    return sa.or_(
-        table.c.request_json.ilike(_like(in_json), escape="\\"),
-        table.c.response_text.ilike(_like(term), escape="\\"),
-    )
-
-
-def _like(term: str) -> str:
-    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
 
 
 # --- filter values -----------------------------------------------------------------------------

@@ -1,0 +1,146 @@
+"""Which recorded requests a search keeps: ``RequestFilter`` and its SQL, for the dashboard and the CLI.
+
+``store.traffic.search_requests`` (the dashboard's request log) and ``store.records.list_records``
+(``llmgate logs``) read the ``requests`` table through the same conditions, so a filter means the
+same thing wherever it is typed:
+
+- ``since`` inclusive, ``until`` exclusive; ``model``, ``team_id`` and ``user`` exactly.
+- ``key_id``: a key's id, or its alias (looked up in ``api_keys``; a record keeps the key's id).
+- status: ``status`` (``success`` | ``error``), ``status_code`` (``429``) or ``status_class``
+  (``4`` for 4xx); ``parse_status`` reads them from the text a user types (``ok``, ``error``,
+  ``429``, ``4xx``).
+- ``tags``: each ``(NAME, VALUE)`` must be among the record's tags; ``(NAME, None)`` only asks that
+  the tag be there. ``parse_tag`` reads ``NAME=VALUE``, ``NAME:VALUE`` or ``NAME``. ``tag_value``
+  is the SQL for one tag's value, which the spend reports group by as well.
+- ``text``: in the prompt (the stored request JSON, where a quote or a backslash is escaped) or the
+  response, case-insensitive (SQLite folds the case of ASCII letters only); at most ``MAX_TEXT``
+  characters, its ``%`` and ``_`` escaped, so it is always a plain substring.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+from llmgate.errors import InvalidRequest
+from llmgate.store.models import requests_table, table
+
+#: longest free-text filter accepted (characters)
+MAX_TEXT = 200
+_STATUS_CLASS = re.compile(r"^([1-5])xx$")
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFilter:
+    """What a request search keeps; every given field must match."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    model: str | None = None
+    status: str | None = None  # "success" | "error"
+    status_code: int | None = None
+    status_class: int | None = None  # 4: any 4xx
+    key_id: str | None = None  # a key's id or alias
+    team_id: str | None = None
+    user: str | None = None
+    tags: tuple[tuple[str, str | None], ...] = ()
+    text: str | None = None  # in the prompt (request body) or the response, case-insensitive
+
+
+def parse_status(value: str | None) -> dict[str, Any]:
+    """``RequestFilter`` fields for a status as typed: ``ok``, ``error``, ``429``, ``4xx`` or ``all``."""
+    text = (value or "").strip().lower()
+    if not text or text == "all":
+        return {}
+    if text in ("ok", "success"):
+        return {"status": "success"}
+    if text == "error":
+        return {"status": "error"}
+    if text.isdigit() and len(text) == 3 and 100 <= int(text) <= 599:
+        return {"status_code": int(text)}
+    match = _STATUS_CLASS.match(text)
+    if match:
+        return {"status_class": int(match.group(1))}
+    shown = (value or "")[:64]
+    raise InvalidRequest(
+        f"status: use ok, error, an HTTP status code such as 429 or a class such as 4xx, got {shown!r}",
+        param="status",
+    )
+
+
+def parse_tag(value: str) -> tuple[str, str | None]:
+    """``("env", "prod")`` for ``env=prod`` or ``env:prod``; ``("env", None)`` for a bare ``env``."""
+    text = value.strip()
+    separator = "=" if "=" in text else ":"
+    name, found, tag_value_text = text.partition(separator)
+    name = name.strip()
+    if not name or '"' in name or "\\" in name:
+        raise InvalidRequest(f"tag: expected NAME=VALUE or NAME, got {value[:64]!r}", param="tag")
+    return name, tag_value_text.strip() if found else None
+
+
+def tag_value(dialect: str, name: str) -> sa.ColumnElement[Any]:
+    """The value of tag ``name`` in a record's ``tags_json``, as text (``NULL`` without it)."""
+    tags_json = requests_table().c.tags_json
+    if dialect == "postgresql":
+        value: sa.ColumnElement[Any] = sa.cast(tags_json, postgresql.JSON)[name].astext
+        return value
+    # as text, like PostgreSQL's ->> (the recorder writes string values; a number would otherwise
+    # compare apart from the same digits as a string)
+    path = sa.literal(f'$."{name}"', sa.String)
+    return sa.cast(sa.func.json_extract(tags_json, path), sa.Text)
+
+
+def conditions(where: RequestFilter, dialect: str) -> list[sa.ColumnElement[bool]]:
+    """The SQL conditions of ``where`` on the ``requests`` table (all must hold)."""
+    requests = requests_table()
+    out: list[sa.ColumnElement[bool]] = []
+    if where.since is not None:
+        out.append(requests.c.created_at >= where.since)
+    if where.until is not None:
+        out.append(requests.c.created_at < where.until)
+    if where.model:
+        out.append(requests.c.model == where.model)
+    if where.status:
+        out.append(requests.c.status == where.status)
+    if where.status_code is not None:
+        out.append(requests.c.status_code == where.status_code)
+    if where.status_class is not None:
+        low = where.status_class * 100
+        out.append(requests.c.status_code.between(low, low + 99))
+    if where.key_id:
+        keys = table("api_keys")
+        by_alias = sa.select(keys.c.id).where(keys.c.alias == where.key_id).scalar_subquery()
+        out.append(sa.or_(requests.c.key_id == where.key_id, requests.c.key_id == by_alias))
+    if where.team_id:
+        out.append(requests.c.team_id == where.team_id)
+    if where.user:
+        out.append(requests.c.user == where.user)
+    for name, value in where.tags:
+        tag = tag_value(dialect, name)
+        out.append(tag.is_not(None) if value is None else tag == value)
+    if where.text:
+        out.append(_text_matches(where.text))
+    return out
+
+
+def _text_matches(text: str) -> sa.ColumnElement[bool]:
+    requests = requests_table()
+    term = text[:MAX_TEXT]
+    # The request is stored as JSON: a quote or a backslash in the prompt is escaped there.
+    in_json = orjson.dumps(term).decode()[1:-1]
+    return sa.or_(
+        requests.c.request_json.ilike(_like(in_json), escape="\\"),
+        requests.c.response_text.ilike(_like(term), escape="\\"),
+    )
+
+
+def _like(term: str) -> str:
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
