@@ -18,7 +18,9 @@ RUN useradd --create-home --uid 10001 llmgate
 WORKDIR /app
 COPY pyproject.toml README.md constraints.txt ./
 COPY src ./src
-COPY configs ./configs
+# the default config only: nothing else of configs/ (least of all a store with recorded prompts) is
+# needed, and .dockerignore keeps stores, .venv and .git out of the build context too
+COPY configs/default.yaml ./configs/default.yaml
 # Exactly the locked versions (constraints.txt, see scripts/lock.sh). The quality/monitors extras need
 # torch: take the CPU build from PyTorch's CPU index first, so the extra's torch range is already met
 # and pip never pulls the multi-GB CUDA build.

@@ -1,19 +1,21 @@
 """llmgate: an OpenAI-compatible LLM gateway that records every call.
 
-Public API: ``__version__``, ``create_app`` and ``load_config``. ``create_app`` is imported
-lazily so that ``import llmgate`` stays cheap.
+Public API: ``__version__``, ``create_app`` and ``load_config``. Both functions are imported
+lazily so that ``import llmgate`` (and so ``llmgate --help`` and ``--version``) stays cheap:
+the config schema alone takes a large share of a CLI command's start-up. The version is the
+``llmgate-server`` distribution's (``llmgate/version.py``).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from llmgate.config.loader import load_config
+from llmgate.version import __version__
 
-__version__ = "0.1.0"
 __all__ = ["__version__", "create_app", "load_config"]
 
 if TYPE_CHECKING:
+    from llmgate.config.loader import load_config
     from llmgate.server.app import create_app
 
 
@@ -22,4 +24,8 @@ def __getattr__(name: str) -> Any:
         from llmgate.server.app import create_app
 
         return create_app
+    if name == "load_config":
+        from llmgate.config.loader import load_config
+
+        return load_config
     raise AttributeError(f"module 'llmgate' has no attribute {name!r}")

@@ -40,6 +40,16 @@ class ConfigError(LlmgateError):
     error_type = "config_error"
 
 
+def install_hint(extra: str) -> str:
+    """How to install an optional extra (``quality``, ``monitors``) into this checkout: the one text
+    every "not installed" message ends with. ("llmgate" on PyPI is another project: never name it.)"""
+    return (
+        f"install the {extra} extra into this checkout: bash scripts/install.sh {extra} "
+        f"(CPU torch first, then .venv/bin/pip install -e '.[{extra}]' with the locked versions; "
+        f"in Docker: --build-arg EXTRAS={extra})"
+    )
+
+
 # --- the client's request -------------------------------------------------------------------
 
 

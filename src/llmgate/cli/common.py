@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-from llmgate.config import GatewayConfig, load_config
-
 if TYPE_CHECKING:
     from sqlalchemy import Engine
+
+    from llmgate.config import GatewayConfig
 
 ConfigOption = Annotated[
     str | None,
@@ -25,12 +25,31 @@ _RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
+_VALUE_ERROR = re.compile(r"\bValue error, ")  # pydantic's prefix, from typer's coercion of options
+_NOT_ONE_OF = re.compile(r"(.*) is not one of ('.*?'(?:, '.*?')*)\.?$")
+
+
 def fail(message: str, *, code: int = 1) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     sys.exit(code)
 
 
+def usage_text(exc: typer.TyperException) -> str:
+    """A usage error in plain words, on one line: "invalid value for '--format': 'xlsx' is not one
+    of: table, csv, json (see 'llmgate report spend --help')"."""
+    message = _VALUE_ERROR.sub("", exc.format_message()).strip()
+    choices = _NOT_ONE_OF.match(message)
+    if choices:
+        message = f"{choices.group(1)} is not one of: {choices.group(2).replace(chr(39), '')}"
+    message = message[:1].lower() + message[1:]
+    ctx = getattr(exc, "ctx", None)
+    return f"{message} (see '{ctx.command_path} --help')" if ctx is not None else message
+
+
 def config_from(path: str | None, *, for_store_only: bool = False) -> GatewayConfig:
+    # the config schema is imported here, not at the top: it costs more than all of --help
+    from llmgate.config import load_config
+
     if not path:
         fail("no config file: pass --config FILE or set LLMGATE_CONFIG", code=2)
     return load_config(path, for_store_only=for_store_only)

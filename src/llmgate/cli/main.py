@@ -1,56 +1,102 @@
 """The ``llmgate`` command: noun groups with verbs, each a thin client of library functions.
 
 Errors end as one line on stderr and a non-zero exit code (2 for usage and configuration,
-1 for everything else); heavy imports happen inside the commands that need them.
+1 for everything else). Start-up stays short: this module imports no command module (``COMMANDS``
+names each, with its one-line help, and ``cli/lazy.py`` imports it when it is used), ``--version``
+reads ``llmgate/version.py`` alone, and heavy imports happen inside the commands that need them.
 """
 
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 
-from llmgate.cli import db, evals, keys, logs, monitors, report, scheduler, serve
-from llmgate.cli.common import fail
+from llmgate.cli.common import fail, usage_text
+from llmgate.cli.lazy import Lazy, LazyGroup, context_widths
 from llmgate.errors import ConfigError, LlmgateError
+
+#: every command but ``version``, in the order ``llmgate --help`` lists them
+COMMANDS = {
+    "serve": Lazy("llmgate.cli.serve", "serve", "Run the gateway."),
+    "logs": Lazy("llmgate.cli.logs", "logs", "Show recorded requests."),
+    "scheduler": Lazy(
+        "llmgate.cli.scheduler", "scheduler", "Run the config's eval schedules as a process of its own."
+    ),
+    "db": Lazy("llmgate.cli.db", "app", "The store: migrations and status."),
+    "keys": Lazy("llmgate.cli.keys", "keys_app", "Virtual keys: create, list, info, update, revoke, rotate."),
+    "teams": Lazy("llmgate.cli.keys", "teams_app", "Teams with their own budgets and limits."),
+    "report": Lazy("llmgate.cli.report", "app", "Spend and budget reports for finance."),
+    "eval": Lazy("llmgate.cli.evals", "app", "Eval suites: run, list, show, compare, baseline."),
+    "audit": Lazy("llmgate.cli.keys", "audit", "The admin audit log."),
+    "monitor": Lazy("llmgate.cli.monitors", "monitor", "Run the live drift and retrieval-quality monitor."),
+    "drift": Lazy(
+        "llmgate.cli.monitors", "drift_app", "Embedding and output drift: status, report, baseline."
+    ),
+    "quality": Lazy("llmgate.cli.monitors", "quality_app", "Retrieval quality of RAG traffic."),
+}
+
+
+class _Commands(LazyGroup):
+    lazy = COMMANDS
+
 
 app = typer.Typer(
     name="llmgate",
     help="An OpenAI-compatible LLM gateway that records every call.",
+    cls=_Commands,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    suggest_commands=False,  # _Commands suggests from every command, loaded or not
 )
-app.command("serve", help="Run the gateway.")(serve.serve)
-app.command("logs", help="Show recorded requests.")(logs.logs)
-app.command("scheduler", help="Run the config's eval schedules as a process of its own.")(scheduler.scheduler)
-app.add_typer(db.app, name="db", help="The store: migrations and status.")
-app.add_typer(keys.keys_app, name="keys", help="Virtual keys: create, list, info, update, revoke, rotate.")
-app.add_typer(keys.teams_app, name="teams", help="Teams with their own budgets and limits.")
-app.add_typer(report.app, name="report", help="Spend and budget reports for finance.")
-app.add_typer(evals.app, name="eval", help="Eval suites: run, list, show, compare, baseline.")
-app.command("audit", help="The admin audit log.")(keys.audit)
-app.command("monitor", help="Run the live drift and retrieval-quality monitor.")(monitors.monitor)
-app.add_typer(monitors.drift_app, name="drift", help="Embedding and output drift: status, report, baseline.")
-app.add_typer(monitors.quality_app, name="quality", help="Retrieval quality of RAG traffic.")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from llmgate.version import __version__
+
+        typer.echo(f"llmgate {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", help="Print the version and exit.", is_eager=True, callback=_print_version),
+    ] = False,
+) -> None:
+    """An OpenAI-compatible LLM gateway that records every call."""
 
 
 @app.command("version", help="Print the version.")
 def version() -> None:
-    from llmgate import __version__
+    from llmgate.version import __version__
 
     typer.echo(__version__)
 
 
 def main() -> None:
     try:
-        app()
+        code = app(standalone_mode=False, **context_widths())
+    except typer.TyperException as exc:  # usage errors from the command line: one line, exit 2
+        if "\n" in exc.format_message():  # a group without its command: the help itself, as click shows it
+            typer.echo(exc.format_message(), err=True)
+            sys.exit(exc.exit_code)
+        fail(usage_text(exc), code=exc.exit_code)
+    except typer.Abort:
+        fail("aborted", code=1)
     except ConfigError as exc:
         fail(exc.message, code=2)
     except LlmgateError as exc:
         fail(exc.message, code=1)
     except KeyboardInterrupt:
         sys.exit(130)
+    if isinstance(code, int) and code:  # typer.Exit(code) from a command
+        sys.exit(code)
 
 
 if __name__ == "__main__":

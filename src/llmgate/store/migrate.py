@@ -82,6 +82,8 @@ def upgrade(engine: Engine) -> None:
     Raises ``StoreError`` when the database cannot be reached, a migration fails, or the database
     is at a revision this llmgate does not know (a newer llmgate migrated it).
     """
+    if _at_head(engine):
+        return
     from alembic.util.exc import CommandError
 
     try:
@@ -96,6 +98,24 @@ def upgrade(engine: Engine) -> None:
         raise StoreError(f"database migration failed: {exc}") from exc
     except SQLAlchemyError as exc:
         raise StoreError(f"database migration failed: {describe_error(exc)}") from exc
+
+
+def newest_script() -> str:
+    """The newest revision, from the script names alone (``0008_spend_outcomes.py``: ``"0008"``);
+    ``head_revision()`` asks alembic, which costs a CLI command more than the rest of its start."""
+    names = (path.name for path in (_SCRIPT_LOCATION / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
+    return max(name.split("_", 1)[0] for name in names)
+
+
+def _at_head(engine: Engine) -> bool:
+    """Whether the store is at the newest revision already: then ``upgrade`` need not load alembic.
+    Any doubt (no table yet, an error) is a no: the full upgrade decides, and reports."""
+    try:
+        with engine.connect() as conn:
+            versions = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all()
+    except SQLAlchemyError:
+        return False
+    return versions == [newest_script()]
 
 
 def _upgrade_locked(engine: Engine) -> None:

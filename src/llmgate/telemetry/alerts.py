@@ -42,9 +42,10 @@ _RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
 @dataclass
 class Alert:
-    """One alert: who raised it (``source``: eval | drift | rag_quality), what it is (``kind``,
-    e.g. ``eval.regression``), how bad (``severity``: info | warning | critical), a one-line
-    ``title`` for people, and JSON-serialisable ``details`` for machines."""
+    """One alert: who raised it (``source``: eval | drift | rag_quality | monitor, the monitor
+    worker's own health), what it is (``kind``, e.g. ``eval.regression``), how bad
+    (``severity``: info | warning | critical), a one-line ``title`` for people, and
+    JSON-serialisable ``details`` for machines."""
 
     source: str
     kind: str

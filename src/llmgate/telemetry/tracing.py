@@ -9,8 +9,9 @@ incoming W3C ``traceparent`` is continued (and its sampled flag honoured); witho
 trace id *is* the request id (``x-llmgate-request-id``), so a trace can be found from a response.
 
 Export is batched (``BatchSpanProcessor``, a periodic metric reader, a batch log processor), to
-OTLP over HTTP or gRPC, to the console, or nowhere. Drift and eval scores become
-``gen_ai.evaluation.result`` events (log records) through ``record_evaluation``.
+OTLP over HTTP or gRPC, or nowhere; to the console, each span and event is printed as it ends.
+Drift and eval scores become ``gen_ai.evaluation.result`` events (log records) through
+``record_evaluation``.
 """
 
 from __future__ import annotations
@@ -22,19 +23,24 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
+from opentelemetry.sdk._logs import LoggerProvider, LogRecordProcessor
+from opentelemetry.sdk._logs.export import (
+    BatchLogRecordProcessor,
+    LogRecordExporter,
+    SimpleLogRecordProcessor,
+)
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from llmgate.telemetry import otel_attributes as attributes
 from llmgate.telemetry.otel_settings import OtelSettings
 from llmgate.telemetry.records import CallRecord, Parsed
+from llmgate.version import __version__
 
 log = logging.getLogger("llmgate.telemetry.tracing")
 
@@ -63,18 +69,6 @@ def _parent_of(traceparent: str | None) -> SpanContext | None:
     return SpanContext(trace_id, span_id, is_remote=True, trace_flags=TraceFlags(int(match.group(4), 16) & 1))
 
 
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("llmgate")
-    except PackageNotFoundError:  # running from a source tree
-        return "0+unknown"
-
-
-__version__ = _version()
-
-
 class Tracing:
     """The OpenTelemetry providers of one process, and what llmgate records through them.
 
@@ -101,10 +95,17 @@ class Tracing:
         resource = Resource.create(resource_attrs)
         self._resource = resource
         self._scope = InstrumentationScope(SCOPE, __version__)
-        # batched on its own thread; when the exporter cannot keep up, spans are dropped, never waited for
-        self._spans_out = BatchSpanProcessor(
-            span_exporter or settings.span_exporter(), max_queue_size=SPAN_QUEUE, max_export_batch_size=512
-        )
+        # batched on its own thread; when the exporter cannot keep up, spans are dropped, never waited for.
+        # The console is read by a person as it happens: there each span is printed as it ends.
+        self._spans_out: SpanProcessor
+        if settings.exporter == "console" and span_exporter is None:
+            self._spans_out = SimpleSpanProcessor(settings.span_exporter())
+        else:
+            self._spans_out = BatchSpanProcessor(
+                span_exporter or settings.span_exporter(),
+                max_queue_size=SPAN_QUEUE,
+                max_export_batch_size=512,
+            )
         readers = [metric_reader or settings.metric_reader()]
         self._meters = MeterProvider(resource=resource, metric_readers=readers)
         meter = self._meters.get_meter(SCOPE, __version__)
@@ -121,7 +122,12 @@ class Tracing:
             explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
         )
         self._logs = LoggerProvider(resource=resource)
-        self._logs.add_log_record_processor(BatchLogRecordProcessor(log_exporter or settings.log_exporter()))
+        events: LogRecordProcessor
+        if settings.exporter == "console" and log_exporter is None:
+            events = SimpleLogRecordProcessor(settings.log_exporter())
+        else:
+            events = BatchLogRecordProcessor(log_exporter or settings.log_exporter())
+        self._logs.add_log_record_processor(events)
         self._events = self._logs.get_logger(SCOPE, __version__)
 
     # --- requests -----------------------------------------------------------------------------

@@ -55,7 +55,7 @@ def routers() -> list[APIRouter]:
     )
 
     data = [ui_api.router, ui_requests.router, ui_monitors.router, ui_evals.router]
-    dashboard = [*data, ui.router]  # the dashboard at /ui
+    dashboard = [*data, ui.router, ui.root]  # the dashboard at /ui, and its icon at /favicon.ico
     return [admin_keys.router, admin_spend.router, admin_monitors.router, metrics.router, *dashboard]
 
 

@@ -30,6 +30,7 @@ from llmgate.server.http import (
     send_reply,
     start_stream,
 )
+from llmgate.server.monitor_readiness import monitor_readiness
 
 if TYPE_CHECKING:
     from llmgate.server.app import AppState
@@ -221,6 +222,8 @@ async def health(state: AppState, scope: Scope, receive: Receive, send: Send) ->
         await send_reply(send, 503, orjson.dumps(payload, default=str), JSON, {})
         return
     payload = {"status": "ready", "store": "ok", "recorder": stats}
+    if state.config.llmgate.monitors.enabled:  # a failing monitor degrades, never fails, readiness
+        payload.update(await monitor_readiness(state, READINESS_TIMEOUT_S))
     await send_reply(send, 200, orjson.dumps(payload, default=str), JSON, {})
 
 

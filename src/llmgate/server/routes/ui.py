@@ -46,6 +46,8 @@ from llmgate.server.routes.ui_auth import (
 from llmgate.server.routes.ui_throttle import LoginThrottle, address_bucket, prefix_bucket
 
 router = APIRouter(prefix="/ui", include_in_schema=False, dependencies=[Depends(refuse_nul)])
+#: what browsers ask of the site's root: the icon (a 404 there fills every access log)
+root = APIRouter(include_in_schema=False)
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -194,6 +196,12 @@ async def asset(path: str) -> Response:
         return Response("Not found", status_code=404, media_type="text/plain")
     headers = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
     return FileResponse(file, media_type=kind, headers=headers)
+
+
+@root.get("/favicon.ico")
+async def favicon() -> Response:
+    headers = {"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"}
+    return FileResponse(static_dir() / "favicon.ico", media_type=_ASSET_TYPES[".ico"], headers=headers)
 
 
 @router.get("")
