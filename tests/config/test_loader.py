@@ -96,7 +96,19 @@ def test_secrets_do_not_show_in_repr(tmp_path: Path) -> None:
         ),
         (
             "model_list:\n  - model_name: x\n    litellm_params:\n      model: openai/x\n      rpm: lots\n",
-            "model_list[0].litellm_params.rpm: Input should be a valid integer",
+            "model_list[0].litellm_params.rpm: expected a whole number, got 'lots'",
+        ),
+        (
+            "model_list:\n  - model_name: x\n    litellm_params:\n      model: openai/x\n    model_info:\n      mode: chats\n",
+            "model_list[0].model_info.mode: 'chats' is not one of: 'chat', 'completion' or 'embedding'",
+        ),
+        (
+            "general_settings:\n",
+            "general_settings: expected a mapping of keys, got nothing (the key is empty)",
+        ),
+        (
+            "router_settings:\n  num_retries: -1\n",
+            "router_settings.num_retries: must be greater than or equal to 0",
         ),
         (
             "model_list:\n  - model_name: x\n    litellm_params:\n      model: gpt-4o\n",
@@ -121,6 +133,7 @@ def test_bad_config_names_the_key(tmp_path: Path, text: str, message: str) -> No
     assert message in caught.value.message
     assert str(path) in caught.value.message
     assert "\n" not in caught.value.message
+    assert "Input should" not in caught.value.message and "Value error" not in caught.value.message
 
 
 def test_missing_file(tmp_path: Path) -> None:

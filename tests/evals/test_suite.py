@@ -162,7 +162,7 @@ def test_templates() -> None:
         ),
         (
             "name: a\nprompt: {user: hi}\ncases:\n  - assert:\n      - type: equals\n        value: x\n        weight: -1\n",
-            "evals/x.yaml:7: cases[0].assert[0].weight: Input should be greater than or equal to 0",
+            "evals/x.yaml:7: cases[0].assert[0].weight: must be greater than or equal to 0",
         ),
         (
             "name: a\nprompt: {user: hi}\ncases:\n  - id: one\n  - id: one\n",

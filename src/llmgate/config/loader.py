@@ -16,6 +16,7 @@ import yaml
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from llmgate.config.problems import key_path, plain_problem
 from llmgate.config.schema import GatewayConfig
 from llmgate.errors import ConfigError
 
@@ -85,15 +86,8 @@ def _resolve_env(value: Any, where: str, lenient: bool) -> Any:
 
 
 def _describe(error: ErrorDetails) -> str:
-    loc = ""
-    for part in error["loc"]:
-        loc += f"[{part}]" if isinstance(part, int) else (f".{part}" if loc else str(part))
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        return f"{loc}: unknown key"
-    if kind == "missing":
-        return f"{loc}: required key is missing"
-    message = str(error["msg"]).removeprefix("Value error, ")
+    loc = key_path(error["loc"])
+    message = "unknown key" if error["type"] == "extra_forbidden" else plain_problem(error)
     return f"{loc}: {message}" if loc else message
 
 

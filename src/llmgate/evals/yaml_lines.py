@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from pydantic_core import ErrorDetails
 
+from llmgate.config.problems import key_path, plain_problem
 from llmgate.errors import ConfigError
 from llmgate.evals.assertions.base import SpecProblem
 
@@ -65,20 +66,11 @@ def describe_error(error: ErrorDetails, root: yaml.Node | None, source: str) -> 
         message = problem.message
     elif error["type"] == "extra_forbidden":
         message = f"unknown key {loc[-1]!r}" if loc else "unknown key"
-    elif error["type"] == "missing":
-        message = "required key is missing"
     else:
-        message = str(error["msg"]).removeprefix("Value error, ")
+        message = plain_problem(error)
     node = _node_at(root, loc, key=error["type"] == "extra_forbidden")
     line = f":{node.start_mark.line + 1}" if node is not None else ""
-    return f"{source}{line}: {_path(loc)}: {message}" if loc else f"{source}{line}: {message}"
-
-
-def _path(loc: list[int | str]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
+    return f"{source}{line}: {key_path(loc)}: {message}" if loc else f"{source}{line}: {message}"
 
 
 def _node_at(root: yaml.Node | None, loc: list[int | str], *, key: bool) -> yaml.Node | None:
