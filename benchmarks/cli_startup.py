@@ -51,6 +51,7 @@ COMMANDS: list[tuple[str, list[str], float]] = [
     ("llmgate logs", ["logs", "-c", "CONFIG"], 0.4),
     ("llmgate report spend", ["report", "spend", "-c", "CONFIG"], 0.4),
     ("llmgate drift status", ["drift", "status", "-c", "CONFIG"], 0.4),
+    ("llmgate eval list", ["eval", "list", "-c", "CONFIG"], 0.4),
 ]
 
 

@@ -9,7 +9,6 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Engine
-from sqlmodel import SQLModel
 
 from llmgate.store import models
 from llmgate.store.db import create_engine_for
@@ -93,7 +92,7 @@ def test_models_and_migrations_agree(engine: Engine) -> None:
     """Autogenerate finds nothing to do: every model change has its numbered migration."""
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
-        diff = compare_metadata(context, SQLModel.metadata)
+        diff = compare_metadata(context, models.metadata)
     assert diff == []
 
 

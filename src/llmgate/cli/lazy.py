@@ -20,6 +20,8 @@ from typing import Any, ClassVar
 import typer
 from typer.core import TyperGroup
 
+from llmgate.cli import option_values
+
 #: help is never wrapped narrower than the terminal; off a terminal (a pipe, a file) not at all
 UNWRAPPED = 10_000
 
@@ -42,17 +44,20 @@ def context_widths() -> dict[str, Any]:
     return widths
 
 
-def _load(name: str, spec: Lazy) -> Any:
+def _load(name: str, spec: Lazy, ctx: Any) -> Any:
     target = getattr(importlib.import_module(spec.module), spec.attr)
+    command: Any
     if isinstance(target, typer.Typer):
         target.rich_markup_mode = None
-        group = typer.main.get_group(target)
-        group.name = name
-        group.help = group.help or spec.help
-        return group
-    single = typer.Typer(add_completion=False, rich_markup_mode=None)
-    single.command(name, help=spec.help)(target)
-    return typer.main.get_command(single)
+        command = typer.main.get_group(target)
+        command.name = name
+        command.help = command.help or spec.help
+    else:
+        single = typer.Typer(add_completion=False, rich_markup_mode=None)
+        single.command(name, help=spec.help)(target)
+        command = typer.main.get_command(single)
+    option_values.install(command, ctx)
+    return command
 
 
 class LazyGroup(TyperGroup):
@@ -60,13 +65,17 @@ class LazyGroup(TyperGroup):
 
     lazy: ClassVar[dict[str, Lazy]] = {}
 
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        option_values.install(self, ctx)  # this group's options and its commands loaded so far
+        return super().parse_args(ctx, args)
+
     def list_commands(self, ctx: Any) -> list[str]:
         return [*self.lazy, *(name for name in super().list_commands(ctx) if name not in self.lazy)]
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         command = super().get_command(ctx, cmd_name)
         if command is None and cmd_name in self.lazy:
-            command = _load(cmd_name, self.lazy[cmd_name])
+            command = _load(cmd_name, self.lazy[cmd_name], ctx)
             self.add_command(command, cmd_name)
         return command
 

@@ -15,13 +15,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from pydantic_core import PydanticUndefined
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from llmgate.errors import StoreError
 from llmgate.store.db import describe_error
-from llmgate.store.models import EvalResult, table
+from llmgate.store.models import row_defaults, table
 
 
 class AmbiguousRun(LookupError):
@@ -43,14 +42,14 @@ def _baselines() -> sa.Table:
 def ensure_schema(engine: Engine) -> None:
     """Migrate the store to the newest schema unless it is there already.
 
-    Checks the revision first, so that a store at head is never handed to alembic again: alembic's
-    migration context is process-global, and an in-process gateway may be migrating its own store
-    from another thread at the same moment.
+    ``upgrade`` checks the revision first, without alembic, so that a store at head is never
+    handed to alembic again (alembic's migration context is process-global, and an in-process
+    gateway may be migrating its own store from another thread at the same moment) and a command
+    that reads the store does not pay for importing it.
     """
-    from llmgate.store.migrate import current_revision, head_revision, upgrade
+    from llmgate.store.migrate import upgrade
 
-    if current_revision(engine) != head_revision():
-        upgrade(engine)
+    upgrade(engine)
 
 
 def insert_run(engine: Engine, run: Mapping[str, Any]) -> None:
@@ -66,12 +65,8 @@ def finish_run(
     if results:
         # executemany needs the same keys in every row: fill the missing ones with the defaults
         names = set().union(*(row.keys() for row in results)) | {"run_id"}
-        fields = EvalResult.model_fields
-        defaults = {
-            name: fields[name].default
-            for name in names
-            if name in fields and fields[name].default is not PydanticUndefined
-        }
+        every, _ = row_defaults(_results())
+        defaults = {name: every[name] for name in names if name in every}
         rows = [{**defaults, **row, "run_id": run_id} for row in results]
         statements.append((sa.insert(_results()), rows))
     statements.append(sa.update(_runs()).where(_runs().c.id == run_id).values(**values))

@@ -1,343 +1,272 @@
-"""The store's tables (SQLModel) and the two column types they need on both databases.
+"""The store's tables (SQLAlchemy Core), declared on ``columns.metadata``.
 
-Every table llmgate keeps is declared here, on ``SQLModel.metadata``, so that alembic's
-autogenerate sees them all; each schema change is also written down as a numbered migration in
+Every table llmgate keeps is declared here, on ``metadata``, so that alembic's autogenerate sees
+them all; each schema change is also written down as a numbered migration in
 ``store/migrations/versions/`` (``0001_initial.py``, ``0002_...``). The migrations spell their
 column types out with plain SQLAlchemy types, so an old migration never changes because this
-module did. When this module grows past one screen per concern, split it into a package
-(``models/requests.py``, ``models/keys.py``) that imports every table in ``__init__``.
+module did. The live monitors' tables are in ``store/monitor_tables.py``, imported at the end.
 
-Two column types make SQLite and PostgreSQL behave the same from Python:
+The tables are Core ``Table``s, not ORM classes: every query in ``store/`` is Core, and a command
+that reads the store then imports neither SQLAlchemy's ORM nor SQLModel (about a third of a
+read-only command's start-up). A column a row may leave out has a default here (``row_defaults``);
+a nullable one defaults to ``NULL``.
 
-- ``UTCDateTime``: timezone-aware UTC ``datetime`` in and out. PostgreSQL stores
-  ``timestamptz``; SQLite stores the UTC wall time as fixed-width text (sortable, comparable).
-  A naive ``datetime`` is taken to be UTC.
-- ``Money``: exact ``Decimal`` with 10 decimal places. PostgreSQL stores ``NUMERIC(20, 10)``.
-  SQLite has no decimal type (SQLAlchemy's ``Numeric`` there goes through a float and loses
-  digits past the 15th significant one), so it stores the amount as a ``BIGINT`` count of
-  1e-10 USD: exact, and ``SUM``, ``ORDER BY`` and comparisons still work in SQL. Range on
-  SQLite: about +-922 million USD per value and per sum.
+Two column types make SQLite and PostgreSQL behave the same from Python: ``UTCDateTime`` and
+``Money``, declared with ``metadata`` and the column helpers in ``store/columns.py`` (which
+``monitor_tables.py`` uses too).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Dialect
-from sqlalchemy.types import TypeDecorator, TypeEngine
-from sqlmodel import Field, SQLModel
 
-from llmgate.store.money import MONEY_QUANTUM as _MONEY_QUANTUM
-from llmgate.store.money import MONEY_SCALE as MONEY_SCALE
-
-_MONEY_SQLITE_LIMIT = 2**63 - 1
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """A timezone-aware UTC ``datetime`` on every database (naive input is taken as UTC)."""
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if not isinstance(value, datetime):
-            raise TypeError(f"expected a datetime, got {type(value).__name__}")
-        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-        if dialect.name == "sqlite":
-            # SQLite keeps no offset: store the UTC wall time, read it back as UTC.
-            return value.replace(tzinfo=None)
-        return value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-class Money(TypeDecorator[Decimal]):
-    """An exact ``Decimal`` amount, 10 decimal places: ``NUMERIC(20, 10)``, scaled BIGINT on SQLite."""
-
-    impl = sa.Numeric(20, MONEY_SCALE, asdecimal=True)
-    cache_ok = True
-
-    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
-        if dialect.name == "sqlite":
-            return dialect.type_descriptor(sa.BigInteger())
-        return dialect.type_descriptor(sa.Numeric(20, MONEY_SCALE, asdecimal=True))
-
-    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Decimal | int | None:
-        if value is None:
-            return None
-        amount = _to_decimal(value).quantize(_MONEY_QUANTUM, rounding=ROUND_HALF_UP)
-        if dialect.name == "sqlite":
-            units = int(amount.scaleb(MONEY_SCALE))
-            if abs(units) > _MONEY_SQLITE_LIMIT:
-                raise ValueError(f"amount {value} is out of range for the SQLite store")
-            return units
-        return amount
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
-        if value is None:
-            return None
-        if dialect.name == "sqlite" and isinstance(value, int):
-            return Decimal(value).scaleb(-MONEY_SCALE)
-        return _to_decimal(value).quantize(_MONEY_QUANTUM, rounding=ROUND_HALF_UP)
-
-
-def _to_decimal(value: object) -> Decimal:
-    if isinstance(value, Decimal):
-        return value
-    if isinstance(value, bool):
-        raise TypeError("expected a Decimal amount, got bool")
-    if isinstance(value, int | str):
-        return Decimal(value)
-    if isinstance(value, float):
-        return Decimal(repr(value))  # the float's shortest repr, not its binary expansion
-    raise TypeError(f"expected a Decimal amount, got {type(value).__name__}")
-
+from llmgate.store.columns import MONEY_SCALE as MONEY_SCALE
+from llmgate.store.columns import Money as Money
+from llmgate.store.columns import UTCDateTime as UTCDateTime
+from llmgate.store.columns import col, serial_id
+from llmgate.store.columns import metadata as metadata  # alembic reads every table from here
 
 # --- requests ------------------------------------------------------------------------------
 
-
-class RequestRecord(SQLModel, table=True):
-    """One client request to a ``/v1`` endpoint, as the recorder writes it after the response."""
-
-    __tablename__ = "requests"
-    __table_args__ = (
-        sa.Index("ix_requests_created_at_model", "created_at", "model"),
-        # Spend reports (migrations 0004, 0008): a covering index per store, empty (partial, WHERE
-        # false) on the other one. SQLite's covers every column a report reads; PostgreSQL's leaves
-        # out ``user`` and ``tags_json``, which a client can make longer than a B-tree entry may be.
-        sa.Index(
-            "ix_requests_spend",
-            "created_at",
+#: One client request to a ``/v1`` endpoint, as the recorder writes it after the response.
+REQUESTS = sa.Table(
+    "requests",
+    metadata,
+    col("id", sa.String(32), primary_key=True),  # uuid4 hex, the client-visible id
+    col("created_at", UTCDateTime, index=True),
+    col("endpoint", sa.String),  # chat/completions | completions | embeddings
+    col("model", sa.String, index=True),  # the alias the client asked for
+    col("deployment", sa.String, null=True),
+    col("provider", sa.String, null=True),
+    col("upstream_model", sa.String, null=True),
+    col("auth_identity", sa.String, null=True),
+    col("user", sa.String, null=True),
+    col("stream", sa.Boolean, default=False),
+    col("status", sa.String, index=True),  # success | error
+    col("status_code", sa.Integer),
+    col("error_type", sa.String, null=True),
+    col("error_message", sa.Text, null=True),
+    col("request_json", sa.Text, null=True),
+    col("response_text", sa.Text, null=True),
+    col("tool_calls_json", sa.Text, null=True),
+    col("finish_reason", sa.String, null=True),
+    col("prompt_tokens", sa.Integer, null=True),
+    col("completion_tokens", sa.Integer, null=True),
+    col("total_tokens", sa.Integer, null=True),
+    col("cached_tokens", sa.Integer, null=True),
+    col("reasoning_tokens", sa.Integer, null=True),
+    col("tokens_estimated", sa.Boolean, default=False),
+    col("cost_usd", Money, null=True),
+    col("cost_unknown", sa.Boolean, default=False),
+    col("latency_ms", sa.Float),
+    col("ttft_ms", sa.Float, null=True),
+    col("attempts", sa.Integer, default=1),
+    col("attempts_json", sa.Text, null=True),
+    col("prompt_hash", sa.String, null=True),
+    col("prompt_chars", sa.Integer, null=True),
+    col("response_chars", sa.Integer, null=True),
+    col("tags_json", sa.Text, null=True),
+    col("metadata_json", sa.Text, null=True),
+    col("key_id", sa.String, null=True, index=True),  # virtual key (api_keys.id)
+    col("team_id", sa.String, null=True, index=True),  # the key's team then
+    sa.Index("ix_requests_created_at_model", "created_at", "model"),
+    # Spend reports (migrations 0004, 0008): a covering index per store, empty (partial, WHERE
+    # false) on the other one. SQLite's covers every column a report reads; PostgreSQL's leaves
+    # out ``user`` and ``tags_json``, which a client can make longer than a B-tree entry may be.
+    sa.Index(
+        "ix_requests_spend",
+        "created_at",
+        "team_id",
+        "key_id",
+        "user",
+        "model",
+        "provider",
+        "prompt_tokens",
+        "completion_tokens",
+        "cost_usd",
+        "tags_json",
+        "status",
+        "status_code",
+        postgresql_where=sa.text("false"),
+    ),
+    sa.Index(
+        "ix_requests_spend_pg",
+        "created_at",
+        postgresql_include=[
             "team_id",
             "key_id",
-            "user",
             "model",
             "provider",
             "prompt_tokens",
             "completion_tokens",
             "cost_usd",
-            "tags_json",
             "status",
             "status_code",
-            postgresql_where=sa.text("false"),
-        ),
-        sa.Index(
-            "ix_requests_spend_pg",
-            "created_at",
-            postgresql_include=[
-                "team_id",
-                "key_id",
-                "model",
-                "provider",
-                "prompt_tokens",
-                "completion_tokens",
-                "cost_usd",
-                "status",
-                "status_code",
-            ],
-            sqlite_where=sa.text("0"),
-        ),
-    )
-
-    id: str = Field(primary_key=True, sa_type=sa.String(32))  # uuid4 hex, the client-visible id
-    created_at: datetime = Field(sa_type=UTCDateTime, index=True)
-    endpoint: str = Field(sa_type=sa.String)  # chat/completions | completions | embeddings
-    model: str = Field(sa_type=sa.String, index=True)  # the alias the client asked for
-    deployment: str | None = Field(default=None, sa_type=sa.String)
-    provider: str | None = Field(default=None, sa_type=sa.String)
-    upstream_model: str | None = Field(default=None, sa_type=sa.String)
-    auth_identity: str | None = Field(default=None, sa_type=sa.String)
-    user: str | None = Field(default=None, sa_type=sa.String)
-    stream: bool = Field(default=False)
-    status: str = Field(sa_type=sa.String, index=True)  # success | error
-    status_code: int
-    error_type: str | None = Field(default=None, sa_type=sa.String)
-    error_message: str | None = Field(default=None, sa_type=sa.Text)
-    request_json: str | None = Field(default=None, sa_type=sa.Text)
-    response_text: str | None = Field(default=None, sa_type=sa.Text)
-    tool_calls_json: str | None = Field(default=None, sa_type=sa.Text)
-    finish_reason: str | None = Field(default=None, sa_type=sa.String)
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    total_tokens: int | None = None
-    cached_tokens: int | None = None
-    reasoning_tokens: int | None = None
-    tokens_estimated: bool = Field(default=False)
-    cost_usd: Decimal | None = Field(default=None, sa_type=Money)
-    cost_unknown: bool = Field(default=False)
-    latency_ms: float
-    ttft_ms: float | None = None
-    attempts: int = Field(default=1)
-    attempts_json: str | None = Field(default=None, sa_type=sa.Text)
-    prompt_hash: str | None = Field(default=None, sa_type=sa.String)
-    prompt_chars: int | None = None
-    response_chars: int | None = None
-    tags_json: str | None = Field(default=None, sa_type=sa.Text)
-    metadata_json: str | None = Field(default=None, sa_type=sa.Text)
-    key_id: str | None = Field(default=None, sa_type=sa.String, index=True)  # virtual key (api_keys.id)
-    team_id: str | None = Field(default=None, sa_type=sa.String, index=True)  # the key's team then
+        ],
+        sqlite_where=sa.text("0"),
+    ),
+)
 
 
 # --- keys, teams, audit --------------------------------------------------------------------
 
+#: A team: its own budget, limits and model allow-list, shared by its keys.
+sa.Table(
+    "teams",
+    metadata,
+    col("id", sa.String, primary_key=True),  # the team's name (``--alias``)
+    col("models_json", sa.Text, null=True),  # allow-list; NULL: every model
+    col("budget_usd", Money, null=True),
+    col("budget_period", sa.String, null=True),  # daily | weekly | monthly
+    col("rpm", sa.Integer, null=True),
+    col("tpm", sa.Integer, null=True),
+    col("tags_json", sa.Text, null=True),
+    col("created_at", UTCDateTime),
+    col("updated_at", UTCDateTime),
+)
 
-class Team(SQLModel, table=True):
-    """A team: its own budget, limits and model allow-list, shared by its keys."""
-
-    __tablename__ = "teams"
-
-    id: str = Field(primary_key=True, sa_type=sa.String)  # the team's name (``--alias``)
-    models_json: str | None = Field(default=None, sa_type=sa.Text)  # allow-list; NULL: every model
-    budget_usd: Decimal | None = Field(default=None, sa_type=Money)
-    budget_period: str | None = Field(default=None, sa_type=sa.String)  # daily | weekly | monthly
-    rpm: int | None = None
-    tpm: int | None = None
-    tags_json: str | None = Field(default=None, sa_type=sa.Text)
-    created_at: datetime = Field(sa_type=UTCDateTime)
-    updated_at: datetime = Field(sa_type=UTCDateTime)
-
-
-class ApiKey(SQLModel, table=True):
-    """A virtual key. Only its SHA-256 is stored: the key itself is shown once, at creation."""
-
-    __tablename__ = "api_keys"
-
-    id: str = Field(primary_key=True, sa_type=sa.String)  # public id, e.g. key_3f9a...; in records
-    key_hash: str = Field(sa_type=sa.String(64), unique=True)  # sha256 hex of the whole key
-    key_prefix: str = Field(sa_type=sa.String)  # first characters, to recognise a key in lists
-    alias: str = Field(sa_type=sa.String, unique=True)
-    team_id: str | None = Field(default=None, sa_type=sa.String, index=True)
-    user_id: str | None = Field(default=None, sa_type=sa.String)
-    models_json: str | None = Field(default=None, sa_type=sa.Text)
-    budget_usd: Decimal | None = Field(default=None, sa_type=Money)
-    budget_period: str | None = Field(default=None, sa_type=sa.String)
-    rpm: int | None = None
-    tpm: int | None = None
-    tags_json: str | None = Field(default=None, sa_type=sa.Text)
-    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    created_at: datetime = Field(sa_type=UTCDateTime)
-    updated_at: datetime = Field(sa_type=UTCDateTime, index=True)
+#: A virtual key. Only its SHA-256 is stored: the key itself is shown once, at creation.
+sa.Table(
+    "api_keys",
+    metadata,
+    col("id", sa.String, primary_key=True),  # public id, e.g. key_3f9a...; in records
+    col("key_hash", sa.String(64), unique=True),  # sha256 hex of the whole key
+    col("key_prefix", sa.String),  # first characters, to recognise a key in lists
+    col("alias", sa.String, unique=True),
+    col("team_id", sa.String, null=True, index=True),
+    col("user_id", sa.String, null=True),
+    col("models_json", sa.Text, null=True),
+    col("budget_usd", Money, null=True),
+    col("budget_period", sa.String, null=True),
+    col("rpm", sa.Integer, null=True),
+    col("tpm", sa.Integer, null=True),
+    col("tags_json", sa.Text, null=True),
+    col("expires_at", UTCDateTime, null=True),
+    col("revoked_at", UTCDateTime, null=True),
+    col("created_at", UTCDateTime),
+    col("updated_at", UTCDateTime, index=True),
     # the admin role: the admin API and the dashboard, as with the master key (migration 0006)
-    admin: bool = Field(default=False, sa_type=sa.Boolean, sa_column_kwargs={"server_default": sa.false()})
+    col("admin", sa.Boolean, default=False, server_default=sa.false()),
+)
 
+#: One admin action, append-only: who, when, what changed (never a key itself).
+sa.Table(
+    "audit_log",
+    metadata,
+    serial_id(),
+    col("at", UTCDateTime, index=True),
+    col("actor", sa.String),
+    col("action", sa.String),  # key.create | key.update | key.revoke | key.rotate | team.*
+    col("target", sa.String),
+    col("changes_json", sa.Text, null=True),
+)
 
-class AuditEntry(SQLModel, table=True):
-    """One admin action, append-only: who, when, what changed (never a key itself)."""
-
-    __tablename__ = "audit_log"
-
-    id: int | None = Field(default=None, primary_key=True)
-    at: datetime = Field(sa_type=UTCDateTime, index=True)
-    actor: str = Field(sa_type=sa.String)
-    action: str = Field(sa_type=sa.String)  # key.create | key.update | key.revoke | key.rotate | team.*
-    target: str = Field(sa_type=sa.String)
-    changes_json: str | None = Field(default=None, sa_type=sa.Text)
-
-
-class UiSession(SQLModel, table=True):
-    """A dashboard login (migration 0007): live until logout, expiry, or its key's revocation.
-
-    The cookie carries a random session id; only its SHA-256 is stored, so this table cannot be
-    replayed as cookies. ``store/sessions.py`` reads and writes it.
-    """
-
-    __tablename__ = "ui_sessions"
-
-    id: str = Field(primary_key=True, sa_type=sa.String(64))  # sha256 hex of the cookie's session id
-    subject: str = Field(sa_type=sa.String, index=True)  # "master" or an admin key's id
-    created_at: datetime = Field(sa_type=UTCDateTime)
-    expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
+#: A dashboard login (migration 0007): live until logout, expiry, or its key's revocation. The
+#: cookie carries a random session id; only its SHA-256 is stored, so this table cannot be
+#: replayed as cookies. ``store/sessions.py`` reads and writes it.
+sa.Table(
+    "ui_sessions",
+    metadata,
+    col("id", sa.String(64), primary_key=True),  # sha256 hex of the cookie's session id
+    col("subject", sa.String, index=True),  # "master" or an admin key's id
+    col("created_at", UTCDateTime),
+    col("expires_at", UTCDateTime, index=True),
+)
 
 
 # --- evals and alerts -----------------------------------------------------------------------
 
+#: One run of one suite against one model (``--repeat`` runs every case several times).
+sa.Table(
+    "eval_runs",
+    metadata,
+    col("id", sa.String, primary_key=True),
+    col("suite", sa.String),  # the suite's name
+    col("suite_path", sa.String, null=True),
+    col("suite_hash", sa.String),  # sha256 of the suite file's content
+    col("git_commit", sa.String, null=True),
+    col("model", sa.String),
+    col("trigger", sa.String, default="cli"),  # cli | schedule | api
+    col("status", sa.String),  # running | passed | failed | error
+    col("started_at", UTCDateTime),
+    col("finished_at", UTCDateTime, null=True),
+    col("cases", sa.Integer, default=0),
+    col("passed", sa.Integer, default=0),
+    col("failed", sa.Integer, default=0),
+    col("errors", sa.Integer, default=0),
+    col("repeat", sa.Integer, default=1),
+    col("cost_usd", Money, null=True),
+    col("summary_json", sa.Text, null=True),
+    sa.Index("ix_eval_runs_suite_model_started", "suite", "model", "started_at"),
+)
 
-class EvalRun(SQLModel, table=True):
-    """One run of one suite against one model (``--repeat`` runs every case several times)."""
+#: One case of a run (one repetition): the model's output and every assertion's score.
+sa.Table(
+    "eval_results",
+    metadata,
+    serial_id(),
+    col("run_id", sa.String, index=True),
+    col("case_id", sa.String),
+    col("repetition", sa.Integer, default=0),
+    col("vars_json", sa.Text, null=True),
+    col("output", sa.Text, null=True),
+    col("passed", sa.Boolean),
+    col("score", sa.Float),
+    col("assertions_json", sa.Text, null=True),  # [{type, score, pass, ...}]
+    col("latency_ms", sa.Float, null=True),
+    col("cost_usd", Money, null=True),
+    col("error", sa.Text, null=True),
+)
 
-    __tablename__ = "eval_runs"
-    __table_args__ = (sa.Index("ix_eval_runs_suite_model_started", "suite", "model", "started_at"),)
+#: The run a suite and model are compared against (``llmgate eval baseline set RUN``).
+sa.Table(
+    "eval_baselines",
+    metadata,
+    col("suite", sa.String, primary_key=True),
+    col("model", sa.String, primary_key=True),
+    col("run_id", sa.String),
+    col("set_at", UTCDateTime),
+)
 
-    id: str = Field(primary_key=True, sa_type=sa.String)
-    suite: str = Field(sa_type=sa.String)  # the suite's name
-    suite_path: str | None = Field(default=None, sa_type=sa.String)
-    suite_hash: str = Field(sa_type=sa.String)  # sha256 of the suite file's content
-    git_commit: str | None = Field(default=None, sa_type=sa.String)
-    model: str = Field(sa_type=sa.String)
-    trigger: str = Field(default="cli", sa_type=sa.String)  # cli | schedule | api
-    status: str = Field(sa_type=sa.String)  # running | passed | failed | error
-    started_at: datetime = Field(sa_type=UTCDateTime)
-    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    cases: int = Field(default=0)
-    passed: int = Field(default=0)
-    failed: int = Field(default=0)
-    errors: int = Field(default=0)
-    repeat: int = Field(default=1)
-    cost_usd: Decimal | None = Field(default=None, sa_type=Money)
-    summary_json: str | None = Field(default=None, sa_type=sa.Text)
-
-
-class EvalResult(SQLModel, table=True):
-    """One case of a run (one repetition): the model's output and every assertion's score."""
-
-    __tablename__ = "eval_results"
-
-    id: int | None = Field(default=None, primary_key=True)
-    run_id: str = Field(sa_type=sa.String, index=True)
-    case_id: str = Field(sa_type=sa.String)
-    repetition: int = Field(default=0)
-    vars_json: str | None = Field(default=None, sa_type=sa.Text)
-    output: str | None = Field(default=None, sa_type=sa.Text)
-    passed: bool
-    score: float
-    assertions_json: str | None = Field(default=None, sa_type=sa.Text)  # [{type, score, pass, ...}]
-    latency_ms: float | None = None
-    cost_usd: Decimal | None = Field(default=None, sa_type=Money)
-    error: str | None = Field(default=None, sa_type=sa.Text)
-
-
-class EvalBaseline(SQLModel, table=True):
-    """The run a suite and model are compared against (``llmgate eval baseline set RUN``)."""
-
-    __tablename__ = "eval_baselines"
-
-    suite: str = Field(primary_key=True, sa_type=sa.String)
-    model: str = Field(primary_key=True, sa_type=sa.String)
-    run_id: str = Field(sa_type=sa.String)
-    set_at: datetime = Field(sa_type=UTCDateTime)
-
-
-class Alert(SQLModel, table=True):
-    """An alert raised by a monitor or a scheduled eval (also sent to the configured sinks)."""
-
-    __tablename__ = "alerts"
-
-    id: int | None = Field(default=None, primary_key=True)
-    at: datetime = Field(sa_type=UTCDateTime, index=True)
-    source: str = Field(sa_type=sa.String)  # eval | drift | rag_quality
-    kind: str = Field(sa_type=sa.String)  # e.g. eval.regression
-    severity: str = Field(sa_type=sa.String)  # info | warning | critical
-    title: str = Field(sa_type=sa.String)
-    details_json: str | None = Field(default=None, sa_type=sa.Text)
+#: An alert raised by a monitor or a scheduled eval (also sent to the configured sinks).
+sa.Table(
+    "alerts",
+    metadata,
+    serial_id(),
+    col("at", UTCDateTime, index=True),
+    col("source", sa.String),  # eval | drift | rag_quality
+    col("kind", sa.String),  # e.g. eval.regression
+    col("severity", sa.String),  # info | warning | critical
+    col("title", sa.String),
+    col("details_json", sa.Text, null=True),
+)
 
 
 def table(name: str) -> sa.Table:
-    """The Core ``Table`` of one of the models above."""
-    return SQLModel.metadata.tables[name]
+    """The Core ``Table`` called ``name``."""
+    return metadata.tables[name]
 
 
 def requests_table() -> sa.Table:
-    """The Core ``Table`` behind ``RequestRecord`` (queries use Core, never ORM objects)."""
-    return SQLModel.metadata.tables[RequestRecord.__tablename__]
+    """The ``requests`` table."""
+    return REQUESTS
+
+
+def row_defaults(of: sa.Table) -> tuple[dict[str, Any], frozenset[str]]:
+    """What a row of ``of`` may leave out, with the value it then takes (the column's default;
+    ``None`` for a nullable column or an id the database numbers), and the columns it must give."""
+    defaults: dict[str, Any] = {}
+    required: set[str] = set()
+    for column in of.columns:
+        if isinstance(column.default, sa.ColumnDefault) and column.default.is_scalar:
+            defaults[column.name] = column.default.arg
+        elif column.nullable or column is of.autoincrement_column:
+            defaults[column.name] = None
+        else:
+            required.add(column.name)
+    return defaults, frozenset(required)
 
 
 # The live monitors' tables live in their own module; importing it here puts them on the metadata.

@@ -9,106 +9,98 @@
   began, the alert it raised, when it cleared. This is what deduplicates alerts.
 - ``monitor_state``: the worker's progress through the ``requests`` table.
 
-Imported by ``store/models.py`` so every table is on ``SQLModel.metadata``; the schema change is
-migration 0005.
+Imported by ``store/models.py`` so every table is on its ``metadata`` (SQLAlchemy Core tables,
+as there); the schema change is migration 0005.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import sqlalchemy as sa
-from sqlmodel import Field, SQLModel
 
-from llmgate.store.models import UTCDateTime
+from llmgate.store.columns import UTCDateTime, col, metadata, serial_id
 
+#: A request the monitor sampled: what it embedded and scored.
+sa.Table(
+    "monitor_samples",
+    metadata,
+    col("record_id", sa.String(32), primary_key=True),
+    col("created_at", UTCDateTime, index=True),  # the request's own time
+    col("sampled_at", UTCDateTime),
+    col("model", sa.String),
+    col("route", sa.String),  # chat/completions | completions | embeddings
+    col("embedder", sa.String),
+    col("dim", sa.Integer),
+    col("prompt_vector", sa.LargeBinary, null=True),  # float32, unit length
+    col("response_vector", sa.LargeBinary, null=True),
+    col("prompt_excerpt", sa.Text, null=True),  # first 300 chars, for reports
+    col("response_chars", sa.Integer, null=True),
+    col("refused", sa.Boolean, default=False),
+    col("finish_reason", sa.String, null=True),
+    col("tool_call", sa.Boolean, default=False),
+    col("error", sa.Boolean, default=False),
+    col("latency_ms", sa.Float, null=True),
+    col("prompt_tokens", sa.Integer, null=True),
+    col("completion_tokens", sa.Integer, null=True),
+    col("context_relevance", sa.Float, null=True),
+    col("groundedness", sa.Float, null=True),
+    col("answer_relevance", sa.Float, null=True),
+    col("rag_json", sa.Text, null=True),  # per passage, unsupported words, source
+    sa.Index("ix_monitor_samples_model_route_created", "model", "route", "created_at"),
+)
 
-class MonitorSample(SQLModel, table=True):
-    """A request the monitor sampled: what it embedded and scored."""
+#: A pinned reference window for a model (``route`` ``*``: every route).
+sa.Table(
+    "drift_baselines",
+    metadata,
+    col("model", sa.String, primary_key=True),
+    col("route", sa.String, primary_key=True),
+    col("since", UTCDateTime),
+    col("until", UTCDateTime),
+    col("set_at", UTCDateTime),
+)
 
-    __tablename__ = "monitor_samples"
-    __table_args__ = (sa.Index("ix_monitor_samples_model_route_created", "model", "route", "created_at"),)
+#: One statistic of one evaluation of a model and route.
+sa.Table(
+    "monitor_stats",
+    metadata,
+    serial_id(),
+    col("at", UTCDateTime, index=True),
+    col("model", sa.String),
+    col("route", sa.String),
+    col("kind", sa.String),  # prompt | response | output | rag
+    col("statistic", sa.String),
+    col("value", sa.Float),
+    col("threshold", sa.Float, null=True),
+    col("p_value", sa.Float, null=True),
+    col("breached", sa.Boolean),
+    col("reference_n", sa.Integer, null=True),
+    col("current_n", sa.Integer),
+    col("details_json", sa.Text, null=True),
+    sa.Index("ix_monitor_stats_model_route_at", "model", "route", "at"),
+)
 
-    record_id: str = Field(primary_key=True, sa_type=sa.String(32))
-    created_at: datetime = Field(sa_type=UTCDateTime, index=True)  # the request's own time
-    sampled_at: datetime = Field(sa_type=UTCDateTime)
-    model: str = Field(sa_type=sa.String)
-    route: str = Field(sa_type=sa.String)  # chat/completions | completions | embeddings
-    embedder: str = Field(sa_type=sa.String)
-    dim: int
-    prompt_vector: bytes | None = Field(default=None, sa_type=sa.LargeBinary)  # float32, unit length
-    response_vector: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
-    prompt_excerpt: str | None = Field(default=None, sa_type=sa.Text)  # first 300 chars, for reports
-    response_chars: int | None = None
-    refused: bool = Field(default=False)
-    finish_reason: str | None = Field(default=None, sa_type=sa.String)
-    tool_call: bool = Field(default=False)
-    error: bool = Field(default=False)
-    latency_ms: float | None = None
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    context_relevance: float | None = None
-    groundedness: float | None = None
-    answer_relevance: float | None = None
-    rag_json: str | None = Field(default=None, sa_type=sa.Text)  # per passage, unsupported words, source
+#: A breached condition of one model and route, from its start until it clears.
+sa.Table(
+    "monitor_conditions",
+    metadata,
+    serial_id(),
+    col("model", sa.String, index=True),
+    col("route", sa.String),
+    col("condition", sa.String),  # drift.prompt | drift.output | rag_quality
+    col("active", sa.Boolean, index=True),
+    col("started_at", UTCDateTime),  # the first drifted record's time
+    col("raised_at", UTCDateTime),
+    col("alert_id", sa.Integer, null=True),
+    col("clean_streak", sa.Integer, default=0),  # clean evaluations in a row while active
+    col("resolved_at", UTCDateTime, null=True),
+    col("details_json", sa.Text, null=True),
+)
 
-
-class DriftBaseline(SQLModel, table=True):
-    """A pinned reference window for a model (``route`` ``*``: every route)."""
-
-    __tablename__ = "drift_baselines"
-
-    model: str = Field(primary_key=True, sa_type=sa.String)
-    route: str = Field(primary_key=True, sa_type=sa.String)
-    since: datetime = Field(sa_type=UTCDateTime)
-    until: datetime = Field(sa_type=UTCDateTime)
-    set_at: datetime = Field(sa_type=UTCDateTime)
-
-
-class MonitorStat(SQLModel, table=True):
-    """One statistic of one evaluation of a model and route."""
-
-    __tablename__ = "monitor_stats"
-    __table_args__ = (sa.Index("ix_monitor_stats_model_route_at", "model", "route", "at"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    at: datetime = Field(sa_type=UTCDateTime, index=True)
-    model: str = Field(sa_type=sa.String)
-    route: str = Field(sa_type=sa.String)
-    kind: str = Field(sa_type=sa.String)  # prompt | response | output | rag
-    statistic: str = Field(sa_type=sa.String)
-    value: float
-    threshold: float | None = None
-    p_value: float | None = None
-    breached: bool
-    reference_n: int | None = None
-    current_n: int
-    details_json: str | None = Field(default=None, sa_type=sa.Text)
-
-
-class MonitorCondition(SQLModel, table=True):
-    """A breached condition of one model and route, from its start until it clears."""
-
-    __tablename__ = "monitor_conditions"
-
-    id: int | None = Field(default=None, primary_key=True)
-    model: str = Field(sa_type=sa.String, index=True)
-    route: str = Field(sa_type=sa.String)
-    condition: str = Field(sa_type=sa.String)  # drift.prompt | drift.output | rag_quality
-    active: bool = Field(index=True)
-    started_at: datetime = Field(sa_type=UTCDateTime)  # the first drifted record's time
-    raised_at: datetime = Field(sa_type=UTCDateTime)
-    alert_id: int | None = None
-    clean_streak: int = Field(default=0)  # clean evaluations in a row while active
-    resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    details_json: str | None = Field(default=None, sa_type=sa.Text)
-
-
-class MonitorState(SQLModel, table=True):
-    """The worker's progress (``name``: ``cursor``), as JSON."""
-
-    __tablename__ = "monitor_state"
-
-    name: str = Field(primary_key=True, sa_type=sa.String)
-    value_json: str = Field(sa_type=sa.Text)
-    updated_at: datetime = Field(sa_type=UTCDateTime)
+#: The worker's progress (``name``: ``cursor``), as JSON.
+sa.Table(
+    "monitor_state",
+    metadata,
+    col("name", sa.String, primary_key=True),
+    col("value_json", sa.Text),
+    col("updated_at", UTCDateTime),
+)

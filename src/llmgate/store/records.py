@@ -21,7 +21,6 @@ from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
-from pydantic_core import PydanticUndefined
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError, StatementError
@@ -29,7 +28,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyErro
 from llmgate.errors import StoreError
 from llmgate.store.db import describe_error
 from llmgate.store.migrate import upgrade
-from llmgate.store.models import Money, RequestRecord, UTCDateTime, requests_table
+from llmgate.store.models import Money, UTCDateTime, requests_table, row_defaults
 from llmgate.store.request_filter import RequestFilter, conditions
 
 _HEX = re.compile(r"[0-9a-fA-F]{1,32}")
@@ -189,14 +188,8 @@ def _complete(row: Mapping[str, Any]) -> Mapping[str, Any]:
 @cache
 def _column_spec() -> tuple[frozenset[str], dict[str, Any], frozenset[str]]:
     names = frozenset(column.name for column in requests_table().columns)
-    defaults: dict[str, Any] = {}
-    required: set[str] = set()
-    for name, field in RequestRecord.model_fields.items():
-        if field.default is PydanticUndefined:
-            required.add(name)
-        else:
-            defaults[name] = field.default
-    return names, defaults, frozenset(required)
+    defaults, required = row_defaults(requests_table())
+    return names, defaults, required
 
 
 @cache

@@ -265,7 +265,7 @@ def outcome_columns(call: CallRecord) -> dict[str, Any]:
 
 
 def to_row(call: CallRecord, prices: PriceBook) -> dict[str, Any]:
-    """The stored form of a call (see ``store.models.RequestRecord``)."""
+    """The stored form of a call (see the ``requests`` table in ``store/models.py``)."""
     return to_row_parsed(call, prices)[0]
 
 

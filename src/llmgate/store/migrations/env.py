@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from alembic import context
 from sqlalchemy.engine import Connection
-from sqlmodel import SQLModel
 
-from llmgate.store import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from llmgate.store.models import metadata
 
 
 def run_migrations_online() -> None:
@@ -21,7 +20,7 @@ def run_migrations_online() -> None:
         raise RuntimeError("run llmgate's migrations through llmgate.store.migrate (no alembic.ini)")
     context.configure(
         connection=connection,
-        target_metadata=SQLModel.metadata,
+        target_metadata=metadata,
         render_as_batch=connection.dialect.name == "sqlite",  # SQLite ALTERs rebuild the table
         compare_type=True,
     )
