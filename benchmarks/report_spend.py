@@ -43,7 +43,8 @@ import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
-from llmgate.reports.spend import parse_moment, spend_report, to_json
+from llmgate.config.time_range import parse_moment
+from llmgate.reports.spend import spend_report, to_json
 from llmgate.store.db import create_engine_for
 from llmgate.store.migrate import upgrade
 from llmgate.store.models import requests_table

@@ -11,16 +11,14 @@ upstream failure, a stream broken mid-way or a client that went away.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import os
-import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from llmgate.auth import Authenticator
 from llmgate.auth.enforce import Admission, Enforcer
@@ -35,32 +33,21 @@ from llmgate.errors import (
     LimitExceeded,
     LlmgateError,
     ModelNotFound,
-    NoDeploymentAvailable,
     ProviderError,
-    RateLimited,
-    RequestTimeout,
     StreamInterrupted,
     UpstreamRejected,
-    UpstreamTimeout,
 )
 from llmgate.pricing import PriceBook
 from llmgate.protocol import check_body, error_body, error_from_exception, read_body
 from llmgate.providers.base import Endpoint, Provider, UpstreamResponse, UpstreamStream
 from llmgate.routing import Router
+from llmgate.routing.attempts import Attempts
 from llmgate.routing.modes import check_endpoint
-from llmgate.routing.policy import Action, classify, counts_as_failure
-from llmgate.routing.policy import retry_after as retry_after_of
 from llmgate.telemetry.metrics import CallMetrics
 from llmgate.telemetry.records import Attempt, CallRecord, bounded_name, to_row
 
 log = logging.getLogger("llmgate.gateway")
-T = TypeVar("T")
 
-DEFAULT_TIMEOUT_S = 600.0  # per attempt, unless the deployment or router_settings.timeout says
-FIRST_BACKOFF_S = 0.1
-MAX_BACKOFF_S = 5.0
-#: a 429's Retry-After is waited out in the request (when no fallback is left) up to this long
-MAX_RETRY_AFTER_WAIT_S = 10.0
 JSON = "application/json"
 #: status recorded for a client that disconnected before its answer was complete (nginx's 499)
 CLIENT_CLOSED = 499
@@ -96,6 +83,32 @@ def _sse_error(exc: LlmgateError) -> bytes:
     return b"data: " + error_from_exception(exc) + b"\n\n"
 
 
+def _attempt(
+    deployment: Deployment, exc: ProviderError | None, started_ms: float, latency_ms: float
+) -> Attempt:
+    """One try of the retry loop (``routing/attempts.py``) as the record keeps it."""
+    if exc is None:
+        return Attempt(
+            deployment.id,
+            deployment.provider,
+            "success",
+            latency_ms,
+            status_code=200,
+            started_ms=started_ms,
+            model=deployment.upstream_model,
+        )
+    return Attempt(
+        deployment.id,
+        deployment.provider,
+        "error",
+        latency_ms,
+        error_type=exc.error_type,
+        status_code=exc.status_code,
+        started_ms=started_ms,
+        model=deployment.upstream_model,
+    )
+
+
 class Gateway:
     def __init__(
         self,
@@ -116,8 +129,7 @@ class Gateway:
         self._providers = providers
         self._auth = authenticator
         self._submit = submit
-        self._policy = config.routing
-        self._default_timeout = self._policy.attempt_timeout or DEFAULT_TIMEOUT_S
+        self._attempts = Attempts(router, config.routing, _attempt)  # the retry/fallback loop
         # metadata keys that are the gateway's, not the provider's: never forwarded upstream
         # (OpenAI takes only string values there, and these are lists or objects).
         self._own_metadata = frozenset({"tags", config.llmgate.monitors.rag.metadata_key})
@@ -220,146 +232,13 @@ class Gateway:
         return headers
 
     def _body_for(self, deployment: Deployment, call: CallRecord) -> dict[str, Any]:
+        """The body for ``deployment`` (its upstream model and request defaults); the call notes it."""
+        call.deployment = deployment  # the deployment tried now: on the record and in the headers
         body = dict(call.request)
         for key, value in deployment.request_defaults.items():
             body.setdefault(key, value)
         body["model"] = deployment.upstream_model
         return body
-
-    def _timeout(self, deployment: Deployment, stream: bool) -> float:
-        if stream and deployment.stream_timeout:
-            return deployment.stream_timeout
-        return deployment.timeout or self._default_timeout
-
-    def _attempt_failed(
-        self, call: CallRecord, deployment: Deployment, exc: ProviderError, t0: float, started: float
-    ) -> None:
-        call.attempts.append(
-            Attempt(
-                deployment=deployment.id,
-                provider=deployment.provider,
-                status="error",
-                latency_ms=(time.perf_counter() - t0) * 1000,
-                error_type=exc.error_type,
-                status_code=exc.status_code,
-                started_ms=(t0 - started) * 1000,
-                model=deployment.upstream_model,
-            )
-        )
-
-    def _backoff(self, tries: int) -> float:
-        """Exponential backoff with jitter before trying a deployment that failed this request."""
-        base: float = min(MAX_BACKOFF_S, FIRST_BACKOFF_S * 2.0 ** max(0, tries - 1))
-        return max(float(self._policy.retry_after), base * random.uniform(0.5, 1.0))
-
-    async def _first_answer(
-        self,
-        call: CallRecord,
-        started: float,
-        stream: bool,
-        attempt: Callable[[Deployment, float], Awaitable[T]],
-    ) -> T:
-        """Try deployments until one answers, by the table in ``routing/policy.py``.
-
-        Each model group (the requested one, then its fallbacks) gets ``1 + num_retries`` tries;
-        every try is kept in ``call.attempts`` and reported to the deployment's health. Raises the
-        last ``ProviderError`` when none answered, ``RequestTimeout`` when the deadline passed,
-        and ``NoDeploymentAvailable`` when every deployment was cooling down.
-        """
-        router, health, policy = self._router, self._router.health, self._policy
-        deadline = started + policy.request_timeout
-        groups = [call.model, *router.fallbacks_for(call.model)]
-        visited: list[str] = []
-        last: ProviderError | None = None
-        while groups:
-            group = groups.pop(0)
-            if group in visited:
-                continue
-            visited.append(group)
-            failed: set[str] = set()
-            tries = 0
-            while tries <= policy.num_retries:
-                deployment = router.pick(group, failed)
-                if deployment is None:  # all cooling down: wait for a 429's Retry-After if it is short
-                    wait = router.soonest_available_in([group])
-                    if groups or last is None or not isinstance(last, RateLimited):
-                        break
-                    if time.perf_counter() + wait >= deadline or wait > MAX_RETRY_AFTER_WAIT_S:
-                        break
-                    await asyncio.sleep(wait)
-                    continue
-                if deployment.id in failed:
-                    wait = self._backoff(tries)
-                    if time.perf_counter() + wait >= deadline:
-                        raise self._timed_out(call)
-                    await asyncio.sleep(wait)
-                remaining = deadline - time.perf_counter()
-                if remaining <= 0:
-                    raise self._timed_out(call)
-                tries += 1
-                call.deployment = deployment
-                t0 = time.perf_counter()
-                health.begin(deployment.id)
-                try:
-                    result = await attempt(deployment, min(self._timeout(deployment, stream), remaining))
-                except ProviderError as exc:
-                    self._attempt_failed(call, deployment, exc, t0, started)
-                    health.failure(
-                        deployment.id,
-                        exc.error_type,
-                        counts=counts_as_failure(exc),
-                        retry_after=retry_after_of(exc),
-                    )
-                    last = exc
-                    action = classify(exc)
-                    if action is Action.CALLER:
-                        raise
-                    if action is not Action.RETRY:
-                        special = (
-                            router.context_window_fallbacks_for(call.model)
-                            if action is Action.CONTEXT_WINDOW
-                            else router.content_policy_fallbacks_for(call.model)
-                        )
-                        if not [g for g in special if g not in visited]:
-                            raise
-                        groups = special
-                        break
-                    if isinstance(exc, UpstreamTimeout) and time.perf_counter() >= deadline - 0.001:
-                        raise self._timed_out(call) from exc
-                    failed.add(deployment.id)
-                    continue
-                except BaseException:
-                    health.release(deployment.id)
-                    raise
-                latency_ms = (time.perf_counter() - t0) * 1000
-                health.success(deployment.id, latency_ms)
-                call.attempts.append(
-                    Attempt(
-                        deployment.id,
-                        deployment.provider,
-                        "success",
-                        latency_ms,
-                        status_code=200,
-                        started_ms=(t0 - started) * 1000,
-                        model=deployment.upstream_model,
-                    )
-                )
-                return result
-        if last is not None:
-            raise last
-        wait = router.soonest_available_in(visited)
-        raise NoDeploymentAvailable(
-            f"Every deployment for model '{call.model}' is cooling down after failures; "
-            f"try again in {max(1, round(wait))} s.",
-            retry_after=wait,
-        )
-
-    def _timed_out(self, call: CallRecord) -> RequestTimeout:
-        seconds = self._policy.request_timeout
-        return RequestTimeout(
-            f"The request did not complete within its {seconds:g} s deadline "
-            f"({len(call.attempts)} attempt(s) made)."
-        )
 
     async def _complete(
         self, endpoint: Endpoint, call: CallRecord, started: float, admission: Admission | None
@@ -370,7 +249,7 @@ class Gateway:
             return provider.send(deployment, endpoint, body, timeout=timeout)
 
         try:
-            response = await self._first_answer(call, started, False, send)
+            response = await self._attempts.first_answer(call.model, send, call.attempts, started=started)
         except ProviderError as exc:
             self._account(call, admission)  # nothing answered: releases its reservation
             return self._fail(call, exc, started)
@@ -397,7 +276,9 @@ class Gateway:
             return provider.open_stream(deployment, endpoint, body, timeout=timeout)
 
         try:
-            stream = await self._first_answer(call, started, True, open_one)
+            stream = await self._attempts.first_answer(
+                call.model, open_one, call.attempts, started=started, stream=True
+            )
         except ProviderError as exc:
             self._account(call, admission)  # nothing answered: releases its reservation
             return self._fail(call, exc, started)

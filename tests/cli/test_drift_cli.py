@@ -234,3 +234,43 @@ def test_report_help_documents_the_exit_codes() -> None:
     text = " ".join(result.output.split())
     assert "Exit codes: 0 nothing drifted, 1 a model drifted" in text
     assert "2 a usage or setup error" in text
+
+
+# --- drift baseline set: a bare date is midnight in llmgate.time_zone -----------------------------
+
+
+def test_baseline_dates_are_midnight_in_the_time_zone(tmp_path: Path, store: Engine) -> None:
+    """Samples a second before and after midnight starting 2026-11-01 in Tokyo (15:00 UTC the day
+    before), and at 00:30 UTC: the window 2026-11-01 to 2026-11-02 holds the last two only."""
+    vector = np.ones(DIM, dtype=np.float32).tobytes()
+    moments = {
+        "before": datetime(2026, 10, 31, 14, 59, 59, tzinfo=UTC),
+        "at": datetime(2026, 10, 31, 15, tzinfo=UTC),
+        "after_utc_midnight": datetime(2026, 11, 1, 0, 30, tzinfo=UTC),
+    }
+    queries.insert_samples(
+        store,
+        [
+            {"record_id": name, "created_at": at, "sampled_at": at, "model": "m", "route": ROUTE}
+            | {"embedder": "test", "dim": DIM, "prompt_vector": vector}
+            for name, at in moments.items()
+        ],
+    )
+    config = tmp_path / "tokyo.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "model_list": [{"model_name": "m", "litellm_params": {"model": "mock/echo"}}],
+                "llmgate": {"database_url": f"sqlite:///{tmp_path / 'store.db'}", "time_zone": "Asia/Tokyo"},
+            }
+        )
+    )
+    window = ("--since", "2026-11-01", "--until", "2026-11-02")
+    result = run(config, "drift", "baseline", "set", "--model", "m", *window)
+    assert result.exit_code == 1, result.output
+    assert "only 2 sampled requests of 'm' in that window" in result.stderr
+    backwards = run(
+        config, "drift", "baseline", "set", "--model", "m", "--since", "2026-11-02", "--until", "2026-11-01"
+    )
+    assert backwards.exit_code == 2
+    assert backwards.stderr.strip() == "error: --until: must be later than since"

@@ -252,10 +252,17 @@ def test_spend_without_group_by_is_the_total(config: Path) -> None:
     ]
 
 
-def test_spend_until_a_datetime_and_since_utc(config: Path) -> None:
+def test_spend_until_a_datetime_with_an_offset(config: Path) -> None:
     data = json.loads(
         run(
-            config, "spend", "--since", "2026-11-01T04:00", "--until", "2026-11-01T06:30", "--format", "json"
+            config,
+            "spend",
+            "--since",
+            "2026-11-01T04:00Z",
+            "--until",
+            "2026-11-01T06:30+00:00",
+            "--format",
+            "json",
         ).stdout
     )
     assert data["totals"]["requests"] == 2
@@ -265,8 +272,8 @@ def test_spend_until_a_datetime_and_since_utc(config: Path) -> None:
     ("args", "message"),
     [
         (["--group-by", "team,region"], "error: --group-by: unknown group 'region'"),
-        (["--since", "last tuesday"], "error: --since: expected a date"),
-        (["--since", "2026-11-02", "--until", "2026-11-01"], "error: until must be later than since"),
+        (["--since", "last tuesday"], "error: --since: expected e.g. 30m, 2h, 7d, 2026-11-01"),
+        (["--since", "2026-11-02", "--until", "2026-11-01"], "error: --until: must be later than since"),
     ],
 )
 def test_spend_errors_are_one_line(config: Path, args: list[str], message: str) -> None:

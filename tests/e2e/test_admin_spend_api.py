@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 import orjson
 import pytest
 
-from llmgate.reports.spend import parse_moment, spend_report, to_json
+from llmgate.config.time_range import parse_moment
+from llmgate.reports.spend import spend_report, to_json
 from llmgate.store.migrate import upgrade
 from llmgate.store.records import insert_records
 from support.configs import MASTER_KEY, upstream_config

@@ -26,13 +26,12 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from llmgate.config.time_range import local_midnight
 from llmgate.errors import InvalidRequest
 from llmgate.reports import budgets as budget_reports
 from llmgate.reports.spend import (
     TOTAL_LABEL,
-    local_midnight,
     parse_group_by,
-    parse_moment,
     spend_report,
     to_csv,
     to_json,
@@ -303,20 +302,6 @@ def test_parse_group_by() -> None:
         parse_group_by('tag:a"b')
     with pytest.raises(InvalidRequest, match="invalid tag name"):
         parse_group_by("tag:")
-
-
-def test_parse_moment_dates_are_local_midnight() -> None:
-    assert parse_moment("2026-11-01", "America/New_York") == datetime(2026, 11, 1, 4, tzinfo=UTC)
-    assert parse_moment("2026-11-02", "America/New_York") == datetime(2026, 11, 2, 5, tzinfo=UTC)
-    assert parse_moment("2026-11-01", "Asia/Kolkata") == datetime(2026, 10, 31, 18, 30, tzinfo=UTC)
-    assert parse_moment("2026-11-01T09:00", "Asia/Kolkata") == datetime(2026, 11, 1, 9, tzinfo=UTC)
-    assert parse_moment("2026-11-01T09:00+05:30", "UTC") == datetime(2026, 11, 1, 3, 30, tzinfo=UTC)
-    now = datetime(2026, 11, 20, tzinfo=UTC)
-    assert parse_moment("7d", "UTC", now=now) == datetime(2026, 11, 13, tzinfo=UTC)
-    with pytest.raises(InvalidRequest, match="until"):
-        parse_moment("yesterday", "UTC", param="until")
-    with pytest.raises(InvalidRequest, match="not a valid date"):
-        parse_moment("2026-02-30", "UTC")
 
 
 def test_until_must_follow_since(engine: Engine) -> None:

@@ -27,7 +27,7 @@ import yaml
 
 from llmgate.config import parse_config
 from llmgate.errors import ConfigError
-from llmgate.server.routes.ui_throttle import LoginThrottle, address_bucket, prefix_bucket
+from llmgate.server.ui_throttle import LoginThrottle, address_bucket, prefix_bucket
 from support.configs import MASTER_KEY
 from support.gateway import free_port
 from support.served import ServedGateway

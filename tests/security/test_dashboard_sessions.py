@@ -20,7 +20,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from llmgate.server.routes.ui_auth import COOKIE
+from llmgate.server.ui_auth import COOKIE
 from support.configs import MASTER_KEY
 from support.postgres import postgres_schema
 from support.served import ServedGateway

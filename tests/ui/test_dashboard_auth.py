@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from llmgate.server.routes.ui_auth import COOKIE, read_session, session_secret, sign_session
+from llmgate.server.ui_auth import COOKIE, read_session, session_secret, sign_session
 from support.dashboard import MASTER, Traffic, gateway_config, login_cookie
 from support.gateway import RunningGateway
 from support.keys import add_key, change_key

@@ -1,4 +1,4 @@
-"""What the CLI commands share: the ``--config`` option, the store, output formats, errors."""
+"""What the CLI commands share: the ``--config`` option, the store, time ranges, output formats, errors."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
@@ -15,14 +15,12 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from llmgate.config import GatewayConfig
+    from llmgate.errors import InvalidRequest
 
 ConfigOption = Annotated[
     str | None,
     typer.Option("--config", "-c", envvar="LLMGATE_CONFIG", help="Config file (or set LLMGATE_CONFIG)."),
 ]
-
-_RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 _VALUE_ERROR = re.compile(r"\bValue error, ")  # pydantic's prefix, from typer's coercion of options
@@ -69,16 +67,33 @@ def store_engine(path: str | None) -> Iterator[Engine]:
         engine.dispose()
 
 
-def parse_since(value: str | None) -> datetime | None:
-    """``30m``, ``2h``, ``7d``, an ISO date or an ISO datetime (UTC unless it says otherwise)."""
-    if value is None:
-        return None
-    match = _RELATIVE.match(value.strip())
-    if match:
-        amount, unit = int(match.group(1)), match.group(2)
-        return datetime.now(UTC) - timedelta(**{_UNITS[unit]: amount})
+def zone_of(path: str | None) -> str:
+    """``llmgate.time_zone`` of the config at ``path`` (UTC without a config)."""
+    return config_from(path, for_store_only=True).llmgate.time_zone if path else "UTC"
+
+
+def read_range(
+    since: str | None,
+    until: str | None,
+    tz: str,
+    *,
+    default_since: datetime | None = None,
+    default_until: datetime | None = None,
+) -> tuple[datetime | None, datetime | None]:
+    """``--since`` / ``--until`` as ``config.time_range`` reads them; a bad one is one line, exit 2."""
+    # the config package is imported here, not at the top: it costs more than all of --help
+    from llmgate.config.time_range import parse_range
+    from llmgate.errors import InvalidRequest
+
     try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError:
-        fail(f"--since: expected e.g. 30m, 2h, 7d, 2026-11-01 or 2026-11-01T09:00, got {value!r}", code=2)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return parse_range(since, until, tz, default_since=default_since, default_until=default_until)
+    except InvalidRequest as exc:
+        option_error(exc)
+
+
+def option_error(exc: InvalidRequest) -> NoReturn:
+    """A bad option as one line and exit 2, naming it as typed (``--group-by``, not ``group_by``)."""
+    message, param = exc.message, exc.param
+    if param and message.startswith(f"{param}:"):
+        message = f"--{param.replace('_', '-')}{message[len(param) :]}"
+    fail(message, code=2)

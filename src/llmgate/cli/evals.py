@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from llmgate.config import GatewayConfig
-    from llmgate.evals.report import Reported
+    from llmgate.evals.reported import Reported
 
 app = typer.Typer(no_args_is_help=True)
 baseline_app = typer.Typer(no_args_is_help=True)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import orjson
 import typer
 
-from llmgate.cli.common import ConfigOption, fail, parse_since
+from llmgate.cli.common import ConfigOption, fail, read_range, zone_of
 from llmgate.cli.key_store import actor, key_ref, key_store
 from llmgate.store.money import usd
 
@@ -459,7 +459,10 @@ def _change_text(changes: dict[str, list[Any]]) -> str:
 
 
 def audit(
-    since: Annotated[str | None, typer.Option(help="30m, 2h, 7d, or an ISO date/time.")] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(help="30m, 2h, 7d ago, a date (midnight in llmgate.time_zone) or an ISO datetime."),
+    ] = None,
     target: Annotated[str | None, typer.Option(help="Only entries about this key id or team.")] = None,
     config: ConfigOption = None,
     format: FormatOption = Format.table,
@@ -467,7 +470,7 @@ def audit(
     """Every admin action on keys and teams, oldest first: who, when, what changed."""
     from llmgate.store.keys import list_audit
 
-    moment = parse_since(since)
+    moment, _ = read_range(since, None, zone_of(config))
     with key_store(config) as engine:
         entries = list_audit(engine, moment, target=target)
     if format is Format.json:

@@ -1,7 +1,8 @@
 """``llmgate logs``: the recorded requests, newest first, as a table or JSON; ``logs ID``: one whole.
 
 Filters (all must match; ``store.request_filter`` says what each means): ``--since`` / ``--until``
-as the reports read them (a date is midnight in ``llmgate.time_zone``, ``--until`` exclusive),
+as every command reads them (``config.time_range``: a date is midnight in ``llmgate.time_zone``,
+``--until`` exclusive),
 ``--model``, ``--key`` (id or alias), ``--team``, ``--user``, ``--tag NAME=VALUE`` (repeatable),
 ``--status`` (``ok``, ``error``, ``429``, ``4xx``) and ``--text`` (in the prompt or the response,
 case-insensitive). Times in the table and the single view are in ``llmgate.time_zone``; JSON keeps
@@ -15,12 +16,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
 
-from llmgate.cli.common import ConfigOption, config_from, fail
+from llmgate.cli.common import ConfigOption, config_from, fail, option_error
 from llmgate.errors import InvalidRequest
 from llmgate.store.money import cost_text, usd
 
@@ -91,7 +92,7 @@ def logs(
     limit: Annotated[int, typer.Option(min=1, max=100_000, help="At most this many rows.")] = 50,
     format: Annotated[LogFormat, typer.Option("--format", help="table or json.")] = LogFormat.table,
 ) -> None:
-    from llmgate.reports.spend import parse_moment
+    from llmgate.config.time_range import parse_range
     from llmgate.store.records import list_records
     from llmgate.store.request_filter import MAX_TEXT, RequestFilter, parse_status, parse_tag
 
@@ -100,10 +101,7 @@ def logs(
             _show_one(engine, record_id.strip(), tz, format)
             return
         try:
-            start = parse_moment(since, tz, param="since") if since else None
-            end = parse_moment(until, tz, param="until") if until else None
-            if start is not None and end is not None and end <= start:
-                raise InvalidRequest("until: must be later than --since", param="until")
+            start, end = parse_range(since, until, tz)
             needle = (text or "").strip()
             if len(needle) > MAX_TEXT:
                 raise InvalidRequest(f"text: at most {MAX_TEXT} characters", param="text")
@@ -119,7 +117,7 @@ def logs(
                 **parse_status(status),
             )
         except InvalidRequest as exc:
-            _usage_error(exc)
+            option_error(exc)
         rows = list_records(engine, where, limit=limit)
     if format is LogFormat.json:
         typer.echo(orjson.dumps([_plain(r) for r in rows], default=str, option=orjson.OPT_INDENT_2).decode())
@@ -208,11 +206,3 @@ def _print_table(rows: list[dict[str, Any]], tz: str) -> None:
         console.print("no recorded requests match")
         return
     console.print(table)
-
-
-def _usage_error(exc: InvalidRequest) -> NoReturn:
-    """A bad option as one line, naming the option as typed (``--since``, not ``since``)."""
-    message, param = exc.message, exc.param
-    if param and message.startswith(f"{param}:"):
-        message = f"--{param}{message[len(param) :]}"
-    fail(message, code=2)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from llmgate.cli.common import ConfigOption, config_from, fail, parse_since
+from llmgate.cli.common import ConfigOption, config_from, fail, read_range, zone_of
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -77,7 +77,7 @@ def monitor(
     if log_level not in ("debug", "info", "warning", "error"):
         fail(f"--log-level must be debug, info, warning or error, not {log_level!r}", code=2)
     cfg = config_from(config)
-    start = parse_since(since)
+    start, _ = read_range(since, None, cfg.llmgate.time_zone)
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     _lower_priority(nice, idle)
@@ -256,18 +256,18 @@ def quality_report(
 @baseline_app.command("set", help="Pin [--since, --until] of a model's traffic as its drift reference.")
 def baseline_set(
     model: Annotated[str, typer.Option("--model", "-m", help="The model (its alias).")],
-    since: Annotated[str, typer.Option(help="Start: 7d, 24h, 2026-11-01 or an ISO datetime (UTC).")],
+    since: Annotated[
+        str,
+        typer.Option(help="Start: 7d, 24h ago, a date (midnight in llmgate.time_zone) or an ISO datetime."),
+    ],
     until: Annotated[str | None, typer.Option(help="End, as --since. Default: now.")] = None,
     route: Annotated[str, typer.Option(help="A route (chat/completions, ...) or * for every route.")] = "*",
     config: ConfigOption = None,
 ) -> None:
     from llmgate.store.monitors import count_samples, set_baseline
 
-    start = parse_since(since)
-    end = parse_since(until) if until is not None else datetime.now(UTC)
+    start, end = read_range(since, until, zone_of(config), default_until=datetime.now(UTC))
     assert start is not None and end is not None
-    if end <= start:
-        fail("--until must be later than --since", code=2)
     with _store(config) as (engine, settings):
         n = count_samples(engine, model, None if route == "*" else route, start, end)
         if n < settings.drift.min_samples:

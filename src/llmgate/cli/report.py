@@ -13,11 +13,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from llmgate.cli.common import ConfigOption, config_from, fail
+from llmgate.cli.common import ConfigOption, config_from, fail, option_error, read_range
 from llmgate.errors import InvalidRequest
 
 if TYPE_CHECKING:
@@ -43,7 +43,8 @@ SinceOption = Annotated[
     str | None,
     typer.Option(
         help="From this local date (2026-11-01, midnight in llmgate.time_zone), datetime "
-        "(2026-11-01T09:00, UTC unless it has an offset) or 7d ago. Default: start of this month."
+        "(2026-11-01T09:00, in llmgate.time_zone unless it has an offset) or 7d ago. "
+        "Default: start of this month."
     ),
 ]
 UntilOption = Annotated[
@@ -117,14 +118,14 @@ def spend(
 
     with _store(config) as (engine, settings):
         tz = settings.time_zone
+        start, end = read_range(since, until, tz, default_since=reports.month_start(tz))
+        assert start is not None
         try:
-            start = reports.parse_moment(since, tz, param="since") if since else reports.month_start(tz)
-            end = reports.parse_moment(until, tz, param="until") if until else None
             report = reports.spend_report(
                 engine, since=start, until=end, group_by=reports.parse_group_by(group_by), tz=tz
             )
         except InvalidRequest as exc:
-            _usage_error(exc)
+            option_error(exc)
     if format is SpendFormat.json:
         _echo_json(reports.to_json(report))
     elif format is SpendFormat.csv:
@@ -171,16 +172,11 @@ def pricing_gaps(
     until: UntilOption = None,
     format: Annotated[TableFormat, typer.Option("--format", help="table or json.")] = TableFormat.table,
 ) -> None:
-    from llmgate.reports.spend import gaps_to_json, parse_moment
+    from llmgate.reports.spend import gaps_to_json
     from llmgate.reports.spend import pricing_gaps as gaps_in
 
     with _store(config) as (engine, settings):
-        tz = settings.time_zone
-        try:
-            start = parse_moment(since, tz, param="since") if since else None
-            end = parse_moment(until, tz, param="until") if until else None
-        except InvalidRequest as exc:
-            _usage_error(exc)
+        start, end = read_range(since, until, settings.time_zone)
         gaps = gaps_in(engine, since=start, until=end)
     if format is TableFormat.json:
         _echo_json(gaps_to_json(gaps))
@@ -201,14 +197,6 @@ def pricing_gaps(
     ]
     headers = ["model", "deployment", "provider", "requests", "first seen (UTC)", "last seen (UTC)"]
     _print_table(headers, rows, None, right=3)
-
-
-def _usage_error(exc: InvalidRequest) -> NoReturn:
-    """A bad option as one line, naming the option as typed (``--group-by``, not ``group_by``)."""
-    message, param = exc.message, exc.param
-    if param and message.startswith(f"{param}:"):
-        message = f"--{param.replace('_', '-')}{message[len(param) :]}"
-    fail(message, code=2)
 
 
 def _moment(value: str, option: str) -> datetime:

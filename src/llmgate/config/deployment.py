@@ -12,30 +12,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from llmgate.config.provider_kinds import DEFAULT_API_BASES, OPENAI_COMPATIBLE_PROVIDERS
 from llmgate.config.schema import GatewayConfig, ModelEntry
-
-#: providers whose API is OpenAI's: forwarded directly over the pooled aiohttp client.
-OPENAI_COMPATIBLE_PROVIDERS = frozenset(
-    {
-        "openai",
-        "azure",
-        "hosted_vllm",
-        "vllm",
-        "ollama_chat",
-        "openai_compatible",
-        "custom_openai",
-        "text-completion-openai",
-        "lm_studio",
-        "llamafile",
-        "xinference",
-    }
-)
-
-#: default API bases for OpenAI-compatible providers that have a well-known one.
-DEFAULT_API_BASES = {
-    "openai": "https://api.openai.com/v1",
-    "ollama_chat": "http://127.0.0.1:11434/v1",
-}
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from llmgate.config.hardening import HttpSettings, RecorderSettings, UiSettings
 from llmgate.config.monitors import MonitorSettings
+from llmgate.config.provider_kinds import OPENAI_COMPATIBLE_PROVIDERS
 from llmgate.config.schema_base import Strict
 
 MIB = 1024 * 1024
@@ -138,8 +139,6 @@ class LiteLLMParams(LiteLLMCompatible):
     def unimplemented(self) -> list[str]:
         # Request defaults are applied for every provider; provider kwargs are handed to
         # litellm, so they only go unused on the directly forwarded OpenAI-compatible path.
-        from llmgate.config.deployment import OPENAI_COMPATIBLE_PROVIDERS
-
         if self.provider in OPENAI_COMPATIBLE_PROVIDERS or self.provider == "mock":
             return sorted(self.provider_kwargs())
         return []
@@ -167,10 +166,14 @@ class ModelEntry(Strict):
     log_prompts: bool | None = None
 
 
+#: how a model group spreads requests over its deployments (``routing/router.py`` implements each)
+RoutingStrategy = Literal["simple-shuffle", "least-busy", "latency-based-routing"]
+
+
 class RouterSettings(LiteLLMCompatible):
     _section: ClassVar[str] = "router_settings"
 
-    routing_strategy: str = "simple-shuffle"
+    routing_strategy: RoutingStrategy = "simple-shuffle"
     num_retries: int | None = Field(default=None, ge=0)  # retries per model group (default 2)
     timeout: float | None = Field(default=None, gt=0)  # per attempt
     request_timeout: float | None = Field(default=None, gt=0)  # whole request, all attempts
@@ -343,7 +346,7 @@ DEFAULT_COOLDOWN_S = 5.0
 class RoutingPolicy:
     """Retries, timeouts, cooldowns and fallbacks, resolved from both LiteLLM sections."""
 
-    strategy: str
+    strategy: RoutingStrategy
     num_retries: int
     attempt_timeout: float | None
     request_timeout: float

@@ -20,6 +20,7 @@ import orjson
 
 from llmgate.config import GatewayConfig, build_deployments
 from llmgate.pricing import PriceBook, Usage, cost
+from llmgate.pricing.prices import load_pricing_file
 
 if TYPE_CHECKING:
     import openai
@@ -48,8 +49,6 @@ class Pricer:
         self._by_model: dict[str, Deployment] = {}
         self._book: PriceBook | None = None
         if config is not None:
-            from llmgate.pricing.prices import load_pricing_file
-
             pricing_file = config.llmgate.pricing_file
             self._book = PriceBook(overrides=load_pricing_file(pricing_file) if pricing_file else None)
             for deployment in build_deployments(config):

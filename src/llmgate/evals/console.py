@@ -11,13 +11,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from llmgate.evals.report import failure_message
+from llmgate.evals.reported import Reported, failure_message
 from llmgate.evals.results import CaseSummary, RunSummary
 from llmgate.store.money import usd
 
 if TYPE_CHECKING:
     from llmgate.evals.history import RunComparison
-    from llmgate.evals.report import Reported
 
 _STYLE = {"passed": "green", "failed": "red", "error": "yellow", "running": "cyan"}
 

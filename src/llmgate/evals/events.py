@@ -26,6 +26,7 @@ def export_runs(summaries: Sequence[RunSummary], config: GatewayConfig | None) -
     settings = OtelSettings.from_config(config.llmgate)
     if not settings.enabled:
         return
+    # the OpenTelemetry SDK loads only when tracing is on
     from llmgate.telemetry.tracing import tracing_from
 
     tracing = tracing_from(settings)

@@ -81,6 +81,7 @@ class RunComparison:
 
 def outcomes(summary: RunSummary) -> dict[str, CaseOutcome]:
     """Each case's repetitions as ``regression.CaseOutcome`` (an error counts as a fail, score 0)."""
+    # numpy (regression's statistics) loads only when runs are compared, not to list or show one
     from llmgate.evals.regression import CaseOutcome
 
     return {
@@ -115,6 +116,7 @@ def compare_summaries(
     method: str = "mcnemar",
 ) -> RunComparison:
     """Compare two runs case by case (``ValueError`` for a bad ``alpha``, ``min_effect`` or ``method``)."""
+    # numpy (regression's statistics) loads only when runs are compared, not to list or show one
     from llmgate.evals.regression import compare
 
     comparison = compare(
@@ -148,7 +150,7 @@ def compare_summaries(
 
 def find_run(engine: Engine, ref: str) -> dict[str, Any]:
     """The ``eval_runs`` row of ``ref`` (an id or a unique id prefix); ``RunNotFound`` if none."""
-    from llmgate.store import evals as store
+    from llmgate.store import evals as store  # SQLAlchemy: only when the store is read
 
     try:
         run = store.find_run(engine, ref)
@@ -161,7 +163,7 @@ def find_run(engine: Engine, ref: str) -> dict[str, Any]:
 
 def load_run(engine: Engine, ref: str) -> RunSummary:
     """The stored run ``ref`` (an id or a unique id prefix) with its results; ``RunNotFound`` if none."""
-    from llmgate.store import evals as store
+    from llmgate.store import evals as store  # SQLAlchemy: only when the store is read
 
     run = find_run(engine, ref)
     return RunSummary.from_store(run, store.get_results(engine, run["id"]))
@@ -177,7 +179,7 @@ def compare_with_baseline(
 ) -> RunComparison | None:
     """``current`` against the baseline of its suite and model, or ``None`` when there is none
     (or the baseline is ``current`` itself, or its run is gone)."""
-    from llmgate.store import evals as store
+    from llmgate.store import evals as store  # SQLAlchemy: only when the store is read
 
     row = store.get_baseline(engine, current.suite, current.model)
     if row is None or row["run_id"] == current.run_id:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from html import escape
 from typing import TYPE_CHECKING
 
-from llmgate.evals.report import Reported, failure_message
+from llmgate.evals.reported import Reported, failure_message
 from llmgate.evals.results import CaseSummary, RunSummary
 from llmgate.store.money import usd
 

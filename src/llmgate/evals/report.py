@@ -22,12 +22,13 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from llmgate.evals.console import table_text
+from llmgate.evals.html_report import to_html
+from llmgate.evals.reported import Reported, failure_message
 from llmgate.evals.results import CaseSummary, RunSummary
 
 if TYPE_CHECKING:
     from llmgate.evals.history import RunComparison
-
-Reported = tuple[RunSummary, "RunComparison | None"]
 
 # Characters XML 1.0 cannot hold at all (even escaped).
 _NOT_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -43,12 +44,8 @@ def render(runs: list[Reported], fmt: str) -> str:
     if fmt == "junit":
         return to_junit(runs)
     if fmt == "html":
-        from llmgate.evals.html_report import to_html
-
         return to_html(runs)
     if fmt == "table":
-        from llmgate.evals.console import table_text
-
         return table_text(runs)
     raise ValueError(f"unknown report format {fmt!r} (use {', '.join(FORMATS)})")
 
@@ -76,23 +73,6 @@ def _xml_text(text: str) -> str:
 
 def _seconds(value: float | None) -> str:
     return f"{max(0.0, value or 0.0):.3f}"
-
-
-def failure_message(case: CaseSummary) -> str:
-    """One line: why a case failed (or errored), across its repetitions."""
-    reasons: list[str] = []
-    for result in case.results:
-        if result.error:
-            reason = result.error
-        else:
-            reason = "; ".join(f"{o.type}: {o.reason or 'failed'}" for o in result.assertions if not o.passed)
-        if reason and reason not in reasons:
-            reasons.append(reason)
-    message = " | ".join(reasons) or case.status
-    if len(case.results) > 1:
-        bad = sum(not r.passed for r in case.results)
-        message = f"{bad} of {len(case.results)} repetitions did not pass: {message}"
-    return message
 
 
 def _details(case: CaseSummary) -> str:

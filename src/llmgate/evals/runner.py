@@ -24,8 +24,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from llmgate.evals.assertions import Check, Outcome, evaluate
+from llmgate.evals.assertions import Check, CheckError, Outcome, evaluate
 from llmgate.evals.calls import Caller, ModelCallError, Pricer
+from llmgate.evals.events import export_runs
 from llmgate.evals.results import CaseResult, RunSummary
 from llmgate.evals.suite import Case, Suite, SuiteError, load_suite
 
@@ -90,8 +91,6 @@ class _CaseRunner:
             try:
                 return (await self.caller.chat(model, msgs, params)).text
             except ModelCallError as exc:
-                from llmgate.evals.assertions import CheckError
-
                 raise CheckError(f"{model}: {exc}") from exc
 
         async def sample(n: int, temperature: float) -> list[str]:
@@ -170,7 +169,7 @@ async def run_suite(
         tags=list(tags or []),
     )
     if engine is not None:
-        from llmgate.store import evals as store
+        from llmgate.store import evals as store  # SQLAlchemy: only once a run is stored
 
         def start() -> None:
             store.ensure_schema(engine)
@@ -208,7 +207,7 @@ async def run_suite(
 
 
 def _finish(engine: Engine, summary: RunSummary) -> None:
-    from llmgate.store import evals as store
+    from llmgate.store import evals as store  # SQLAlchemy: only once a run is stored
 
     store.finish_run(engine, summary.run_id, summary.final_values(), summary.result_rows())
 
@@ -270,8 +269,6 @@ def run_suite_file(
         return summaries
 
     summaries = asyncio.run(run_all())
-    from llmgate.evals.events import export_runs
-
     export_runs(summaries, config)
     return summaries
 

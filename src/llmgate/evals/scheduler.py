@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import importlib
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -63,8 +62,11 @@ _ALERT_TEXT = 500
 
 def default_run(*args: Any, **kwargs: Any) -> Sequence[Any]:
     """``llmgate.evals.runner.run_suite_file``, imported when first needed."""
-    runner = importlib.import_module("llmgate.evals.runner")
-    result: Sequence[Any] = runner.run_suite_file(*args, **kwargs)
+    # the runner (suites, assertions, the HTTP client) loads when the first scheduled run starts,
+    # not when the gateway that hosts the scheduler starts
+    from llmgate.evals.runner import run_suite_file
+
+    result: Sequence[Any] = run_suite_file(*args, **kwargs)
     return result
 
 
@@ -94,8 +96,10 @@ def outcome_of(summary: Any, engine: Engine | None) -> RunOutcome:
     found = getattr(summary, "comparison", None)
     if found is None and engine is not None:
         try:
-            history = importlib.import_module("llmgate.evals.history")
-            found = history.compare_with_baseline(engine, summary)
+            # numpy (the regression statistics) loads only once a scheduled run is compared
+            from llmgate.evals.history import compare_with_baseline
+
+            found = compare_with_baseline(engine, summary)
         except Exception as exc:
             log.warning(
                 "eval run %s: comparison with the baseline failed: %s", summary.run_id, _one_line(exc)

@@ -41,13 +41,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from llmgate.quality.embedder import TextEmbedder, default_embedder
 from llmgate.quality.grounded import KIND_WEIGHTS
 from llmgate.quality.text import Token, Vocabulary, content_tokens, split_sentences, words
-
-if TYPE_CHECKING:
-    from llmgate.quality.embedder import TextEmbedder
 
 __all__ = ["ContextRelevance", "PassageRelevance", "context_relevance"]
 
@@ -119,8 +116,6 @@ def context_relevance(
         return ContextRelevance(0.0, tuple(0.0 for _ in texts), tuple(empty for _ in texts))
 
     if embedder is None:
-        from llmgate.quality.embedder import default_embedder
-
         embedder = default_embedder()
     tokens = content_tokens(question)
     weights = [KIND_WEIGHTS[t.kind] for t in tokens]

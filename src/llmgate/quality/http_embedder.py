@@ -4,7 +4,7 @@ Typically an embeddings deployment of the gateway itself, so the monitors can em
 model the gateway serves. It sends ``"user": "llmgate-monitor"`` (by default) so that the
 monitors recognise, and skip, the records of their own calls. It loads no model: its footprint is
 the vector cache and one HTTP client. Texts are cut, deduplicated, batched and cached as the local
-``Embedder`` does (``embedder.py``); errors become llmgate's upstream errors, never with the key.
+``Embedder`` does (both use ``embedding.py``); errors become llmgate's upstream errors, never with the key.
 """
 
 from __future__ import annotations
@@ -14,13 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from llmgate.errors import ConfigError, RateLimited, UpstreamError, UpstreamTimeout, UpstreamUnavailable
-from llmgate.quality.embedder import (
-    DEFAULT_MAX_CHARS,
-    MONITOR_USER,
-    _check_sizes,
-    _prepare,
-    _VectorCache,
-)
+from llmgate.quality.embedding import DEFAULT_MAX_CHARS, MONITOR_USER, VectorCache, check_sizes, prepare
 
 if TYPE_CHECKING:
     import httpx
@@ -58,7 +52,7 @@ class HttpEmbedder:
         user: str = MONITOR_USER,
         max_chars: int = DEFAULT_MAX_CHARS,
     ) -> None:
-        _check_sizes(batch_size, cache_size, max_chars)
+        check_sizes(batch_size, cache_size, max_chars)
         if not base_url.startswith(("http://", "https://")):
             raise ConfigError(f"embeddings base_url must start with http:// or https://, got {base_url!r}")
         if not model or not model.strip():
@@ -75,7 +69,7 @@ class HttpEmbedder:
         self.max_chars = max_chars
         self._api_key = api_key or None
         self._dimension: int | None = None
-        self._cache = _VectorCache(cache_size)
+        self._cache = VectorCache(cache_size)
         self._lock = threading.RLock()
         self._client: httpx.Client | None = None
 
@@ -120,7 +114,7 @@ class HttpEmbedder:
         """One unit-length float32 row per text, in order; texts seen recently come from the cache."""
         import numpy as np
 
-        texts = _prepare(texts, self.max_chars)
+        texts = prepare(texts, self.max_chars)
         known: dict[str, FloatArray] = {}
         with self._lock:
             for text in dict.fromkeys(texts):

@@ -36,12 +36,9 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
+from llmgate.quality.embedder import TextEmbedder, default_embedder
 from llmgate.quality.text import content_tokens, fold, is_refusal, split_sentences, words, wordset
-
-if TYPE_CHECKING:
-    from llmgate.quality.embedder import TextEmbedder
 
 __all__ = ["RelevanceScore", "answer_relevance"]
 
@@ -122,8 +119,6 @@ def answer_relevance(question: str, answer: str, *, embedder: TextEmbedder | Non
         return RelevanceScore(0.0, 0.0, ("empty",))
 
     if embedder is None:
-        from llmgate.quality.embedder import default_embedder
-
         embedder = default_embedder()
     sentences = split_sentences(answer)
     vectors = embedder.encode([question, answer, *_chunks(sentences)])

@@ -27,16 +27,14 @@ Formats (``to_json``, ``to_csv``, ``table``):
   Metric cells are numbers this module writes and stay numbers (a negative cost stays ``-0.5``),
   so a spreadsheet's sums still work.
 
-``--since`` / ``--until``: a date is local midnight in the time zone; a datetime is taken as given
-(UTC when it has no offset); ``30m``, ``12h``, ``7d``, ``2w`` count back from now. ``until`` is
-exclusive.
+``since`` / ``until`` are read by ``config.time_range`` (a date is midnight in the time zone, as
+everywhere); ``until`` is exclusive.
 
 ``pricing_gaps`` lists the requests recorded without a known price (``cost_unknown``).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -46,6 +44,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
 
+from llmgate.config.time_range import local_midnight
 from llmgate.errors import InvalidRequest
 from llmgate.store.keys import load_keys
 from llmgate.store.money import cost_text, usd
@@ -61,12 +60,6 @@ CALENDAR = ("day", "week", "month")
 METRICS = ("requests", "input_tokens", "output_tokens", "cost_usd", *OUTCOMES)
 TOTAL_LABEL = "TOTAL"
 NONE_LABEL = "(none)"
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_RELATIVE = re.compile(r"^(\d+)\s*([mhdw])$")
-_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-#: the range a time parameter may name: what every store and every calendar sum can hold
-EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
-LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 #: a spreadsheet takes a cell that starts with one of these for a formula (OWASP, "CSV Injection")
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -126,63 +119,6 @@ def parse_group_by(value: str | Sequence[str] | None) -> tuple[str, ...]:
     return tuple(names)
 
 
-def parse_moment(value: str, tz: str, *, param: str = "since", now: datetime | None = None) -> datetime:
-    """A report bound in UTC: a date is local midnight in ``tz``; see the module docstring.
-
-    A bound outside ``EARLIEST`` .. ``LATEST`` (``99999999d``, year 9999 at -23:59) is an
-    ``InvalidRequest`` naming ``param``, as is any text that is not a bound.
-    """
-    text = value.strip()
-    try:
-        if _DATE.match(text):
-            try:
-                day = date.fromisoformat(text)
-            except ValueError:
-                raise InvalidRequest(f"{param}: not a valid date: {value!r}", param=param) from None
-            return check_moment(local_midnight(day, tz), param, value)
-        relative = _RELATIVE.match(text)
-        if relative:
-            amount, unit = int(relative.group(1)), relative.group(2)
-            return check_moment(
-                (now or datetime.now(UTC)) - timedelta(**{_UNITS[unit]: amount}), param, value
-            )
-        try:
-            moment = datetime.fromisoformat(text)
-        except ValueError:
-            raise InvalidRequest(
-                f"{param}: expected a date (2026-11-01), a datetime (2026-11-01T09:00) or 7d, got {value!r}",
-                param=param,
-            ) from None
-        return check_moment(moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment, param, value)
-    except (OverflowError, ValueError):  # a span or a date past what datetime holds
-        raise _out_of_range(param, value) from None
-
-
-def check_moment(moment: datetime, param: str, value: object) -> datetime:
-    """``moment`` in UTC if it lies in ``[EARLIEST, LATEST)``, else an ``InvalidRequest`` for ``param``."""
-    try:
-        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    except OverflowError:
-        raise _out_of_range(param, value) from None
-    if not EARLIEST <= moment < LATEST:
-        raise _out_of_range(param, value)
-    return moment
-
-
-def _out_of_range(param: str, value: object) -> InvalidRequest:
-    shown = value if isinstance(value, str) else str(value)
-    return InvalidRequest(
-        f"{param}: {shown[:64]!r} is out of range: use a time from {EARLIEST:%Y-%m-%d} to before "
-        f"{LATEST:%Y-%m-%d}",
-        param=param,
-    )
-
-
-def local_midnight(day: date, tz: str) -> datetime:
-    """The UTC instant at which ``day`` begins in ``tz``."""
-    return datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(tz)).astimezone(UTC)
-
-
 def month_start(tz: str, now: datetime | None = None) -> datetime:
     """The start of the current month in ``tz`` (the default ``since``)."""
     today = (now or datetime.now(UTC)).astimezone(ZoneInfo(tz)).date()
@@ -203,7 +139,7 @@ def spend_report(
     """Sums per group over the requests recorded in ``[since, until)``; see the module docstring."""
     group_by = parse_group_by(list(group_by))
     if until is not None and until <= since:
-        raise InvalidRequest("until must be later than since", param="until")
+        raise InvalidRequest("until: must be later than since", param="until")
     dimensions: list[str] = []
     for name in group_by:
         dimension = "date" if name in CALENDAR else name

@@ -1,4 +1,5 @@
-"""Model aliases to deployments: selection now; retries, fallbacks and circuit breakers later."""
+"""Model aliases to deployments: selection (router), the retry/fallback loop (attempts), the failure
+table (policy), cooldowns and circuits (health, shared through Redis by shared)."""
 
 from llmgate.routing.router import Router
 

@@ -11,22 +11,22 @@ down (see ``health.py``) and, while others remain, those that already failed thi
 
 ``fallbacks_for`` gives the ordered fallback groups of a model (``fallbacks``, else
 ``default_fallbacks``), and likewise for context-window and content-policy failures.
+The strategies are named once, by ``RoutingStrategy`` in the config schema, which refuses others.
 Pure logic: no I/O.
 """
 
 from __future__ import annotations
 
-import logging
 import random
 from collections.abc import Collection, Sequence
+from typing import get_args
 
 from llmgate.config.deployment import Deployment
+from llmgate.config.schema import RoutingStrategy
 from llmgate.errors import ModelNotFound
 from llmgate.routing.health import Health
 
-log = logging.getLogger("llmgate.routing")
-
-STRATEGIES = ("simple-shuffle", "least-busy", "latency-based-routing")
+STRATEGIES: tuple[str, ...] = get_args(RoutingStrategy)
 #: latency-based routing picks at random among deployments this close to the fastest
 LATENCY_BUFFER = 0.10
 
@@ -48,9 +48,8 @@ class Router:
         for deployment in deployments:
             self._groups.setdefault(deployment.model_name, []).append(deployment)
         self.health = health or Health([d.id for d in deployments])
-        if strategy not in STRATEGIES:
-            log.warning("routing_strategy %r is not implemented by llmgate; using simple-shuffle", strategy)
-            strategy = "simple-shuffle"
+        if strategy not in STRATEGIES:  # the config refuses it first; this is a caller's mistake
+            raise ValueError(f"unknown routing strategy {strategy!r}: one of {', '.join(STRATEGIES)}")
         self.strategy = strategy
         self._fallbacks = fallbacks or {}
         self._default_fallbacks = list(default_fallbacks)

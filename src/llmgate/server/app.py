@@ -47,7 +47,9 @@ from llmgate.server.http import (
     repeated_credential_body,
     send_reply,
 )
+from llmgate.server.monitor_process import MonitorProcess
 from llmgate.server.routes import openai as openai_routes
+from llmgate.server.routes import routers
 from llmgate.telemetry.alerts import sinks_from_config
 from llmgate.telemetry.degrade import DegradedAlerts, degraded_call_row, degraded_row
 from llmgate.telemetry.metrics import CallMetrics, SharedTotals
@@ -56,6 +58,7 @@ from llmgate.telemetry.otel_settings import OtelSettings
 from llmgate.telemetry.recorder import Recorder
 from llmgate.telemetry.records import CallRecord
 from llmgate.telemetry.writer_process import RecorderProcess, WriterSettings
+from llmgate.version import __version__
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -63,7 +66,6 @@ if TYPE_CHECKING:
 
     from llmgate.evals.scheduler import EvalScheduler
     from llmgate.routing.shared import SharedHealth
-    from llmgate.server.monitor_process import MonitorProcess
     from llmgate.store.records import StoreWriter
     from llmgate.telemetry.tracing import Tracing
 
@@ -212,7 +214,7 @@ class AppState:
             content_policy_fallbacks=policy.content_policy_fallbacks,
         )
         self.shared: SharedHealth | None = None
-        if policy.redis_url:  # imported only when used
+        if policy.redis_url:  # the redis client is imported only when the config uses Redis
             from llmgate.routing.shared import SharedHealth
 
             self.shared = SharedHealth(health, policy.redis_url)
@@ -243,6 +245,7 @@ class AppState:
         )
 
     async def _stored_spend(self, scope: str, owner: str, since: datetime) -> Decimal:
+        # SQLAlchemy and the store load only when this process itself reads or writes the store
         from llmgate.store.spend import period_spend
 
         totals = await asyncio.to_thread(period_spend, self.engine, scope, since)
@@ -257,7 +260,7 @@ class AppState:
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            from llmgate.store.db import create_engine_for
+            from llmgate.store.db import create_engine_for  # SQLAlchemy: only once the store is used
 
             self._engine = create_engine_for(self.database_url)
         return self._engine
@@ -265,7 +268,7 @@ class AppState:
     @property
     def store_writer(self) -> StoreWriter:
         if self._store_writer is None:
-            from llmgate.store.records import StoreWriter
+            from llmgate.store.records import StoreWriter  # SQLAlchemy: only once the store is used
 
             self._store_writer = StoreWriter(self.engine)
         return self._store_writer
@@ -274,7 +277,7 @@ class AppState:
         self.store_writer(rows)
 
     def _ping_store(self) -> None:
-        from llmgate.store.db import ping
+        from llmgate.store.db import ping  # SQLAlchemy: only once the store is used
 
         ping(self.engine)
 
@@ -283,7 +286,7 @@ class AppState:
         if isinstance(self.recorder, RecorderProcess):
             await self.recorder.ping()
             return
-        from llmgate.store.db import ping
+        from llmgate.store.db import ping  # SQLAlchemy: only once the store is used
 
         await asyncio.to_thread(ping, self.engine)
 
@@ -328,8 +331,6 @@ class AppState:
 
     def _start_monitor(self) -> None:
         """Run ``llmgate monitor`` beside the gateway, as a low-priority child process."""
-        from llmgate.server.monitor_process import MonitorProcess
-
         if self.settings.config_path is None:
             log.warning("llmgate.monitors.enabled needs a config file to hand the monitor; not started")
             return
@@ -344,6 +345,7 @@ class AppState:
     def _start_scheduler(self) -> None:
         """Run the config's eval schedules against this gateway; with several workers (or a
         ``llmgate scheduler`` on this host) a lock file in the spill directory elects one."""
+        # croniter and the evals package load only when the config has eval schedules
         from llmgate.evals.scheduler import local_base_url, scheduler_from_config
 
         master = self.config.general_settings.master_key
@@ -459,9 +461,10 @@ def create_app(
 
 
 def build_admin(state: AppState) -> FastAPI:
+    # FastAPI loads only when the admin app is built (the first request outside /v1 and the health
+    # probes): the gateway's own request path never needs it
     from fastapi import FastAPI
 
-    from llmgate import __version__
     from llmgate.server.errors import install_error_handlers
 
     # Swagger UI loads its scripts from a CDN: off unless llmgate.http.swagger_ui (the schema is
@@ -470,8 +473,6 @@ def build_admin(state: AppState) -> FastAPI:
     admin = FastAPI(title="llmgate", version=__version__, docs_url=docs, redoc_url=None)
     admin.state.llmgate = state
     install_error_handlers(admin)
-    from llmgate.server.routes.admin import routers
-
     for router in routers():
         admin.include_router(router)
     return admin

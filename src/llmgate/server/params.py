@@ -9,8 +9,8 @@ or a 503 that blames the store:
 - ``check_window``: a monitor window (``1h``, ``24h``, ``N`` requests) within what the monitors can
   evaluate (``MAX_WINDOW_S``, ``MAX_WINDOW_REQUESTS``).
 
-Time bounds (``since``, ``until``, ``as_of``, cursors) are checked where they are parsed, by
-``reports.spend.parse_moment`` and ``check_moment``, which the CLI uses too.
+Time bounds (``since``, ``until``, ``as_of``, cursors) are read and checked by
+``config.time_range``, which the CLI uses too.
 """
 
 from __future__ import annotations

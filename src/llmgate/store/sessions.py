@@ -1,6 +1,6 @@
 """Dashboard sessions in the store, so that ending one ends it on every replica at once.
 
-A dashboard login (``server/routes/ui_auth.py``) starts a session here and puts its random id in
+A dashboard login (``server/ui_auth.py``) starts a session here and puts its random id in
 the signed cookie; every dashboard request checks that the session is still here; logging out
 deletes it, and so do revoking, rotating or demoting the admin key it belongs to
 (``store/keys.py``, in the same transaction as the change). The table holds the SHA-256 of each

@@ -10,13 +10,14 @@ accepted too (``not-contains``, ``llm-rubric``, ``latency``, ``cost``, ``context
 - ``grounding``: grounded, answer_relevance (offline scorers from ``llmgate.quality``)
 - ``judge``: llm_judge
 - ``budget``: max_latency_ms, max_cost_usd
+
+``base`` holds what the families share, ``registry`` the table of types built from the families,
+``spec`` the ``AssertionSpec`` parsed against that table.
 """
 
 from __future__ import annotations
 
-from llmgate.evals.assertions import budget, grounding, json_schema, judge, similarity, text
 from llmgate.evals.assertions.base import (
-    AssertionSpec,
     AssertionType,
     Check,
     CheckError,
@@ -25,6 +26,8 @@ from llmgate.evals.assertions.base import (
     Verdict,
     clip,
 )
+from llmgate.evals.assertions.registry import ASSERTIONS, KNOWN_TYPES, canonical_type
+from llmgate.evals.assertions.spec import AssertionSpec
 
 __all__ = [
     "ASSERTIONS",
@@ -39,27 +42,6 @@ __all__ = [
     "canonical_type",
     "evaluate",
 ]
-
-ASSERTIONS: dict[str, AssertionType] = {
-    t.name: t for family in (text, json_schema, similarity, grounding, judge, budget) for t in family.TYPES
-}
-KNOWN_TYPES: tuple[str, ...] = tuple(ASSERTIONS)
-
-#: promptfoo's names for the same checks (after hyphens become underscores).
-ALIASES = {
-    "llm_rubric": "llm_judge",
-    "latency": "max_latency_ms",
-    "cost": "max_cost_usd",
-    "context_faithfulness": "grounded",
-    "not_icontains": "not_contains",
-}
-
-
-def canonical_type(name: str) -> str | None:
-    """The registered name for ``name`` (``not-contains`` → ``not_contains``), or ``None``."""
-    key = name.strip().lower().replace("-", "_")
-    key = ALIASES.get(key, key)
-    return key if key in ASSERTIONS else None
 
 
 async def evaluate(spec: AssertionSpec, check: Check) -> Outcome:

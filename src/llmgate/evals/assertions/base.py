@@ -8,6 +8,9 @@ An assertion is written the way promptfoo writes one (``- type: contains``, ``va
 cannot reach a verdict (a judge that answered something other than the JSON it was asked for, a
 cost nobody knows, a scorer that is not installed) raises ``CheckError``: the assertion is then an
 *error*, never a pass.
+
+``AssertionSpec`` itself lives in ``spec.py`` (it checks its ``type`` against the registry of
+``registry.py``, which is built from the families, which build on this module).
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+if TYPE_CHECKING:
+    from llmgate.evals.assertions.spec import AssertionSpec
 
 
 class SpecProblem(ValueError):
@@ -32,52 +36,6 @@ class SpecProblem(ValueError):
 
 class CheckError(Exception):
     """The assertion could not be evaluated: it counts as an error, not as a pass or a fail."""
-
-
-class AssertionSpec(BaseModel):
-    """One ``assert:`` entry of a case (or of ``defaults.assert``)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    type: str
-    value: Any = None
-    threshold: float | None = None
-    weight: float = Field(default=1.0, ge=0)
-    rubric: str | None = None  # llm_judge (promptfoo's llm-rubric puts it in ``value``)
-    n: int | None = Field(default=None, ge=2, le=20)  # self_consistency: samples
-    temperature: float | None = Field(default=None, ge=0, le=2)  # self_consistency
-    model: str | None = None  # llm_judge: the judge model (default: defaults.judge_model, then the model)
-    provider: str | None = None  # promptfoo's name for ``model``
-    metric: str | None = None  # a label for reports
-
-    @field_validator("type", mode="before")
-    @classmethod
-    def _known_type(cls, value: Any) -> str:
-        from llmgate.evals.assertions import KNOWN_TYPES, canonical_type
-
-        if not isinstance(value, str):
-            raise ValueError(f"expected an assertion type name, got {type(value).__name__}")
-        name = canonical_type(value)
-        if name is None:
-            raise ValueError(f"unknown assertion type {value!r} (known: {', '.join(KNOWN_TYPES)})")
-        return name
-
-    @field_validator("threshold")
-    @classmethod
-    def _finite(cls, value: float | None) -> float | None:
-        if value is not None and not math.isfinite(value):
-            raise ValueError("must be a finite number")
-        return value
-
-    @model_validator(mode="after")
-    def _valid_for_type(self) -> AssertionSpec:
-        from llmgate.evals.assertions import ASSERTIONS
-
-        ASSERTIONS[self.type].validate(self)
-        return self
-
-    def threshold_or(self, default: float) -> float:
-        return default if self.threshold is None else self.threshold
 
 
 @dataclass(frozen=True)

@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import math
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from llmgate.evals.assertions.base import (
-    AssertionSpec,
     AssertionType,
     Check,
     CheckError,
     SpecProblem,
     Verdict,
 )
+
+if TYPE_CHECKING:
+    from llmgate.evals.assertions.spec import AssertionSpec
 
 
 def _limit(spec: AssertionSpec) -> float:

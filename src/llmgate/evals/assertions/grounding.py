@@ -1,7 +1,7 @@
 """Offline faithfulness assertions: ``grounded`` and ``answer_relevance``.
 
 No LLM judge: both call llmgate's scorers in ``llmgate.quality`` (sentence-level support from
-embeddings combined with lexical evidence), imported on first use.
+embeddings combined with lexical evidence); the embedding model loads on first use.
 
 - ``grounded``: the answer is supported by the case's ``context`` (the retrieved passages);
   passes at ``threshold`` (default 0.5). The suite loader refuses a case without a context.
@@ -12,11 +12,10 @@ embeddings combined with lexical evidence), imported on first use.
 from __future__ import annotations
 
 import asyncio
-import importlib
+from typing import TYPE_CHECKING
 
 from llmgate.errors import ConfigError
 from llmgate.evals.assertions.base import (
-    AssertionSpec,
     AssertionType,
     Check,
     CheckError,
@@ -24,6 +23,11 @@ from llmgate.evals.assertions.base import (
     clip,
     require_threshold_in_unit,
 )
+from llmgate.quality.grounded import grounded
+from llmgate.quality.relevance import answer_relevance
+
+if TYPE_CHECKING:
+    from llmgate.evals.assertions.spec import AssertionSpec
 
 GROUNDED_THRESHOLD = 0.5
 RELEVANCE_THRESHOLD = 0.5
@@ -31,22 +35,12 @@ RELEVANCE_THRESHOLD = 0.5
 
 def _grounded_score(answer: str, context: str | tuple[str, ...], question: str) -> float:
     try:
-        grounded = importlib.import_module("llmgate.quality.grounded").grounded  # optional: the quality extra
-    except ImportError as exc:
-        raise CheckError(f"the grounded scorer is not available: {exc}") from None
-    try:
         return float(grounded(answer, context, question=question or None).score)
     except ConfigError as exc:
         raise CheckError(exc.message) from None
 
 
 def _relevance_score(question: str, answer: str) -> float:
-    try:
-        answer_relevance = importlib.import_module(
-            "llmgate.quality.relevance"
-        ).answer_relevance  # optional: the quality extra
-    except ImportError as exc:
-        raise CheckError(f"the answer_relevance scorer is not available: {exc}") from None
     try:
         return float(answer_relevance(question, answer).score)
     except ConfigError as exc:

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from llmgate.evals.assertions.base import AssertionSpec, AssertionType, Check, SpecProblem, Verdict
+from llmgate.evals.assertions.base import AssertionType, Check, SpecProblem, Verdict
+
+if TYPE_CHECKING:
+    from llmgate.evals.assertions.spec import AssertionSpec
 
 _FENCE = re.compile(r"\A```[A-Za-z0-9_-]*[ \t]*\n(?P<body>.*)\n```\Z", re.DOTALL)
 

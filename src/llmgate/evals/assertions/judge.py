@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmgate.evals.assertions.base import (
-    AssertionSpec,
     AssertionType,
     Check,
     CheckError,
@@ -28,6 +27,9 @@ from llmgate.evals.assertions.base import (
     Verdict,
     require_threshold_in_unit,
 )
+
+if TYPE_CHECKING:
+    from llmgate.evals.assertions.spec import AssertionSpec
 
 JUDGE_THRESHOLD = 0.5
 

@@ -14,12 +14,10 @@ CPU), imported on first use so that suites without them need neither torch nor t
 from __future__ import annotations
 
 import asyncio
-import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmgate.errors import ConfigError
 from llmgate.evals.assertions.base import (
-    AssertionSpec,
     AssertionType,
     Check,
     CheckError,
@@ -28,6 +26,10 @@ from llmgate.evals.assertions.base import (
     clip,
     require_threshold_in_unit,
 )
+from llmgate.quality.embedder import default_embedder
+
+if TYPE_CHECKING:
+    from llmgate.evals.assertions.spec import AssertionSpec
 
 SIMILAR_THRESHOLD = 0.75  # promptfoo's default for similar
 CONSISTENCY_THRESHOLD = 0.8
@@ -36,12 +38,6 @@ DEFAULT_TEMPERATURE = 1.0
 
 
 def _encode(texts: list[str]) -> Any:
-    try:
-        default_embedder = importlib.import_module(
-            "llmgate.quality.embedder"
-        ).default_embedder  # optional: the quality extra
-    except ImportError as exc:  # pragma: no cover - the module ships with llmgate
-        raise CheckError(f"the embedder is not available: {exc}") from None
     try:
         return default_embedder().encode(texts)
     except ConfigError as exc:

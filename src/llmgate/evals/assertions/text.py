@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 import re
+from typing import TYPE_CHECKING
 
 from llmgate.evals.assertions.base import (
-    AssertionSpec,
     AssertionType,
     Check,
     CheckFn,
@@ -22,6 +22,9 @@ from llmgate.evals.assertions.base import (
     require_text_value,
     text_values,
 )
+
+if TYPE_CHECKING:
+    from llmgate.evals.assertions.spec import AssertionSpec
 
 
 def _shorten(text: str, limit: int = 60) -> str:

@@ -1,1 +1,38 @@
-"""llmgate.server.routes."""
+"""The HTTP surfaces, one module per surface; ``routers()`` lists the FastAPI ones.
+
+``openai`` holds the lean ASGI handlers of the ``/v1`` proxy and the health probes, which the app
+calls directly. Every other module is a FastAPI router of the admin app, gathered by ``routers()``
+in the order they are included. Route modules never import each other: what several share lives
+in ``server/deps.py`` (dependencies), ``server/ui_auth.py`` (dashboard login) and
+``server/ui_common.py`` (dashboard range and JSON helpers).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter
+
+__all__ = ["routers"]
+
+
+def routers() -> list[APIRouter]:
+    """The admin app's routers: the admin API, the metrics, the dashboard's data and pages."""
+    # FastAPI and the admin modules load only when the admin app is built (on the first non-/v1
+    # request), never when the gateway starts: app.py imports this package for ``openai`` alone.
+    from llmgate.server.routes import (
+        admin_keys,
+        admin_monitors,
+        admin_spend,
+        metrics,
+        ui,
+        ui_api,
+        ui_evals,
+        ui_monitors,
+        ui_requests,
+    )
+
+    data = [ui_api.router, ui_requests.router, ui_monitors.router, ui_evals.router]
+    dashboard = [*data, ui.router, ui.root]  # the dashboard at /ui, and its icon at /favicon.ico
+    return [admin_keys.router, admin_spend.router, admin_monitors.router, metrics.router, *dashboard]

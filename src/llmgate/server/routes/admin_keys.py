@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -27,10 +27,10 @@ from sqlalchemy.engine import Engine
 
 from llmgate.auth.keys import Identity, display_prefix, generate_key, generate_key_id, hash_key
 from llmgate.config.master_key import KEYS_NEED_MASTER_KEY
+from llmgate.config.time_range import parse_moment
 from llmgate.errors import InvalidRequest, PermissionDenied
-from llmgate.reports.spend import check_moment
+from llmgate.server.deps import app_state, require_admin
 from llmgate.server.params import refuse_nul
-from llmgate.server.routes.admin import app_state, require_admin
 from llmgate.store import keys as store
 from llmgate.store.key_fields import check_models
 
@@ -258,29 +258,6 @@ def _values(request: Request, body: BaseModel, *, only_set: bool, creates: bool 
     return values
 
 
-_RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
-def _since(value: str | None) -> datetime | None:
-    """``30s``..``2w`` back from now, or an ISO date or datetime (UTC unless it has an offset)."""
-    if value is None:
-        return None
-    match = _RELATIVE.match(value.strip())
-    try:
-        if match:
-            span = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-            return check_moment(datetime.now(UTC) - span, "since", value)
-        moment = datetime.fromisoformat(value.strip())
-    except (OverflowError, ValueError):
-        raise InvalidRequest(
-            f"since: expected e.g. 30m, 2h, 7d, 2026-11-01 or 2026-11-01T09:00 (after 1970), "
-            f"got {value[:64]!r}",
-            param="since",
-        ) from None
-    return check_moment(moment, "since", value)
-
-
 # --- keys -------------------------------------------------------------------------------------
 
 
@@ -372,8 +349,11 @@ def update_team(request: Request, team_id: str, body: TeamUpdate, identity: Admi
 
 
 @router.get("/audit", summary="The audit log, oldest first")
-def audit(identity: Admin, engine: Store, since: str | None = None, target: str | None = None) -> AuditList:
-    entries = store.list_audit(engine, _since(since), target=target)
+def audit(
+    request: Request, identity: Admin, engine: Store, since: str | None = None, target: str | None = None
+) -> AuditList:
+    tz = app_state(request).config.llmgate.time_zone
+    entries = store.list_audit(engine, parse_moment(since, tz) if since else None, target=target)
     return AuditList(
         data=[
             AuditEntry(id=e.id, at=e.at, actor=e.actor, action=e.action, target=e.target, changes=e.changes)

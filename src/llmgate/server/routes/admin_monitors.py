@@ -17,9 +17,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from llmgate.server.deps import app_state, require_admin, schema_ready
 from llmgate.server.params import check_window, refuse_nul
-from llmgate.server.routes.admin import app_state, require_admin
-from llmgate.server.routes.ui_schema import schema_ready
 
 router = APIRouter(
     prefix="/admin/monitors",
@@ -30,6 +29,8 @@ router = APIRouter(
 _WINDOW = "The current window: `1h`, `24h`, `30m` or a number of requests. Default: the config's."
 
 
+# The store, reports and monitors modules are imported in the handlers: this module loads when the
+# admin app is built (even for a /metrics scrape), SQLAlchemy and numpy only when a handler needs them.
 @router.get("/drift/status", summary="Monitor status per model and route")
 def drift_status(request: Request) -> dict[str, Any]:
     from llmgate.monitors.reports import drift_status as status

@@ -16,9 +16,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from llmgate.config.time_range import check_moment, parse_range
+from llmgate.server.deps import app_state, require_admin, schema_ready
 from llmgate.server.params import refuse_nul
-from llmgate.server.routes.admin import app_state, require_admin
-from llmgate.server.routes.ui_schema import schema_ready
 
 router = APIRouter(
     prefix="/admin/spend",
@@ -29,7 +29,8 @@ router = APIRouter(
 _MONEY = "An exact decimal string with 10 places (USD), e.g. `12.3456789012`."
 _BOUND = (
     "A local date in `llmgate.time_zone` (`2026-11-01`: midnight there), an ISO datetime "
-    "(`2026-11-01T09:00`, UTC unless it has an offset) or a span back from now (`7d`, `12h`)."
+    "(`2026-11-01T09:00`, in `llmgate.time_zone` unless it has an offset) or a span back from now "
+    "(`7d`, `12h`)."
 )
 
 
@@ -112,8 +113,8 @@ def spend_report(
 
     state = app_state(request)
     tz = state.config.llmgate.time_zone
-    start = reports.parse_moment(since, tz, param="since") if since else reports.month_start(tz)
-    end = reports.parse_moment(until, tz, param="until") if until else None
+    start, end = parse_range(since, until, tz, default_since=reports.month_start(tz))
+    assert start is not None
     report = reports.spend_report(
         state.engine, since=start, until=end, group_by=reports.parse_group_by(group_by), tz=tz
     )
@@ -141,7 +142,6 @@ def budgets(
     as_of: Annotated[datetime | None, Query(description="Report as of this instant. Default: now.")] = None,
 ) -> Response:
     from llmgate.reports import budgets as reports
-    from llmgate.reports.spend import check_moment
 
     state = app_state(request)
     settings = state.config.llmgate
@@ -168,12 +168,11 @@ def pricing_gaps(
     since: Annotated[str | None, Query(description=_BOUND)] = None,
     until: Annotated[str | None, Query(description="Exclusive end, as `since`.")] = None,
 ) -> Response:
-    from llmgate.reports.spend import gaps_to_json, parse_moment
+    from llmgate.reports.spend import gaps_to_json
     from llmgate.reports.spend import pricing_gaps as gaps_in
 
     state = app_state(request)
     tz = state.config.llmgate.time_zone
-    start = parse_moment(since, tz, param="since") if since else None
-    end = parse_moment(until, tz, param="until") if until else None
+    start, end = parse_range(since, until, tz)
     gaps = gaps_in(state.engine, since=start, until=end)
     return Response(content=orjson.dumps(gaps_to_json(gaps)), media_type="application/json")

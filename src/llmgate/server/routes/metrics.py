@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from llmgate.server.deps import app_state
 from llmgate.server.http import check_operator
-from llmgate.server.routes.admin import app_state
 from llmgate.telemetry.prometheus import CONTENT_TYPE, GAUGES, Exposition, Sample
+from llmgate.version import __version__
 
 if TYPE_CHECKING:
     from llmgate.server.app import AppState
@@ -33,6 +34,10 @@ router = APIRouter(tags=["metrics"])
 #: how long store-backed gauges are reused between scrapes
 STORE_TTL_S = 15.0
 _CIRCUIT = {"closed": 0.0, "open": 1.0, "half_open": 2.0}
+
+
+# The store, reports and monitors modules are imported in the handlers: this module loads when the
+# admin app is built (even for a /metrics scrape), SQLAlchemy and numpy only when a handler needs them.
 
 
 class MetricsEndpoint:
@@ -56,8 +61,6 @@ class MetricsEndpoint:
             self._store_at = time.monotonic()
 
     def _samples(self) -> list[Sample]:
-        from llmgate import __version__
-
         state = self.state
         out = [Sample("llmgate_info", 1.0, (__version__,))]
         health = state.router.health

@@ -28,9 +28,9 @@ from fastapi.responses import FileResponse, RedirectResponse
 from starlette.responses import HTMLResponse, Response
 
 from llmgate.errors import StoreError
+from llmgate.server.deps import app_state
 from llmgate.server.params import refuse_nul
-from llmgate.server.routes.admin import app_state
-from llmgate.server.routes.ui_auth import (
+from llmgate.server.ui_auth import (
     LOGIN_PATH,
     NO_MASTER_KEY,
     UiPageDep,
@@ -43,7 +43,8 @@ from llmgate.server.routes.ui_auth import (
     safe_next,
     set_session_cookie,
 )
-from llmgate.server.routes.ui_throttle import LoginThrottle, address_bucket, prefix_bucket
+from llmgate.server.ui_throttle import LoginThrottle, address_bucket, prefix_bucket
+from llmgate.ui import static_dir as ui_static
 
 router = APIRouter(prefix="/ui", include_in_schema=False, dependencies=[Depends(refuse_nul)])
 #: what browsers ask of the site's root: the icon (a 404 there fills every access log)
@@ -75,8 +76,6 @@ NO_SESSION = "The dashboard cannot start a session: the store is unavailable. Tr
 
 
 def static_dir() -> Path:
-    from llmgate.ui import static_dir as ui_static
-
     return ui_static()
 
 

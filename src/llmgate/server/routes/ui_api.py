@@ -9,31 +9,29 @@
 - ``GET /ui/api/spend.csv``: the same report as ``reports.spend.to_csv`` (a download).
 - ``GET /ui/api/filters``: models and tag names seen in the range, the keys and teams.
 
-Ranges: ``since`` and ``until`` take what ``llmgate report spend`` takes (``24h``, ``7d``, a date
-in ``llmgate.time_zone``, an ISO datetime); ``since`` defaults to 24 hours ago, ``until`` to now.
+Ranges: ``since`` and ``until`` are read by ``config.time_range``, as every ``--since`` of the CLI
+(``24h``, ``7d``, a date: midnight in ``llmgate.time_zone``, an ISO datetime); ``since`` defaults
+to 24 hours ago, ``until`` to now.
 Every route needs a dashboard login or an admin key (``require_ui_admin``). Plain ``def``
 handlers: FastAPI runs them in its thread pool, off the event loop, while the store works.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from llmgate.errors import InvalidRequest
+from llmgate.server.deps import app_state, schema_ready
 from llmgate.server.params import refuse_nul
-from llmgate.server.routes.admin import app_state
-from llmgate.server.routes.ui_auth import UiAdminDep, require_ui_admin
-from llmgate.server.routes.ui_schema import schema_ready
+from llmgate.server.ui_auth import UiAdminDep, require_ui_admin
+from llmgate.server.ui_common import NO_STORE, Since, Until, json_response, time_range
 from llmgate.store.money import cost_text
 
 if TYPE_CHECKING:
     from llmgate.reports.spend import SpendReport
-    from llmgate.server.app import AppState
     from llmgate.store.traffic import Bucket
 
 router = APIRouter(
@@ -42,29 +40,7 @@ router = APIRouter(
     dependencies=[Depends(refuse_nul), Depends(require_ui_admin), Depends(schema_ready)],
 )
 
-DEFAULT_SINCE = "24h"
 SPEND_GROUPS = ("team", "key", "model")
-NO_STORE = {"Cache-Control": "no-store"}
-
-Since = Annotated[str | None, Query(description="Start (24h, 7d, a date, an ISO datetime).")]
-Until = Annotated[str | None, Query(description="Exclusive end, as since. Default: now.")]
-
-
-def json_response(data: Any) -> Response:
-    return Response(orjson.dumps(data), media_type="application/json", headers=NO_STORE)
-
-
-def time_range(state: AppState, since: str | None, until: str | None) -> tuple[datetime, datetime]:
-    """The UTC bounds of a dashboard range (``since`` defaults to 24 hours ago, ``until`` to now)."""
-    from llmgate.reports.spend import parse_moment
-
-    tz = state.config.llmgate.time_zone
-    now = datetime.now(UTC)
-    start = parse_moment(since or DEFAULT_SINCE, tz, param="since", now=now)
-    end = parse_moment(until, tz, param="until", now=now) if until else now
-    if end <= start:
-        raise InvalidRequest("until must be later than since", param="until")
-    return start, end
 
 
 @router.get("/session")

@@ -8,7 +8,7 @@
   side by side: its input, both outputs, both runs' assertion results (``compare_runs``). Without
   ``baseline``, the run is compared with what ``runs`` compares it with.
 
-Ranges as the other dashboard data (``ui_api.time_range``). Every route needs a dashboard login or
+Ranges as the other dashboard data (``ui_common.time_range``). Every route needs a dashboard login or
 an admin key. Plain ``def`` handlers: FastAPI runs them in its thread pool, off the event loop.
 """
 
@@ -20,11 +20,10 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from llmgate.errors import LlmgateError
+from llmgate.server.deps import app_state, schema_ready
 from llmgate.server.params import refuse_nul
-from llmgate.server.routes.admin import app_state
-from llmgate.server.routes.ui_api import Since, Until, json_response, time_range
-from llmgate.server.routes.ui_auth import require_ui_admin
-from llmgate.server.routes.ui_schema import schema_ready
+from llmgate.server.ui_auth import require_ui_admin
+from llmgate.server.ui_common import Since, Until, json_response, time_range
 
 router = APIRouter(
     prefix="/ui/api/evals",
@@ -33,6 +32,10 @@ router = APIRouter(
 )
 
 RunRef = Annotated[str, Query(min_length=1, max_length=200, description="A run id or unique id prefix.")]
+
+
+# evals.timeline (and with it the store and numpy) is imported in the handlers: this module loads
+# when the admin app is built (even for a /metrics scrape), SQLAlchemy and numpy only when needed.
 
 
 class RunMissing(LlmgateError):

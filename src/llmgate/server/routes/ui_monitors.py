@@ -12,7 +12,7 @@ retrieval quality.
   thresholds, and ``quality_report`` over the range (as ``llmgate quality report``: means, low
   tails, the worst requests, each with its ``/ui/requests/ID`` page).
 
-Ranges as the other dashboard data (``ui_api.time_range``). Every route needs a dashboard login or
+Ranges as the other dashboard data (``ui_common.time_range``). Every route needs a dashboard login or
 an admin key. Plain ``def`` handlers: FastAPI runs them in its thread pool, off the event loop.
 """
 
@@ -24,11 +24,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
+from llmgate.server.deps import app_state, schema_ready
 from llmgate.server.params import check_window, refuse_nul
-from llmgate.server.routes.admin import app_state
-from llmgate.server.routes.ui_api import Since, Until, json_response, time_range
-from llmgate.server.routes.ui_auth import require_ui_admin
-from llmgate.server.routes.ui_schema import schema_ready
+from llmgate.server.ui_auth import require_ui_admin
+from llmgate.server.ui_common import Since, Until, json_response, time_range
 
 router = APIRouter(
     prefix="/ui/api/monitors",
@@ -50,6 +49,8 @@ def _settings_info(request: Request) -> dict[str, Any]:
     }
 
 
+# The store, reports and monitors modules are imported in the handlers: this module loads when the
+# admin app is built (even for a /metrics scrape), SQLAlchemy and numpy only when a handler needs them.
 @router.get("/drift")
 def drift(
     request: Request, since: Since = None, until: Until = None, model: Model = None, route: Route = None

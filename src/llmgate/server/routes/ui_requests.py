@@ -26,12 +26,12 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
+from llmgate.config.time_range import check_moment
 from llmgate.errors import InvalidRequest, LlmgateError
+from llmgate.server.deps import app_state, schema_ready
 from llmgate.server.params import refuse_nul
-from llmgate.server.routes.admin import app_state
-from llmgate.server.routes.ui_api import Since, Until, json_response, time_range
-from llmgate.server.routes.ui_auth import require_ui_admin
-from llmgate.server.routes.ui_schema import schema_ready
+from llmgate.server.ui_auth import require_ui_admin
+from llmgate.server.ui_common import Since, Until, json_response, time_range
 from llmgate.store.money import cost_text
 
 if TYPE_CHECKING:
@@ -172,8 +172,6 @@ def _cursor(row: dict[str, Any]) -> str:
 
 def _read_cursor(cursor: str | None) -> tuple[datetime, str] | None:
     """The (time, id) a ``next_cursor`` carries; anything else (a forged time or id) is a 400."""
-    from llmgate.reports.spend import check_moment
-
     if not cursor:
         return None
     try:

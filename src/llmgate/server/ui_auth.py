@@ -42,7 +42,7 @@ from starlette.responses import Response
 
 from llmgate.auth.keys import MASTER
 from llmgate.errors import AuthenticationError, PermissionDenied, StoreError
-from llmgate.server.routes.admin import app_state
+from llmgate.server.deps import app_state
 
 if TYPE_CHECKING:
     from llmgate.server.app import AppState

@@ -1,0 +1,105 @@
+"""How llmgate reads a time given as text: ``--since`` / ``--until`` on every CLI command, and the
+``since`` / ``until`` parameters of the admin API and the dashboard. One rule, one place:
+
+- ``30s``, ``15m``, ``2h``, ``7d``, ``4w``: that long before now.
+- ``2026-11-01``: midnight at the start of that day in ``llmgate.time_zone`` (UTC when unset).
+- ``2026-11-01T09:00``: that wall-clock time in ``llmgate.time_zone``; a time a DST change skips or
+  repeats is read as Python reads it (``fold=0``: the offset in force before the change).
+- ``2026-11-01T09:00+05:30``, ``2026-11-01T09:00Z``: as given.
+
+A range is ``[since, until)``: ``until`` is exclusive and must be later than ``since``. Every
+bound lies in ``EARLIEST`` .. ``LATEST``, what every store and every calendar sum can hold.
+
+A bad value is an ``InvalidRequest`` naming the parameter (``since``, ``until``, ...) whose message
+starts ``"<param>: "``: the API answers it 400 ``invalid_request_error`` with that ``param``, the
+CLI prints it as one line with the option as typed (``--since: ...``) and exits 2. Parsed bounds
+are aware datetimes in UTC. Imports only the standard library and ``llmgate.errors``.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from llmgate.errors import InvalidRequest
+
+#: the range a time parameter may name: what every store and every calendar sum can hold
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+EXAMPLES = "30m, 2h, 7d, 2026-11-01, 2026-11-01T09:00 or 2026-11-01T09:00+01:00"
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_moment(
+    value: str, tz: str = "UTC", *, param: str = "since", now: datetime | None = None
+) -> datetime:
+    """``value`` as an instant in UTC, read in the zone ``tz``; see the module docstring."""
+    text = value.strip()
+    try:
+        if _DATE.match(text):
+            try:
+                day = date.fromisoformat(text)
+            except ValueError:
+                raise InvalidRequest(f"{param}: not a valid date: {value[:64]!r}", param=param) from None
+            return check_moment(local_midnight(day, tz), param, value)
+        relative = _RELATIVE.match(text)
+        if relative:
+            span = timedelta(**{_UNITS[relative.group(2)]: int(relative.group(1))})
+            return check_moment((now or datetime.now(UTC)) - span, param, value)
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            raise InvalidRequest(
+                f"{param}: expected e.g. {EXAMPLES}, got {value[:64]!r}", param=param
+            ) from None
+        return check_moment(
+            moment.replace(tzinfo=ZoneInfo(tz)) if moment.tzinfo is None else moment, param, value
+        )
+    except (OverflowError, ValueError):  # a span or a date past what datetime holds
+        raise _out_of_range(param, value) from None
+
+
+def parse_range(
+    since: str | None,
+    until: str | None,
+    tz: str = "UTC",
+    *,
+    now: datetime | None = None,
+    default_since: datetime | None = None,
+    default_until: datetime | None = None,
+) -> tuple[datetime | None, datetime | None]:
+    """``[since, until)`` in UTC (a missing bound is its default); ``until`` must follow ``since``."""
+    now = now or datetime.now(UTC)
+    start = parse_moment(since, tz, param="since", now=now) if since else default_since
+    end = parse_moment(until, tz, param="until", now=now) if until else default_until
+    if start is not None and end is not None and end <= start:
+        raise InvalidRequest("until: must be later than since", param="until")
+    return start, end
+
+
+def check_moment(moment: datetime, param: str, value: object) -> datetime:
+    """``moment`` in UTC (UTC if naive) if it lies in ``[EARLIEST, LATEST)``, else an ``InvalidRequest``."""
+    try:
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError:
+        raise _out_of_range(param, value) from None
+    if not EARLIEST <= moment < LATEST:
+        raise _out_of_range(param, value)
+    return moment
+
+
+def _out_of_range(param: str, value: object) -> InvalidRequest:
+    shown = value if isinstance(value, str) else str(value)
+    return InvalidRequest(
+        f"{param}: {shown[:64]!r} is out of range: use a time from {EARLIEST:%Y-%m-%d} to before "
+        f"{LATEST:%Y-%m-%d}",
+        param=param,
+    )
+
+
+def local_midnight(day: date, tz: str) -> datetime:
+    """The UTC instant at which ``day`` begins in ``tz``."""
+    return datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(tz)).astimezone(UTC)
