@@ -36,8 +36,6 @@ from llmgate.telemetry.alerts import Alert
 from support.shared_data import load_rows
 from support.upstream import FakeUpstream
 
-#: a few minutes ago: `llmgate drift status` (real time) must see the last test pass as recent
-T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=4)
 QA = load_rows("halueval_qa_dev.jsonl")
 
 
@@ -58,6 +56,13 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
+
+
+@pytest.fixture
+def t0() -> datetime:
+    """A few minutes before the test runs (not before the session: a long suite would make the
+    last pass look stalled): `llmgate drift status` reads real time and must see it as recent."""
+    return datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=4)
 
 
 @pytest.fixture
@@ -117,7 +122,12 @@ def worker_for(
     )
     sink = MemorySink()
     worker = MonitorWorker(
-        settings, engine=engine, sinks=[sink], embedder=embedder, clock=clock, start=T0 - timedelta(hours=1)
+        settings,
+        engine=engine,
+        sinks=[sink],
+        embedder=embedder,
+        clock=clock,
+        start=clock.now - timedelta(hours=1, minutes=1),
     )
     return worker, sink
 
@@ -130,12 +140,12 @@ def scores(engine: Engine) -> dict[str, float | None]:
 
 @pytest.mark.parametrize("first", ["plain", "rag"])
 def test_mixed_rag_and_plain_traffic_is_scored_in_one_pass(
-    engine: Engine, embedder: HttpEmbedder, first: str
+    t0: datetime, engine: Engine, embedder: HttpEmbedder, first: str
 ) -> None:
     kinds = [(i % 2 == 0) == (first == "rag") for i in range(8)]
-    rows = [record(i, T0 + timedelta(seconds=i), rag=rag) for i, rag in enumerate(kinds)]
+    rows = [record(i, t0 + timedelta(seconds=i), rag=rag) for i, rag in enumerate(kinds)]
     insert_records(engine, rows)
-    clock = Clock(T0 + timedelta(minutes=1))
+    clock = Clock(t0 + timedelta(minutes=1))
     worker, _ = worker_for(engine, embedder, clock)
 
     result = worker.run_once()
@@ -153,11 +163,16 @@ def test_mixed_rag_and_plain_traffic_is_scored_in_one_pass(
 
 
 def test_failing_passes_are_counted_shown_and_alerted_once_per_streak(
-    engine: Engine, upstream: FakeUpstream, embedder: HttpEmbedder, store_path: Path, tmp_path: Path
+    t0: datetime,
+    engine: Engine,
+    upstream: FakeUpstream,
+    embedder: HttpEmbedder,
+    store_path: Path,
+    tmp_path: Path,
 ) -> None:
-    clock = Clock(T0 + timedelta(minutes=1))
+    clock = Clock(t0 + timedelta(minutes=1))
     worker, sink = worker_for(engine, embedder, clock)
-    insert_records(engine, [record(i, T0 + timedelta(seconds=i), rag=i % 2 == 0) for i in range(4)])
+    insert_records(engine, [record(i, t0 + timedelta(seconds=i), rag=i % 2 == 0) for i in range(4)])
     assert worker.run_once().errors == []
     succeeded_at = clock.now
 
@@ -211,16 +226,16 @@ def test_failing_passes_are_counted_shown_and_alerted_once_per_streak(
 
 
 def test_a_store_refusing_retrieval_scores_does_not_stop_drift_sampling(
-    engine: Engine, embedder: HttpEmbedder
+    t0: datetime, engine: Engine, embedder: HttpEmbedder
 ) -> None:
     with engine.begin() as conn:  # a real fault: the store rejects every row with scores
         conn.exec_driver_sql(
             "CREATE TRIGGER refuse_scores BEFORE INSERT ON monitor_samples "
             "WHEN NEW.groundedness IS NOT NULL BEGIN SELECT RAISE(ABORT, 'scores refused'); END"
         )
-    rows = [record(i, T0 + timedelta(seconds=i), rag=i % 2 == 0) for i in range(6)]
+    rows = [record(i, t0 + timedelta(seconds=i), rag=i % 2 == 0) for i in range(6)]
     insert_records(engine, rows)
-    clock = Clock(T0 + timedelta(minutes=1))
+    clock = Clock(t0 + timedelta(minutes=1))
     worker, _ = worker_for(engine, embedder, clock)
 
     result = worker.run_once()
@@ -272,11 +287,11 @@ def test_monitor_once_exits_1_when_its_pass_fails(
 
 
 def test_a_store_that_cannot_be_read_still_alerts_the_sinks_after_n_passes(
-    engine: Engine, embedder: HttpEmbedder, store_path: Path, tmp_path: Path
+    t0: datetime, engine: Engine, embedder: HttpEmbedder, store_path: Path, tmp_path: Path
 ) -> None:
-    clock = Clock(T0 + timedelta(minutes=1))
+    clock = Clock(t0 + timedelta(minutes=1))
     worker, sink = worker_for(engine, embedder, clock)
-    insert_records(engine, [record(i, T0 + timedelta(seconds=i), rag=False) for i in range(2)])
+    insert_records(engine, [record(i, t0 + timedelta(seconds=i), rag=False) for i in range(2)])
     assert worker.run_once().errors == []
 
     # A real fault: the database file is replaced by something that is not a database.

@@ -46,6 +46,7 @@ from llmgate.server.deps import app_state
 
 if TYPE_CHECKING:
     from llmgate.server.app import AppState
+    from llmgate.store.keys import KeyRow
 
 log = logging.getLogger("llmgate.server")
 
@@ -160,12 +161,21 @@ async def _subject_admin(state: AppState, subject: str) -> UiAdmin | None:
         await state.registry.ensure_loaded()
     except Exception:  # the store is down: a key session cannot be checked
         return None
-    moment = datetime.now(UTC)
-    known = state.registry.keys()
-    for key in known:
-        if key.id == subject:
-            return UiAdmin(key.id, key.alias) if key.admin and key.usable_at(moment) else None
-    return None
+    key = _key_by_id(state, subject)
+    if key is None:  # a live session of a key made a moment ago, maybe on another replica
+        try:
+            await state.registry.refresh()
+        except Exception:  # the store is down: a key session cannot be checked
+            return None
+        key = _key_by_id(state, subject)
+    if key is None or not key.admin or not key.usable_at(datetime.now(UTC)):
+        return None
+    return UiAdmin(key.id, key.alias)
+
+
+def _key_by_id(state: AppState, key_id: str) -> KeyRow | None:
+    known = state.registry.keys()  # a list of rows (not a mapping)
+    return next((key for key in known if key.id == key_id), None)
 
 
 async def current_admin(request: Request) -> UiAdmin | None:
