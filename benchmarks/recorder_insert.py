@@ -24,10 +24,10 @@ from typing import Any
 import psycopg
 from sqlalchemy.engine import Engine, make_url
 
+from llmgate.recording.recorder import Recorder
 from llmgate.store.db import create_engine_for
 from llmgate.store.migrate import upgrade
 from llmgate.store.records import insert_records
-from llmgate.telemetry.recorder import Recorder
 
 
 def make_row() -> dict[str, Any]:

@@ -39,10 +39,10 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from llmgate.config import build_deployments, parse_config
 from llmgate.pricing import PriceBook
+from llmgate.telemetry.call_record import Attempt, CallRecord, to_row
 from llmgate.telemetry.metrics import CallMetrics
 from llmgate.telemetry.observe import Observer
 from llmgate.telemetry.otel_settings import OtelSettings
-from llmgate.telemetry.records import Attempt, CallRecord, to_row
 from llmgate.telemetry.tracing import Tracing
 
 SECTION = "## Telemetry cost"

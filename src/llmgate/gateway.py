@@ -39,12 +39,13 @@ from llmgate.errors import (
 )
 from llmgate.pricing import PriceBook
 from llmgate.protocol import check_body, error_body, error_from_exception, read_body
-from llmgate.providers.base import Endpoint, Provider, UpstreamResponse, UpstreamStream
+from llmgate.protocol.endpoints import Endpoint
+from llmgate.providers.base import Provider, UpstreamResponse, UpstreamStream
 from llmgate.routing import Router
 from llmgate.routing.attempts import Attempts
 from llmgate.routing.modes import check_endpoint
+from llmgate.telemetry.call_record import Attempt, CallRecord, bounded_name, to_row
 from llmgate.telemetry.metrics import CallMetrics
-from llmgate.telemetry.records import Attempt, CallRecord, bounded_name, to_row
 
 log = logging.getLogger("llmgate.gateway")
 
@@ -126,7 +127,7 @@ class Gateway:
         self._prices = prices or PriceBook()
         self._router = router
         self._worst_case = WorstCase(self._prices, self._reachable)
-        self._providers = providers
+        self._providers = providers  # by deployment id (server/builders.py: providers/registry.py decides)
         self._auth = authenticator
         self._submit = submit
         self._attempts = Attempts(router, config.routing, _attempt)  # the retry/fallback loop
@@ -244,7 +245,7 @@ class Gateway:
         self, endpoint: Endpoint, call: CallRecord, started: float, admission: Admission | None
     ) -> Reply:
         def send(deployment: Deployment, timeout: float) -> Awaitable[UpstreamResponse]:
-            provider = self._providers[deployment.kind]
+            provider = self._providers[deployment.id]
             body = self._body_for(deployment, call)
             return provider.send(deployment, endpoint, body, timeout=timeout)
 
@@ -271,7 +272,7 @@ class Gateway:
         self, endpoint: Endpoint, call: CallRecord, started: float, admission: Admission | None
     ) -> Reply | StreamReply:
         def open_one(deployment: Deployment, timeout: float) -> Awaitable[UpstreamStream]:
-            provider = self._providers[deployment.kind]
+            provider = self._providers[deployment.id]
             body = self._body_for(deployment, call)
             return provider.open_stream(deployment, endpoint, body, timeout=timeout)
 

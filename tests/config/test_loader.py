@@ -68,8 +68,7 @@ def test_litellm_config_loads_unchanged(tmp_path: Path) -> None:
     assert azure.id == "gpt-4o-eu" and azure.provider == "azure" and azure.upstream_model == "gpt-4o-eu"
     assert azure.api_key == "azure-secret" and azure.api_base == "https://example-eu.openai.azure.com"
     assert azure.input_cost_per_token == Decimal("0.0000025") and azure.rpm == 600 and azure.timeout == 30
-    assert azure.kind == "openai_compat"
-    assert claude.kind == "litellm" and claude.request_defaults == {"max_tokens": 1024}
+    assert claude.request_defaults == {"max_tokens": 1024}
     assert claude.provider_kwargs == {"aws_region_name": "us-east-1"}
     assert config.general_settings.master_key is not None
     assert config.general_settings.master_key.get_secret_value() == "sk-master-0123456789"

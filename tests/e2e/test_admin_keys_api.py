@@ -145,8 +145,8 @@ def test_key_lifecycle_over_http(gw: RunningGateway) -> None:
     [
         ({"alias": "a", "rpm": "lots"}, "rpm"),
         ({"alias": "a", "rpm": 0}, "rpm"),
-        ({"alias": "a", "budget": -1}, "budget"),
-        ({"alias": "a", "budget": "NaN"}, "budget"),
+        ({"alias": "a", "budget": -1}, "budget_usd"),
+        ({"alias": "a", "budget": "NaN"}, "budget_usd"),
         ({"alias": "a", "budget_usd": "ten"}, "budget_usd"),
         ({"alias": "a", "budget_period": "yearly"}, "budget_period"),
         ({"alias": "a", "models": []}, "models"),

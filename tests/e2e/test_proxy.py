@@ -270,7 +270,7 @@ def test_admin_app_is_built_on_first_use(gateway: RunningGateway) -> None:
 
 
 def test_readiness_asks_the_writer_process(upstream: FakeUpstream, gateway_factory: Any) -> None:
-    from llmgate.telemetry.writer_process import RecorderProcess
+    from llmgate.recording.writer_process import RecorderProcess
 
     # without a master key no virtual key can be used, so the keys are not loaded at start either
     gateway = gateway_factory({**upstream_config(upstream), "general_settings": {}})

@@ -21,7 +21,7 @@ from llmgate.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from llmgate.providers.base import Endpoint
+from llmgate.protocol.endpoints import Endpoint
 from llmgate.providers.litellm_adapter import LiteLLMProvider, LiteLLMStream, litellm_import_seconds
 from support.fake_anthropic import FakeAnthropic
 

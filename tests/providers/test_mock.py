@@ -12,9 +12,9 @@ import pytest
 from llmgate.config import build_deployments, parse_config
 from llmgate.config.deployment import Deployment
 from llmgate.errors import UpstreamError
-from llmgate.providers.base import Endpoint
+from llmgate.protocol.endpoints import Endpoint
 from llmgate.providers.mock import MockProvider
-from llmgate.telemetry.records import parse_stream
+from llmgate.telemetry.call_record import parse_stream
 
 
 def mock(model: str = "mock/echo", **params: Any) -> Deployment:

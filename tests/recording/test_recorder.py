@@ -36,15 +36,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
 from llmgate.errors import StoreError
+from llmgate.recording.recorder import Recorder
 from llmgate.store.db import create_engine_for
 from llmgate.store.migrate import upgrade
 from llmgate.store.models import requests_table
 from llmgate.store.records import InvalidRecord, count_records, insert_records
-from llmgate.telemetry.recorder import Recorder
 from support.postgres import postgres_schema
 from support.tcp_proxy import TcpProxy
 
-LOGGER = "llmgate.telemetry.recorder"
+LOGGER = "llmgate.recording.recorder"
 FAST = {"batch_size": 50, "flush_interval_s": 0.02, "retry_interval_s": 0.1}
 
 
@@ -491,7 +491,7 @@ import asyncio, functools, json, sys
 from pathlib import Path
 from llmgate.store.db import create_engine_for
 from llmgate.store.records import insert_records
-from llmgate.telemetry.recorder import Recorder
+from llmgate.recording.recorder import Recorder
 
 async def main() -> None:
     engine = create_engine_for(sys.argv[1])

@@ -16,12 +16,12 @@ import pytest
 
 from llmgate.config import build_deployments, parse_config
 from llmgate.pricing import PriceBook
+from llmgate.recording import frames
+from llmgate.recording.recorder import Recorder
+from llmgate.recording.writer_process import RecorderProcess, WriterSettings
 from llmgate.store.db import create_engine_for
 from llmgate.store.records import StoreWriter, list_records
-from llmgate.telemetry import frames
-from llmgate.telemetry.recorder import Recorder
-from llmgate.telemetry.records import CallRecord, to_row
-from llmgate.telemetry.writer_process import RecorderProcess, WriterSettings
+from llmgate.telemetry.call_record import CallRecord, to_row
 from support.configs import PRICED_GPT
 
 (GPT,) = build_deployments(parse_config({"model_list": [PRICED_GPT]}))
@@ -161,7 +161,7 @@ async def test_stop_drains_without_a_flush(tmp_path: Path) -> None:
 def test_writer_drains_when_the_gateway_vanishes(tmp_path: Path) -> None:
     """The gateway was killed: the writer's stdin closes, and it stores what it holds, then exits."""
     child = subprocess.Popen(
-        [sys.executable, "-m", "llmgate.telemetry.writer_child"],
+        [sys.executable, "-m", "llmgate.recording.writer_child"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
     )

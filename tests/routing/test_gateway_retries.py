@@ -15,10 +15,10 @@ from llmgate.auth import Authenticator
 from llmgate.config import parse_config
 from llmgate.config.deployment import build_deployments
 from llmgate.gateway import Gateway, Reply, StreamReply
-from llmgate.providers.base import Endpoint
+from llmgate.protocol.endpoints import Endpoint
 from llmgate.providers.mock import MockProvider
 from llmgate.routing import Router
-from llmgate.telemetry.records import CallRecord
+from llmgate.telemetry.call_record import CallRecord
 
 
 def gateway(records: list[CallRecord], **router_settings: Any) -> Gateway:
@@ -40,11 +40,13 @@ def gateway(records: list[CallRecord], **router_settings: Any) -> Gateway:
         }
     )
     policy = config.routing
-    router = Router(build_deployments(config), fallbacks=policy.fallbacks)
+    deployments = build_deployments(config)
+    router = Router(deployments, fallbacks=policy.fallbacks)
+    mock = MockProvider()
     return Gateway(
         config,
         router=router,
-        providers={"mock": MockProvider()},
+        providers={d.id: mock for d in deployments},
         authenticator=Authenticator(None),
         submit=records.append,
     )

@@ -23,14 +23,14 @@ from sqlalchemy.engine import Engine
 
 from llmgate.config import build_deployments, parse_config
 from llmgate.pricing import PriceBook
+from llmgate.recording.degrade import DEGRADED_KEY, DegradedAlerts, degraded_call_row, degraded_row
+from llmgate.recording.recorder import Recorder
+from llmgate.recording.writer_process import RecorderProcess, WriterSettings
 from llmgate.store.alerts import list_alerts
 from llmgate.store.db import create_engine_for
 from llmgate.store.records import StoreWriter, list_records
 from llmgate.telemetry.alerts import LogSink
-from llmgate.telemetry.degrade import DEGRADED_KEY, DegradedAlerts, degraded_call_row, degraded_row
-from llmgate.telemetry.recorder import Recorder
-from llmgate.telemetry.records import CallRecord, to_row
-from llmgate.telemetry.writer_process import RecorderProcess, WriterSettings
+from llmgate.telemetry.call_record import CallRecord, to_row
 from support.configs import PRICED_GPT
 from support.postgres import postgres_schema
 

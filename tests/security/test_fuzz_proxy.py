@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 from llmgate.config import parse_config
 from llmgate.config.deployment import build_deployments
 from llmgate.pricing import PriceBook
-from llmgate.telemetry.records import CallRecord, parse_response, parse_stream, to_row
+from llmgate.telemetry.call_record import CallRecord, parse_response, parse_stream, to_row
 from support.configs import MASTER_KEY
 from support.served import ServedGateway
 

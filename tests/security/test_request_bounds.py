@@ -21,7 +21,7 @@ import pytest
 from llmgate.config import parse_config
 from llmgate.config.deployment import build_deployments
 from llmgate.errors import UpstreamRejected
-from llmgate.providers.base import Endpoint
+from llmgate.protocol.endpoints import Endpoint
 from llmgate.providers.mock import MockProvider
 from support.configs import MASTER_KEY
 from support.served import ServedGateway

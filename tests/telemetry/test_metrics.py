@@ -13,10 +13,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from llmgate.config import build_deployments, parse_config
 from llmgate.pricing import PriceBook
-from llmgate.telemetry import frames
+from llmgate.recording import frames
+from llmgate.telemetry.call_record import Attempt, CallRecord, to_row
 from llmgate.telemetry.metrics import CallMetrics
 from llmgate.telemetry.prometheus import Exposition, Sample
-from llmgate.telemetry.records import Attempt, CallRecord, to_row
 from support.configs import PRICED_GPT
 
 CONFIG = {

@@ -17,10 +17,10 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from llmgate.config import build_deployments, parse_config
 from llmgate.pricing import PriceBook
+from llmgate.telemetry.call_record import Attempt, CallRecord
 from llmgate.telemetry.metrics import CallMetrics
 from llmgate.telemetry.observe import Observer
 from llmgate.telemetry.otel_settings import OtelSettings
-from llmgate.telemetry.records import Attempt, CallRecord
 from support.otel import memory_otel
 
 CONFIG = {

@@ -26,10 +26,10 @@ COMMANDS = {
     ),
     "db": Lazy("llmgate.cli.db", "app", "The store: migrations and status."),
     "keys": Lazy("llmgate.cli.keys", "keys_app", "Virtual keys: create, list, info, update, revoke, rotate."),
-    "teams": Lazy("llmgate.cli.keys", "teams_app", "Teams with their own budgets and limits."),
+    "teams": Lazy("llmgate.cli.teams", "teams_app", "Teams with their own budgets and limits."),
     "report": Lazy("llmgate.cli.report", "app", "Spend and budget reports for finance."),
     "eval": Lazy("llmgate.cli.evals", "app", "Eval suites: run, list, show, compare, baseline."),
-    "audit": Lazy("llmgate.cli.keys", "audit", "The admin audit log."),
+    "audit": Lazy("llmgate.cli.audit", "audit", "The admin audit log."),
     "monitor": Lazy("llmgate.cli.monitors", "monitor", "Run the live drift and retrieval-quality monitor."),
     "drift": Lazy(
         "llmgate.cli.monitors", "drift_app", "Embedding and output drift: status, report, baseline."

@@ -66,7 +66,7 @@ def monitor(
     ] = True,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
 ) -> None:
-    from llmgate.monitors.worker import MonitorWorker, embedder_for
+    from llmgate.monitors.worker import MonitorWorker, monitor_embedder
     from llmgate.store.db import create_engine_for
     from llmgate.store.migrate import upgrade
     from llmgate.telemetry.alerts import sinks_from_config
@@ -83,7 +83,7 @@ def monitor(
     _lower_priority(nice, idle)
     settings = cfg.llmgate.monitors
     master = cfg.general_settings.master_key
-    embedder = embedder_for(settings, master_key=master.get_secret_value() if master else None)
+    embedder = monitor_embedder(settings, master_key=master.get_secret_value() if master else None)
     assert cfg.llmgate.database_url is not None
     engine = create_engine_for(cfg.llmgate.database_url)
     stop = threading.Event()
@@ -184,7 +184,7 @@ def drift_status(config: ConfigOption = None, format: FormatOption = Format.tabl
         if format is Format.json:
             _echo_json(data)
             return
-        from llmgate.cli.monitor_tables import print_status
+        from llmgate.cli.monitor_console import print_status
 
         print_status(data)
 
@@ -223,7 +223,7 @@ def drift_report(
     if format is Format.json:
         _echo_json(data)
     else:
-        from llmgate.cli.monitor_tables import print_drift_report
+        from llmgate.cli.monitor_console import print_drift_report
 
         print_drift_report(data)
     if any(group["status"] == "drifted" for group in data["groups"]):
@@ -245,7 +245,7 @@ def quality_report(
         if format is Format.json:
             _echo_json(data)
             return
-        from llmgate.cli.monitor_tables import print_quality_report
+        from llmgate.cli.monitor_console import print_quality_report
 
         print_quality_report(data)
 

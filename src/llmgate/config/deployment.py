@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from llmgate.config.provider_kinds import DEFAULT_API_BASES, OPENAI_COMPATIBLE_PROVIDERS
+from llmgate.config.provider_kinds import DEFAULT_API_BASES
 from llmgate.config.schema import GatewayConfig, ModelEntry
 
 
@@ -47,15 +47,6 @@ class Deployment:
     mock_chunk_delay_ms: float
     mock_failure_rate: float
     mock_seed: int | None
-
-    @property
-    def kind(self) -> str:
-        """Which provider implementation serves it: ``openai_compat``, ``mock`` or ``litellm``."""
-        if self.provider == "mock":
-            return "mock"
-        if self.provider in OPENAI_COMPATIBLE_PROVIDERS:
-            return "openai_compat"
-        return "litellm"
 
     @property
     def price_key(self) -> str:

@@ -39,7 +39,7 @@ class HttpSettings(Strict):
 
 
 class RecorderSettings(Strict):
-    """``llmgate.recorder``: the record pipeline (see ``telemetry/recorder.py``)."""
+    """``llmgate.recorder``: the record pipeline (see ``recording/recorder.py``)."""
 
     queue_size: int = Field(default=10_000, ge=1)  # past it, records spill to disk
     batch_size: int = Field(default=500, ge=1)

@@ -17,12 +17,12 @@ from llmgate.config.schema_base import Strict
 
 __all__ = [
     "DriftSettings",
-    "DriftThresholdSettings",
+    "DriftThresholdOverrides",
     "EmbedderSettings",
     "MonitorSettings",
-    "OutputThresholdSettings",
+    "OutputThresholdOverrides",
     "RagSettings",
-    "RagThresholdSettings",
+    "RagThresholdOverrides",
     "WindowSpec",
     "parse_window",
 ]
@@ -99,7 +99,7 @@ class EmbedderSettings(Strict):
         return self
 
 
-class DriftThresholdSettings(Strict):
+class DriftThresholdOverrides(Strict):
     """Embedding-drift thresholds; ``None`` keeps the statistic's default (see ``monitors/drift.py``)."""
 
     centroid_shift: float | None = Field(default=None, ge=0, le=2)
@@ -110,7 +110,7 @@ class DriftThresholdSettings(Strict):
     p_value: float | None = Field(default=None, gt=0, lt=1)  # significance of the other tests
 
 
-class OutputThresholdSettings(Strict):
+class OutputThresholdOverrides(Strict):
     """Output-drift settings; ``None`` keeps the default (see ``monitors/output_drift.py``). A
     statistic drifts when its test's p-value is under ``p_value`` and its effect reaches the
     minimum: ``min_effect`` for rates and the finish-reason mix, ``min_ks`` (a KS distance) for
@@ -137,8 +137,8 @@ class DriftSettings(Strict):
     reference_size: int = Field(default=500, ge=10)  # no pinned baseline: the first N sampled requests
     min_samples: int = Field(default=50, ge=10)  # per window before anything is computed
     max_samples: int = Field(default=2000, ge=10)  # newest rows of a window used (bounded memory and CPU)
-    thresholds: DriftThresholdSettings = DriftThresholdSettings()
-    output: OutputThresholdSettings = OutputThresholdSettings()
+    thresholds: DriftThresholdOverrides = DriftThresholdOverrides()
+    output: OutputThresholdOverrides = OutputThresholdOverrides()
     resolve_after: int = Field(default=3, ge=1)  # clean evaluations in a row before an alert resolves
 
     @field_validator("window")
@@ -148,7 +148,7 @@ class DriftSettings(Strict):
         return value
 
 
-class RagThresholdSettings(Strict):
+class RagThresholdOverrides(Strict):
     """Lowest acceptable window means of retrieval quality; ``None``: the default (rag_quality.py)."""
 
     context_relevance: float | None = Field(default=None, ge=0, le=1)
@@ -169,7 +169,7 @@ class RagSettings(Strict):
     delimiters: list[tuple[str, str]] | None = None  # [[start, end], ...]; None: the defaults
     min_samples: int = Field(default=20, ge=1)
     worst_n: int = Field(default=10, ge=1, le=1000)
-    thresholds: RagThresholdSettings = RagThresholdSettings()
+    thresholds: RagThresholdOverrides = RagThresholdOverrides()
 
 
 class MonitorSettings(Strict):

@@ -1,7 +1,9 @@
 """Which providers speak OpenAI's API, and their default API bases: the one table of provider kinds.
 
-Both the schema (which ``litellm_params`` keys go unused on the direct path) and the deployments
-(which client calls a deployment) read it, so it lives below both.
+Data, not code: the schema reads it (which ``litellm_params`` keys go unused on the direct path), the
+deployments read the default API bases, and ``providers/openai_compat.py`` serves exactly these
+providers (``providers/registry.py`` decides which provider serves a deployment). It lives in the
+config because the config is below the providers and validates without importing them.
 """
 
 from __future__ import annotations

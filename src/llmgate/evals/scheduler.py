@@ -14,7 +14,8 @@ run goes to a thread of its own; the loop stays free for requests.
   runner's summary carries the comparison already), in the same thread. A regression (when
   ``alert_on_regression``) raises an ``eval.regression`` alert with the flipped cases' old and new
   answers; a run that raised, or had cases end in errors, raises ``eval.error``. Alerts go to the
-  ``alerts`` table and every sink (``telemetry/alerts.py``).
+  ``alerts`` table and every sink (``telemetry/alerts.py``). What a run's summary says and the
+  alerts it raises are built in ``evals/run_outcome.py``.
 - ``lock_path``: schedules run only in the process holding an exclusive lock on that file (the
   gateway uses ``<spill_dir>/eval-scheduler.lock``), so with ``llmgate serve --workers N``, or a
   ``llmgate scheduler`` beside the gateway on the same host, exactly one process runs them. The
@@ -27,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -39,6 +39,14 @@ from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
+from llmgate.evals.run_outcome import (
+    RunOutcome,
+    errors_alert,
+    failure_alert,
+    one_line,
+    outcome_of,
+    regression_alert,
+)
 from llmgate.telemetry.alerts import Alert, Sink, raise_alert, sinks_from_config
 from llmgate.telemetry.leader import FileLock
 
@@ -46,7 +54,6 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from llmgate.config.schema import EvalSchedule, GatewayConfig
-    from llmgate.evals.regression import Comparison
 
 log = logging.getLogger("llmgate.evals.scheduler")
 T = TypeVar("T")
@@ -54,10 +61,6 @@ T = TypeVar("T")
 
 #: ``llmgate.evals.runner.run_suite_file`` or a stand-in with its signature.
 RunFunction = Callable[..., Sequence[Any]]
-
-#: Flipped cases whose answers go into a regression alert, and how much of each answer.
-_ALERT_FLIPS = 20
-_ALERT_TEXT = 500
 
 
 def default_run(*args: Any, **kwargs: Any) -> Sequence[Any]:
@@ -68,65 +71,6 @@ def default_run(*args: Any, **kwargs: Any) -> Sequence[Any]:
 
     result: Sequence[Any] = run_suite_file(*args, **kwargs)
     return result
-
-
-@dataclass(frozen=True)
-class RunOutcome:
-    """What the scheduler needs from one finished run: its counts and its baseline comparison."""
-
-    run_id: str
-    suite: str
-    model: str
-    passed: int
-    failed: int
-    errors: int
-    comparison: Comparison | None = None
-    baseline_run_id: str | None = None
-    flips: tuple[dict[str, Any], ...] = ()  # {case_id, direction, old_output, new_output}
-
-
-def outcome_of(summary: Any, engine: Engine | None) -> RunOutcome:
-    """Read a runner summary: ``passed``/``failed``/``errors`` attributes, else its ``counts()``;
-    its ``comparison`` (a ``Comparison`` or a ``history.RunComparison``), else the comparison with
-    the stored baseline (``history.compare_with_baseline``), computed here. Blocking: in a thread."""
-    if getattr(summary, "passed", None) is not None:
-        counts = {k: int(getattr(summary, k)) for k in ("passed", "failed", "errors")}
-    else:
-        counts = {k: int(v) for k, v in summary.counts().items() if k in ("passed", "failed", "errors")}
-    found = getattr(summary, "comparison", None)
-    if found is None and engine is not None:
-        try:
-            # numpy (the regression statistics) loads only once a scheduled run is compared
-            from llmgate.evals.history import compare_with_baseline
-
-            found = compare_with_baseline(engine, summary)
-        except Exception as exc:
-            log.warning(
-                "eval run %s: comparison with the baseline failed: %s", summary.run_id, _one_line(exc)
-            )
-    baseline_run_id = getattr(summary, "baseline_run_id", None)
-    flips: tuple[dict[str, Any], ...] = ()
-    if found is not None and hasattr(found, "baseline"):  # a RunComparison: with the answers
-        baseline_run_id = found.baseline.run_id
-        flips = tuple(
-            {
-                "case_id": f.case_id,
-                "direction": f.direction,
-                "old_output": (f.old_output or "")[:_ALERT_TEXT],
-                "new_output": (f.new_output or "")[:_ALERT_TEXT],
-            }
-            for f in found.flips[:_ALERT_FLIPS]
-        )
-        found = found.comparison
-    return RunOutcome(
-        run_id=summary.run_id,
-        suite=summary.suite,
-        model=summary.model,
-        comparison=found,
-        baseline_run_id=baseline_run_id,
-        flips=flips,
-        **counts,
-    )
 
 
 def local_base_url(host: str, port: int) -> str:
@@ -323,11 +267,9 @@ class EvalScheduler:
         except Exception as exc:
             if self._stopping:
                 return
-            problem = _one_line(exc)
+            problem = one_line(exc)
             log.warning("eval schedule %r: the run failed: %s", name, problem)
-            details = {"schedule": name, "suite": schedule.suite, "error": problem}
-            title = f"scheduled eval {name!r} failed: {problem}"
-            await self._alert(engine, Alert("eval", "eval.error", "warning", title, details))
+            await self._alert(engine, failure_alert(name, schedule.suite, problem))
             return
         if self._stopping:
             return
@@ -348,53 +290,12 @@ class EvalScheduler:
             "; REGRESSION against the baseline" if regressed else "",
         )
         if run.errors:
-            title = f"eval {run.suite} on {run.model}: {run.errors} case(s) errored"
-            details = {
-                "schedule": job.schedule.label,
-                "suite": run.suite,
-                "model": run.model,
-                "run_id": run.run_id,
-                "errors": run.errors,
-                "passed": run.passed,
-                "failed": run.failed,
-            }
-            await self._alert(engine, Alert("eval", "eval.error", "warning", title, details))
+            await self._alert(engine, errors_alert(run, schedule=job.schedule.label))
         if regressed and job.schedule.alert_on_regression:
             await self._alert(engine, regression_alert(run, schedule=job.schedule.label))
 
     async def _alert(self, engine: Engine | None, alert: Alert) -> None:
         await raise_alert(alert, engine=engine, sinks=self.sinks)
-
-
-def regression_alert(run: RunOutcome, *, schedule: str | None = None) -> Alert:
-    """The ``eval.regression`` alert for a run whose comparison with its baseline says so."""
-    comparison = run.comparison
-    assert comparison is not None
-    return Alert(
-        source="eval",
-        kind="eval.regression",
-        severity="warning",
-        title=(
-            f"eval regression: {run.suite} on {run.model}, pass rate "
-            f"{comparison.baseline_pass_rate:.0%} -> {comparison.current_pass_rate:.0%} "
-            f"(p={comparison.p_value:.3g})"
-        ),
-        details={
-            "schedule": schedule,
-            "suite": run.suite,
-            "model": run.model,
-            "run_id": run.run_id,
-            "baseline_run_id": run.baseline_run_id,
-            **dataclasses.asdict(comparison),  # method, p_value, effect, pass rates, flipped, flaky
-            "flips": list(run.flips),
-        },
-    )
-
-
-def _one_line(exc: BaseException) -> str:
-    message = getattr(exc, "message", None) or str(exc)
-    lines = str(message).strip().splitlines()
-    return lines[0][:300] if lines else type(exc).__name__
 
 
 def scheduler_from_config(

@@ -15,29 +15,15 @@ import json
 from typing import Any
 
 from llmgate.monitors.output_drift import OutputSample
+from llmgate.protocol.message_text import message_text
 from llmgate.quality.text import is_refusal
 
-__all__ = ["EXCERPT_CHARS", "MONITOR_USER", "message_text", "output_sample", "prompt_text"]
+__all__ = ["EXCERPT_CHARS", "MONITOR_USER", "output_sample", "prompt_text"]
 
 #: Characters of a prompt kept with its sample, so reports can quote what a cluster is about.
 EXCERPT_CHARS = 300
 #: The ``user`` the monitor's own embedding calls carry; such records are never sampled.
 MONITOR_USER = "llmgate-monitor"
-
-
-def message_text(content: Any) -> str:
-    """The text of a message's ``content``: a string, or the text parts of a content-part list."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        parts = []
-        for part in content:
-            if isinstance(part, dict) and isinstance(part.get("text"), str):
-                parts.append(part["text"])
-            elif isinstance(part, str):
-                parts.append(part)
-        return "\n".join(parts)
-    return ""
 
 
 def prompt_text(route: str, request: dict[str, Any]) -> str | None:

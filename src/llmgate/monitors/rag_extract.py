@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmgate.errors import ConfigError
+from llmgate.protocol.message_text import message_text
 from llmgate.quality.text import split_sentences
 
 __all__ = [
@@ -182,7 +183,7 @@ def extract_rag(
     messages = _messages(request)
     last_user = _last_index(messages, {"user"})
     if messages:
-        raw_question = _text(messages[last_user].get("content")) if last_user is not None else ""
+        raw_question = message_text(messages[last_user].get("content")) if last_user is not None else ""
     else:
         raw_question = _prompt(request)
     question = _clean_question(raw_question, sources.delimiters)
@@ -279,25 +280,6 @@ def _last_index(messages: list[Mapping[str, Any]], roles: set[str]) -> int | Non
     return None
 
 
-def _text(content: Any) -> str:
-    """The text of a message's content: a string, or the text parts of a list of parts."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        parts = []
-        for part in content:
-            if isinstance(part, str):
-                parts.append(part)
-            elif (
-                isinstance(part, Mapping)
-                and isinstance(part.get("text"), str)
-                and part.get("type", "text") in ("text", "input_text")
-            ):
-                parts.append(part["text"])
-        return "\n".join(parts)
-    return ""
-
-
 def _prompt(request: Mapping[str, Any]) -> str:
     """A completions request's prompt: a string, or the first string of a list."""
     prompt = request.get("prompt")
@@ -335,7 +317,7 @@ def _header_passages(header: str) -> tuple[str, ...]:
 
 def _tool_passages(messages: list[Mapping[str, Any]], last_user: int | None) -> tuple[str, ...]:
     turn = messages[last_user + 1 :] if last_user is not None else messages
-    return _nonempty([_text(m.get("content")) for m in turn if m.get("role") in _TOOL_ROLES])
+    return _nonempty([message_text(m.get("content")) for m in turn if m.get("role") in _TOOL_ROLES])
 
 
 def _sections(text: str, delimiters: Sequence[tuple[str, str]]) -> list[re.Match[str]]:
@@ -358,7 +340,7 @@ def _delimited_passages(
     delimiters: Sequence[tuple[str, str]],
 ) -> tuple[str, ...]:
     texts = [
-        _text(m.get("content"))
+        message_text(m.get("content"))
         for i, m in enumerate(messages)
         if m.get("role") in _SYSTEM_ROLES or i == last_user
     ]

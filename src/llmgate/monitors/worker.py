@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("llmgate.monitors")
 
-__all__ = ["MonitorWorker", "PassResult", "embedder_for", "sampled"]
+__all__ = ["MonitorWorker", "PassResult", "monitor_embedder", "sampled"]
 
 _RAG_COLUMNS = ("context_relevance", "groundedness", "answer_relevance", "rag_json")
 #: Candidate records read per query; a busier store is read in several queries per pass.
@@ -73,24 +73,19 @@ def sampled(record_id: str, rate: float) -> bool:
         return False
 
 
-def embedder_for(settings: MonitorSettings, *, master_key: str | None = None) -> TextEmbedder:
-    """The embedder ``llmgate.monitors.embedder`` asks for (loaded lazily, on first use)."""
-    from llmgate.quality.embedder import Embedder
-    from llmgate.quality.http_embedder import HttpEmbedder
+def monitor_embedder(settings: MonitorSettings, *, master_key: str | None = None) -> TextEmbedder:
+    """The embedder ``llmgate.monitors.embedder`` asks for (the model loads lazily, on first use)."""
+    # quality.embedder: sentence-transformers stays unimported until the model is used
+    from llmgate.quality.embedder import make_embedder
 
     e = settings.embedder
     if e.deployment is not None:
         assert e.base_url is not None
         key = e.api_key.get_secret_value() if e.api_key is not None else master_key
-        return HttpEmbedder(
-            e.base_url,
-            e.deployment,
-            api_key=key,
-            batch_size=e.batch_size,
-            cache_size=e.cache_size,
-            user=MONITOR_USER,
+        return make_embedder(
+            e.deployment, base_url=e.base_url, api_key=key, batch_size=e.batch_size, cache_size=e.cache_size
         )
-    return Embedder(
+    return make_embedder(
         e.model, batch_size=e.batch_size, cache_size=e.cache_size, threads=e.threads, precision=e.precision
     )
 

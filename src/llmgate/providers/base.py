@@ -12,25 +12,15 @@ raises ``StreamInterrupted`` if it breaks.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from llmgate.config.deployment import Deployment
+from llmgate.protocol.endpoints import Endpoint
 
-
-class Endpoint(StrEnum):
-    CHAT = "chat/completions"
-    COMPLETIONS = "completions"
-    EMBEDDINGS = "embeddings"
-
-    @property
-    def operation(self) -> str:
-        """The OpenTelemetry GenAI operation name."""
-        return {"chat/completions": "chat", "completions": "text_completion", "embeddings": "embeddings"}[
-            self.value
-        ]
+if TYPE_CHECKING:
+    from llmgate.config.schema import GatewayConfig
 
 
 @dataclass(slots=True)
@@ -66,3 +56,18 @@ class Provider(Protocol):
     ) -> UpstreamStream: ...
 
     async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderKind:
+    """How a provider module declares itself (its ``KIND``); ``registry.py`` asks each in turn.
+
+    ``serves`` answers for the provider prefix of ``litellm_params.model`` (``openai`` in
+    ``openai/gpt-4o-mini``); ``build`` makes the one instance an app uses for every deployment it
+    serves; ``warm``, when given, is started in the background at start-up (off the first request).
+    """
+
+    name: str
+    serves: Callable[[str], bool]
+    build: Callable[[GatewayConfig], Provider]
+    warm: Callable[[], Coroutine[Any, Any, object]] | None = None

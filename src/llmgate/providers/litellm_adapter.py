@@ -12,37 +12,37 @@ which only the deployment may set, plus the deployment's address, key and ``prov
 What comes out: OpenAI-shaped JSON bytes, built field by field from litellm's response objects
 so nothing litellm adds beyond OpenAI's schema (``provider_specific_fields``, cost, private
 attributes) reaches the client. litellm's exceptions become ``llmgate.errors`` with the
-deployment's secrets scrubbed from every message.
+deployment's secrets scrubbed from every message (``litellm_errors.py``); responses are rebuilt in
+``litellm_wire.py`` and streams framed and closed in ``litellm_stream.py`` (neither imports litellm).
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-import httpx
 import orjson
 
 from llmgate.config.deployment import Deployment
+from llmgate.config.schema import GatewayConfig
 from llmgate.errors import (
-    StreamInterrupted,
     UpstreamError,
     UpstreamRejected,
 )
 from llmgate.protocol import error_body
-from llmgate.providers.base import Endpoint, UpstreamResponse
+from llmgate.protocol.endpoints import Endpoint
+from llmgate.providers.base import ProviderKind, UpstreamResponse
 from llmgate.providers.litellm_errors import translate_error
+from llmgate.providers.litellm_stream import LiteLLMStream, close_stream, frame
 from llmgate.providers.litellm_wire import chat_chunk, chat_completion, embedding, text_completion
 
 log = logging.getLogger(__name__)
 
-DONE = b"data: [DONE]\n\n"
 
 _state: dict[str, Any] = {}
 _import_lock = threading.Lock()
@@ -178,70 +178,6 @@ def _is_reserved(key: str) -> bool:
     return key in _state["reserved"] or key.startswith(_RESERVED_PREFIXES)
 
 
-class LiteLLMStream:
-    """An opened litellm stream: the first chunk already fetched and framed, the rest read and
-    framed one by one as the consumer iterates (nothing is buffered)."""
-
-    status: int = 200
-    content_type: str = "text/event-stream"
-
-    def __init__(
-        self,
-        source: Any,
-        chunks: AsyncIterator[Any],
-        first: bytes,
-        convert: Callable[[Any], dict[str, Any]],
-        deployment: Deployment,
-    ) -> None:
-        self.headers: dict[str, str] = {}
-        self._source = source
-        self._chunks = chunks
-        self._first = first
-        self._convert = convert
-        self._deployment = deployment
-        self._iterator: AsyncIterator[bytes] | None = None
-        self._closed = False
-        self._source_closed = False
-
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        if self._iterator is None:
-            self._iterator = self._iterate()
-        return self._iterator
-
-    async def _iterate(self) -> AsyncIterator[bytes]:
-        try:
-            yield self._first
-            while True:
-                try:
-                    frame = _frame(await anext(self._chunks), self._convert)
-                except StopAsyncIteration:
-                    break
-                except Exception as exc:
-                    cause = translate_error(exc, self._deployment, load_litellm())
-                    raise StreamInterrupted(
-                        f"stream broke after it had started: {cause.message}", deployment=self._deployment.id
-                    ) from exc
-                yield frame
-            yield DONE
-        finally:
-            await self._close_source()
-
-    async def _close_source(self) -> None:
-        if not self._source_closed:
-            self._source_closed = True
-            await _close_stream(self._source)
-
-    async def aclose(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        iterator = self._iterator
-        close = getattr(iterator, "aclose", None)
-        if close is not None and not getattr(iterator, "ag_running", False):
-            await close()
-        await self._close_source()
-
-
 class LiteLLMProvider:
     """The ``Provider`` for every deployment whose ``kind`` is ``litellm``."""
 
@@ -325,17 +261,17 @@ class LiteLLMProvider:
             async with asyncio.timeout(timeout):
                 source = await self._call(lm, endpoint, kwargs)
                 chunks = aiter(source)
-                first = _frame(await anext(chunks), convert)
+                first = frame(await anext(chunks), convert)
         except StopAsyncIteration as exc:
-            await _close_stream(source)
+            await close_stream(source)
             raise UpstreamError(
                 f"{deployment.provider} ({deployment.id}): the stream ended before its first chunk",
                 deployment=deployment.id,
             ) from exc
         except Exception as exc:
-            await _close_stream(source)
+            await close_stream(source)
             raise translate_error(exc, deployment, load_litellm()) from exc
-        return LiteLLMStream(source, chunks, first, convert, deployment)
+        return LiteLLMStream(source, chunks, first, convert, deployment, lm)
 
     async def aclose(self) -> None:
         """Close litellm's HTTP clients: its cached ones and its module-level one (which some
@@ -354,10 +290,6 @@ class LiteLLMProvider:
             log.debug("closing litellm's clients failed: %r", exc)
 
 
-def _frame(chunk: Any, convert: Callable[[Any], dict[str, Any]]) -> bytes:
-    return b"data: " + orjson.dumps(convert(chunk)) + b"\n\n"
-
-
 def _text_chunk(obj: Any) -> dict[str, Any]:
     return text_completion(obj, chunk=True)
 
@@ -369,39 +301,13 @@ _CONVERTERS: dict[Endpoint, Callable[[Any], dict[str, Any]]] = {
 }
 
 
-async def _close_stream(source: Any) -> None:
-    """Stop a litellm stream and the HTTP response under it. Best effort: the stream is over.
-
-    ``CustomStreamWrapper.aclose`` only closes what has an ``aclose``, and the iterators of
-    litellm's own HTTP providers (Anthropic, Gemini, ...) have none: they wrap
-    ``httpx.Response.aiter_lines()``, whose response would stay open until garbage collection.
-    So the wrappers are walked down (text completion wraps chat), the line iterators closed and
-    the response they read from (the generator's ``self``) closed too.
-    """
-    layers: list[Any] = []
-    node = source
-    while node is not None and len(layers) < 4:
-        layers.append(node)
-        node = getattr(node, "completion_stream", None)
-    iterators = [
-        getattr(layer, name, None)
-        for layer in layers
-        for name in ("async_response_iterator", "streaming_response", "response_iterator")
-    ]
-    responses = [_response_of(iterator) for iterator in iterators]
-    closers = [getattr(layer, "aclose", None) for layer in layers]
-    closers += [iterator.aclose for iterator in iterators if inspect.isasyncgen(iterator)]
-    closers += [response.aclose for response in responses if response is not None]
-    for close in closers:
-        if close is None:
-            continue
-        try:
-            await close()
-        except Exception as exc:
-            log.debug("closing a litellm stream: %r", exc)
+def _build(config: GatewayConfig) -> LiteLLMProvider:
+    return LiteLLMProvider(drop_params=bool((config.litellm_settings.model_extra or {}).get("drop_params")))
 
 
-def _response_of(iterator: Any) -> httpx.Response | None:
-    frame = getattr(iterator, "ag_frame", None)
-    owner = frame.f_locals.get("self") if frame is not None else None
-    return owner if isinstance(owner, httpx.Response) else None
+def _serves(provider: str) -> bool:
+    return True  # the catch-all: every provider no other kind serves (registry.py asks it last)
+
+
+#: every other provider, through litellm; litellm itself loads in the background at start-up
+KIND = ProviderKind("litellm", _serves, _build, warm=aload_litellm)

@@ -32,9 +32,12 @@ from typing import Any
 import orjson
 
 from llmgate.config.deployment import Deployment
+from llmgate.config.schema import GatewayConfig
 from llmgate.errors import UpstreamError, UpstreamRejected
 from llmgate.protocol import error_body
-from llmgate.providers.base import Endpoint, UpstreamResponse
+from llmgate.protocol.endpoints import Endpoint
+from llmgate.protocol.message_text import message_text
+from llmgate.providers.base import ProviderKind, UpstreamResponse
 
 DEFAULT_TEXT = "This is a mock response from llmgate."
 DEFAULT_DIMENSIONS = 64
@@ -42,27 +45,17 @@ MAX_N = 128  # OpenAI's own maximum for n
 MAX_DIMENSIONS = 3072  # text-embedding-3-large's
 
 
-def _text_of(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(
-            str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("type") == "text"
-        )
-    return ""
-
-
 def _last_user_text(body: dict[str, Any]) -> str:
     for message in reversed(body.get("messages") or []):
         if isinstance(message, dict) and message.get("role") == "user":
-            return _text_of(message.get("content"))
+            return message_text(message.get("content"))
     return ""
 
 
 def _prompt_words(body: dict[str, Any]) -> int:
     if "messages" in body:
         return sum(
-            len(_text_of(m.get("content")).split()) + 3 for m in body["messages"] if isinstance(m, dict)
+            len(message_text(m.get("content")).split()) + 3 for m in body["messages"] if isinstance(m, dict)
         )
     prompt = body.get("prompt")
     if isinstance(prompt, list):
@@ -242,3 +235,11 @@ class MockProvider:
 
     async def aclose(self) -> None:
         self._rngs.clear()
+
+
+def _build(config: GatewayConfig) -> MockProvider:
+    return MockProvider()
+
+
+#: ``mock/<anything>``: answers made up in-process, for tests, demos and benchmarks
+KIND = ProviderKind("mock", "mock".__eq__, _build)

@@ -30,6 +30,8 @@ import aiohttp
 import orjson
 
 from llmgate.config.deployment import Deployment
+from llmgate.config.provider_kinds import OPENAI_COMPATIBLE_PROVIDERS
+from llmgate.config.schema import GatewayConfig
 from llmgate.errors import (
     ProviderError,
     RateLimited,
@@ -39,7 +41,8 @@ from llmgate.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from llmgate.providers.base import Endpoint, UpstreamResponse
+from llmgate.protocol.endpoints import Endpoint
+from llmgate.providers.base import ProviderKind, UpstreamResponse
 from llmgate.providers.scrub import scrub_body
 
 DEFAULT_TIMEOUT_S = 600.0
@@ -246,3 +249,11 @@ class OpenAICompatProvider:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def _build(config: GatewayConfig) -> OpenAICompatProvider:
+    return OpenAICompatProvider(pool_size=config.llmgate.upstream_pool_size)
+
+
+#: every provider whose API is OpenAI's (``config/provider_kinds.py``), forwarded as bytes
+KIND = ProviderKind("openai_compat", OPENAI_COMPATIBLE_PROVIDERS.__contains__, _build)

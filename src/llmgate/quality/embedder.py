@@ -34,7 +34,7 @@ another embedding model too:
   endpoint, typically an embeddings deployment of the gateway itself. It sends
   ``"user": "llmgate-monitor"`` (by default) so that the monitors can recognise, and skip, the
   records of their own calls;
-- ``embedder_from(...)`` picks one of the two from plain settings.
+- ``make_embedder(...)`` picks one of the two from plain settings: the one place that decides.
 
 What both share (the ``TextEmbedder`` protocol, the cut, the cache) lives in ``embedding.py``.
 
@@ -92,7 +92,7 @@ __all__ = [
     "Embedder",
     "TextEmbedder",
     "default_embedder",
-    "embedder_from",
+    "make_embedder",
     "packaged_model_path",
 ]
 
@@ -375,24 +375,25 @@ def default_embedder() -> Embedder:
 # --- an OpenAI-compatible embeddings endpoint ------------------------------------------------
 
 
-def embedder_from(
+def make_embedder(
     model: str | None = None,
     *,
     base_url: str | None = None,
     api_key: str | None = None,
     batch_size: int = 64,
     cache_size: int = 2048,
+    threads: int | None = None,
     precision: str = "float32",
 ) -> TextEmbedder:
     """An embedder from plain settings.
 
     With ``base_url``: an ``HttpEmbedder`` asking that endpoint for ``model`` (required then).
     Without: a local ``Embedder`` for ``model``, the path of a sentence-transformers directory or
-    ``None`` for the packaged all-MiniLM-L6-v2, computing in ``precision`` (``api_key`` is then
-    unused; ``precision`` is the endpoint's business when there is one).
+    ``None`` for the packaged all-MiniLM-L6-v2, computing in ``precision`` on ``threads`` (``api_key``
+    is then unused; ``precision`` and ``threads`` are the endpoint's business when there is one).
     """
     if base_url:
         if not model:
             raise ConfigError("an embeddings base_url needs the model to ask it for")
         return HttpEmbedder(base_url, model, api_key=api_key, batch_size=batch_size, cache_size=cache_size)
-    return Embedder(model, batch_size=batch_size, cache_size=cache_size, precision=precision)
+    return Embedder(model, batch_size=batch_size, cache_size=cache_size, threads=threads, precision=precision)

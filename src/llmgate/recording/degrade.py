@@ -34,12 +34,12 @@ import orjson
 
 from llmgate.pricing import PriceBook
 from llmgate.telemetry.alerts import Alert, Sink, raise_alert_sync
-from llmgate.telemetry.records import CallRecord, outcome_columns, to_row
+from llmgate.telemetry.call_record import CallRecord, outcome_columns, to_row
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-log = logging.getLogger("llmgate.telemetry.recorder")
+log = logging.getLogger("llmgate.recording.recorder")
 
 Row = dict[str, Any]
 

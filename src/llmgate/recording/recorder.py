@@ -2,23 +2,23 @@
 
 ``submit`` (on the event loop, O(1), never blocks or raises) appends to a bounded in-memory queue.
 A background task takes batches (``batch_size`` items, or whatever came within
-``flush_interval_s`` of the first), turns items into rows (``recorder_rows.py``: in slices of about
+``flush_interval_s`` of the first), turns items into rows (``row_maker.py``: in slices of about
 a millisecond; an item ``prepare`` fails on is ``salvage``d into a degraded row, see
-``degrade.py``) and hands each batch to ``write`` in a worker thread. Nothing runs while nothing
-is queued: the writer waits on an event, not a timer. ``write`` raises on failure: ``StoreError``
-(or ``OSError``, or a SQLAlchemy connection error) means the store is down; anything else means
-some rows are bad, and the batch is bisected until the bad rows stand alone. A row that stands
-alone is stored degraded when ``degrade`` is given (counted, ``on_degraded`` told), else set aside
-in ``rejected-*.jsonl`` (kept, never retried, logged).
+``degrade.py``) and hands each batch to ``write`` in a worker thread (``store_or_spill.py``).
+Nothing runs while nothing is queued: the writer waits on an event, not a timer. ``write`` raises
+on failure: ``StoreError`` (or ``OSError``, or a SQLAlchemy connection error) means the store is
+down; anything else means some rows are bad, and the batch is bisected until the bad rows stand
+alone. A row that stands alone is stored degraded when ``degrade`` is given (counted,
+``on_degraded`` told), else set aside in ``rejected-*.jsonl`` (kept, never retried, logged).
 
 When the store is down the batch goes to a spill file (``spill.py``: one JSON row per line,
 fsynced after every append, safe to share between processes on one host); so do later batches,
-without trying the store first. A second task (``recorder_replay.py``) replays spill files, the
+without trying the store first. A second task (``replay.py``) replays spill files, the
 first replayed chunk being the probe of the store. One WARNING when the store goes down, one INFO
 when it is back, nothing per record. When the queue is full, items go straight to the spill file
 through the spill thread (the last resort; still nothing dropped).
 
-When the spill directory fails too, rows are held in memory (``recorder_state.py``) and retried;
+When the spill directory fails too, rows are held in memory (``state.py``) and retried;
 the recorder is then *unrecordable* (``unrecordable``, ``stats()``), says so in one ERROR line, and
 ``confirmed_below()`` stops short of what it holds, so a writer process never confirms a record
 that is only in its memory. What is still held when the recorder stops is lost (counted, ERROR),
@@ -35,17 +35,17 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from llmgate.errors import ConfigError
-from llmgate.telemetry.recorder_replay import Replayer, describe_error, is_outage, rehydrate_row
-from llmgate.telemetry.recorder_rows import Entry, RowMaker
-from llmgate.telemetry.recorder_state import RecorderState
-from llmgate.telemetry.spill import Row, SpillDir
+from llmgate.recording.replay import Replayer
+from llmgate.recording.row_maker import Entry, RowMaker
+from llmgate.recording.spill import Row, SpillDir
+from llmgate.recording.state import RecorderState
+from llmgate.recording.store_or_spill import rehydrate_row
 
 log = logging.getLogger(__name__)
 
-_T = TypeVar("_T")
 
 #: How often spill files are looked for when nothing says there are any (other processes' leftovers).
 IDLE_REPLAY_S = 30.0
@@ -310,71 +310,6 @@ class Recorder(Replayer):
         if rest:
             await self._spill_rows(rest, ordinal)
 
-    async def _store(self, rows: list[Row], *, replay: bool) -> list[Row]:
-        """Write ``rows``; returns those that could not be stored because the store is down."""
-        try:
-            await asyncio.to_thread(self._write, rows)
-        except Exception as exc:
-            if is_outage(exc):
-                self._status.store_down(describe_error(exc))
-                return rows
-            self._status.last_error = describe_error(exc)
-            if len(rows) == 1:
-                return await self._store_degraded(rows[0], replay=replay)
-            middle = len(rows) // 2
-            rest = await self._store(rows[:middle], replay=replay)
-            if rest:
-                return rest + rows[middle:]
-            return await self._store(rows[middle:], replay=replay)
-        self._stored(len(rows), replay=replay)
-        return []
-
-    def _stored(self, count: int, *, replay: bool) -> None:
-        if replay:
-            self._replayed += count
-        else:
-            self._written += count
-        self._status.store_up()  # a write that went in says the store is back (a no-op while up)
-
-    async def _store_degraded(self, row: Row, *, replay: bool) -> list[Row]:
-        """Store the one row the store refused in degraded form; [row] back if the store went down."""
-        reason = f"refused by the store ({self._status.last_error})"
-        for degraded in self._rows.degraded_forms(row, reason):
-            try:
-                await asyncio.to_thread(self._write, [degraded])
-            except Exception as again:
-                if is_outage(again):
-                    self._status.store_down(describe_error(again))
-                    return [degraded]  # spilled and replayed degraded: it went bad once already
-                continue
-            self._stored(1, replay=replay)
-            self._rows.note_degraded(degraded, reason)
-            return []
-        await self._reject([row])
-        return []
-
-    async def _spill_rows(self, rows: list[Row], ordinal: int) -> None:
-        if not rows:
-            return
-        try:
-            await self._run_in_spill_thread(self._spill.append, rows)
-        except OSError as exc:
-            self._status.hold(ordinal, rows, exc)
-            return
-        self._spilled += len(rows)
-        self._spilled_lately = True
-        self._status.spilled()
-
-    async def _reject(self, rows: list[Row]) -> None:
-        try:
-            name = await self._run_in_spill_thread(self._spill.reject, rows)
-        except OSError as exc:
-            log.error("recorder: the store rejected a record and it could not be kept on disk: %s", exc)
-            self._lost += len(rows)
-            return
-        self._rejected += len(rows)
-        log.warning("recorder: the store rejected a record (%s); kept in %s", self._status.last_error, name)
-
     # --- the queue-full path (spill thread) ---------------------------------------------------
 
     def _drain_overflow(self) -> None:
@@ -401,9 +336,6 @@ class Recorder(Replayer):
         self._status.changed(thread=thread)
 
     # --- helpers ------------------------------------------------------------------------------
-
-    async def _run_in_spill_thread(self, fn: Callable[..., _T], *args: Any) -> _T:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
     def _close_spill(self) -> None:
         self._pool.shutdown(wait=True)

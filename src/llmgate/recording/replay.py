@@ -18,18 +18,15 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import Any, TypeVar
 
-from llmgate.errors import StoreError
-from llmgate.telemetry.recorder_state import RecorderState
-from llmgate.telemetry.spill import Claim, Row, SpillDir
+from llmgate.recording.spill import Claim, SpillDir
+from llmgate.recording.state import RecorderState
+from llmgate.recording.store_or_spill import StoreOrSpill, describe_error
 
-log = logging.getLogger("llmgate.telemetry.recorder")
-
-_T = TypeVar("_T")
+log = logging.getLogger("llmgate.recording.recorder")
 
 
-class Replayer:
+class Replayer(StoreOrSpill):
     """The replay half of ``Recorder``; every attribute and method below is the recorder's."""
 
     _spill: SpillDir
@@ -45,15 +42,6 @@ class Replayer:
     _maintain_now: asyncio.Event
     _maintain_waiters: list[asyncio.Future[None]]
     _maintainer: asyncio.Task[None] | None
-
-    async def _store(self, rows: list[Row], *, replay: bool) -> list[Row]:
-        raise NotImplementedError
-
-    async def _spill_rows(self, rows: list[Row], ordinal: int) -> None:
-        raise NotImplementedError
-
-    async def _run_in_spill_thread(self, fn: Callable[..., _T], *args: Any) -> _T:
-        raise NotImplementedError
 
     # --- the task -----------------------------------------------------------------------------
 
@@ -176,29 +164,3 @@ class Replayer:
             self._status.spill_failed(exc)
             return
         self._status.spilled()
-
-
-# The store (and SQLAlchemy) are imported when first needed: a gateway whose records go to the
-# writer process never needs them, and starts faster and smaller without them.
-
-
-def rehydrate_row(row: Row) -> Row:
-    from llmgate.store.records import rehydrate_row as rehydrate
-
-    return rehydrate(row)
-
-
-def describe_error(exc: BaseException) -> str:
-    from llmgate.store.db import describe_error as describe
-
-    return describe(exc)
-
-
-def is_outage(exc: BaseException) -> bool:
-    """Whether ``exc`` says the store is unavailable (rather than that some rows are bad)."""
-    from sqlalchemy.exc import DataError, DBAPIError, DisconnectionError, IntegrityError
-    from sqlalchemy.exc import TimeoutError as PoolTimeout
-
-    if isinstance(exc, IntegrityError | DataError):
-        return False
-    return isinstance(exc, StoreError | OSError | DBAPIError | DisconnectionError | PoolTimeout)

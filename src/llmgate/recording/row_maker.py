@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-log = logging.getLogger("llmgate.telemetry.recorder")
+log = logging.getLogger("llmgate.recording.recorder")
 
 Row = dict[str, Any]
 Entry = tuple[int, Any]  # (ordinal, item)

@@ -27,7 +27,7 @@ from typing import IO, Any
 
 import orjson
 
-from llmgate.telemetry.degrade import degraded_row, reason_of
+from llmgate.recording.degrade import degraded_row, reason_of
 
 Row = dict[str, Any]
 #: A ``.creating`` file this old belongs to nobody (creation takes microseconds).

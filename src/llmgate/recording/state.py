@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-log = logging.getLogger("llmgate.telemetry.recorder")
+log = logging.getLogger("llmgate.recording.recorder")
 
 Row = dict[str, Any]
 

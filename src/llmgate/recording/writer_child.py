@@ -1,4 +1,4 @@
-"""The record writer process: ``python -m llmgate.telemetry.writer_child``, started by the gateway.
+"""The record writer process: ``python -m llmgate.recording.writer_child``, started by the gateway.
 
 It reads frames (see ``frames.py``) on stdin and answers on stdout; its log goes to stderr.
 The first frame is its ``WriterSettings``; then come ``("batch", seq, [CallRecord, ...])``,
@@ -31,18 +31,18 @@ from typing import Any
 
 from llmgate.errors import LlmgateError
 from llmgate.pricing import PriceBook
+from llmgate.recording import frames
+from llmgate.recording.degrade import DegradedAlerts, degraded_call_row, degraded_row
+from llmgate.recording.recorder import Recorder
+from llmgate.recording.writer_process import WriterSettings
 from llmgate.store.db import create_engine_for, ping
 from llmgate.store.records import StoreWriter
-from llmgate.telemetry import frames
 from llmgate.telemetry.alerts import sinks_from_config
-from llmgate.telemetry.degrade import DegradedAlerts, degraded_call_row, degraded_row
+from llmgate.telemetry.call_record import CallRecord
 from llmgate.telemetry.metrics import CallMetrics
 from llmgate.telemetry.observe import Observer
-from llmgate.telemetry.recorder import Recorder
-from llmgate.telemetry.records import CallRecord
-from llmgate.telemetry.writer_process import WriterSettings
 
-log = logging.getLogger("llmgate.telemetry.writer")
+log = logging.getLogger("llmgate.recording.writer")
 
 #: after something settles, how long to gather what settles next into the same answer
 _ACK_INTERVAL_S = 0.005

@@ -36,12 +36,12 @@ from typing import Any
 
 from llmgate.config.schema import AlertSettings
 from llmgate.errors import StoreError
-from llmgate.telemetry import frames
+from llmgate.recording import frames
+from llmgate.recording.recorder import Recorder
 from llmgate.telemetry.metrics import Delta
 from llmgate.telemetry.otel_settings import OtelSettings
-from llmgate.telemetry.recorder import Recorder
 
-log = logging.getLogger("llmgate.telemetry.writer")
+log = logging.getLogger("llmgate.recording.writer")
 
 #: how long records gather before a batch goes down the pipe
 SEND_INTERVAL_S = 0.005
@@ -83,7 +83,7 @@ class RecorderProcess:
         self._settings = settings
         self._on_metrics = on_metrics
         self._fallback = fallback
-        self._command = command or [sys.executable, "-m", "llmgate.telemetry.writer_child"]
+        self._command = command or [sys.executable, "-m", "llmgate.recording.writer_child"]
         self._send_interval = send_interval_s
         self._max_restarts = max_restarts
         self._buffer: list[Any] = []

@@ -25,20 +25,26 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from llmgate.auth import Authenticator
-from llmgate.auth.enforce import Enforcer
-from llmgate.auth.limits import Limits, LocalLimits, RedisLimits
-from llmgate.auth.registry import KeyRegistry
 from llmgate.config import GatewayConfig, build_deployments, load_config
 from llmgate.errors import LlmgateError
 from llmgate.gateway import Gateway
 from llmgate.pricing import PriceBook
 from llmgate.pricing.prices import load_pricing_file
 from llmgate.providers.base import Provider
-from llmgate.providers.mock import MockProvider
-from llmgate.providers.openai_compat import OpenAICompatProvider
-from llmgate.routing import Router
-from llmgate.routing.health import Health
+from llmgate.recording.recorder import Recorder
+from llmgate.recording.writer_process import RecorderProcess
+from llmgate.server.builders import (
+    build_admin,
+    build_enforcer,
+    build_keys,
+    build_monitor,
+    build_observer,
+    build_providers,
+    build_recorder,
+    build_router,
+    build_scheduler,
+    in_memory_store,
+)
 from llmgate.server.http import (
     Receive,
     Scope,
@@ -49,23 +55,15 @@ from llmgate.server.http import (
 )
 from llmgate.server.monitor_process import MonitorProcess
 from llmgate.server.routes import openai as openai_routes
-from llmgate.server.routes import routers
-from llmgate.telemetry.alerts import sinks_from_config
-from llmgate.telemetry.degrade import DegradedAlerts, degraded_call_row, degraded_row
+from llmgate.telemetry.call_record import CallRecord
 from llmgate.telemetry.metrics import CallMetrics, SharedTotals
-from llmgate.telemetry.observe import Observer
 from llmgate.telemetry.otel_settings import OtelSettings
-from llmgate.telemetry.recorder import Recorder
-from llmgate.telemetry.records import CallRecord
-from llmgate.telemetry.writer_process import RecorderProcess, WriterSettings
-from llmgate.version import __version__
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
     from sqlalchemy import Engine
 
     from llmgate.evals.scheduler import EvalScheduler
-    from llmgate.routing.shared import SharedHealth
     from llmgate.store.records import StoreWriter
     from llmgate.telemetry.tracing import Tracing
 
@@ -127,7 +125,7 @@ class AppState:
         self.config = config
         self.started_at = int(time.time())
         self.loop: asyncio.AbstractEventLoop | None = None
-        self._warm: asyncio.Task[object] | None = None
+        self._warm: list[asyncio.Task[object]] = []
         assert config.llmgate.database_url is not None and config.llmgate.spill_dir is not None
         self.database_url = config.llmgate.database_url
         self._engine: Engine | None = None
@@ -137,106 +135,44 @@ class AppState:
         pricing_file = config.llmgate.pricing_file
         price_overrides = load_pricing_file(pricing_file) if pricing_file else None
         self.prices = PriceBook(overrides=price_overrides)
-        recorder_settings = config.llmgate.recorder
         # traffic metrics for GET /metrics: observed where rows are made, merged here
         self.metrics = CallMetrics()
         self.otel = OtelSettings.from_config(config.llmgate)
-        in_memory = self.database_url.startswith("sqlite://") and (
-            self.database_url in ("sqlite://", "sqlite:///:memory:") or "mode=memory" in self.database_url
+        separate = (
+            overrides.write is None and overrides.tracing is None and not in_memory_store(self.database_url)
         )
-        separate = overrides.write is None and overrides.tracing is None and not in_memory
-        use_writer = recorder_settings.process and separate
-        # With a writer process the spans are its work; records this process takes over when the
-        # writer is down or behind are stored and counted but not traced, so an overloaded gateway
-        # is never handed the exporter's CPU as well.
-        local_otel = OtelSettings() if use_writer else self.otel
-        self.observer = Observer(self.prices, self.metrics, local_otel, tracing=overrides.tracing)
+        use_writer = config.llmgate.recorder.process and separate
+        self.observer = build_observer(
+            self.prices, self.metrics, self.otel, use_writer=use_writer, tracing=overrides.tracing
+        )
         self.metrics_endpoint: Any = None  # server/routes/metrics.py, made on the first scrape
         # `llmgate serve --workers N`: each worker publishes its totals, a scrape sums them all
         shared_dir = os.environ.get(METRICS_DIR_ENV)
         self.shared_totals = SharedTotals(Path(shared_dir), self.metrics) if shared_dir else None
         self._publish: asyncio.Task[None] | None = None
-        inline = Recorder(
-            overrides.write or self._write,
-            Path(config.llmgate.spill_dir),
-            prepare=self.observer.prepare,
-            # a record that cannot be stored as it is: stored degraded, counted, alerted
-            salvage=lambda call, reason: degraded_call_row(call, self.prices, reason),
-            degrade=degraded_row,
-            on_degraded=DegradedAlerts(sinks_from_config(config.llmgate.alerts), lambda: self.engine),
+        self.recorder = build_recorder(
+            config,
+            log_level=settings.log_level,
+            prices=self.prices,
+            price_overrides=price_overrides,
+            observer=self.observer,
+            otel=self.otel,
+            metrics=self.metrics,
+            write=overrides.write or self._write,
             probe=self._ping_store,
-            queue_size=recorder_settings.queue_size,
-            batch_size=recorder_settings.batch_size,
-            flush_interval_s=recorder_settings.flush_interval_s,
-            retry_interval_s=recorder_settings.retry_interval_s,
+            engine=lambda: self.engine,
+            use_writer=use_writer,
         )
-        self.recorder: Recorder | RecorderProcess = inline
-        if use_writer:
-            writer = WriterSettings(
-                database_url=self.database_url,
-                spill_dir=config.llmgate.spill_dir,
-                queue_size=recorder_settings.queue_size,
-                batch_size=recorder_settings.batch_size,
-                flush_interval_s=recorder_settings.flush_interval_s,
-                retry_interval_s=recorder_settings.retry_interval_s,
-                log_level=settings.log_level,
-                price_overrides=price_overrides,
-                otel=self.otel,
-                alerts=config.llmgate.alerts,
-            )
-            self.recorder = RecorderProcess(writer, fallback=inline, on_metrics=self.metrics.merge)
         deployments = build_deployments(config)
-        self.providers: dict[str, Provider] = {
-            "openai_compat": OpenAICompatProvider(pool_size=config.llmgate.upstream_pool_size),
-            "mock": MockProvider(),
-        }
-        self.uses_litellm = any(d.kind == "litellm" for d in deployments)
-        if self.uses_litellm:  # imported only when needed: litellm is slow to load
-            from llmgate.providers.litellm_adapter import LiteLLMProvider
-
-            drop_params = bool((config.litellm_settings.model_extra or {}).get("drop_params"))
-            self.providers["litellm"] = LiteLLMProvider(drop_params=drop_params)
-        self.providers.update(overrides.providers)
-        policy = config.routing
-        health = Health(
-            [d.id for d in deployments],
-            allowed_fails=policy.allowed_fails,
-            cooldown_time=policy.cooldown_time,
-            enabled=policy.cooldowns,
-        )
-        self.router = Router(
-            deployments,
-            health=health,
-            strategy=policy.strategy,
-            fallbacks=policy.fallbacks,
-            default_fallbacks=policy.default_fallbacks,
-            context_window_fallbacks=policy.context_window_fallbacks,
-            content_policy_fallbacks=policy.content_policy_fallbacks,
-        )
-        self.shared: SharedHealth | None = None
-        if policy.redis_url:  # the redis client is imported only when the config uses Redis
-            from llmgate.routing.shared import SharedHealth
-
-            self.shared = SharedHealth(health, policy.redis_url)
-        master = config.general_settings.master_key
-        self.registry = KeyRegistry(
-            lambda: self.engine,
-            count=lambda result: self.metrics.count("llmgate_key_lookups_total", (result,)),
-        )
-        self.registry.on_change(self.prices.warm)  # keys in use: prices will be needed for budgets
-        self.authenticator = Authenticator(master.get_secret_value() if master else None, self.registry)
-        self.limits: Limits = RedisLimits(policy.redis_url) if policy.redis_url else LocalLimits()
-        user_budget = config.llmgate.user_budget_usd
-        self.enforcer = Enforcer(
-            self.limits,
-            time_zone=config.llmgate.time_zone,
-            stored_spend=self._stored_spend,
-            user_budget=(user_budget, config.llmgate.user_budget_period) if user_budget is not None else None,
-        )
+        providers = build_providers(config, deployments, overrides.providers)
+        self.providers, self._warmers = providers.by_kind, providers.warm
+        self.router, self.shared = build_router(config, deployments)
+        self.registry, self.authenticator = build_keys(config, self.prices, self.metrics, lambda: self.engine)
+        self.limits, self.enforcer = build_enforcer(config, self._stored_spend)
         self.gateway = Gateway(
             config,
             router=self.router,
-            providers=self.providers,
+            providers=providers.by_deployment,
             authenticator=self.authenticator,
             submit=self._submit,
             enforcer=self.enforcer,
@@ -306,15 +242,15 @@ class AppState:
         if isinstance(self.recorder, Recorder):
             # Read the price map now, off the request path, rather than on the first record.
             await asyncio.to_thread(self.prices.warm)
-        if self.uses_litellm:
-            # litellm takes seconds to import: load it in the background now, not on the first call.
-            from llmgate.providers.litellm_adapter import aload_litellm
-
-            self._warm = asyncio.create_task(aload_litellm())
+        # what a provider loads slowly (litellm: seconds) loads in the background now, not on the first call
+        self._warm = [asyncio.create_task(warm()) for warm in self._warmers]
         if self.config.llmgate.eval_schedules:
-            self._start_scheduler()
+            self.scheduler = build_scheduler(self.settings, self.config, lambda: self.engine)
+            self.scheduler.start()
         if self.config.llmgate.monitors.enabled:
-            self._start_monitor()
+            self.monitor = build_monitor(self.settings, self.config)
+            if self.monitor is not None:
+                self.monitor.start()
         if self.shared_totals is not None:
             self._publish = asyncio.create_task(self._publish_totals())
         if warming is not None:
@@ -328,34 +264,6 @@ class AppState:
                 await asyncio.to_thread(self.shared_totals.publish)
             except OSError as exc:
                 log.warning("could not publish this worker's metrics: %s", exc)
-
-    def _start_monitor(self) -> None:
-        """Run ``llmgate monitor`` beside the gateway, as a low-priority child process."""
-        if self.settings.config_path is None:
-            log.warning("llmgate.monitors.enabled needs a config file to hand the monitor; not started")
-            return
-        assert self.config.llmgate.spill_dir is not None
-        self.monitor = MonitorProcess(
-            str(Path(self.settings.config_path).resolve()),
-            Path(self.config.llmgate.spill_dir),
-            log_level=self.settings.log_level,
-        )
-        self.monitor.start()
-
-    def _start_scheduler(self) -> None:
-        """Run the config's eval schedules against this gateway; with several workers (or a
-        ``llmgate scheduler`` on this host) a lock file in the spill directory elects one."""
-        # croniter and the evals package load only when the config has eval schedules
-        from llmgate.evals.scheduler import local_base_url, scheduler_from_config
-
-        master = self.config.general_settings.master_key
-        self.scheduler = scheduler_from_config(
-            self.config,
-            base_url=local_base_url(self.settings.host, self.settings.port),
-            api_key=master.get_secret_value() if master else "llmgate",
-            engine_factory=lambda: self.engine,
-        )
-        self.scheduler.start()
 
     async def _ensure_schema(self) -> None:
         try:
@@ -372,8 +280,9 @@ class AppState:
             await self.monitor.stop()
         if self._schema is not None and not self._schema.done():
             self._schema.cancel()
-        if self._warm is not None and not self._warm.done():
-            self._warm.cancel()
+        for task in self._warm:
+            if not task.done():
+                task.cancel()
         # Each part gets a bounded time (the recorder bounds its own drain), so one that hangs (a
         # dead Redis, a half-started connection) cannot keep the process from exiting on SIGTERM.
         for kind, provider in self.providers.items():
@@ -458,24 +367,6 @@ def create_app(
     settings: Settings, config: GatewayConfig, *, overrides: Overrides | None = None
 ) -> LlmgateApp:
     return LlmgateApp(AppState(settings, config, overrides or Overrides()))
-
-
-def build_admin(state: AppState) -> FastAPI:
-    # FastAPI loads only when the admin app is built (the first request outside /v1 and the health
-    # probes): the gateway's own request path never needs it
-    from fastapi import FastAPI
-
-    from llmgate.server.errors import install_error_handlers
-
-    # Swagger UI loads its scripts from a CDN: off unless llmgate.http.swagger_ui (the schema is
-    # always at /openapi.json)
-    docs = "/docs" if state.config.llmgate.http.swagger_ui else None
-    admin = FastAPI(title="llmgate", version=__version__, docs_url=docs, redoc_url=None)
-    admin.state.llmgate = state
-    install_error_handlers(admin)
-    for router in routers():
-        admin.include_router(router)
-    return admin
 
 
 def create_app_from_env() -> LlmgateApp:

@@ -46,6 +46,8 @@ class KeyFields(Limits, total=False):
 # under what every store's Money column holds (SQLite: (2**63 - 1) / 1e10 = 922,337,203.68 USD)
 MAX_BUDGET = Decimal(10) ** 8
 MAX_NAME = 200
+#: requests or tokens per minute: what every store's INTEGER column holds
+MAX_COUNT = 2**31 - 1
 _QUANTUM = Decimal(1).scaleb(-MONEY_SCALE)
 _KEY_ID = re.compile(r"key_[0-9a-f]{12}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -102,8 +104,10 @@ def _clean(field: str, value: Any) -> Any:
         return list(dict.fromkeys(m.strip() for m in value))
     if field == "budget_period" and value not in PERIODS:
         raise bad(field, f"must be one of {', '.join(PERIODS)}")
-    if field in ("rpm", "tpm") and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise bad(field, "must be a whole number of at least 1")
+    if field in ("rpm", "tpm") and (
+        isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_COUNT
+    ):
+        raise bad(field, f"must be a whole number from 1 to {MAX_COUNT}")
     if field == "tags":
         if not isinstance(value, Mapping) or not all(
             isinstance(k, str) and k.strip() and isinstance(v, str) for k, v in value.items()

@@ -18,9 +18,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any, Unpack
 
 import orjson
@@ -28,7 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from llmgate.errors import InvalidRequest, LlmgateError, StoreError
+from llmgate.errors import InvalidRequest, StoreError
 from llmgate.store.db import describe_error
 from llmgate.store.key_fields import (
     KEY_FIELDS,
@@ -47,87 +45,13 @@ from llmgate.store.key_fields import MAX_BUDGET as MAX_BUDGET
 from llmgate.store.key_fields import MAX_NAME as MAX_NAME
 from llmgate.store.key_fields import check_new_expiry as check_new_expiry
 from llmgate.store.key_fields import money_text as money_text
+from llmgate.store.key_rows import AuditRow as AuditRow
+from llmgate.store.key_rows import KeyRow as KeyRow
+from llmgate.store.key_rows import NotFound as NotFound
+from llmgate.store.key_rows import TeamRow as TeamRow
+from llmgate.store.key_rows import json_value, key_from_row, team_from_row
 from llmgate.store.models import table
 from llmgate.store.sessions import end_sessions_of
-
-
-@dataclass(frozen=True, slots=True)
-class KeyRow:
-    id: str
-    alias: str
-    key_hash: str
-    key_prefix: str
-    team_id: str | None
-    user_id: str | None
-    models: list[str] | None  # None: every model (subject to the team's list)
-    budget_usd: Decimal | None
-    budget_period: str | None
-    rpm: int | None
-    tpm: int | None
-    tags: dict[str, str]
-    expires_at: datetime | None
-    revoked_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
-    admin: bool = False  # the admin role: the admin API and the dashboard, as with the master key
-
-    def usable_at(self, now: datetime) -> bool:
-        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
-
-
-@dataclass(frozen=True, slots=True)
-class TeamRow:
-    id: str
-    models: list[str] | None
-    budget_usd: Decimal | None
-    budget_period: str | None
-    rpm: int | None
-    tpm: int | None
-    tags: dict[str, str]
-    created_at: datetime
-    updated_at: datetime
-
-
-def _json(value: str | None) -> Any:
-    return orjson.loads(value) if value else None
-
-
-def key_from_row(row: Any) -> KeyRow:
-    m = row._mapping
-    return KeyRow(
-        id=m["id"],
-        alias=m["alias"],
-        key_hash=m["key_hash"],
-        key_prefix=m["key_prefix"],
-        team_id=m["team_id"],
-        user_id=m["user_id"],
-        models=_json(m["models_json"]),
-        budget_usd=m["budget_usd"],
-        budget_period=m["budget_period"],
-        rpm=m["rpm"],
-        tpm=m["tpm"],
-        tags=_json(m["tags_json"]) or {},
-        expires_at=m["expires_at"],
-        revoked_at=m["revoked_at"],
-        created_at=m["created_at"],
-        updated_at=m["updated_at"],
-        admin=bool(m["admin"]),
-    )
-
-
-def team_from_row(row: Any) -> TeamRow:
-    m = row._mapping
-    return TeamRow(
-        id=m["id"],
-        models=_json(m["models_json"]),
-        budget_usd=m["budget_usd"],
-        budget_period=m["budget_period"],
-        rpm=m["rpm"],
-        tpm=m["tpm"],
-        tags=_json(m["tags_json"]) or {},
-        created_at=m["created_at"],
-        updated_at=m["updated_at"],
-    )
 
 
 def load_keys(engine: Engine) -> list[KeyRow]:
@@ -160,24 +84,6 @@ def keys_version(engine: Engine) -> tuple[Any, ...]:
 
 
 # --- writes: each checks its values and appends its audit entry in the same transaction ----
-
-
-class NotFound(LlmgateError):
-    """No key or team by that id (or alias)."""
-
-    status_code = 404
-    error_type = "invalid_request_error"
-    code = "not_found"
-
-
-@dataclass(frozen=True, slots=True)
-class AuditRow:
-    id: int
-    at: datetime
-    actor: str  # cli:<os user> | api:master | api:<admin key id>
-    action: str  # key.create | key.update | key.revoke | key.rotate | team.create | team.update
-    target: str  # key id or team id
-    changes: dict[str, list[Any]]  # field -> [old, new] as JSON values (money as exact text)
 
 
 def _columns(fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -404,6 +310,6 @@ def list_audit(engine: Engine, since: datetime | None = None, *, target: str | N
     with engine.connect() as conn:
         rows = [r._mapping for r in conn.execute(query)]
     return [
-        AuditRow(m["id"], m["at"], m["actor"], m["action"], m["target"], _json(m["changes_json"]) or {})
+        AuditRow(m["id"], m["at"], m["actor"], m["action"], m["target"], json_value(m["changes_json"]) or {})
         for m in rows
     ]

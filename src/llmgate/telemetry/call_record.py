@@ -19,6 +19,7 @@ import orjson
 
 from llmgate.config.deployment import Deployment
 from llmgate.pricing import PriceBook, Usage, cost
+from llmgate.protocol.message_text import message_text
 from llmgate.protocol.redact import redact, redact_text
 from llmgate.telemetry import tokens
 
@@ -103,9 +104,7 @@ def _choice_text(endpoint: str, choice: dict[str, Any]) -> str:
     if endpoint == "completions":
         return str(choice.get("text") or "")
     content = _dict(choice.get("message")).get("content")
-    if isinstance(content, list):
-        return "".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
-    return str(content or "")
+    return message_text(content) if isinstance(content, list) else str(content or "")
 
 
 def parse_response(endpoint: str, body: bytes | None) -> _Parsed:

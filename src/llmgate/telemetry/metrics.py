@@ -21,7 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from llmgate.telemetry.records import CallRecord
+from llmgate.telemetry.call_record import CallRecord
 
 #: name -> (help, label names); every value is a running total
 COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {

@@ -12,9 +12,9 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from llmgate.pricing import PriceBook
+from llmgate.telemetry.call_record import CallRecord, to_row_parsed
 from llmgate.telemetry.metrics import CallMetrics
 from llmgate.telemetry.otel_settings import OtelSettings
-from llmgate.telemetry.records import CallRecord, to_row_parsed
 
 if TYPE_CHECKING:
     from llmgate.telemetry.tracing import Tracing

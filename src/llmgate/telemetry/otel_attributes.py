@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from llmgate.telemetry.records import Attempt, CallRecord, Parsed
+from llmgate.telemetry.call_record import Attempt, CallRecord, Parsed
 
 #: ``gen_ai.operation.name`` per endpoint
 OPERATIONS = {"chat/completions": "chat", "completions": "text_completion", "embeddings": "embeddings"}

@@ -16,6 +16,8 @@ from typing import Any
 
 import orjson
 
+from llmgate.protocol.message_text import message_text
+
 #: message overhead of OpenAI's chat format (tokens per message, and for the reply's priming)
 TOKENS_PER_MESSAGE = 3
 TOKENS_PER_NAME = 1
@@ -64,11 +66,11 @@ def count_text(model: str, text: str) -> int:
 
 
 def content_text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
-    return "" if content is None else orjson.dumps(content).decode()
+    """What a message's ``content`` costs in tokens: its text (``protocol.message_text``), or
+    the JSON of a shape that is no message content (the upstream is sent it all the same)."""
+    if content is None or isinstance(content, str | list):
+        return message_text(content)
+    return orjson.dumps(content).decode()
 
 
 def count_messages(model: str, messages: list[Any]) -> int:

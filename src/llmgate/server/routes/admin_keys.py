@@ -25,7 +25,9 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
 from sqlalchemy.engine import Engine
 
-from llmgate.auth.keys import Identity, display_prefix, generate_key, generate_key_id, hash_key
+from llmgate.auth.key_admin import issue_key
+from llmgate.auth.key_admin import rotate_key as rotate
+from llmgate.auth.keys import Identity
 from llmgate.config.master_key import KEYS_NEED_MASTER_KEY
 from llmgate.config.time_range import parse_moment
 from llmgate.errors import InvalidRequest, PermissionDenied
@@ -61,8 +63,8 @@ router = APIRouter(
     prefix="/admin", tags=["keys and teams"], responses=_ERRORS, dependencies=[Depends(refuse_nul)]
 )
 
-Period = Literal["daily", "weekly", "monthly"]
-Name = Annotated[str, Field(min_length=1, max_length=store.MAX_NAME)]
+# Bodies are typed here; what a value may be (a budget under MAX_BUDGET, an rpm of at least 1, a
+# name of at most MAX_NAME characters, a period) is store/key_fields.py's rule, as for the CLI.
 
 
 def _split(value: Any) -> Any:
@@ -78,10 +80,9 @@ def _pairs(value: Any) -> Any:
     return {k.strip(): v.strip() for k, sep, v in pairs} if all(sep for _, sep, _ in pairs) else value
 
 
-ModelList = Annotated[list[Name], BeforeValidator(_split), Field(min_length=1)]
+ModelList = Annotated[list[str], BeforeValidator(_split)]
 Tags = Annotated[dict[str, str], BeforeValidator(_pairs)]
-Count = Annotated[int, Field(ge=1, le=2**31 - 1)]
-Budget = Annotated[Decimal, Field(ge=0, lt=store.MAX_BUDGET, allow_inf_nan=False)]
+Budget = Annotated[Decimal, Field(allow_inf_nan=True)]
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -108,14 +109,14 @@ class LimitsBody(BaseModel):
 
     models: ModelList | None = Field(None, description="Allowed model aliases; null: every one.")
     budget_usd: Budget | None = _also("budget_usd", "budget", "max_budget")
-    budget_period: Period | None = _also("budget_period", "budget_duration")
-    rpm: Count | None = Field(None, description="Requests per minute.")
-    tpm: Count | None = Field(None, description="Tokens per minute.")
+    budget_period: str | None = _also("budget_period", "budget_duration")
+    rpm: int | None = Field(None, description="Requests per minute.")
+    tpm: int | None = Field(None, description="Tokens per minute.")
     tags: Tags | None = None
 
 
 class TeamCreate(LimitsBody):
-    alias: Name = Field(validation_alias=AliasChoices("alias", "team_id", "id"), description="Also its id.")
+    alias: str = Field(validation_alias=AliasChoices("alias", "team_id", "id"), description="Also its id.")
 
 
 class TeamUpdate(LimitsBody):
@@ -123,15 +124,15 @@ class TeamUpdate(LimitsBody):
 
 
 class KeyUpdate(LimitsBody):
-    alias: Name | None = None
-    team_id: Name | None = _also("team_id", "team")
-    user_id: Name | None = _also("user_id", "user")
+    alias: str | None = None
+    team_id: str | None = _also("team_id", "team")
+    user_id: str | None = _also("user_id", "user")
     expires_at: Expiry | None = _also("expires_at", "expires")
     admin: bool | None = Field(None, description="The admin role: the admin API and the dashboard.")
 
 
 class KeyCreate(KeyUpdate):
-    alias: Name
+    alias: str
     admin: bool = Field(False, description="The admin role: the admin API and the dashboard.")
 
 
@@ -273,14 +274,8 @@ def _grants_admin(identity: Identity, admin: bool | None) -> None:
 @router.post("/keys", status_code=201, summary="Create a key (the key is in this answer only)")
 def create_key(request: Request, body: KeyCreate, identity: Admin, engine: Store) -> NewKey:
     _grants_admin(identity, body.admin)
-    key = generate_key()
-    row = store.create_key(
-        engine,
-        key_hash=hash_key(key),
-        key_prefix=display_prefix(key),
-        actor=_actor(identity),
-        key_id=generate_key_id(),
-        **_values(request, body, only_set=False, creates=True),
+    key, row = issue_key(
+        engine, actor=_actor(identity), **_values(request, body, only_set=False, creates=True)
     )
     _keys_changed(request)
     return NewKey(**_key_info(row), key=key)
@@ -317,8 +312,7 @@ def revoke_key(request: Request, key_id: str, identity: Admin, engine: Store) ->
 
 @router.post("/keys/{key_id}/rotate", summary="New secret for a key (in this answer only)")
 def rotate_key(request: Request, key_id: str, identity: Admin, engine: Store) -> NewKey:
-    key = generate_key()
-    row = store.rotate_key(engine, key_id, hash_key(key), display_prefix(key), _actor(identity))
+    key, row = rotate(engine, key_id, actor=_actor(identity))
     _keys_changed(request)
     return NewKey(**_key_info(row), key=key)
 

@@ -17,7 +17,7 @@ import orjson
 from llmgate.errors import LlmgateError, StoreError
 from llmgate.gateway import Reply
 from llmgate.protocol import error_body, error_from_exception
-from llmgate.providers.base import Endpoint
+from llmgate.protocol.endpoints import Endpoint
 from llmgate.server.http import (
     ClientDisconnected,
     Receive,

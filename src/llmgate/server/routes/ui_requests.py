@@ -28,6 +28,7 @@ from fastapi.responses import Response
 
 from llmgate.config.time_range import check_moment
 from llmgate.errors import InvalidRequest, LlmgateError
+from llmgate.protocol.message_text import message_text
 from llmgate.server.deps import app_state, schema_ready
 from llmgate.server.params import refuse_nul
 from llmgate.server.ui_auth import require_ui_admin
@@ -235,19 +236,11 @@ def prompt_preview(head: str | None) -> str:
         return ""
     for message in reversed(body.get("messages") or []):
         if isinstance(message, dict) and message.get("role") == "user":
-            return _content_text(message.get("content"))
+            return message_text(message.get("content"))
     for field in ("prompt", "input"):
         value = body.get(field)
         if isinstance(value, str):
             return value
         if isinstance(value, list) and value and isinstance(value[0], str):
             return value[0]
-    return ""
-
-
-def _content_text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict) and "text" in p)
     return ""
