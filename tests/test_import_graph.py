@@ -31,6 +31,8 @@ cycle; the failure lists each one with the edges that close it.
 from __future__ import annotations
 
 import ast
+import io
+import tokenize
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -204,3 +206,98 @@ def test_no_import_cycles() -> None:
     found = cycles(graph)
     report = "\n".join(describe(graph, component) for component in found)
     assert not found, f"{len(found)} import cycle(s) in src/llmgate (function-level imports count):\n{report}"
+
+
+def _function_level_imports(node: ast.AST, inside: bool = False) -> Iterator[ast.Import | ast.ImportFrom]:
+    """Every import written inside a function (at any depth), skipping ``if TYPE_CHECKING:`` bodies."""
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, ast.If) and _is_type_checking(child.test):
+            for other in child.orelse:
+                yield from _function_level_imports(ast.Module(body=[other], type_ignores=[]), inside)
+            continue
+        if isinstance(child, ast.Import | ast.ImportFrom):
+            if inside:
+                yield child
+            continue
+        nested = inside or isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)
+        yield from _function_level_imports(child, nested)
+
+
+def _comment_lines(text: str) -> set[int]:
+    """The line numbers that hold a ``#`` comment (a ``#`` inside a string is not one)."""
+    tokens = tokenize.generate_tokens(io.StringIO(text).readline)
+    return {token.start[0] for token in tokens if token.type == tokenize.COMMENT}
+
+
+def uncommented_function_imports(text: str) -> list[int]:
+    """The first lines of the function-level imports in ``text`` that say nothing about why.
+
+    An import is explained by a comment on one of its own lines, or on the line(s) directly above it
+    in the same block: walking up from the import, blank lines and the other imports of the same run
+    of imports are skipped, and the first line that is neither must be a comment (so one comment
+    above a block of consecutive imports covers the block).
+    """
+    tree = ast.parse(text)
+    comments = _comment_lines(text)
+    imports = list(_function_level_imports(tree))
+    import_lines = {
+        line for node in imports for line in range(node.lineno, (node.end_lineno or node.lineno) + 1)
+    }
+    blank = {number for number, line in enumerate(text.splitlines(), 1) if not line.strip()}
+    missing: list[int] = []
+    for node in imports:
+        own = range(node.lineno, (node.end_lineno or node.lineno) + 1)
+        if comments.intersection(own):
+            continue
+        line = node.lineno - 1
+        while line in blank or (line in import_lines and line not in comments):
+            line -= 1
+        if line not in comments:
+            missing.append(node.lineno)
+    return missing
+
+
+def test_the_comment_rule_follows_its_docstring() -> None:
+    text = (
+        "from typing import TYPE_CHECKING\n"
+        "import os  # module level: no comment needed\n"
+        "\n"
+        "def f():\n"
+        "    if TYPE_CHECKING:\n"
+        "        import numpy\n"  # never runs: no comment needed
+        "    # torch: off start-up\n"
+        "    import torch\n"
+        "\n"
+        "    from x import (\n"
+        "        y,\n"
+        "    )\n"  # same run as torch: covered by the comment above it
+        "    z = 1\n"
+        "    import json\n"  # 14: after a statement, no comment
+        "    import re  # stdlib, on purpose\n"
+        "    import sys\n"  # covered by the trailing comment of the line above (same run)
+        "\n"
+        "class C:\n"
+        "    def m(self):\n"
+        "        '''Doc.'''\n"
+        "        import yaml\n"  # 21: a docstring is not a comment
+        "        return lambda: __import__('a')\n"
+        "\n"
+        "def g():\n"
+        "    x = '# not a comment'\n"
+        "    import csv\n"  # 26: a '#' inside a string does not count
+    )
+    assert uncommented_function_imports(text) == [14, 21, 26]
+
+
+def test_function_level_imports_say_why() -> None:
+    """A function-level import keeps an optional or heavy dependency off a path that matters, and says
+    which on its line or directly above (DESIGN.md); anything else goes at the top of the module."""
+    found = [
+        f"  {path.relative_to(SRC)}:{line}"
+        for path in module_files().values()
+        for line in uncommented_function_imports(path.read_text(encoding="utf-8"))
+    ]
+    assert not found, (
+        f"{len(found)} function-level import(s) without a comment saying which heavy or optional "
+        "dependency they keep off which path (else move them to the top of the module):\n" + "\n".join(found)
+    )

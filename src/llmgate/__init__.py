@@ -21,10 +21,12 @@ if TYPE_CHECKING:
 
 def __getattr__(name: str) -> Any:
     if name == "create_app":
+        # the server stack (aiohttp, pydantic, the gateway): off `import llmgate` and `llmgate --help`
         from llmgate.server.app import create_app
 
         return create_app
     if name == "load_config":
+        # pydantic and PyYAML (the config schema): off `import llmgate` and `llmgate --help`
         from llmgate.config.loader import load_config
 
         return load_config

@@ -1,4 +1,4 @@
-"""The CLI and the admin API refuse a bad key field with the same words (``store/key_fields.py``).
+"""The CLI and the admin API refuse a bad key field with the same words (``auth/key_fields.py``).
 
 The CLI names the option (``--budget: ...``, exit code 2), the API the field (``budget_usd: ...``,
 400 with that ``param``); what follows the name is the same rule's message. Before, the CLI had

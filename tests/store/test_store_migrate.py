@@ -77,7 +77,13 @@ def test_0006_adds_the_admin_role_to_existing_keys(empty_engine: Engine) -> None
     column = {c["name"]: c for c in sa.inspect(empty_engine).get_columns("api_keys")}["admin"]
     assert column["nullable"] is False
     create_key(
-        empty_engine, key_hash="b" * 64, key_prefix="sk-lg-efgh", actor="test", alias="new", admin=True
+        empty_engine,
+        key_id="key_000000000002",
+        key_hash="b" * 64,
+        key_prefix="sk-lg-efgh",
+        actor="test",
+        values={"alias": "new", "admin": True},
+        audit={},
     )
     assert {k.alias: k.admin for k in load_keys(empty_engine)} == {"old": False, "new": True}
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from llmgate.auth.budgets import BudgetCheck, Refusal, Reservation
 from llmgate.auth.limits import Limits, RateState, ratelimit_headers
+from llmgate.config.budget_periods import PERIOD_NAMES
 from llmgate.errors import BudgetExceeded, LimitExceeded, PermissionDenied
 from llmgate.store.money import usd
 
@@ -210,8 +211,6 @@ def budget_message(
 ) -> str:
     """The text of a budget's 429, for people: "Budget exceeded for key 'key_1a2b': spent
     $0.001372 of $0.001 today." (amounts as ``store.money.usd`` writes them)."""
-    from llmgate.store.spend import PERIOD_NAMES  # store.spend loads SQLAlchemy: not on import
-
     spent = f"spent {usd(refusal.spent)} of {usd(budget)} {PERIOD_NAMES.get(period, period)}"
     if refusal.spent >= budget:
         return f"Budget exceeded for {scope} '{owner}': {spent}."
@@ -240,6 +239,7 @@ def _tighter(current: RateState | None, new: RateState) -> RateState:
 
 
 def _period(period: str, tz: str) -> tuple[datetime, datetime]:
+    # SQLAlchemy (store.spend): off the gateway's start-up, loaded when a budget is first checked
     from llmgate.store.spend import period_bounds
 
     return period_bounds(period, datetime.now(UTC), tz)

@@ -105,6 +105,7 @@ class RedisLimits:
     """The same, in Redis: shared by every gateway process that uses it."""
 
     def __init__(self, url: str, prefix: str = "llmgate") -> None:
+        # redis: only when limits are shared through Redis, off the gateway's start-up otherwise
         import redis.asyncio as aioredis
 
         self._redis: Any = aioredis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)

@@ -169,6 +169,7 @@ class KeyRegistry:
 
     def _find(self, key_hash: str) -> tuple[KeyRow, TeamRow | None] | None:
         """(In a thread.) The key and, if this copy lacks it, its team, straight from the store."""
+        # SQLAlchemy (the store): off the gateway's start-up, loaded when a key is first looked up
         from llmgate.store.keys import find_key, get_team
 
         engine = self._engine()
@@ -201,6 +202,7 @@ class KeyRegistry:
                 failing = True
 
     def _reload(self, *, force: bool) -> None:
+        # SQLAlchemy (the store): off the gateway's start-up, loaded on the first key reload
         from llmgate.store.keys import keys_version, load_keys, load_teams
         from llmgate.store.migrate import upgrade
 

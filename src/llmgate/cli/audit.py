@@ -30,6 +30,7 @@ def audit(
     format: FormatOption = Format.table,
 ) -> None:
     """Every admin action on keys and teams, oldest first: who, when, what changed."""
+    # SQLAlchemy (the store): off `llmgate audit --help`
     from llmgate.store.keys import list_audit
 
     moment, _ = read_range(since, None, zone_of(config))

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
+from llmgate.errors import InvalidRequest
+
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
@@ -56,6 +58,7 @@ def config_from(path: str | None, *, for_store_only: bool = False) -> GatewayCon
 @contextmanager
 def store_engine(path: str | None) -> Iterator[Engine]:
     """The store the config at ``path`` names (provider secrets need not be set), closed after use."""
+    # SQLAlchemy (the store): off `llmgate --help`
     from llmgate.store.db import create_engine_for
 
     cfg = config_from(path, for_store_only=True)
@@ -83,7 +86,6 @@ def read_range(
     """``--since`` / ``--until`` as ``config.time_range`` reads them; a bad one is one line, exit 2."""
     # the config package is imported here, not at the top: it costs more than all of --help
     from llmgate.config.time_range import parse_range
-    from llmgate.errors import InvalidRequest
 
     try:
         return parse_range(since, until, tz, default_since=default_since, default_until=default_until)

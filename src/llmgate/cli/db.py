@@ -11,6 +11,7 @@ app = typer.Typer(no_args_is_help=True)
 
 @app.command("upgrade", help="Apply pending schema migrations (serve does this at start too).")
 def upgrade_cmd(config: ConfigOption = None) -> None:
+    # SQLAlchemy (the store): off `llmgate db --help`
     from llmgate.store.migrate import current_revision, upgrade
 
     with store_engine(config) as engine:
@@ -20,6 +21,7 @@ def upgrade_cmd(config: ConfigOption = None) -> None:
 
 @app.command("status", help="Show the store's schema revision against the newest one.")
 def status_cmd(config: ConfigOption = None) -> None:
+    # SQLAlchemy (the store): off `llmgate db --help`
     from llmgate.store.migrate import current_revision, head_revision
 
     with store_engine(config) as engine:

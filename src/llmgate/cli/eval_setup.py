@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -41,6 +42,7 @@ def store_url(config: str | None) -> str:
 
 def missing_store(url: str) -> str | None:
     """Why ``url`` holds nothing yet (an SQLite file that does not exist), or ``None``."""
+    # SQLAlchemy (the store): off `llmgate eval --help`
     from llmgate.store.db import sqlite_file
 
     path = sqlite_file(url)
@@ -52,6 +54,7 @@ def missing_store(url: str) -> str | None:
 @contextmanager
 def write_engine(url: str) -> Iterator[Engine]:
     """The store at ``url``, created and migrated if need be."""
+    # SQLAlchemy (the store): off `llmgate eval --help`
     from llmgate.store.db import create_engine_for
     from llmgate.store.evals import ensure_schema
 
@@ -94,6 +97,7 @@ def checked_gateway(
     config_path: str | None,
 ) -> Iterator[tuple[str, str]]:
     """The gateway's base URL and key, once the setup checks pass (``SetupError`` when one fails)."""
+    # pydantic (the config schema): off `llmgate eval --help`
     from llmgate.evals.preflight import check_extras, check_gateway, models_named
 
     check_extras(suite, cases)
@@ -114,8 +118,8 @@ def checked_gateway(
 @contextmanager
 def in_process_gateway(cfg: GatewayConfig, config_path: str) -> Iterator[str]:
     """A gateway for ``cfg`` on a free loopback port, in a thread; yields its base URL."""
-    import socket
 
+    # pydantic (the config schema) and the server stack: off `llmgate eval --help`
     import uvicorn
 
     from llmgate.server.app import Settings, create_app

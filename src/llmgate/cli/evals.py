@@ -26,6 +26,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
+import orjson
 import typer
 
 from llmgate.cli.common import ConfigOption, config_from, fail
@@ -70,6 +71,7 @@ OutPath = Annotated[str | None, typer.Option("--out", help="Write the report to 
 @contextmanager
 def _errors() -> Iterator[None]:
     """Known failures as one line: usage, config and suite problems exit 2, the rest 1."""
+    # pydantic (the config schema): off `llmgate eval --help`
     from llmgate.evals.history import RunNotFound
 
     try:
@@ -81,6 +83,7 @@ def _errors() -> Iterator[None]:
 
 
 def _console(*, stderr: bool = False) -> Console:
+    # rich: off `llmgate eval --help`
     from rich.console import Console
 
     stream = sys.stderr if stderr else sys.stdout
@@ -119,6 +122,7 @@ def run(
     method: MethodOption = Method.mcnemar,
 ) -> None:
     """Run a suite against its models through a gateway; compare with the baseline."""
+    # pydantic (the config schema): off `llmgate eval --help`
     from llmgate.evals.suite import load_suite
 
     if not base_url and not config:
@@ -155,6 +159,7 @@ def _run(
     repeat: int,
     tags: list[str] | None,
 ) -> list[Reported]:
+    # pydantic (the config schema) and rich: off `llmgate eval --help`
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
     from llmgate.evals.runner import run_suite_file
@@ -188,6 +193,7 @@ def _with_baselines(
 ) -> list[Reported]:
     if engine is None:
         return reported
+    # pydantic (the config schema): off `llmgate eval --help`
     from llmgate.evals.history import compare_with_baseline
 
     return [
@@ -199,6 +205,7 @@ def _with_baselines(
 def _emit(reported: list[Reported], output: Output, out: str | None) -> None:
     """The report on stdout or in --out; beside a file format, the summary (stderr when the format
     itself is on stdout)."""
+    # pydantic (the config schema) and rich: off `llmgate eval --help`
     from llmgate.evals.console import print_report
     from llmgate.evals.report import render
 
@@ -227,8 +234,8 @@ def list_runs(
     format: Annotated[Format, typer.Option("--format", help="table or json.")] = Format.table,
 ) -> None:
     """Stored runs, newest first (* marks baselines)."""
-    import orjson
 
+    # SQLAlchemy (the store) and rich: off `llmgate eval --help`
     from llmgate.evals.console import print_runs
     from llmgate.store import evals as store
 
@@ -260,6 +267,7 @@ def show(
     out: OutPath = None,
 ) -> None:
     """One stored run, case by case, with its baseline comparison."""
+    # pydantic (the config schema): off `llmgate eval --help`
     from llmgate.evals.history import compare_with_baseline, load_run
 
     with _errors(), read_engine(store_url(config)) as engine:
@@ -279,8 +287,8 @@ def compare(
     format: Annotated[Format, typer.Option("--format", help="table or json.")] = Format.table,
 ) -> None:
     """Compare RUN_B with RUN_A case by case; exit 1 when RUN_B regressed."""
-    import orjson
 
+    # pydantic (the config schema) and rich: off `llmgate eval --help`
     from llmgate.evals.console import print_comparison
     from llmgate.evals.history import compare_summaries, load_run
 
@@ -308,6 +316,7 @@ def baseline_set(
     ] = None,
 ) -> None:
     """Make RUN the baseline of its suite and model (or of its suite on --model, another model)."""
+    # SQLAlchemy (the store): off `llmgate eval --help`
     from llmgate.evals.history import find_run
     from llmgate.store import evals as store
 
@@ -323,6 +332,7 @@ def baseline_set(
 @baseline_app.command("list")
 def baseline_list(config: ConfigOption = None) -> None:
     """Every baseline, by suite and model."""
+    # SQLAlchemy (the store): off `llmgate eval --help`
     from llmgate.store import evals as store
 
     with _errors():

@@ -1,7 +1,7 @@
 """What ``llmgate keys``, ``llmgate teams`` and ``llmgate audit`` share: their options and output.
 
 Options are parsed into typed values here (text that is no number, date or list of pairs ends as
-one line and exit code 2); what the values may be is ``store/key_fields.py``'s to say, for the CLI
+one line and exit code 2); what the values may be is ``auth/key_fields.py``'s to say, for the CLI
 as for the admin API. Rows are printed as a table or JSON; a key's prefix only, never the key or
 its hash (``show_key`` prints a new or rotated key once). Split out of ``cli/keys.py``.
 """
@@ -18,7 +18,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 import orjson
 import typer
 
+from llmgate.auth import key_fields
+from llmgate.auth.key_fields import plain
 from llmgate.cli.common import fail
+from llmgate.errors import InvalidRequest
 from llmgate.store.money import usd
 
 if TYPE_CHECKING:
@@ -64,7 +67,7 @@ AdminChange = Annotated[
 
 
 # --- parsing options: text that is no value is one line and exit code 2 -------------------------
-# (what a value may be, e.g. a budget of at least 0, is ``store/key_fields.py``'s rule: ``checked``)
+# (what a value may be, e.g. a budget of at least 0, is ``auth/key_fields.py``'s rule: ``checked``)
 
 
 def _as_is(option: str, value: str) -> str:
@@ -151,12 +154,9 @@ def changes(params: dict[str, Any], clearable: tuple[str, ...]) -> dict[str, Any
 
 
 def checked(fields: dict[str, Any], *, key: bool, new: bool = False) -> dict[str, Any]:
-    """``fields`` checked by the rules the admin API and the store apply (``store/key_fields.py``),
+    """``fields`` checked by the rules the admin API applies too (``auth/key_fields.py``),
     before the store is opened; a refusal is the rule's message, naming the option, and exit code 2.
     ``key``: a key's fields (else a team's, whose ``alias`` is its name); ``new``: it is created."""
-    from llmgate.errors import InvalidRequest
-    from llmgate.store import key_fields  # SQLAlchemy (store.models): only when a command runs
-
     try:
         if key:
             values = key_fields.check_fields(fields, key_fields.KEY_FIELDS)
@@ -182,14 +182,10 @@ def status(row: KeyRow) -> str:
 
 
 def key_json(row: KeyRow) -> dict[str, Any]:
-    from llmgate.store.key_fields import plain
-
     return {name: plain(getattr(row, name)) for name in KEY_FIELDS} | {"status": status(row)}
 
 
 def team_json(row: TeamRow) -> dict[str, Any]:
-    from llmgate.store.key_fields import plain
-
     return {"id": row.id, "alias": row.id} | {name: plain(getattr(row, name)) for name in TEAM_FIELDS}
 
 
@@ -208,6 +204,7 @@ def cell_text(value: Any) -> str:
 
 
 def print_table(columns: list[str], rows: list[list[Any]]) -> None:
+    # rich: off `llmgate keys --help` and the JSON output
     from rich.console import Console
     from rich.table import Table
 

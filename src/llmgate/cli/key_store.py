@@ -14,6 +14,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from llmgate.auth.key_fields import check_models
+from llmgate.auth.keys import hash_key
 from llmgate.cli.common import config_from, fail, store_engine
 from llmgate.config.loader import declares_master_key
 from llmgate.config.master_key import KEYS_NEED_MASTER_KEY
@@ -47,8 +49,6 @@ def key_store(
 
 
 def _check(config: str | None, fields: Mapping[str, Any], *, creates: bool) -> None:
-    from llmgate.store.key_fields import check_models  # SQLAlchemy (store.models): only when used
-
     cfg = config_from(config, for_store_only=True)
     assert config is not None  # config_from has refused a missing one
     if creates and cfg.general_settings.master_key is None and not declares_master_key(config):
@@ -71,7 +71,6 @@ def key_ref(engine: Engine, ref: str) -> str:
     """A key id or alias as it is; a full key (``sk-...``) found by its hash, never echoed."""
     if not ref.startswith("sk-"):
         return ref
-    from llmgate.auth.keys import hash_key
     from llmgate.store.keys import find_key  # SQLAlchemy: only when a key is given
 
     row = find_key(engine, hash_key(ref))

@@ -1,10 +1,11 @@
-"""``llmgate keys ...``: virtual keys, a thin client of the store and ``auth/key_admin.py``.
+"""``llmgate keys ...``: virtual keys, a thin client of ``auth/key_admin.py`` and the store.
 
-Options are read by ``cli/key_options.py`` (a bad one ends as one line and exit code 2); the store
-checks and writes them with their audit entry (its refusals, such as an unknown team or a taken
-alias, end as one line and exit code 1). A key is printed once, when it is created or rotated;
-lists and info show its prefix only, never the key or its hash. Changes are audited as
-``cli:<os user>``. ``--admin`` makes an admin key (the admin API and the dashboard, as the master key).
+Options are read by ``cli/key_options.py`` (a bad one ends as one line and exit code 2);
+``auth/key_admin.py`` checks them and the store writes them with their audit entry (refusals such
+as an unknown team or a taken alias end as one line and exit code 1). A key is printed once, when
+it is created or rotated; lists and info show its prefix only, never the key or its hash. Changes
+are audited as ``cli:<os user>``. ``--admin`` makes an admin key (the admin API and the dashboard,
+as the master key).
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ def list_keys(
     config: ConfigOption = None,
     format: FormatOption = Format.table,
 ) -> None:
+    # SQLAlchemy (the store): off `llmgate keys --help`
     from llmgate.store.keys import load_keys
 
     with key_store(config) as engine:
@@ -109,6 +111,7 @@ def info(
     config: ConfigOption = None,
     format: FormatOption = Format.table,
 ) -> None:
+    # SQLAlchemy (the store): off `llmgate keys --help`
     from llmgate.store.keys import get_key
 
     with key_store(config) as engine:
@@ -139,7 +142,7 @@ def update(
     config: ConfigOption = None,
     format: FormatOption = Format.table,
 ) -> None:
-    from llmgate.store.keys import update_key
+    from llmgate.auth.key_admin import update_key  # SQLAlchemy (the store): only when a command runs
 
     fields = checked(changes(locals(), KEY_CLEARABLE), key=True)
     with key_store(config, fields) as engine:
@@ -153,10 +156,10 @@ def revoke(
     config: ConfigOption = None,
     format: FormatOption = Format.table,
 ) -> None:
-    from llmgate.store.keys import revoke_key
+    from llmgate.auth.key_admin import revoke_key  # SQLAlchemy (the store): only when a command runs
 
     with key_store(config) as engine:
-        row = revoke_key(engine, key_ref(engine, key), actor())
+        row = revoke_key(engine, key_ref(engine, key), actor=actor())
     show_key(row, format, f"Key {row.id} ({row.alias}) is revoked: it no longer works.")
 
 

@@ -17,11 +17,13 @@ from contextlib import contextmanager
 from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
+from zoneinfo import ZoneInfo
 
 import orjson
 import typer
 
 from llmgate.cli.common import ConfigOption, config_from, fail, option_error
+from llmgate.cli.log_record import render
 from llmgate.errors import InvalidRequest
 from llmgate.store.money import cost_text, usd
 
@@ -92,6 +94,7 @@ def logs(
     limit: Annotated[int, typer.Option(min=1, max=100_000, help="At most this many rows.")] = 50,
     format: Annotated[LogFormat, typer.Option("--format", help="table or json.")] = LogFormat.table,
 ) -> None:
+    # SQLAlchemy (the store): off `llmgate logs --help`
     from llmgate.config.time_range import parse_range
     from llmgate.store.records import list_records
     from llmgate.store.request_filter import MAX_TEXT, RequestFilter, parse_status, parse_tag
@@ -128,6 +131,7 @@ def logs(
 @contextmanager
 def _store(path: str | None) -> Iterator[tuple[Engine, str]]:
     """The config's store (closed after use) and its ``llmgate.time_zone``."""
+    # SQLAlchemy (the store): off `llmgate logs --help`
     from llmgate.store.db import create_engine_for
 
     cfg = config_from(path, for_store_only=True)
@@ -140,7 +144,7 @@ def _store(path: str | None) -> Iterator[tuple[Engine, str]]:
 
 
 def _show_one(engine: Engine, record_id: str, tz: str, format: LogFormat) -> None:
-    from llmgate.cli.log_record import render
+    # SQLAlchemy (the store): off `llmgate logs --help`
     from llmgate.store.keys import get_key
     from llmgate.store.records import get_record, records_by_id_prefix
 
@@ -160,8 +164,8 @@ def _show_one(engine: Engine, record_id: str, tz: str, format: LogFormat) -> Non
 
 
 def _print_table(rows: list[dict[str, Any]], tz: str) -> None:
-    from zoneinfo import ZoneInfo
 
+    # rich: off `llmgate logs --help`
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table

@@ -16,6 +16,7 @@ import typer
 from llmgate.cli.common import fail, usage_text
 from llmgate.cli.lazy import Lazy, LazyGroup, context_widths
 from llmgate.errors import ConfigError, LlmgateError
+from llmgate.version import __version__
 
 #: every command but ``version``, in the order ``llmgate --help`` lists them
 COMMANDS = {
@@ -56,8 +57,6 @@ app = typer.Typer(
 
 def _print_version(value: bool) -> None:
     if value:
-        from llmgate.version import __version__
-
         typer.echo(f"llmgate {__version__}")
         raise typer.Exit()
 
@@ -74,7 +73,6 @@ def _root(
 
 @app.command("version", help="Print the version.")
 def version() -> None:
-    from llmgate.version import __version__
 
     typer.echo(__version__)
 

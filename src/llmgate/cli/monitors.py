@@ -19,9 +19,14 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
+import orjson
 import typer
 
 from llmgate.cli.common import ConfigOption, config_from, fail, read_range, zone_of
+from llmgate.errors import StoreError
+from llmgate.telemetry.alerts import sinks_from_config
+from llmgate.telemetry.leader import FileLock
+from llmgate.telemetry.otel_settings import OtelSettings
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -66,12 +71,10 @@ def monitor(
     ] = True,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
 ) -> None:
+    # SQLAlchemy (the store) and numpy and the OpenTelemetry SDK: off `llmgate monitor --help`
     from llmgate.monitors.worker import MonitorWorker, monitor_embedder
     from llmgate.store.db import create_engine_for
     from llmgate.store.migrate import upgrade
-    from llmgate.telemetry.alerts import sinks_from_config
-    from llmgate.telemetry.leader import FileLock
-    from llmgate.telemetry.otel_settings import OtelSettings
     from llmgate.telemetry.tracing import tracing_from
 
     if log_level not in ("debug", "info", "warning", "error"):
@@ -156,6 +159,7 @@ def _lower_priority(nice: int, idle: bool) -> None:
 
 @contextmanager
 def _store(config: str | None) -> Iterator[tuple[Engine, MonitorSettings]]:
+    # SQLAlchemy (the store): off `llmgate monitor --help`
     from llmgate.store.db import create_engine_for
     from llmgate.store.migrate import upgrade
 
@@ -170,13 +174,13 @@ def _store(config: str | None) -> Iterator[tuple[Engine, MonitorSettings]]:
 
 
 def _echo_json(data: Any) -> None:
-    import orjson
 
     typer.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
 
 
 @drift_app.command("status", help="Each model and route: samples, last evaluation, open alerts.")
 def drift_status(config: ConfigOption = None, format: FormatOption = Format.table) -> None:
+    # SQLAlchemy (the store): off `llmgate monitor --help`
     from llmgate.monitors.reports import drift_status as status
 
     with _store(config) as (engine, settings):
@@ -184,6 +188,7 @@ def drift_status(config: ConfigOption = None, format: FormatOption = Format.tabl
         if format is Format.json:
             _echo_json(data)
             return
+        # rich: off `llmgate monitor --help`
         from llmgate.cli.monitor_console import print_status
 
         print_status(data)
@@ -203,9 +208,9 @@ def drift_report(
     window: WindowOption = None,
     format: FormatOption = Format.table,
 ) -> None:
+    # SQLAlchemy (the store): off `llmgate monitor --help`
     from sqlalchemy.exc import SQLAlchemyError
 
-    from llmgate.errors import StoreError
     from llmgate.monitors.reports import drift_report as report
 
     _check_window(window)
@@ -213,6 +218,7 @@ def drift_report(
         with _store(config) as (engine, settings):
             data = report(engine, settings, now=datetime.now(UTC), model=model, route=route, window=window)
     except (SQLAlchemyError, StoreError, OSError) as exc:
+        # SQLAlchemy (the store): off `llmgate monitor --help`
         from llmgate.store.db import describe_error
 
         fail(f"cannot read the store: {describe_error(exc)}", code=2)
@@ -223,6 +229,7 @@ def drift_report(
     if format is Format.json:
         _echo_json(data)
     else:
+        # rich: off `llmgate monitor --help`
         from llmgate.cli.monitor_console import print_drift_report
 
         print_drift_report(data)
@@ -237,6 +244,7 @@ def quality_report(
     window: WindowOption = None,
     format: FormatOption = Format.table,
 ) -> None:
+    # SQLAlchemy (the store): off `llmgate monitor --help`
     from llmgate.monitors.reports import quality_report as report
 
     _check_window(window)
@@ -245,6 +253,7 @@ def quality_report(
         if format is Format.json:
             _echo_json(data)
             return
+        # rich: off `llmgate monitor --help`
         from llmgate.cli.monitor_console import print_quality_report
 
         print_quality_report(data)
@@ -264,6 +273,7 @@ def baseline_set(
     route: Annotated[str, typer.Option(help="A route (chat/completions, ...) or * for every route.")] = "*",
     config: ConfigOption = None,
 ) -> None:
+    # SQLAlchemy (the store): off `llmgate monitor --help`
     from llmgate.store.monitors import count_samples, set_baseline
 
     start, end = read_range(since, until, zone_of(config), default_until=datetime.now(UTC))
@@ -286,6 +296,7 @@ def baseline_clear(
     route: Annotated[str, typer.Option(help="The route the baseline was set for.")] = "*",
     config: ConfigOption = None,
 ) -> None:
+    # SQLAlchemy (the store): off `llmgate monitor --help`
     from llmgate.store.monitors import clear_baseline
 
     with _store(config) as (engine, _):
@@ -296,6 +307,7 @@ def baseline_clear(
 
 @baseline_app.command("list", help="Pinned baselines.")
 def baseline_list(config: ConfigOption = None, format: FormatOption = Format.table) -> None:
+    # SQLAlchemy (the store): off `llmgate monitor --help`
     from llmgate.store.monitors import baselines
 
     with _store(config) as (engine, _):
@@ -314,6 +326,7 @@ def baseline_list(config: ConfigOption = None, format: FormatOption = Format.tab
 def _check_window(window: str | None) -> None:
     if window is None:
         return
+    # pydantic (the config schema): off `llmgate monitor --help`
     from llmgate.config.monitors import parse_window
 
     try:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
+import orjson
 import typer
 
 from llmgate.cli.common import ConfigOption, config_from, fail, option_error, read_range
@@ -60,6 +61,7 @@ def _store(path: str | None) -> Iterator[tuple[Engine, LlmgateSettings]]:
     errors; otherwise migrating is left to ``serve`` and ``db upgrade`` (alembic takes a while to
     load, and a report reads only what every revision has).
     """
+    # SQLAlchemy (the store): off `llmgate report --help`
     import sqlalchemy as sa
 
     from llmgate.store.db import create_engine_for
@@ -69,6 +71,7 @@ def _store(path: str | None) -> Iterator[tuple[Engine, LlmgateSettings]]:
     engine = create_engine_for(cfg.llmgate.database_url)
     try:
         if not sa.inspect(engine).has_table("requests"):
+            # SQLAlchemy (the store): off `llmgate report --help`
             from llmgate.store.migrate import upgrade
 
             upgrade(engine)
@@ -78,12 +81,12 @@ def _store(path: str | None) -> Iterator[tuple[Engine, LlmgateSettings]]:
 
 
 def _echo_json(data: Any) -> None:
-    import orjson
 
     typer.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
 
 
 def _print_table(headers: list[str], rows: list[list[str]], total: list[str] | None, *, right: int) -> None:
+    # rich: off `llmgate report --help`
     from rich.console import Console
     from rich.table import Table
 
@@ -114,6 +117,7 @@ def spend(
     ] = None,
     format: Annotated[SpendFormat, typer.Option("--format", help="table, csv or json.")] = SpendFormat.table,
 ) -> None:
+    # SQLAlchemy (the store): off `llmgate report --help`
     from llmgate.reports import spend as reports
 
     with _store(config) as (engine, settings):
@@ -144,6 +148,7 @@ def budgets(
     ] = None,
     format: Annotated[TableFormat, typer.Option("--format", help="table or json.")] = TableFormat.table,
 ) -> None:
+    # SQLAlchemy (the store): off `llmgate report --help`
     from llmgate.reports import budgets as reports
 
     now = _moment(as_of, "--as-of") if as_of else datetime.now(UTC)
@@ -172,6 +177,7 @@ def pricing_gaps(
     until: UntilOption = None,
     format: Annotated[TableFormat, typer.Option("--format", help="table or json.")] = TableFormat.table,
 ) -> None:
+    # SQLAlchemy (the store): off `llmgate report --help`
     from llmgate.reports.spend import gaps_to_json
     from llmgate.reports.spend import pricing_gaps as gaps_in
 

@@ -33,6 +33,7 @@ def scheduler(
     ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
 ) -> None:
+    # SQLAlchemy (the store) and croniter: off `llmgate eval --help`
     from llmgate.evals.scheduler import scheduler_from_config
     from llmgate.store.db import create_engine_for
     from llmgate.store.migrate import upgrade

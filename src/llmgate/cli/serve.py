@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from llmgate.cli.common import ConfigOption, config_from, fail
+from llmgate.config import build_deployments
 from llmgate.config.master_key import start_warnings
+from llmgate.version import __version__
 
 if TYPE_CHECKING:
     from llmgate.config import GatewayConfig
@@ -25,9 +27,7 @@ def start_lines(cfg: GatewayConfig, config: str, host: str, port: int) -> list[s
     """What ``serve`` says it runs with, at start: the config file, the models, the store (its
     password hidden) and whether the dashboard is on, with its address."""
     # here, not at the top: the store module brings SQLAlchemy, which `serve --help` does not need
-    from llmgate.config import build_deployments
     from llmgate.store.db import shown_url
-    from llmgate.version import __version__
 
     deployments = build_deployments(cfg)
     aliases = list(dict.fromkeys(d.model_name for d in deployments))
@@ -57,6 +57,7 @@ def serve(
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
     access_log: Annotated[bool, typer.Option(help="Log every request line (slows the gateway).")] = False,
 ) -> None:
+    # the server stack: off `llmgate serve --help`
     import uvicorn
 
     from llmgate.server.app import METRICS_DIR_ENV, Settings, create_app, tune_process

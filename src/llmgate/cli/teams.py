@@ -1,6 +1,6 @@
 """``llmgate teams ...``: teams with their own models, budgets and limits (the team's name is its id).
 
-A thin client of ``store/keys.py``, as ``cli/keys.py`` is for keys: options read by
+A thin client of ``auth/key_admin.py`` and the store, as ``cli/keys.py`` is for keys: options read by
 ``cli/key_options.py``, changes audited as ``cli:<os user>``. Split out of ``cli/keys.py``.
 """
 
@@ -68,7 +68,7 @@ def create_team(
     config: ConfigOption = None,
     format: FormatOption = Format.table,
 ) -> None:
-    from llmgate.store.keys import create_team as create
+    from llmgate.auth.key_admin import create_team as create  # SQLAlchemy (the store): when run
 
     fields = checked(given(locals()), key=False)
     with key_store(config, fields, creates=True) as engine:
@@ -78,6 +78,7 @@ def create_team(
 
 @teams_app.command("list", help="List teams with their budgets and limits.")
 def list_teams(config: ConfigOption = None, format: FormatOption = Format.table) -> None:
+    # SQLAlchemy (the store): off `llmgate teams --help`
     from llmgate.store.keys import load_teams
 
     with key_store(config) as engine:
@@ -99,7 +100,7 @@ def update_team(
     config: ConfigOption = None,
     format: FormatOption = Format.table,
 ) -> None:
-    from llmgate.store.keys import update_team as update
+    from llmgate.auth.key_admin import update_team as update  # SQLAlchemy (the store): when run
 
     fields = checked(changes(locals(), TEAM_CLEARABLE), key=False)
     with key_store(config, fields) as engine:

@@ -7,8 +7,10 @@ OpenTelemetry export. Every section here is ``Strict``: a key llmgate does not k
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 
@@ -60,8 +62,8 @@ class EvalSchedule(Strict):
     @field_validator("cron")
     @classmethod
     def _valid_cron(cls, value: str) -> str:
-        from datetime import UTC, datetime
 
+        # croniter: only when a config has eval schedules, off the gateway's start-up otherwise
         from croniter import CroniterError, croniter
 
         try:
@@ -118,7 +120,6 @@ class LlmgateSettings(Strict):
     @field_validator("time_zone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
         try:
             ZoneInfo(value)

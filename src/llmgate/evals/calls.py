@@ -73,6 +73,7 @@ class Pricer:
 
 def describe_error(exc: Exception) -> str:
     """One line for an ``openai`` SDK error."""
+    # openai SDK: only once an eval calls the gateway, off loading a suite and the CLI's start-up
     import openai
 
     if isinstance(exc, openai.APIStatusError):
@@ -113,6 +114,7 @@ class Caller:
         self.calls = 0
 
     async def chat(self, model: str, messages: list[dict[str, str]], params: Mapping[str, Any]) -> Reply:
+        # openai SDK: only once an eval calls the gateway, off loading a suite and the CLI's start-up
         import openai
 
         started = time.perf_counter()

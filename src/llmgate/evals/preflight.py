@@ -21,6 +21,7 @@ from llmgate.errors import ConfigError
 from llmgate.evals.assertions import ASSERTIONS
 from llmgate.evals.calls import describe_error
 from llmgate.evals.suite import Case, Suite
+from llmgate.quality.embedder import default_embedder
 
 __all__ = ["SetupError", "check_extras", "check_gateway", "models_named"]
 
@@ -41,8 +42,6 @@ def check_extras(suite: Suite, cases: Iterable[Case]) -> None:
     )
     if not needing:
         return
-    # The quality extra's embedder: imported only when a suite needs it (torch and the model load here).
-    from llmgate.quality.embedder import default_embedder
 
     try:
         default_embedder().load()

@@ -241,6 +241,7 @@ def run_suite_file(
     resolved = str(Path(path).resolve())
 
     async def run_all() -> list[RunSummary]:
+        # openai SDK: only once an eval calls the gateway, off loading a suite and the CLI's start-up
         import openai
 
         summaries: list[RunSummary] = []

@@ -13,6 +13,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from llmgate.evals.history import RunNotFound, compare_summaries, load_run
 from llmgate.store import evals as store
 
@@ -41,7 +43,6 @@ class _Runs:
 
 
 def _pass_rate(row: dict[str, Any]) -> float | None:
-    import orjson
 
     summary = orjson.loads(row["summary_json"]) if row.get("summary_json") else {}
     rate = summary.get("pass_rate")

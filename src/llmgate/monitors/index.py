@@ -56,6 +56,7 @@ def as_unit_rows(x: Any) -> FloatArray:
 
 
 def _flat_index(base: FloatArray) -> Any:
+    # faiss (the monitors extra, optional and heavy): only when an index is built
     import faiss
 
     index = faiss.IndexFlatIP(base.shape[1])
@@ -69,6 +70,7 @@ def fit_kmeans(x: FloatArray, k: int, *, seed: int = 0, niter: int = 25) -> Floa
     ``k`` is capped at the number of rows. faiss would warn below 39 rows per centroid; that
     warning is off, as callers choose ``k`` for small windows on purpose.
     """
+    # faiss (the monitors extra, optional and heavy): only when an index is built
     import faiss
 
     x = as_unit_rows(x)

@@ -155,6 +155,7 @@ def _rate(
 ) -> Statistic | None:
     if not reference or not current:
         return None
+    # scipy (the monitors extra, optional and heavy): only when this statistic is computed
     from scipy.stats import fisher_exact
 
     ref_hits = sum(1 for s in reference if flag(s))
@@ -193,6 +194,7 @@ def _finish_reasons(
     if len(pooled) < 2:
         p = 1.0
     else:
+        # scipy (the monitors extra, optional and heavy): only when this statistic is computed
         from scipy.stats import chi2_contingency
 
         p = _finite(chi2_contingency(list(pooled.values()), correction=False)[1])
@@ -216,6 +218,7 @@ def _distribution(
     cur = [float(v) for v in map(value_of, current) if v is not None and math.isfinite(v)]
     if not ref or not cur:
         return None
+    # scipy (the monitors extra, optional and heavy): only when this statistic is computed
     from scipy.stats import ks_2samp
 
     result = ks_2samp(ref, cur)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from llmgate.config.monitors import parse_window
+from llmgate.monitors.evaluate import current_window, reference_window
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -89,7 +90,6 @@ def _current_rows(
     now: datetime,
     window: str | None,
 ) -> tuple[list[dict[str, Any]], str]:
-    from llmgate.monitors.evaluate import current_window
 
     spec = parse_window(window or settings.drift.window)
     rows, _ = current_window(engine, settings, model, route, reference_rows, reference, spec, now=now)
@@ -114,7 +114,6 @@ def project_prompts(
     ``separation``: the distance between the two clouds' centres on that plane, in units of the
     reference's spread (its root-mean-square distance from its centre): about 0 when the current
     prompts look like the reference, 1 or more when they sit apart."""
-    from llmgate.monitors.evaluate import reference_window
 
     if fit not in FITS:
         raise ValueError(f"fit must be one of {', '.join(FITS)}, got {fit!r}")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from llmgate.config.monitors import parse_window
 from llmgate.monitors.delay import detection_delay_s
 from llmgate.monitors.health import health_summary
+from llmgate.monitors.rag_quality import RagScores, summarise
 from llmgate.store import monitors as queries
 
 if TYPE_CHECKING:
@@ -89,6 +90,7 @@ def drift_report(
     """Evaluate every model and route (or the ones asked for) now, over ``window`` (default: the
     configured one); every statistic with its threshold, the clusters that grew, output drift,
     retrieval quality."""
+    # numpy (monitors.evaluate): only for a report evaluated now, off reading the drift status
     from llmgate.monitors.evaluate import evaluate_group
 
     spec = parse_window(window) if window is not None else None
@@ -111,8 +113,8 @@ def quality_report(
 ) -> dict[str, Any]:
     """Retrieval quality per model over the window (a time span, or the last N scored requests):
     means, low tails, shares under the thresholds, and the worst requests."""
+    # numpy (monitors.evaluate): only for a report evaluated now, off reading the drift status
     from llmgate.monitors.evaluate import thresholds_from
-    from llmgate.monitors.rag_quality import RagScores, summarise
 
     spec = parse_window(window or settings.drift.window)
     since = now - timedelta(seconds=spec.seconds) if spec.seconds is not None else None

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from llmgate.monitors.evaluate import thresholds_from
 from llmgate.store import monitor_history
 from llmgate.store import monitors as queries
 
@@ -60,7 +61,6 @@ def measure(kind: str, statistic: str) -> tuple[str, str]:
 
 def configured_threshold(settings: MonitorSettings, kind: str, statistic: str) -> float | None:
     """The threshold the config gives ``statistic`` now (its default where it says nothing)."""
-    from llmgate.monitors.evaluate import thresholds_from
 
     drift, output, rag = thresholds_from(settings)
     if kind == "rag":

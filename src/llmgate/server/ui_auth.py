@@ -204,6 +204,7 @@ def cookie_session(request: Request, master: str) -> Session | None:
 
 
 async def _session_live(state: AppState, session: Session) -> bool:
+    # SQLAlchemy (the store): off the gateway process until this endpoint is called
     from llmgate.store.sessions import session_live
 
     try:
@@ -215,6 +216,7 @@ async def _session_live(state: AppState, session: Session) -> bool:
 
 async def begin_session(request: Request, admin: UiAdmin) -> str:
     """Start a session of ``admin`` in the store; its id, for the cookie. Raises ``StoreError``."""
+    # SQLAlchemy (the store): off the gateway process until this endpoint is called
     from llmgate.store.migrate import upgrade
     from llmgate.store.sessions import start_session
 
@@ -227,6 +229,7 @@ async def begin_session(request: Request, admin: UiAdmin) -> str:
 
 async def end_session(request: Request) -> None:
     """End this request's session in the store (every replica refuses it from now). Raises ``StoreError``."""
+    # SQLAlchemy (the store): off the gateway process until this endpoint is called
     from llmgate.store.sessions import end_session as end
 
     master = master_key(app_state(request))

@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from llmgate.errors import StoreError
 from llmgate.store.db import describe_error
+from llmgate.store.migrate import upgrade
 from llmgate.store.models import row_defaults, table
 
 
@@ -47,7 +48,6 @@ def ensure_schema(engine: Engine) -> None:
     gateway may be migrating its own store from another thread at the same moment) and a command
     that reads the store does not pay for importing it.
     """
-    from llmgate.store.migrate import upgrade
 
     upgrade(engine)
 

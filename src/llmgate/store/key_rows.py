@@ -1,12 +1,14 @@
 """The rows of keys, teams and the audit log as frozen dataclasses, read from their tables.
 
 JSON columns (model allow-lists, tags, an audit entry's changes) are decoded here, so callers
-never see them as text. Split out of ``store/keys.py``, which queries and writes them.
+never see them as text; ``Change`` is what a caller hands ``store/keys.py`` to write to a row.
+Split out of ``store/keys.py``, which queries and writes them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -111,3 +113,12 @@ class AuditRow:
     action: str  # key.create | key.update | key.revoke | key.rotate | team.create | team.update
     target: str  # key id or team id
     changes: dict[str, list[Any]]  # field -> [old, new] as JSON values (money as exact text)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A change to a key's or team's row, decided above the store from the row as it is."""
+
+    values: Mapping[str, Any] = field(default_factory=dict)  # fields to set; none: nothing written
+    audit: Mapping[str, Any] = field(default_factory=dict)  # its audit entry: field -> [old, new] as JSON
+    end_sessions: bool = False  # end the key's dashboard sessions, in the same transaction

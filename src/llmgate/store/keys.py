@@ -2,24 +2,24 @@
 
 Keys are stored as their SHA-256 only (``auth/keys.py`` makes and hashes them). Rows come back
 as frozen dataclasses; JSON columns (model allow-lists, tags) are decoded here, so callers never
-see them as text. Every admin change (``create_team``, ``update_team``, ``create_key``,
-``update_key``, ``revoke_key``, ``rotate_key``) checks its values, then writes the row and its
-audit entry in one transaction: who, when, which fields went from what to what, never a key,
-a prefix or a hash. The audit log is append-only: this module offers no way to change or
-delete an entry. Each value is checked by ``store/key_fields.py`` (a new key cannot be created
-already expired). Revoking or rotating a key, or taking its admin role away, also ends its
-dashboard sessions. The CLI and the admin API are thin callers of these functions (the field
-limits they show, ``MAX_NAME`` and ``MAX_BUDGET``, are re-exported here). A key with
-``admin`` set is an admin key: it may use the admin API and the dashboard as the master key does.
+see them as text. The store inserts and reads: what a value may be, what a change is and how its
+audit entry reads are decided above it (``auth/key_fields.py``, ``auth/key_admin.py``), which
+hands over valid values. Every write (``create_team``, ``create_key``, ``change_team``,
+``change_key``) puts the row and its audit entry in one transaction: who, when, which fields went
+from what to what, never a key, a prefix or a hash. A change is decided from the row as it is,
+locked (``Change``), and may end the key's dashboard sessions in the same transaction. The store
+still refuses what only it can see: a taken alias, a team that does not exist, a key or team
+that does not exist, and a key's secret handed over in place of its hash. The audit log is
+append-only: this module offers no way to change or delete an entry.
 """
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Iterator, Mapping
+import re
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, Unpack
+from typing import Any
 
 import orjson
 import sqlalchemy as sa
@@ -28,30 +28,16 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from llmgate.errors import InvalidRequest, StoreError
 from llmgate.store.db import describe_error
-from llmgate.store.key_fields import (
-    KEY_FIELDS,
-    TEAM_FIELDS,
-    KeyFields,
-    Limits,
-    bad,
-    check_fields,
-    check_secret,
-    default_period,
-    no_nul,
-    plain,
-    text,
-)
-from llmgate.store.key_fields import MAX_BUDGET as MAX_BUDGET
-from llmgate.store.key_fields import MAX_NAME as MAX_NAME
-from llmgate.store.key_fields import check_new_expiry as check_new_expiry
-from llmgate.store.key_fields import money_text as money_text
 from llmgate.store.key_rows import AuditRow as AuditRow
+from llmgate.store.key_rows import Change as Change
 from llmgate.store.key_rows import KeyRow as KeyRow
 from llmgate.store.key_rows import NotFound as NotFound
 from llmgate.store.key_rows import TeamRow as TeamRow
 from llmgate.store.key_rows import json_value, key_from_row, team_from_row
 from llmgate.store.models import table
 from llmgate.store.sessions import end_sessions_of
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def load_keys(engine: Engine) -> list[KeyRow]:
@@ -83,7 +69,13 @@ def keys_version(engine: Engine) -> tuple[Any, ...]:
     return (*k, *t)
 
 
-# --- writes: each checks its values and appends its audit entry in the same transaction ----
+# --- writes: each row and its audit entry in the same transaction ---------------------------
+
+
+def _check_secret(key_hash: str, key_prefix: str) -> None:
+    """Guard against a caller handing over the key itself instead of its hash or prefix."""
+    if not _SHA256.fullmatch(key_hash) or not 0 < len(key_prefix) <= 16:
+        raise ValueError("expected the key's SHA-256 hex digest and a short display prefix, never the key")
 
 
 def _columns(fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -108,14 +100,16 @@ def _transaction(engine: Engine) -> Iterator[Connection]:
         raise StoreError(f"store write failed: {describe_error(exc)}") from exc
 
 
-def _audit(conn: Connection, at: datetime, actor: str, action: str, target: str, changes: Any) -> None:
+def _audit(
+    conn: Connection, at: datetime, actor: str, action: str, target: str, changes: Mapping[str, Any]
+) -> None:
     conn.execute(
         sa.insert(table("audit_log")).values(
             at=at,
-            actor=text("actor", actor),
+            actor=actor,
             action=action,
             target=target,
-            changes_json=orjson.dumps(changes).decode() if changes else None,
+            changes_json=orjson.dumps(dict(changes)).decode() if changes else None,
         )
     )
 
@@ -167,17 +161,6 @@ def _check_key_refs(conn: Connection, fields: Mapping[str, Any], own_id: str | N
         )
 
 
-def _update(conn: Connection, kind: str, old: KeyRow | TeamRow, fields: dict[str, Any], actor: str) -> None:
-    """Write the fields that differ and their audit entry; nothing at all when none differs."""
-    changes = {k: [plain(getattr(old, k)), plain(v)] for k, v in fields.items() if getattr(old, k) != v}
-    if changes:
-        at = datetime.now(UTC)
-        rows = table("api_keys" if kind == "key" else "teams")
-        values = _columns({k: fields[k] for k in changes})
-        conn.execute(sa.update(rows).where(rows.c.id == old.id).values(updated_at=at, **values))
-        _audit(conn, at, actor, f"{kind}.update", old.id, changes)
-
-
 def get_key(engine: Engine, ref: str) -> KeyRow | None:
     """The key whose id, or else whose alias, is ``ref``."""
     with engine.connect() as conn:
@@ -189,51 +172,36 @@ def get_team(engine: Engine, team_id: str) -> TeamRow | None:
         return _select_team(conn, team_id)
 
 
-def create_team(engine: Engine, team_id: str, *, actor: str, **limits: Unpack[Limits]) -> TeamRow:
-    """A new team; its id is its name (the CLI's ``--alias``)."""
-    team_id = text("alias", no_nul("alias", team_id))
-    fields = check_fields({"tags": None, **limits}, TEAM_FIELDS)
-    default_period(fields)
+def create_team(
+    engine: Engine, team_id: str, *, actor: str, values: Mapping[str, Any], audit: Mapping[str, Any]
+) -> TeamRow:
+    """Insert a team (its id is its name) with valid ``values`` and its ``team.create`` entry."""
     at = datetime.now(UTC)
     with _transaction(engine) as conn:
         if _select_team(conn, team_id) is not None:
             raise InvalidRequest(
                 f"a team named {team_id!r} exists already", param="alias", code="team_exists"
             )
-        values = _columns(fields)
-        conn.execute(sa.insert(table("teams")).values(id=team_id, created_at=at, updated_at=at, **values))
-        changes = {k: [None, plain(v)] for k, v in fields.items() if v is not None and v != {}}
-        _audit(conn, at, actor, "team.create", team_id, changes)
+        conn.execute(
+            sa.insert(table("teams")).values(id=team_id, created_at=at, updated_at=at, **_columns(values))
+        )
+        _audit(conn, at, actor, "team.create", team_id, audit)
         return _team(conn, team_id)
-
-
-def update_team(engine: Engine, team_id: str, *, actor: str, **changes: Unpack[Limits]) -> TeamRow:
-    """Change the given fields (``None`` clears one)."""
-    fields = check_fields(changes, TEAM_FIELDS)
-    with _transaction(engine) as conn:
-        old = _team(conn, team_id, lock=True)
-        default_period(fields, old.budget_period)
-        _update(conn, "team", old, fields, actor)
-        return _team(conn, old.id)
 
 
 def create_key(
     engine: Engine,
     *,
+    key_id: str,
     key_hash: str,
     key_prefix: str,
     actor: str,
-    key_id: str | None = None,
-    **fields: Unpack[KeyFields],
+    values: Mapping[str, Any],
+    audit: Mapping[str, Any],
 ) -> KeyRow:
-    """Store a new key by its SHA-256 hex (``auth.keys.hash_key``): the key never gets here."""
-    check_secret(key_hash, key_prefix)
-    if "alias" not in fields:
-        raise bad("alias", "a key needs an alias")
-    values = check_fields({"tags": None, **fields}, KEY_FIELDS)
-    check_new_expiry(values.get("expires_at"))
-    default_period(values)
-    key_id = key_id or "key_" + secrets.token_hex(6)
+    """Insert a key by its SHA-256 hex (``auth.keys.hash_key``: the key never gets here) with
+    valid ``values`` (an ``alias`` among them) and its ``key.create`` entry."""
+    _check_secret(key_hash, key_prefix)
     at = datetime.now(UTC)
     with _transaction(engine) as conn:
         _check_key_refs(conn, values)
@@ -247,55 +215,47 @@ def create_key(
                 **_columns(values),
             )
         )
-        changes = {k: [None, plain(v)] for k, v in values.items() if v is not None and v != {}}
-        if not values.get("admin"):
-            changes.pop("admin", None)  # a plain key: nothing to say
-        _audit(conn, at, actor, "key.create", key_id, changes)
+        _audit(conn, at, actor, "key.create", key_id, audit)
         return _key(conn, key_id)
 
 
-def update_key(engine: Engine, key_ref: str, *, actor: str, **changes: Unpack[KeyFields]) -> KeyRow:
-    """Change the given fields of the key whose id or alias is ``key_ref`` (``None`` clears one)."""
-    fields = check_fields(changes, KEY_FIELDS)
+def _write(
+    conn: Connection, kind: str, old: KeyRow | TeamRow, change: Change, at: datetime, actor: str, action: str
+) -> None:
+    """The change's values and its audit entry; nothing at all when it has no values."""
+    if change.values:
+        rows = table("api_keys" if kind == "key" else "teams")
+        values = _columns(change.values)
+        conn.execute(sa.update(rows).where(rows.c.id == old.id).values(updated_at=at, **values))
+        _audit(conn, at, actor, action, old.id, change.audit)
+
+
+def change_team(
+    engine: Engine, team_id: str, *, actor: str, action: str, decide: Callable[[TeamRow, datetime], Change]
+) -> TeamRow:
+    """Lock the team, ``decide`` what changes from the row as it is (and now), write it."""
+    with _transaction(engine) as conn:
+        old = _team(conn, team_id, lock=True)
+        at = datetime.now(UTC)
+        _write(conn, "team", old, decide(old, at), at, actor, action)
+        return _team(conn, old.id)
+
+
+def change_key(
+    engine: Engine, key_ref: str, *, actor: str, action: str, decide: Callable[[KeyRow, datetime], Change]
+) -> KeyRow:
+    """Lock the key whose id or alias is ``key_ref``, ``decide`` what changes from the row as it
+    is (and now), write it, and end the key's dashboard sessions if the change says so."""
     with _transaction(engine) as conn:
         old = _key(conn, key_ref, lock=True)
-        _check_key_refs(conn, fields, old.id)
-        default_period(fields, old.budget_period)
-        _update(conn, "key", old, fields, actor)
-        expires = fields.get("expires_at")
-        if ("admin" in fields and not fields["admin"]) or (
-            expires is not None and expires <= datetime.now(UTC)
-        ):
-            end_sessions_of(conn, old.id)  # its dashboard sessions end with its role (or its life)
-        return _key(conn, old.id)
-
-
-def revoke_key(engine: Engine, key_ref: str, actor: str) -> KeyRow:
-    """Revoke at once. Idempotent: a key revoked already stays as it was, with no new entry."""
-    at = datetime.now(UTC)
-    keys = table("api_keys")
-    with _transaction(engine) as conn:
-        old = _key(conn, key_ref, lock=True)
-        if old.revoked_at is None:
-            conn.execute(sa.update(keys).where(keys.c.id == old.id).values(revoked_at=at, updated_at=at))
-            _audit(conn, at, actor, "key.revoke", old.id, {"revoked_at": [None, plain(at)]})
-        end_sessions_of(conn, old.id)  # its dashboard sessions end with it, on every replica
-        return _key(conn, old.id)
-
-
-def rotate_key(engine: Engine, key_ref: str, new_hash: str, new_prefix: str, actor: str) -> KeyRow:
-    """A new secret for the key (same id, alias and limits); the old one stops working at once."""
-    check_secret(new_hash, new_prefix)
-    at = datetime.now(UTC)
-    keys = table("api_keys")
-    with _transaction(engine) as conn:
-        old = _key(conn, key_ref, lock=True)
-        if old.revoked_at is not None:
-            raise InvalidRequest(f"key {old.id} is revoked: create a new key instead", code="key_revoked")
-        new = {"key_hash": new_hash, "key_prefix": new_prefix, "updated_at": at}
-        conn.execute(sa.update(keys).where(keys.c.id == old.id).values(**new))
-        _audit(conn, at, actor, "key.rotate", old.id, {"secret": ["previous", "new"]})
-        end_sessions_of(conn, old.id)  # sessions opened with the previous secret end with it
+        at = datetime.now(UTC)
+        change = decide(old, at)
+        if "key_hash" in change.values:
+            _check_secret(change.values["key_hash"], change.values.get("key_prefix", ""))
+        _check_key_refs(conn, change.values, old.id)
+        _write(conn, "key", old, change, at, actor, action)
+        if change.end_sessions:
+            end_sessions_of(conn, old.id)  # on every replica, in the same transaction
         return _key(conn, old.id)
 
 

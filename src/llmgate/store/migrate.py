@@ -42,6 +42,7 @@ _SCRIPT_LOCATION = Path(__file__).resolve().parent / "migrations"
 
 def alembic_config(connection: Connection | None = None) -> Config:
     """An alembic ``Config`` for llmgate's scripts, bound to ``connection`` when given."""
+    # alembic: only when a migration runs, off commands that read a store already at head
     from alembic.config import Config
 
     config = Config()
@@ -54,6 +55,7 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 def head_revision() -> str:
     """The newest revision this version of llmgate knows, such as ``"0001"``."""
+    # alembic: only when a migration runs, off commands that read a store already at head
     from alembic.script import ScriptDirectory
 
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
@@ -64,6 +66,7 @@ def head_revision() -> str:
 
 def current_revision(engine: Engine) -> str | None:
     """The revision the database is at, or ``None`` for a database llmgate never migrated."""
+    # alembic: only when a migration runs, off commands that read a store already at head
     from alembic.runtime.migration import MigrationContext
 
     try:
@@ -84,6 +87,7 @@ def upgrade(engine: Engine) -> None:
     """
     if _at_head(engine):
         return
+    # alembic: only when a migration runs, off commands that read a store already at head
     from alembic.util.exc import CommandError
 
     try:
@@ -119,6 +123,7 @@ def _at_head(engine: Engine) -> bool:
 
 
 def _upgrade_locked(engine: Engine) -> None:
+    # alembic: only when a migration runs, off commands that read a store already at head
     from alembic import command
 
     with engine.connect() as conn, conn.begin():
@@ -128,6 +133,7 @@ def _upgrade_locked(engine: Engine) -> None:
 
 
 def _upgrade_sqlite(engine: Engine) -> None:
+    # alembic: only when a migration runs, off commands that read a store already at head
     from alembic import command
 
     # pysqlite opens transactions lazily and never for DDL; take control of BEGIN so that the

@@ -23,14 +23,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from llmgate.config.budget_periods import PERIODS
 from llmgate.errors import StoreError
 from llmgate.store.db import describe_error
 from llmgate.store.models import UTCDateTime, requests_table
 from llmgate.store.request_filter import tag_value
 
-PERIODS = ("daily", "weekly", "monthly")
-#: the current period of each, in words ("spent $0.42 of $1 today")
-PERIOD_NAMES = {"daily": "today", "weekly": "this week", "monthly": "this month"}
 #: which requests column each budget scope is summed by
 SCOPE_COLUMNS = {"key": "key_id", "team": "team_id", "user": "user"}
 

@@ -115,6 +115,7 @@ class WebhookSink:
         log.warning("alert webhook %s failed, alert %r not delivered: %s", self.url, alert.kind, problem)
 
     async def send(self, alert: Alert) -> None:
+        # httpx: only when a webhook alert is sent, off the gateway process otherwise
         import httpx
 
         body = self._body(alert)
@@ -139,6 +140,7 @@ class WebhookSink:
         self._failed(alert, problem)
 
     def send_sync(self, alert: Alert) -> None:
+        # httpx: only when a webhook alert is sent, off the gateway process otherwise
         import httpx
 
         body = self._body(alert)
@@ -179,6 +181,7 @@ def sinks_from_config(settings: AlertSettings) -> list[Sink]:
 
 def store_alert(engine: Engine, alert: Alert) -> int | None:
     """Insert ``alert`` into the ``alerts`` table; returns its id."""
+    # SQLAlchemy (the store): off processes that only send alerts to webhooks
     from llmgate.store.alerts import insert_alert
 
     return insert_alert(

@@ -22,6 +22,7 @@ class FileLock:
         self._fd: int | None = None
 
     def acquire(self) -> bool:
+        # fcntl: POSIX only, off importing this module on other platforms
         import fcntl
 
         if self._fd is not None:

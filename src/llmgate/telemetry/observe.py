@@ -48,6 +48,7 @@ class Observer:
         if not self._tracing_tried:
             self._tracing_tried = True
             if self._otel.enabled:
+                # the OpenTelemetry SDK: off the gateway's start-up unless tracing is on
                 from llmgate.telemetry.tracing import tracing_from
 
                 self._tracing = tracing_from(self._otel)

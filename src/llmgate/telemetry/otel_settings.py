@@ -63,18 +63,22 @@ class OtelSettings:
     def span_exporter(self) -> SpanExporter:
         headers = dict(self.headers) or None
         if self.exporter == "console":
+            # OpenTelemetry exporter: only the one the config names, off the gateway's start-up
             from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
             return ConsoleSpanExporter()
         if self.grpc:
+            # OpenTelemetry exporter: only the one the config names, off the gateway's start-up
             from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as Grpc
 
             return Grpc(endpoint=self.endpoint, headers=headers, insecure=_insecure(self.endpoint))
+        # OpenTelemetry exporter: only the one the config names, off the gateway's start-up
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as Http
 
         return Http(endpoint=self._http_url("traces"), headers=headers)
 
     def metric_reader(self) -> MetricReader:
+        # OpenTelemetry exporter: only the one the config names, off the gateway's start-up
         from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, PeriodicExportingMetricReader
 
         headers = dict(self.headers) or None
@@ -82,10 +86,12 @@ class OtelSettings:
         if self.exporter == "console":
             exporter = ConsoleMetricExporter()
         elif self.grpc:
+            # OpenTelemetry exporter: only the one the config names, off the gateway's start-up
             from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as Grpc
 
             exporter = Grpc(endpoint=self.endpoint, headers=headers, insecure=_insecure(self.endpoint))
         else:
+            # OpenTelemetry exporter: only the one the config names, off the gateway's start-up
             from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as Http
 
             exporter = Http(endpoint=self._http_url("metrics"), headers=headers)
@@ -94,13 +100,16 @@ class OtelSettings:
     def log_exporter(self) -> LogRecordExporter:
         headers = dict(self.headers) or None
         if self.exporter == "console":
+            # OpenTelemetry exporter: only the one the config names, off the gateway's start-up
             from opentelemetry.sdk._logs.export import ConsoleLogRecordExporter
 
             return ConsoleLogRecordExporter()
         if self.grpc:
+            # OpenTelemetry exporter: only the one the config names, off the gateway's start-up
             from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as Grpc
 
             return Grpc(endpoint=self.endpoint, headers=headers, insecure=_insecure(self.endpoint))
+        # OpenTelemetry exporter: only the one the config names, off the gateway's start-up
         from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as Http
 
         return Http(endpoint=self._http_url("logs"), headers=headers)

@@ -39,6 +39,7 @@ def _ensure_cache_dir() -> None:
 
 @cache
 def _encoding(name: str) -> Any:
+    # tiktoken (and its encoding files): only when tokens are counted locally
     import tiktoken
 
     _ensure_cache_dir()
@@ -47,6 +48,7 @@ def _encoding(name: str) -> Any:
 
 @cache
 def encoding_name(model: str) -> str:
+    # tiktoken (and its encoding files): only when tokens are counted locally
     import tiktoken
 
     bare = model.rsplit("/", 1)[-1]

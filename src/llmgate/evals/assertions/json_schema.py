@@ -30,6 +30,7 @@ def parse_json_answer(output: str) -> Any:
 
 
 def _validator(schema: Any) -> Any:
+    # jsonschema: only when a json_schema assertion runs, off loading a suite
     from jsonschema import validators
 
     cls = validators.validator_for(schema, default=validators.Draft202012Validator)
@@ -43,6 +44,7 @@ def _validate_schema(spec: AssertionSpec, *, required: bool) -> None:
         return
     if not isinstance(spec.value, dict | bool):
         raise SpecProblem(("value",), f"{spec.type}: the value must be a JSON schema (a mapping)")
+    # jsonschema: only when a json_schema assertion runs, off loading a suite
     from jsonschema.exceptions import SchemaError
 
     try:

@@ -70,6 +70,7 @@ async def _similar(spec: AssertionSpec, check: Check) -> Verdict:
 
 def mean_pairwise_cosine(vectors: Any) -> float:
     """Mean cosine similarity over all pairs of the (unit-length) rows of ``vectors``."""
+    # numpy: only when vectors are computed, off importing this module (gateway, CLI start-up)
     import numpy as np
 
     rows = np.asarray(vectors, dtype=np.float64)

@@ -1,13 +1,13 @@
 """Admin API for keys, teams and the audit log: ``/admin/keys``, ``/admin/teams``, ``/admin/audit``.
 
-The master key or an admin key (``require_admin``). The handlers are thin: pydantic models check
-the bodies (a wrong type answers 400 in OpenAI's error shape), ``store/keys.py`` checks the values
-and writes each change with its audit entry (actor ``api:master``, or ``api:<key id>`` for an
-admin key), and the answer is a model in the OpenAPI schema. A key is in the answer to its
-creation or rotation only; every other answer shows its prefix, never the key or its hash. Only
-the master key creates admin keys or gives a key the admin role (an admin key trying to is
-refused with 403); a key cannot be created already expired (400), nor be allowed a model the
-config does not serve (400); keys and teams are made only when the config has a master key (400
+The master key or an admin key (``require_admin``). The handlers are thin: pydantic models check the
+bodies (a wrong type answers 400 in OpenAI's error shape), ``auth/key_admin.py`` checks the values
+and the store writes each change with its audit entry (actor ``api:master``, or ``api:<key id>`` for
+an admin key), and the answer is a model in the OpenAPI schema. A key is in the answer to its
+creation or rotation only; every other answer shows its prefix, never the key or its hash. Only the
+master key creates admin keys or gives a key the admin role (an admin key trying to is refused with
+403); a key cannot be created already expired (400), nor be allowed a model the config does not
+serve (400); keys and teams are made only when the config has a master key (400
 ``master_key_required``, ``config/master_key.py``). The handlers are plain functions, so FastAPI
 runs them (and their blocking store calls) in its thread pool, off the event loop.
 """
@@ -25,8 +25,8 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
 from sqlalchemy.engine import Engine
 
-from llmgate.auth.key_admin import issue_key
-from llmgate.auth.key_admin import rotate_key as rotate
+from llmgate.auth import key_admin
+from llmgate.auth.key_fields import check_models
 from llmgate.auth.keys import Identity
 from llmgate.config.master_key import KEYS_NEED_MASTER_KEY
 from llmgate.config.time_range import parse_moment
@@ -34,7 +34,8 @@ from llmgate.errors import InvalidRequest, PermissionDenied
 from llmgate.server.deps import app_state, require_admin
 from llmgate.server.params import refuse_nul
 from llmgate.store import keys as store
-from llmgate.store.key_fields import check_models
+from llmgate.store.migrate import upgrade
+from llmgate.store.money import money_text
 
 
 class ErrorDetail(BaseModel):
@@ -64,7 +65,7 @@ router = APIRouter(
 )
 
 # Bodies are typed here; what a value may be (a budget under MAX_BUDGET, an rpm of at least 1, a
-# name of at most MAX_NAME characters, a period) is store/key_fields.py's rule, as for the CLI.
+# name of at most MAX_NAME characters, a period) is auth/key_fields.py's rule, as for the CLI.
 
 
 def _split(value: Any) -> Any:
@@ -201,7 +202,7 @@ class AuditList(BaseModel):
 
 
 def _money(amount: Decimal | None) -> Decimal | None:
-    return Decimal(store.money_text(amount)) if amount is not None else None
+    return Decimal(money_text(amount)) if amount is not None else None
 
 
 def _key_info(row: store.KeyRow) -> dict[str, Any]:
@@ -225,8 +226,6 @@ def _engine(request: Request, identity: Admin) -> Iterator[Engine]:
     state = app_state(request)
     engine = state.engine
     if not getattr(request.app.state, "keys_schema_ready", False):
-        from llmgate.store.migrate import upgrade
-
         upgrade(engine)
         request.app.state.keys_schema_ready = True
     yield engine
@@ -274,7 +273,7 @@ def _grants_admin(identity: Identity, admin: bool | None) -> None:
 @router.post("/keys", status_code=201, summary="Create a key (the key is in this answer only)")
 def create_key(request: Request, body: KeyCreate, identity: Admin, engine: Store) -> NewKey:
     _grants_admin(identity, body.admin)
-    key, row = issue_key(
+    key, row = key_admin.issue_key(
         engine, actor=_actor(identity), **_values(request, body, only_set=False, creates=True)
     )
     _keys_changed(request)
@@ -298,21 +297,23 @@ def get_key(key_id: str, identity: Admin, engine: Store) -> KeyInfo:
 @router.patch("/keys/{key_id}", summary="Change a key (null clears a field)")
 def update_key(request: Request, key_id: str, body: KeyUpdate, identity: Admin, engine: Store) -> KeyInfo:
     _grants_admin(identity, body.admin)
-    row = store.update_key(engine, key_id, actor=_actor(identity), **_values(request, body, only_set=True))
+    row = key_admin.update_key(
+        engine, key_id, actor=_actor(identity), **_values(request, body, only_set=True)
+    )
     _keys_changed(request)
     return KeyInfo(**_key_info(row))
 
 
 @router.post("/keys/{key_id}/revoke", summary="Revoke a key at once")
 def revoke_key(request: Request, key_id: str, identity: Admin, engine: Store) -> KeyInfo:
-    row = store.revoke_key(engine, key_id, _actor(identity))
+    row = key_admin.revoke_key(engine, key_id, actor=_actor(identity))
     _keys_changed(request)
     return KeyInfo(**_key_info(row))
 
 
 @router.post("/keys/{key_id}/rotate", summary="New secret for a key (in this answer only)")
 def rotate_key(request: Request, key_id: str, identity: Admin, engine: Store) -> NewKey:
-    key, row = rotate(engine, key_id, actor=_actor(identity))
+    key, row = key_admin.rotate_key(engine, key_id, actor=_actor(identity))
     _keys_changed(request)
     return NewKey(**_key_info(row), key=key)
 
@@ -324,7 +325,7 @@ def rotate_key(request: Request, key_id: str, identity: Admin, engine: Store) ->
 def create_team(request: Request, body: TeamCreate, identity: Admin, engine: Store) -> TeamInfo:
     values = _values(request, body, only_set=False, creates=True)
     alias = values.pop("alias")
-    team = store.create_team(engine, alias, actor=_actor(identity), **values)
+    team = key_admin.create_team(engine, alias, actor=_actor(identity), **values)
     _keys_changed(request)
     return _team_info(team)
 
@@ -337,7 +338,7 @@ def list_teams(identity: Admin, engine: Store) -> TeamList:
 @router.patch("/teams/{team_id}", summary="Change a team (null clears a field)")
 def update_team(request: Request, team_id: str, body: TeamUpdate, identity: Admin, engine: Store) -> TeamInfo:
     values = _values(request, body, only_set=True)
-    team = store.update_team(engine, team_id, actor=_actor(identity), **values)
+    team = key_admin.update_team(engine, team_id, actor=_actor(identity), **values)
     _keys_changed(request)
     return _team_info(team)
 

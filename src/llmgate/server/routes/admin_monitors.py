@@ -33,6 +33,7 @@ _WINDOW = "The current window: `1h`, `24h`, `30m` or a number of requests. Defau
 # admin app is built (even for a /metrics scrape), SQLAlchemy and numpy only when a handler needs them.
 @router.get("/drift/status", summary="Monitor status per model and route")
 def drift_status(request: Request) -> dict[str, Any]:
+    # SQLAlchemy (the store): off the gateway process until this endpoint is called
     from llmgate.monitors.reports import drift_status as status
 
     state = app_state(request)
@@ -46,6 +47,7 @@ def drift_report(
     route: Annotated[str | None, Query(description="Only this route.")] = None,
     window: Annotated[str | None, Query(description=_WINDOW)] = None,
 ) -> dict[str, Any]:
+    # SQLAlchemy (the store): off the gateway process until this endpoint is called
     from llmgate.monitors.reports import drift_report as report
 
     state = app_state(request)
@@ -65,6 +67,7 @@ def drift_history(
     model: Annotated[str | None, Query(description="Only this model (alias).")] = None,
     limit: Annotated[int, Query(ge=1, le=50_000)] = 5000,
 ) -> dict[str, Any]:
+    # SQLAlchemy (the store): off the gateway process until this endpoint is called
     from llmgate.monitors.reports import plain_json
     from llmgate.store.monitors import stats_history
 
@@ -78,6 +81,7 @@ def quality_report(
     model: Annotated[str | None, Query(description="Only this model (alias).")] = None,
     window: Annotated[str | None, Query(description=_WINDOW)] = None,
 ) -> dict[str, Any]:
+    # SQLAlchemy (the store): off the gateway process until this endpoint is called
     from llmgate.monitors.reports import quality_report as report
 
     state = app_state(request)
@@ -95,6 +99,7 @@ def monitor_alerts(
     request: Request,
     active: Annotated[bool | None, Query(description="Only open (true) or resolved (false) ones.")] = None,
 ) -> dict[str, Any]:
+    # SQLAlchemy (the store): off the gateway process until this endpoint is called
     from llmgate.monitors.reports import plain_json
     from llmgate.store.monitors import conditions
 

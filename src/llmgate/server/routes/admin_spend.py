@@ -109,6 +109,7 @@ def spend_report(
     ] = None,
     format: Annotated[Literal["json", "csv"], Query(description="json or csv.")] = "json",
 ) -> Response:
+    # SQLAlchemy (the store): off the gateway process until this endpoint is called
     from llmgate.reports import spend as reports
 
     state = app_state(request)
@@ -141,6 +142,7 @@ def budgets(
     request: Request,
     as_of: Annotated[datetime | None, Query(description="Report as of this instant. Default: now.")] = None,
 ) -> Response:
+    # SQLAlchemy (the store): off the gateway process until this endpoint is called
     from llmgate.reports import budgets as reports
 
     state = app_state(request)
@@ -168,6 +170,7 @@ def pricing_gaps(
     since: Annotated[str | None, Query(description=_BOUND)] = None,
     until: Annotated[str | None, Query(description="Exclusive end, as `since`.")] = None,
 ) -> Response:
+    # SQLAlchemy (the store): off the gateway process until this endpoint is called
     from llmgate.reports.spend import gaps_to_json
     from llmgate.reports.spend import pricing_gaps as gaps_in
 

@@ -92,6 +92,7 @@ class MetricsEndpoint:
         return out
 
     def _budgets(self) -> list[Sample]:
+        # SQLAlchemy (the store): off the gateway process until this endpoint is called
         from llmgate.reports.budgets import budget_report
 
         settings = self.state.config.llmgate
@@ -114,6 +115,7 @@ class MetricsEndpoint:
         return out
 
     def _drift(self) -> list[Sample]:
+        # SQLAlchemy (the store): off the gateway process until this endpoint is called
         from llmgate.store.monitors import conditions, latest_stats
 
         out = []
@@ -131,6 +133,7 @@ class MetricsEndpoint:
 
     def _monitor(self) -> list[Sample]:
         """The monitor worker's health, as it recorded it in the store (``monitors/health.py``)."""
+        # SQLAlchemy (the store): off the gateway process until this endpoint is called
         from llmgate.monitors.health import health_summary
 
         health = health_summary(self.state.engine, self.state.config.llmgate.monitors, datetime.now(UTC))
@@ -150,6 +153,7 @@ class MetricsEndpoint:
         return out
 
     def _evals(self) -> list[Sample]:
+        # SQLAlchemy (the store): off the gateway process until this endpoint is called
         from llmgate.store.evals import latest_runs
 
         out = []

@@ -50,6 +50,7 @@ def session(admin: UiAdminDep) -> Response:
 
 @router.get("/overview")
 def overview(request: Request, since: Since = None, until: Until = None) -> Response:
+    # SQLAlchemy (the store): off the gateway process until this endpoint is called
     from llmgate.store.traffic import pick_bucket_seconds, traffic_series
 
     state = app_state(request)
@@ -94,6 +95,7 @@ def _group(value: str | None) -> str:
 
 
 def _report(request: Request, since: str | None, until: str | None, group_by: str | None) -> SpendReport:
+    # SQLAlchemy (the store): off the gateway process until this endpoint is called
     from llmgate.reports.spend import parse_group_by, spend_report
 
     state = app_state(request)
@@ -108,6 +110,7 @@ GroupBy = Annotated[str | None, Query(description="team, key, model or tag:NAME 
 
 @router.get("/spend")
 def spend(request: Request, since: Since = None, until: Until = None, group_by: GroupBy = None) -> Response:
+    # SQLAlchemy (the store): off the gateway process until this endpoint is called
     from llmgate.reports.spend import to_json
 
     return json_response(to_json(_report(request, since, until, group_by)))
@@ -117,6 +120,7 @@ def spend(request: Request, since: Since = None, until: Until = None, group_by: 
 def spend_csv(
     request: Request, since: Since = None, until: Until = None, group_by: GroupBy = None
 ) -> Response:
+    # SQLAlchemy (the store): off the gateway process until this endpoint is called
     from llmgate.reports.spend import to_csv
 
     report = _report(request, since, until, group_by)
@@ -132,6 +136,7 @@ def spend_csv(
 
 @router.get("/filters")
 def filters(request: Request, since: Since = None, until: Until = None) -> Response:
+    # SQLAlchemy (the store): off the gateway process until this endpoint is called
     from llmgate.store.keys import load_keys, load_teams
     from llmgate.store.traffic import filter_values
 

@@ -55,6 +55,7 @@ def runs(
     model: Annotated[str | None, Query(description="Only this model.")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> Response:
+    # SQLAlchemy (the store): off the gateway process until this endpoint is called
     from llmgate.evals.timeline import runs_timeline
 
     state = app_state(request)
@@ -67,6 +68,7 @@ def runs(
 def compare(
     request: Request, current: RunRef, baseline: Annotated[str | None, Query(max_length=200)] = None
 ) -> Response:
+    # SQLAlchemy (the store): off the gateway process until this endpoint is called
     from llmgate.evals.timeline import RunNotFound, compare_runs
 
     state = app_state(request)

@@ -55,6 +55,7 @@ def _settings_info(request: Request) -> dict[str, Any]:
 def drift(
     request: Request, since: Since = None, until: Until = None, model: Model = None, route: Route = None
 ) -> Response:
+    # SQLAlchemy (the store): off the gateway process until this endpoint is called
     from llmgate.monitors.reports import attention_first, drift_status
     from llmgate.monitors.timeline import drift_timeline
 
@@ -82,6 +83,7 @@ def projection(
         Literal["reference", "pooled"], Query(description="Axes fitted on the reference or on both windows.")
     ] = "reference",
 ) -> Response:
+    # SQLAlchemy (the store) and numpy: off the gateway process until this endpoint is called
     from llmgate.monitors.projection import project_prompts
     from llmgate.store.monitors import sample_groups
 
@@ -103,6 +105,7 @@ def projection(
 
 @router.get("/quality")
 def quality(request: Request, since: Since = None, until: Until = None, model: Model = None) -> Response:
+    # SQLAlchemy (the store): off the gateway process until this endpoint is called
     from llmgate.monitors.reports import quality_report
     from llmgate.monitors.timeline import drift_timeline
 

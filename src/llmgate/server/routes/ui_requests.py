@@ -28,6 +28,8 @@ from fastapi.responses import Response
 
 from llmgate.config.time_range import check_moment
 from llmgate.errors import InvalidRequest, LlmgateError
+from llmgate.monitors.rag_extract import HEADER_KEY, find_context
+from llmgate.monitors.rag_quality import context_sources
 from llmgate.protocol.message_text import message_text
 from llmgate.server.deps import app_state, schema_ready
 from llmgate.server.params import refuse_nul
@@ -80,6 +82,7 @@ def list_requests(
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = PAGE_SIZE,
 ) -> Response:
+    # SQLAlchemy (the store): off the gateway process until this endpoint is called
     from llmgate.store.keys import load_keys
     from llmgate.store.request_filter import parse_status
     from llmgate.store.traffic import MAX_TEXT, RequestFilter, search_requests
@@ -113,6 +116,7 @@ def list_requests(
 
 @router.get("/requests/{record_id}")
 def request_detail(request: Request, record_id: str) -> Response:
+    # SQLAlchemy (the store): off the gateway process until this endpoint is called
     from llmgate.store.keys import get_key
     from llmgate.store.records import get_record
 
@@ -146,9 +150,6 @@ _CONTEXT_FROM = {
 def _retrieved_context(rag: RagSettings, record: dict[str, Any]) -> dict[str, Any] | None:
     """The passages of a RAG request, found where the retrieval-quality monitor finds them (the
     configured ``llmgate.monitors.rag`` sources), or None."""
-    # function-level: the monitors' text helpers are kept out of the gateway's start-up
-    from llmgate.monitors.rag_extract import HEADER_KEY, find_context
-    from llmgate.monitors.rag_quality import context_sources
 
     request = record.get("request")
     metadata = dict(record["metadata"]) if isinstance(record.get("metadata"), dict) else {}

@@ -6,7 +6,10 @@ no text holds a NUL character (PostgreSQL cannot store one). A new key may not b
 (``check_new_expiry``); changing an existing key's expiry to the past stays allowed, as a way to
 end it. An allow-list names only models of the config (``check_models``, called by the CLI and
 the admin API, which know the config). A refused value is an ``InvalidRequest`` naming the field.
-Split out of ``keys.py`` so that module stays about the rows and their transactions.
+A budget without a period is monthly (``default_period``). ``plain`` writes a row's values as
+JSON (money as exact text), for the audit trail and the CLI. ``auth/key_admin.py`` applies these
+rules and hands the store only valid values; the CLI checks options with them before it opens the
+store. No SQLAlchemy here, so that check stays cheap.
 """
 
 from __future__ import annotations
@@ -17,10 +20,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypedDict
 
+from llmgate.config.budget_periods import DEFAULT_PERIOD, PERIODS
 from llmgate.errors import InvalidRequest
-from llmgate.store.models import MONEY_SCALE
-from llmgate.store.money import money_text as money_text
-from llmgate.store.spend import PERIODS
+from llmgate.store.money import MONEY_QUANTUM, money_text
 
 
 class Limits(TypedDict, total=False):
@@ -48,9 +50,7 @@ MAX_BUDGET = Decimal(10) ** 8
 MAX_NAME = 200
 #: requests or tokens per minute: what every store's INTEGER column holds
 MAX_COUNT = 2**31 - 1
-_QUANTUM = Decimal(1).scaleb(-MONEY_SCALE)
 _KEY_ID = re.compile(r"key_[0-9a-f]{12}")
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 TEAM_FIELDS = frozenset(Limits.__annotations__)
 KEY_FIELDS = frozenset(KeyFields.__annotations__)
 
@@ -81,7 +81,7 @@ def _amount(value: object) -> Decimal:
         raise bad("budget_usd", f"not an amount: {value!r}") from None
     if not amount.is_finite() or amount < 0 or amount >= MAX_BUDGET:
         raise bad("budget_usd", f"must be a finite amount from 0 to under {MAX_BUDGET:,} USD")
-    return amount.quantize(_QUANTUM)
+    return amount.quantize(MONEY_QUANTUM)
 
 
 def _clean(field: str, value: Any) -> Any:
@@ -165,13 +165,7 @@ def check_models(models: list[str] | None, configured: Collection[str]) -> None:
         raise bad("models", f"{names} not in the config's model_list (it has: {known or 'no models'})")
 
 
-def check_secret(key_hash: str, key_prefix: str) -> None:
-    """Guard against a caller handing over the key itself instead of its hash or prefix."""
-    if not _SHA256.fullmatch(key_hash) or not 0 < len(key_prefix) <= 16:
-        raise ValueError("expected the key's SHA-256 hex digest and a short display prefix, never the key")
-
-
 def default_period(fields: dict[str, Any], current: str | None = None) -> None:
     """A budget without a period is a monthly budget."""
     if fields.get("budget_usd") is not None and fields.get("budget_period", current) is None:
-        fields["budget_period"] = "monthly"
+        fields["budget_period"] = DEFAULT_PERIOD
