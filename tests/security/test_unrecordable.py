@@ -182,9 +182,9 @@ def test_a_writer_killed_while_nothing_takes_records_loses_nothing(
         assert metric(base, "llmgate_records_at_risk") == len(served)
         assert metric(base, "llmgate_records_lost_total") == 0
         log = log_path.read_text()
-        assert re.search(r"ERROR llmgate\.telemetry\.recorder: recorder: records can be neither stored", log)
+        assert re.search(r"ERROR llmgate\.recording\.recorder: recorder: records can be neither stored", log)
         assert re.search(
-            r"ERROR llmgate\.telemetry\.writer: recorder: the writer process exited \(code -9\)", log
+            r"ERROR llmgate\.recording\.writer: recorder: the writer process exited \(code -9\)", log
         )
         assert "lost" not in log
 
