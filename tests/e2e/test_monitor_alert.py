@@ -15,10 +15,8 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +28,7 @@ from support.configs import MASTER_KEY, upstream_config
 from support.gateway import start_serve, wait_healthy
 from support.shared_data import load_rows
 from support.upstream import FakeUpstream
+from support.webhook import Receiver
 
 pytest.importorskip("sentence_transformers")
 pytest.importorskip("faiss")
@@ -37,32 +36,6 @@ pytest.importorskip("faiss")
 
 def _rows(name: str) -> list[dict[str, Any]]:
     return load_rows(name)
-
-
-class Receiver:
-    """A webhook receiver on loopback that keeps every JSON body POSTed to it."""
-
-    def __init__(self) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        received = self.bodies
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("content-length", 0))
-                received.append(json.loads(self.rfile.read(length)))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def _monitor_children(config_path: Path) -> list[int]:
