@@ -30,21 +30,10 @@ from llmgate.monitors.evaluate import GroupReport
 from llmgate.store import monitors as queries
 from llmgate.store.db import create_engine_for
 from llmgate.store.migrate import upgrade
-from llmgate.telemetry.alerts import Alert
+from support.monitoring import MemorySink
 
 ROUTE = "chat/completions"
 DIM = 16
-
-
-class MemorySink:
-    def __init__(self) -> None:
-        self.alerts: list[Alert] = []
-
-    def send_sync(self, alert: Alert) -> None:
-        self.alerts.append(alert)
-
-    async def send(self, alert: Alert) -> None:
-        self.alerts.append(alert)
 
 
 @pytest.fixture

@@ -33,29 +33,11 @@ from llmgate.store.migrate import upgrade
 from llmgate.store.models import table
 from llmgate.store.records import insert_records
 from llmgate.telemetry.alerts import Alert
+from support.monitoring import Clock, MemorySink
 from support.shared_data import load_rows
 from support.upstream import FakeUpstream
 
 QA = load_rows("halueval_qa_dev.jsonl")
-
-
-class MemorySink:
-    def __init__(self) -> None:
-        self.alerts: list[Alert] = []
-
-    def send_sync(self, alert: Alert) -> None:
-        self.alerts.append(alert)
-
-    async def send(self, alert: Alert) -> None:
-        self.alerts.append(alert)
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture

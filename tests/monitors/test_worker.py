@@ -28,7 +28,7 @@ from llmgate.store.alerts import list_alerts
 from llmgate.store.db import create_engine_for
 from llmgate.store.migrate import upgrade
 from llmgate.store.records import insert_records
-from llmgate.telemetry.alerts import Alert
+from support.monitoring import Clock, MemorySink
 from support.shared_data import load_rows
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -40,25 +40,6 @@ def _rows(name: str) -> list[dict[str, Any]]:
 
 QA = _rows("halueval_qa_dev.jsonl")
 GENERAL = _rows("halueval_general_dev.jsonl")
-
-
-class MemorySink:
-    def __init__(self) -> None:
-        self.alerts: list[Alert] = []
-
-    def send_sync(self, alert: Alert) -> None:
-        self.alerts.append(alert)
-
-    async def send(self, alert: Alert) -> None:
-        self.alerts.append(alert)
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture(scope="module")
