@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from llmgate.auth.budgets import BudgetCheck, Refusal, Reservation
 from llmgate.auth.limits import Limits, RateState, ratelimit_headers
-from llmgate.config.budget_periods import PERIOD_NAMES
+from llmgate.config.budget_periods import PERIOD_NAMES, period_bounds
 from llmgate.errors import BudgetExceeded, LimitExceeded, PermissionDenied
 from llmgate.store.money import usd
 
@@ -239,7 +239,4 @@ def _tighter(current: RateState | None, new: RateState) -> RateState:
 
 
 def _period(period: str, tz: str) -> tuple[datetime, datetime]:
-    # SQLAlchemy (store.spend): off the gateway's start-up, loaded when a budget is first checked
-    from llmgate.store.spend import period_bounds
-
     return period_bounds(period, datetime.now(UTC), tz)

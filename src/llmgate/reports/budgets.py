@@ -27,9 +27,10 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from llmgate.config.budget_periods import period_bounds
 from llmgate.store.keys import load_keys, load_teams
 from llmgate.store.money import cost_text, usd
-from llmgate.store.spend import period_bounds, period_spend
+from llmgate.store.spend import period_spend
 
 DEFAULT_PERIOD = "monthly"
 _PLACES = Decimal(1).scaleb(-10)

@@ -23,7 +23,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from llmgate.config.budget_periods import PERIODS
 from llmgate.errors import StoreError
 from llmgate.store.db import describe_error
 from llmgate.store.models import UTCDateTime, requests_table
@@ -31,28 +30,6 @@ from llmgate.store.request_filter import tag_value
 
 #: which requests column each budget scope is summed by
 SCOPE_COLUMNS = {"key": "key_id", "team": "team_id", "user": "user"}
-
-
-def period_bounds(period: str, now: datetime, tz: str = "UTC") -> tuple[datetime, datetime]:
-    """The UTC start (inclusive) and end (exclusive) of the ``period`` that contains ``now``."""
-    zone = ZoneInfo(tz)
-    local = now.astimezone(zone)
-    day = local.date()
-    if period == "daily":
-        start, end = day, day + timedelta(days=1)
-    elif period == "weekly":
-        start = day - timedelta(days=day.weekday())
-        end = start + timedelta(days=7)
-    elif period == "monthly":
-        start = day.replace(day=1)
-        end = (start + timedelta(days=32)).replace(day=1)
-    else:
-        raise ValueError(f"unknown budget period {period!r}: use one of {', '.join(PERIODS)}")
-
-    def midnight(d: object) -> datetime:
-        return datetime(d.year, d.month, d.day, tzinfo=zone).astimezone(UTC)  # type: ignore[attr-defined]
-
-    return midnight(start), midnight(end)
 
 
 def period_spend(
