@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from llmgate.apis.registry import Adapters
 from llmgate.auth import Authenticator
 from llmgate.auth.enforce import Admission, Enforcer
 from llmgate.auth.failures import AuthFailures
@@ -122,8 +123,10 @@ class Gateway:
         enforcer: Enforcer | None = None,
         prices: PriceBook | None = None,
         metrics: CallMetrics | None = None,
+        adapters: Adapters | None = None,
     ) -> None:
         self._enforcer = enforcer
+        self._adapters = adapters or Adapters()  # a deployment of another API (apis/)
         self._prices = prices or PriceBook()
         self._router = router
         self._worst_case = WorstCase(self._prices, self._reachable)
@@ -192,8 +195,8 @@ class Gateway:
                     key, identity.team, call.user, parsed.model, worst_case=worst
                 )
             if parsed.stream:
-                return await self._open_stream(endpoint, call, started, admission)
-            return await self._complete(endpoint, call, started, admission)
+                return await self._open_stream(endpoint, call, headers, started, admission)
+            return await self._complete(endpoint, call, headers, started, admission)
         except AuthenticationError as exc:  # only authentication raises it
             token = bearer_token(headers.get("authorization"), headers.get("api-key"))
             self._auth_failures.refused(exc.code or "invalid_api_key", token)
@@ -242,11 +245,19 @@ class Gateway:
         return body
 
     async def _complete(
-        self, endpoint: Endpoint, call: CallRecord, started: float, admission: Admission | None
+        self,
+        endpoint: Endpoint,
+        call: CallRecord,
+        client_headers: Mapping[str, str],
+        started: float,
+        admission: Admission | None,
     ) -> Reply:
         def send(deployment: Deployment, timeout: float) -> Awaitable[UpstreamResponse]:
             provider = self._providers[deployment.id]
             body = self._body_for(deployment, call)
+            adapter = self._adapters.for_(endpoint, deployment)
+            if adapter is not None:  # the deployment speaks another API
+                return adapter.send(provider, deployment, body, client_headers, timeout=timeout)
             return provider.send(deployment, endpoint, body, timeout=timeout)
 
         try:
@@ -269,11 +280,19 @@ class Gateway:
         return Reply(response.status, response.body, headers, response.content_type)
 
     async def _open_stream(
-        self, endpoint: Endpoint, call: CallRecord, started: float, admission: Admission | None
+        self,
+        endpoint: Endpoint,
+        call: CallRecord,
+        client_headers: Mapping[str, str],
+        started: float,
+        admission: Admission | None,
     ) -> Reply | StreamReply:
         def open_one(deployment: Deployment, timeout: float) -> Awaitable[UpstreamStream]:
             provider = self._providers[deployment.id]
             body = self._body_for(deployment, call)
+            adapter = self._adapters.for_(endpoint, deployment)
+            if adapter is not None:  # the deployment speaks another API
+                return adapter.open_stream(provider, deployment, body, client_headers, timeout=timeout)
             return provider.open_stream(deployment, endpoint, body, timeout=timeout)
 
         try:

@@ -34,6 +34,7 @@ from llmgate.providers.base import Provider
 from llmgate.recording.recorder import Recorder
 from llmgate.recording.writer_process import RecorderProcess
 from llmgate.server.builders import (
+    build_adapters,
     build_admin,
     build_enforcer,
     build_keys,
@@ -178,6 +179,7 @@ class AppState:
             enforcer=self.enforcer,
             prices=self.prices,
             metrics=self.metrics,  # llmgate_auth_failures_total, counted where no record is made
+            adapters=build_adapters(config),
         )
 
     async def _stored_spend(self, scope: str, owner: str, since: datetime) -> Decimal:

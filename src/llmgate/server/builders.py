@@ -21,6 +21,7 @@ from llmgate.auth import Authenticator
 from llmgate.auth.enforce import Enforcer
 from llmgate.auth.limits import Limits, LocalLimits, RedisLimits
 from llmgate.auth.registry import KeyRegistry
+from llmgate.apis.registry import Adapters
 from llmgate.config import Deployment, GatewayConfig
 from llmgate.pricing import PriceBook
 from llmgate.providers.base import Provider
@@ -125,6 +126,12 @@ class Providers:
     by_kind: dict[str, Provider]
     by_deployment: dict[str, Provider]
     warm: list[Callable[[], Coroutine[Any, Any, object]]]
+
+
+def build_adapters(config: GatewayConfig) -> Adapters:
+    """The API adapters (``apis/``): for each endpoint that has them, which deployments need one."""
+    adapters = Adapters()
+    return adapters
 
 
 def build_providers(

@@ -13,10 +13,8 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from llmgate.protocol.endpoints import Endpoint
 from llmgate.telemetry.call_record import Attempt, CallRecord, Parsed
-
-#: ``gen_ai.operation.name`` per endpoint
-OPERATIONS = {"chat/completions": "chat", "completions": "text_completion", "embeddings": "embeddings"}
 
 #: llmgate/litellm provider names -> ``gen_ai.provider.name`` well-known values (others pass as they are)
 PROVIDERS = {
@@ -45,7 +43,12 @@ _REQUEST_PARAMS = {
 
 
 def operation(call: CallRecord) -> str:
-    return OPERATIONS.get(call.endpoint, call.endpoint or "unknown")
+    """``gen_ai.operation.name``: the endpoint's (``Endpoint.operation``), or the raw name of one
+    this version does not know (a record replayed from another version's spill file)."""
+    try:
+        return Endpoint(call.endpoint).operation
+    except ValueError:
+        return call.endpoint or "unknown"
 
 
 def provider_name(provider: str | None) -> str:
