@@ -65,6 +65,7 @@ class Identity:
 
 
 ANONYMOUS = Identity(name=None)
+MASTER_IDENTITY = Identity(name=MASTER, is_admin=True)
 
 
 def bearer_token(authorization: str | None, api_key_header: str | None = None) -> str | None:
@@ -92,7 +93,7 @@ class Authenticator:
         token = bearer_token(authorization, api_key_header)
         master = self._master
         if token is not None and master is not None and hmac.compare_digest(token.encode(), master):
-            return Identity(name=MASTER, is_admin=True)
+            return MASTER_IDENTITY
         if token is not None and self.registry is not None and self.registry.loaded:
             key = self.registry.lookup(hash_key(token))
             if key is not None:

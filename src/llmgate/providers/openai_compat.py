@@ -172,7 +172,14 @@ class OpenAICompatProvider:
             connector = aiohttp.TCPConnector(
                 limit=self._pool_size, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=60
             )
-            self._session = aiohttp.ClientSession(connector=connector, auto_decompress=True, trust_env=False)
+            # No cookie jar: one session serves every client, so a cookie an upstream sets for one
+            # request must not ride along on the next (and the jar's bookkeeping is per request).
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                auto_decompress=True,
+                trust_env=False,
+                cookie_jar=aiohttp.DummyCookieJar(),
+            )
         return self._session
 
     async def send(

@@ -26,6 +26,11 @@ error; the connection is then closed the way nginx and Apache close it ("lingeri
 server stops writing, reads and discards what the client still sends for a short while, so the
 client sees the answer rather than a reset.
 
+Writes are corked for one turn of the event loop (``CorkedWriter``): what the app sends in one
+turn (the status line and headers with a whole reply, or with a stream's first events and its end)
+leaves in one ``send`` instead of one per ASGI message. A system call is about 10 µs of the
+gateway's CPU; uvicorn writes the header block on its own, so every reply paid for two.
+
 uvicorn is told to use it with ``http=edge_protocol(settings)`` (``cli/serve.py``); the result is a
 ``functools.partial`` that pickles, so ``--workers N`` hands it to every worker process.
 """
@@ -85,6 +90,46 @@ def edge_protocol(settings: HttpSettings) -> functools.partial[EdgeProtocol]:
     return functools.partial(EdgeProtocol, limits=EdgeLimits.from_settings(settings))
 
 
+class CorkedWriter:
+    """A connection's transport as its response cycles see it: writes made in one turn of the
+    event loop are joined and written once, at the end of the turn (``call_soon``).
+
+    The protocol itself keeps the real transport; it flushes this writer before anything it
+    writes on its own (a refusal, uvicorn's answer to a request it cannot parse), so bytes never
+    leave out of order. Closing flushes first.
+    """
+
+    __slots__ = ("_loop", "_pending", "transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self.transport = transport
+        self._loop = loop
+        self._pending: list[bytes] | None = None
+
+    def write(self, data: bytes) -> None:
+        pending = self._pending
+        if pending is None:
+            self._pending = [data]
+            self._loop.call_soon(self.flush)
+        else:
+            pending.append(data)
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending and not self.transport.is_closing():
+            self.transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+
+    def close(self) -> None:
+        self.flush()
+        self.transport.close()
+
+    def is_closing(self) -> bool:
+        return self.transport.is_closing()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self.transport.get_extra_info(name, default)
+
+
 class EdgeProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with a bounded header block and mod_reqtimeout's deadlines."""
 
@@ -105,11 +150,13 @@ class EdgeProtocol(HttpToolsProtocol):
         self._header_bytes = 0
         self._header_blocks = 0  # header blocks parsed on this connection
         self._timer: asyncio.TimerHandle | None = None
+        self._writer: CorkedWriter | None = None
 
     # --- the connection ---------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self._writer = CorkedWriter(transport, self.loop)
         # The first request's header deadline runs from the opening, as Apache's does.
         self._deadline = self.loop.time() + self._limits.header_timeout_s
         self._timer = self.loop.call_at(self._deadline, self._expire)
@@ -121,6 +168,8 @@ class EdgeProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._writer is not None:  # uvicorn may write on its own below: what is corked goes first
+            self._writer.flush()
         phase = self._phase
         if phase == BODY:
             self._deadline += len(data) * self._limits.seconds_per_byte
@@ -168,7 +217,11 @@ class EdgeProtocol(HttpToolsProtocol):
         self._header_blocks += 1
         self._phase = BODY
         self._deadline = self.loop.time() + self._limits.body_timeout_s
+        previous = self.cycle
         super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None and cycle is not previous and self._writer is not None:
+            cycle.transport = self._writer  # type: ignore[assignment]  # its writes are corked
 
     def on_message_complete(self) -> None:
         self._phase = IDLE
@@ -240,6 +293,8 @@ class EdgeProtocol(HttpToolsProtocol):
     def _refuse(self, status: int, message: str, code: str) -> None:
         """Answer ``status``, stop the request, and close the connection gently."""
         body = error_body(message, "invalid_request_error", code=code)
+        if self._writer is not None:
+            self._writer.flush()  # what an earlier answer wrote goes first
         content = [STATUS_LINE[status]]
         for name, value in self.server_state.default_headers:
             content += [name, b": ", value, b"\r\n"]

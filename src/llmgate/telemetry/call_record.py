@@ -10,9 +10,10 @@ the upstream reported none, pricing, hashing prompts, redacting credentials (``p
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any
 
 import orjson
@@ -45,6 +46,11 @@ class Attempt:
     status_code: int | None = None
     started_ms: float = 0.0  # from the request's arrival
     model: str = ""  # the model name sent upstream
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # pickled as its values (the writer pipe, spill files): the slots dataclass default,
+        # a state dict built in Python per object, took twice as long
+        return (Attempt, _attempt_values(self))
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -84,6 +90,14 @@ class CallRecord:
     attempts: list[Attempt] = field(default_factory=list)
     traceparent: str | None = None  # the client's W3C trace context, continued by the request's span
     model_known: bool = True  # False: not a configured model (metrics count it under one label)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # pickled as its values, in field order (see Attempt.__reduce__): 4.5 -> 2.6 µs a record
+        return (CallRecord, _call_values(self))
+
+
+_attempt_values = attrgetter(*(f.name for f in fields(Attempt)))
+_call_values = attrgetter(*(f.name for f in fields(CallRecord)))
 
 
 @dataclass(slots=True)

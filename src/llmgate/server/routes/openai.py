@@ -39,6 +39,8 @@ log = logging.getLogger("llmgate.server")
 
 JSON = "application/json"
 READINESS_TIMEOUT_S = 3.0
+#: a stream still running this long gets a task watching for its client's disconnect
+WATCH_AFTER_S = 0.05
 #: llmgate.recorder.on_unrecordable: refuse, while neither the store nor the spill directory takes records
 UNRECORDABLE_BODY = error_body(
     "The gateway cannot record requests right now (neither its store nor its spill directory takes "
@@ -100,16 +102,22 @@ async def proxy(state: AppState, endpoint: Endpoint, scope: Scope, receive: Rece
     # uvicorn's send() drops bytes silently once the client is gone, so a watcher waits for the
     # disconnect (as Starlette's StreamingResponse does) and expires ``relay``, which cancels the
     # relay at its next await: the gateway then closes the upstream and records 499 client_closed.
+    # A stream that ends within WATCH_AFTER_S never needs one (no task is made for it).
     relay = asyncio.timeout(None)
+    watch: list[asyncio.Task[None]] = []
     try:
         await start_stream(send, result.status, result.content_type, result.headers)
         async with relay:
-            watcher = asyncio.create_task(_cancel_on_disconnect(receive, relay))
+            timer = asyncio.get_running_loop().call_later(
+                WATCH_AFTER_S, lambda: watch.append(asyncio.create_task(_watch(receive, relay)))
+            )
             try:
                 async for chunk in chunks:
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
             finally:
-                watcher.cancel()
+                timer.cancel()
+                for watcher in watch:
+                    watcher.cancel()
         await send({"type": "http.response.body", "body": b"", "more_body": False})
     except OSError:
         pass  # the client went away; the gateway records the call when the generator closes
@@ -120,7 +128,7 @@ async def proxy(state: AppState, endpoint: Endpoint, scope: Scope, receive: Rece
         await chunks.aclose()  # type: ignore[attr-defined]
 
 
-async def _cancel_on_disconnect(receive: Receive, relay: asyncio.Timeout) -> None:
+async def _watch(receive: Receive, relay: asyncio.Timeout) -> None:
     """Expire ``relay`` (cancelling the stream at its next await) once the client disconnects."""
     while (await receive())["type"] != "http.disconnect":
         pass  # the body was read already: nothing else is expected
