@@ -1,12 +1,18 @@
--- wrk: POST a chat completion body; at the end print the latency percentiles as JSON.
+-- wrk: POST a chat completion body (or, with BENCH_API=responses, a Responses API body); at the end print the latency percentiles as JSON.
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer " .. (os.getenv("BENCH_KEY") or "sk-bench")
 local stream = os.getenv("BENCH_STREAM") == "1"
 local model = stream and "bench-stream" or "bench-model"
-wrk.body = '{"model": "' .. model .. '", "messages": [{"role": "system", "content": "You are a helpful assistant."}, '
-  .. '{"role": "user", "content": "Write one sentence about the sea."}]'
-  .. (stream and ', "stream": true, "stream_options": {"include_usage": true}' or '') .. '}'
+if os.getenv("BENCH_API") == "responses" then
+  -- the same request as the Responses API says it
+  wrk.body = '{"model": "' .. model .. '", "instructions": "You are a helpful assistant.", '
+    .. '"input": "Write one sentence about the sea."' .. (stream and ', "stream": true' or '') .. '}'
+else
+  wrk.body = '{"model": "' .. model .. '", "messages": [{"role": "system", "content": "You are a helpful assistant."}, '
+    .. '{"role": "user", "content": "Write one sentence about the sea."}]'
+    .. (stream and ', "stream": true, "stream_options": {"include_usage": true}' or '') .. '}'
+end
 
 done = function(summary, latency, requests)
   local errors = summary.errors

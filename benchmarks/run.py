@@ -20,6 +20,7 @@ import asyncio
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -33,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from _common import RESULTS
+from responses_fixtures import response_object, responses_sse
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "benchmarks"
@@ -41,6 +44,16 @@ VENV_BIN = Path(sys.executable).parent
 PG_URL = os.environ.get("LLMGATE_BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 KEY = "sk-bench-master-0123456789"  # a master key: at least 16 characters
 CONCURRENCY = (1, 8, 64)
+#: the Responses API cells: the added latency at 1 and the throughput at 64
+RESPONSES_CONCURRENCY = (1, 64)
+#: the sections of RESULTS.md this script writes (the other scripts' sections are kept as they are)
+OWN_SECTIONS = (
+    "## Non-streaming",
+    "## Streaming (whole stream)",
+    "## Responses API (/v1/responses)",
+    "## Time to first byte of a stream, start-up, memory, records",
+    "## Headline",
+)
 
 CHAT = {
     "id": "chatcmpl-bench",
@@ -158,6 +171,8 @@ class Nginx:
         self.conf = WORK / "nginx" / "nginx.conf"
         chat = json.dumps(CHAT).replace("'", "\\'")
         sse = sse_body().replace("\n", "\\n").replace("'", "\\'")
+        response = json.dumps(response_object()).replace("'", "\\'")
+        events = responses_sse().replace("\n", "\\n").replace("'", "\\'")
         self.conf.write_text(
             f"""
 worker_processes 1;
@@ -174,6 +189,8 @@ http {{
     location = /health {{ return 200 'ok'; }}
     location = /v1/chat/completions {{ default_type application/json; return 200 '{chat}'; }}
     location = /stream/v1/chat/completions {{ default_type text/event-stream; return 200 '{sse}'; }}
+    location = /v1/responses {{ default_type application/json; return 200 '{response}'; }}
+    location = /stream/v1/responses {{ default_type text/event-stream; return 200 '{events}'; }}
   }}
 }}
 """
@@ -190,7 +207,7 @@ http {{
     def requests_logged(self) -> int:
         time.sleep(1.5)  # the access log is flushed every second
         text = self.log.read_text()
-        return sum(1 for line in text.splitlines() if "chat/completions" in line)
+        return sum(1 for line in text.splitlines() if "chat/completions" in line or "/responses" in line)
 
     def stop(self) -> None:
         stop(self.process)
@@ -199,8 +216,10 @@ http {{
 # --- load ---------------------------------------------------------------------------------
 
 
-def wrk(url: str, path: str, concurrency: int, seconds: int, stream: bool) -> dict[str, Any]:
-    env = {**os.environ, "BENCH_STREAM": "1" if stream else "0", "BENCH_KEY": KEY}
+def wrk(
+    url: str, path: str, concurrency: int, seconds: int, stream: bool, api: str = "chat"
+) -> dict[str, Any]:
+    env = {**os.environ, "BENCH_STREAM": "1" if stream else "0", "BENCH_KEY": KEY, "BENCH_API": api}
     command = [
         "wrk",
         "-t1",
@@ -265,6 +284,8 @@ class Contender:
     health: str = "/health"
     env: dict[str, str] = field(default_factory=dict)
     database_url: str | None = None
+    #: the Responses API's paths (plain, streamed), or None: not measured for this contender
+    responses_paths: tuple[str, str] | None = ("/v1/responses", "/v1/responses")
 
 
 def gateway_config(upstream: int, database_url: str | None) -> dict[str, Any]:
@@ -376,6 +397,18 @@ def measure(contender: Contender, nginx: Nginx, args: argparse.Namespace) -> dic
                 f"errors {run['status_errors'] + run['timeouts']}",
                 flush=True,
             )
+    if contender.responses_paths is not None:
+        for stream, path in zip((False, True), contender.responses_paths, strict=True):
+            for concurrency in RESPONSES_CONCURRENCY:
+                wrk(contender.url, path, concurrency, args.warmup, stream, api="responses")
+                run = wrk(contender.url, path, concurrency, args.duration, stream, api="responses")
+                result[f"responses_{'stream' if stream else 'plain'}_c{concurrency}"] = run
+                print(
+                    f"   responses {'stream' if stream else 'plain '} c={concurrency:<3} {run['rps']:8.0f} req/s  "
+                    f"p50 {run['p50_us'] / 1000:.2f} ms  p99 {run['p99_us'] / 1000:.2f} ms  "
+                    f"errors {run['status_errors'] + run['timeouts']}",
+                    flush=True,
+                )
     model = "bench-stream"
     result["ttfb"] = ttfb(contender.url, contender.stream_path, model, args.ttfb_requests)
     print(f"   ttfb p50 {result['ttfb']['p50_ms']:.2f} ms  p99 {result['ttfb']['p99_ms']:.2f} ms", flush=True)
@@ -467,6 +500,7 @@ def write_results(
                     f"{(run['p99_us'] - base['p99_us']) / 1000:.2f} | {run['status_errors'] + run['timeouts']} |"
                 )
         lines.append("")
+    lines += responses_table(results)
     lines += [
         "## Time to first byte of a stream, start-up, memory, records",
         "",
@@ -501,6 +535,16 @@ def write_results(
             f"p99 {(gate['plain_c1']['p99_us'] - floor['plain_c1']['p99_us']) / 1000:.2f} ms over nginx; "
             f"time to first byte +{gate['ttfb']['p50_ms'] - floor['ttfb']['p50_ms']:.2f} ms p50."
         )
+    if gate and "responses_plain_c1" in gate and "responses_plain_c1" in floor:
+        chat_added = gate["plain_c1"]["p50_us"] - floor["plain_c1"]["p50_us"]
+        lines.append(
+            "- The Responses API (passed through to the same nginx): added p50 at concurrency 1 "
+            + ", ".join(
+                f"{kind} {(gate[f'responses_{kind}_c1']['p50_us'] - floor[f'responses_{kind}_c1']['p50_us']) / 1000:.2f} ms"
+                for kind in ("plain", "stream")
+            )
+            + f", against chat completions' {chat_added / 1000:.2f} ms (plain)."
+        )
     if lite and gate:
         lines.append(
             f"- LiteLLM proxy in the same run: {lite['plain_c64']['rps']:.0f} req/s at concurrency 64 "
@@ -516,9 +560,44 @@ def write_results(
     recorder_file = BENCH / "RECORDER.md"
     if recorder_file.exists():
         lines += ["", recorder_file.read_text().strip()]
-    (BENCH / "RESULTS.md").write_text("\n".join(lines) + "\n")
+    RESULTS.write_text(merge_results("\n".join(lines), RESULTS.read_text() if RESULTS.exists() else ""))
     (WORK / "results.json").write_text(json.dumps({"results": results, "memory": memory}, indent=1))
     print(f"wrote {BENCH / 'RESULTS.md'}")
+
+
+def responses_table(results: list[dict[str, Any]]) -> list[str]:
+    """The Responses API cells, against nginx's own ``/v1/responses`` (the first result)."""
+    measured = [r for r in results if "responses_plain_c1" in r]
+    if not measured or measured[0] is not results[0]:
+        return []
+    floor = results[0]
+    lines = [
+        "## Responses API (/v1/responses)",
+        "",
+        "| contender | kind | c | req/s | p50 ms | p99 ms | added p50 ms | added p99 ms | errors |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for result in measured:
+        for kind in ("plain", "stream"):
+            for c in RESPONSES_CONCURRENCY:
+                run, base = result[f"responses_{kind}_c{c}"], floor[f"responses_{kind}_c{c}"]
+                lines.append(
+                    f"| {result['name']} | {kind} | {c} | {run['rps']:.0f} | {run['p50_us'] / 1000:.2f} | "
+                    f"{run['p99_us'] / 1000:.2f} | {(run['p50_us'] - base['p50_us']) / 1000:.2f} | "
+                    f"{(run['p99_us'] - base['p99_us']) / 1000:.2f} | {run['status_errors'] + run['timeouts']} |"
+                )
+    return [*lines, ""]
+
+
+def merge_results(own: str, old: str) -> str:
+    """RESULTS.md with this script's part (its preamble and ``OWN_SECTIONS``) replaced by ``own``
+    and every other script's section kept, in its place after it."""
+    kept = [
+        section
+        for section in re.split(r"(?m)^(?=## )", old)
+        if section.startswith("## ") and not section.startswith(OWN_SECTIONS)
+    ]
+    return own.rstrip("\n") + "\n\n" + "".join(kept).rstrip("\n") + "\n" if kept else own.rstrip("\n") + "\n"
 
 
 def main() -> None:
@@ -547,6 +626,7 @@ def main() -> None:
                 None,
                 f"http://127.0.0.1:{nginx.port}",
                 stream_path="/stream/v1/chat/completions",
+                responses_paths=("/v1/responses", "/stream/v1/responses"),
             )
         ]
         port = free_port()
@@ -561,6 +641,7 @@ def main() -> None:
                 ],
                 f"http://127.0.0.1:{port}",
                 stream_path="/stream/v1/chat/completions",
+                responses_paths=("/v1/responses", "/stream/v1/responses"),
             )
         )
         for name, url in (
@@ -594,6 +675,7 @@ def main() -> None:
                         command,
                         f"http://127.0.0.1:{port}",
                         health="/health/liveliness",
+                        responses_paths=None,
                         env={"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOG": "ERROR"},
                     )
                 )
