@@ -16,14 +16,15 @@ from typing import Any
 
 from llmgate.monitors.output_drift import OutputSample
 from llmgate.protocol.message_text import message_text
+from llmgate.quality.embedding import MONITOR_USER
 from llmgate.quality.text import is_refusal
 
 __all__ = ["EXCERPT_CHARS", "MONITOR_USER", "output_sample", "prompt_text"]
 
 #: Characters of a prompt kept with its sample, so reports can quote what a cluster is about.
 EXCERPT_CHARS = 300
-#: The ``user`` the monitor's own embedding calls carry; such records are never sampled.
-MONITOR_USER = "llmgate-monitor"
+# MONITOR_USER (quality/embedding.py): the ``user`` the monitor's own embedding calls carry;
+# such records are never sampled.
 
 
 def prompt_text(route: str, request: dict[str, Any]) -> str | None:
