@@ -1,0 +1,246 @@
+"""Anthropic's Messages API, spoken natively: bodies and events passed through over pooled aiohttp.
+
+``/v1/messages`` and ``/v1/messages/count_tokens`` to an ``anthropic/`` deployment are not
+translated: the client's body (its ``model`` set to the deployment's) goes to
+``{api_base or https://api.anthropic.com}/v1/messages`` as it came (system blocks,
+``cache_control``, ``thinking``, tool use, images), with the deployment's key as ``x-api-key``
+and the client's ``anthropic-version`` (default ``2023-06-01``) and ``anthropic-beta``; the
+answer's bytes, or each SSE event, come back as Anthropic sent them. Chat completions to the same
+deployments still go through litellm (``litellm_adapter.py``): this sender is used only by the
+Messages API's adapter (``apis/messages.py``), which owns it.
+
+HTTP outcomes become llmgate errors as in ``openai_compat.py``: 429 ``RateLimited``, 5xx (529
+``overloaded_error`` included) ``UpstreamError`` (retried, fallen back), other 4xx
+``UpstreamRejected`` carrying Anthropic's own error body (secrets scrubbed), timeouts and
+refused connections as such. Redirects are never followed (credentials must not follow them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import aiohttp
+import orjson
+
+from llmgate.config.deployment import Deployment
+from llmgate.errors import (
+    ProviderError,
+    RateLimited,
+    StreamInterrupted,
+    UpstreamError,
+    UpstreamRejected,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from llmgate.providers.base import UpstreamResponse
+from llmgate.providers.scrub import scrub_body
+
+__all__ = ["DEFAULT_API_BASE", "DEFAULT_VERSION", "AnthropicNative", "AnthropicStream"]
+
+DEFAULT_API_BASE = "https://api.anthropic.com"
+DEFAULT_VERSION = "2023-06-01"
+#: client request headers forwarded to Anthropic (the API version and beta features it asked for)
+FORWARDED = ("anthropic-version", "anthropic-beta")
+#: upstream response headers worth handing to the client
+PASSED_HEADERS = ("request-id",)
+
+
+def messages_url(deployment: Deployment, path: str) -> str:
+    """``{base}/v1/{path}``; a base that names ``/v1`` or ``/v1/messages`` already is taken as is
+    (as litellm takes an Anthropic ``api_base``). ``ANTHROPIC_API_BASE`` when the deployment has none."""
+    base = (deployment.api_base or os.environ.get("ANTHROPIC_API_BASE") or DEFAULT_API_BASE).rstrip("/")
+    base = base.removesuffix("/messages")
+    return f"{base}/{path}" if base.endswith("/v1") else f"{base}/v1/{path}"
+
+
+def request_headers(deployment: Deployment, client: Mapping[str, str]) -> dict[str, str]:
+    headers = {"content-type": "application/json", "anthropic-version": DEFAULT_VERSION}
+    for name in FORWARDED:
+        value = client.get(name)
+        if value:
+            headers[name] = value
+    key = deployment.api_key or os.environ.get("ANTHROPIC_API_KEY")  # litellm's default, too
+    if key:
+        headers["x-api-key"] = key
+    headers.update(deployment.extra_headers)
+    return headers
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None
+
+
+def _error_for(status: int, body: bytes, headers: Any, deployment: Deployment) -> ProviderError:
+    body = scrub_body(body, deployment)  # an upstream may echo the key it was sent
+    if status < 400:  # a redirect: not followed (see the module doc)
+        return UpstreamError(
+            f"upstream {deployment.id} answered {status}, a redirect, which llmgate does not follow "
+            "(set the deployment's api_base to the final URL)",
+            deployment=deployment.id,
+            upstream_status=status,
+        )
+    if status == 429:
+        return RateLimited(
+            f"upstream {deployment.id} is rate limiting (429)",
+            deployment=deployment.id,
+            retry_after=_retry_after(headers.get("retry-after")),
+            body=body,
+        )
+    if status >= 500:
+        return UpstreamError(
+            f"upstream {deployment.id} answered {status}",
+            deployment=deployment.id,
+            upstream_status=status,
+            body=body,
+        )
+    return UpstreamRejected(
+        f"upstream {deployment.id} answered {status}",
+        status=status,
+        body=body,
+        content_type=headers.get("content-type", "application/json"),
+        deployment=deployment.id,
+    )
+
+
+def _transport_error(exc: BaseException, deployment: Deployment) -> ProviderError:
+    if isinstance(exc, asyncio.TimeoutError):
+        return UpstreamTimeout(f"upstream {deployment.id} did not answer in time", deployment=deployment.id)
+    if isinstance(
+        exc, aiohttp.ClientConnectorError | aiohttp.ServerDisconnectedError | aiohttp.ClientOSError
+    ):
+        return UpstreamUnavailable(f"upstream {deployment.id} is unreachable", deployment=deployment.id)
+    return UpstreamError(f"upstream {deployment.id} failed: {type(exc).__name__}", deployment=deployment.id)
+
+
+class AnthropicStream:
+    """An open SSE response from Anthropic; its first chunk was read by ``open_stream`` already."""
+
+    def __init__(self, response: aiohttp.ClientResponse, first: bytes, deployment: Deployment) -> None:
+        self._response = response
+        self._first = first
+        self._deployment = deployment
+        self.status = response.status
+        self.content_type = response.headers.get("Content-Type", "text/event-stream")
+        self.headers = {k: v for k in PASSED_HEADERS if (v := response.headers.get(k)) is not None}
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            if self._first:
+                yield self._first
+            async for chunk in self._response.content.iter_any():
+                yield chunk
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise StreamInterrupted(
+                f"upstream {self._deployment.id} stream broke: {type(exc).__name__}",
+                deployment=self._deployment.id,
+            ) from exc
+        finally:
+            self._response.release()
+
+    async def aclose(self) -> None:
+        self._response.close()
+
+
+class AnthropicNative:
+    """One pooled aiohttp client for every ``anthropic/`` deployment's Messages API calls."""
+
+    def __init__(self, *, pool_size: int = 512) -> None:
+        self._pool_size = pool_size
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(
+                limit=self._pool_size, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=60
+            )
+            self._session = aiohttp.ClientSession(connector=connector, auto_decompress=True, trust_env=False)
+        return self._session
+
+    async def send(
+        self,
+        deployment: Deployment,
+        path: str,
+        body: dict[str, Any],
+        client_headers: Mapping[str, str],
+        *,
+        timeout: float,
+    ) -> UpstreamResponse:
+        """POST ``body`` to ``/v1/{path}`` (``messages`` or ``messages/count_tokens``): the answer."""
+        try:
+            async with self._client().post(
+                messages_url(deployment, path),
+                data=orjson.dumps(body),
+                headers=request_headers(deployment, client_headers),
+                timeout=aiohttp.ClientTimeout(total=timeout),
+                allow_redirects=False,  # credentials never follow a redirect
+            ) as response:
+                data = await response.read()
+                status, headers = response.status, response.headers
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise _transport_error(exc, deployment) from exc
+        if status >= 300:
+            raise _error_for(status, data, headers, deployment)
+        try:
+            parsed = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            parsed = None
+        if not isinstance(parsed, dict):
+            raise UpstreamError(
+                f"upstream {deployment.id} answered {status} with a body that is not a JSON object",
+                deployment=deployment.id,
+                upstream_status=status,
+            )
+        return UpstreamResponse(
+            status=status,
+            body=data,
+            content_type=headers.get("Content-Type", "application/json"),
+            headers={k: v for k in PASSED_HEADERS if (v := headers.get(k)) is not None},
+        )
+
+    async def open_stream(
+        self,
+        deployment: Deployment,
+        body: dict[str, Any],
+        client_headers: Mapping[str, str],
+        *,
+        timeout: float,
+    ) -> AnthropicStream:
+        """POST a streaming ``messages`` request; errors before the first byte raise here."""
+        response: aiohttp.ClientResponse | None = None
+        try:
+            response = await self._client().post(
+                messages_url(deployment, "messages"),
+                data=orjson.dumps(body),
+                headers=request_headers(deployment, client_headers),
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout),
+                allow_redirects=False,
+            )
+            if response.status >= 300:
+                data = await response.read()
+                response.release()
+                raise _error_for(response.status, data, response.headers, deployment)
+            first = await response.content.readany()  # so a stream dead at once can still fall back
+            if not first:
+                response.release()
+                raise UpstreamError(
+                    f"upstream {deployment.id} closed the stream before sending anything",
+                    deployment=deployment.id,
+                )
+            return AnthropicStream(response, first, deployment)
+        except ProviderError:
+            raise
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            if response is not None:
+                response.close()
+            raise _transport_error(exc, deployment) from exc
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
