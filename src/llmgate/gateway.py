@@ -24,7 +24,7 @@ from llmgate.apis.registry import Adapters
 from llmgate.auth import Authenticator
 from llmgate.auth.enforce import Admission, Enforcer
 from llmgate.auth.failures import AuthFailures
-from llmgate.auth.keys import bearer_token
+from llmgate.auth.keys import api_key_header, bearer_token
 from llmgate.auth.tags import request_tags
 from llmgate.auth.worst_case import WorstCase
 from llmgate.config.deployment import Deployment
@@ -41,6 +41,8 @@ from llmgate.errors import (
 from llmgate.pricing import PriceBook
 from llmgate.protocol import check_body, error_body, error_from_exception, read_body
 from llmgate.protocol.endpoints import Endpoint
+from llmgate.protocol.forms import read_form
+from llmgate.protocol.stream_errors import stream_error
 from llmgate.providers.base import Provider, UpstreamResponse, UpstreamStream
 from llmgate.routing import Router
 from llmgate.routing.attempts import Attempts
@@ -79,10 +81,6 @@ class StreamReply:
     headers: dict[str, str] = field(default_factory=dict)
     status: int = 200
     content_type: str = "text/event-stream"
-
-
-def _sse_error(exc: LlmgateError) -> bytes:
-    return b"data: " + error_from_exception(exc) + b"\n\n"
 
 
 def _attempt(
@@ -157,12 +155,17 @@ class Gateway:
             stream=False,
         )
         try:
-            identity = await self._auth.aauthenticate(headers.get("authorization"), headers.get("api-key"))
+            identity = await self._auth.aauthenticate(headers.get("authorization"), api_key_header(headers))
             call.auth_identity = identity.name
             key = identity.key
             if key is not None:
                 call.key_id, call.team_id = key.id, key.team_id
-            body, model = read_body(raw, max_depth=self._max_depth)
+            if endpoint.multipart:  # a file upload: its fields, the files left in ``raw`` (protocol/forms.py)
+                body, model = read_form(raw, headers.get("content-type"))
+            else:
+                body, model = read_body(raw, max_depth=self._max_depth)
+            if key is not None and key.aliases and model in key.aliases:  # a key's model aliases (LiteLLM's)
+                model = body["model"] = key.aliases[model]
             call.model, call.request = model, body  # a body refused below is recorded with its model
             unknown = False
             try:
@@ -198,7 +201,7 @@ class Gateway:
                 return await self._open_stream(endpoint, call, headers, started, admission)
             return await self._complete(endpoint, call, headers, started, admission)
         except AuthenticationError as exc:  # only authentication raises it
-            token = bearer_token(headers.get("authorization"), headers.get("api-key"))
+            token = bearer_token(headers.get("authorization"), api_key_header(headers))
             self._auth_failures.refused(exc.code or "invalid_api_key", token)
             return Reply(exc.status_code, error_from_exception(exc))
         except LlmgateError as exc:
@@ -270,7 +273,7 @@ class Gateway:
             raise
         call.attempts[-1].status_code = response.status
         call.status_code = response.status
-        call.response_body = response.body
+        call.response_body = response.body if response.recorded is None else response.recorded
         call.latency_ms = (time.perf_counter() - started) * 1000
         self._account(call, admission)
         self._submit(call)
@@ -330,7 +333,7 @@ class Gateway:
             call.attempts[-1].status, call.attempts[-1].error_type = "error", exc.error_type
             if call.deployment is not None:
                 self._router.health.end_stream(call.deployment.id, ok=False, error=exc.error_type)
-            yield _sse_error(exc)
+            yield stream_error(call.endpoint, exc)  # in the client's API (protocol/stream_errors.py)
         except BaseException:
             # GeneratorExit or cancellation: the client went away before the end (the server
             # cancels the relay as soon as it sees the disconnect). The record keeps what was

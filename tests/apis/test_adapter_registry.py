@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from llmgate.apis.registry import Adapters
-from llmgate.config.deployment import Deployment, build_deployments
 from llmgate.config import parse_config
+from llmgate.config.deployment import Deployment, build_deployments
 from llmgate.protocol.endpoints import Endpoint
 
 

@@ -75,8 +75,8 @@ def test_values_are_normalised() -> None:
         "admin": False,
     }
     assert check_fields({"tags": None, "rpm": None}, TEAM_FIELDS) == {"tags": {}, "rpm": None}
-    with pytest.raises(TypeError, match="unknown fields: alias"):
-        check_fields({"alias": "t"}, TEAM_FIELDS)
+    with pytest.raises(TypeError, match="unknown fields: admin"):
+        check_fields({"admin": True}, TEAM_FIELDS)
 
 
 def test_a_budget_without_a_period_is_monthly() -> None:

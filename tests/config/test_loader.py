@@ -99,7 +99,7 @@ def test_secrets_do_not_show_in_repr(tmp_path: Path) -> None:
         ),
         (
             "model_list:\n  - model_name: x\n    litellm_params:\n      model: openai/x\n    model_info:\n      mode: chats\n",
-            "model_list[0].model_info.mode: 'chats' is not one of: 'chat', 'completion' or 'embedding'",
+            "model_list[0].model_info.mode: 'chats' is not one of: 'chat', 'completion', 'embedding', 'image_generation',",
         ),
         (
             "general_settings:\n",
@@ -110,7 +110,12 @@ def test_secrets_do_not_show_in_repr(tmp_path: Path) -> None:
             "router_settings.num_retries: must be greater than or equal to 0",
         ),
         (
-            "model_list:\n  - model_name: x\n    litellm_params:\n      model: gpt-4o\n",
+            "model_list:\n  - model_name: x\n    litellm_params:\n      model: my-house-model\n",
+            "model_list[0].litellm_params.model: unknown model 'my-house-model': no provider is known for it; "
+            "write it as 'provider/model' (e.g. 'openai/my-house-model')",
+        ),
+        (
+            "model_list:\n  - model_name: x\n    litellm_params:\n      model: openai/\n",
             "model_list[0].litellm_params.model: must be 'provider/model'",
         ),
         ("model_list:\n  - model_name: x\n", "model_list[0].litellm_params: required key is missing"),

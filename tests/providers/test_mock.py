@@ -14,7 +14,7 @@ from llmgate.config.deployment import Deployment
 from llmgate.errors import UpstreamError
 from llmgate.protocol.endpoints import Endpoint
 from llmgate.providers.mock import MockProvider
-from llmgate.telemetry.call_record import parse_stream
+from llmgate.telemetry.answers import parse_stream
 
 
 def mock(model: str = "mock/echo", **params: Any) -> Deployment:

@@ -31,7 +31,8 @@ from hypothesis import strategies as st
 from llmgate.config import parse_config
 from llmgate.config.deployment import build_deployments
 from llmgate.pricing import PriceBook
-from llmgate.telemetry.call_record import CallRecord, parse_response, parse_stream, to_row
+from llmgate.telemetry.answers import parse_response, parse_stream
+from llmgate.telemetry.call_record import CallRecord, to_row
 from support.configs import MASTER_KEY
 from support.served import ServedGateway
 

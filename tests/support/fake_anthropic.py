@@ -1,4 +1,4 @@
-"""A fake Anthropic Messages API on loopback, for testing the litellm adapter end to end.
+"""A fake Anthropic Messages API on loopback, for testing the litellm adapter and ``/v1/messages``.
 
 ``POST /v1/messages`` answers like Anthropic does, non-streaming (one ``message`` object) and
 streaming (Anthropic's SSE events: ``message_start``, ``content_block_start``,
@@ -6,7 +6,9 @@ streaming (Anthropic's SSE events: ``message_start``, ``content_block_start``,
 ``message_stop``), with text or ``tool_use`` content. Failures are switched on per test
 (``failure``): Anthropic's error bodies with the right status and headers, a hang for
 timeouts, or a stream cut after ``cut_stream_after`` events. Every request is kept in
-``received`` so tests can check what litellm actually sent.
+``received`` so tests can check what litellm actually sent. ``POST /v1/messages/count_tokens``
+answers ``counted_tokens``; the usage carries ``cache_creation_input_tokens`` and
+``cache_read_input_tokens`` as set.
 
 Also ``POST /v1/embeddings`` in OpenAI's shape, for providers whose embeddings API is OpenAI's
 (Mistral and others): one server, so the tests start one fixture.
@@ -79,6 +81,10 @@ class FakeAnthropic:
     tool_use: dict[str, Any] | None = None
     input_tokens: int = 12
     output_tokens: int = 5
+    cache_creation_input_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    #: what ``POST /v1/messages/count_tokens`` answers
+    counted_tokens: int = 42
     failure: Failure | None = None
     #: for streams: close the connection abruptly after this many SSE events
     cut_stream_after: int | None = None
@@ -95,6 +101,7 @@ class FakeAnthropic:
     async def start(self) -> str:
         app = web.Application()
         app.router.add_post("/v1/messages", self._messages)
+        app.router.add_post("/v1/messages/count_tokens", self._count_tokens)
         app.router.add_post("/v1/embeddings", self._embeddings)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -154,11 +161,18 @@ class FakeAnthropic:
             "usage": {
                 "input_tokens": self.input_tokens,
                 "output_tokens": self.output_tokens,
-                "cache_creation_input_tokens": 0,
-                "cache_read_input_tokens": 0,
+                "cache_creation_input_tokens": self.cache_creation_input_tokens,
+                "cache_read_input_tokens": self.cache_read_input_tokens,
             },
         }
         return web.Response(body=orjson.dumps(message), content_type="application/json")
+
+    async def _count_tokens(self, request: web.Request) -> web.StreamResponse:
+        await self._record(request)
+        failed = await self._failure_response(request)
+        if failed is not None:
+            return failed
+        return web.json_response({"input_tokens": self.counted_tokens})
 
     def _events(self, model: str) -> list[tuple[str, dict[str, Any]]]:
         events: list[tuple[str, dict[str, Any]]] = [
@@ -174,7 +188,12 @@ class FakeAnthropic:
                         "content": [],
                         "stop_reason": None,
                         "stop_sequence": None,
-                        "usage": {"input_tokens": self.input_tokens, "output_tokens": 1},
+                        "usage": {
+                            "input_tokens": self.input_tokens,
+                            "output_tokens": 1,
+                            "cache_creation_input_tokens": self.cache_creation_input_tokens,
+                            "cache_read_input_tokens": self.cache_read_input_tokens,
+                        },
                     },
                 },
             ),

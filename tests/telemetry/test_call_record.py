@@ -10,7 +10,8 @@ import orjson
 
 from llmgate.config import build_deployments, parse_config
 from llmgate.pricing import PriceBook
-from llmgate.telemetry.call_record import CallRecord, parse_stream, to_row
+from llmgate.telemetry.answers import parse_stream
+from llmgate.telemetry.call_record import CallRecord, to_row
 from support.configs import PRICED_GPT
 
 CONFIG = {

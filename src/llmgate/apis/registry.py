@@ -8,7 +8,7 @@ never get here).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from llmgate.apis.base import ApiAdapter
 from llmgate.config.deployment import Deployment
@@ -26,6 +26,15 @@ class Adapters:
     def __init__(self, choosers: dict[Endpoint, Chooser] | None = None) -> None:
         self._choosers = dict(choosers or {})
         self._chosen: dict[tuple[Endpoint, str], ApiAdapter | None] = {}
+        self._closers: list[Callable[[], Awaitable[None]]] = []  # what adapters hold open (sessions)
+
+    def on_close(self, close: Callable[[], Awaitable[None]]) -> None:
+        """Have ``aclose`` call ``close`` (an adapter's own connection pool, say)."""
+        self._closers.append(close)
+
+    async def aclose(self) -> None:
+        for close in self._closers:
+            await close()
 
     def register(self, endpoint: Endpoint, chooser: Chooser) -> None:
         self._choosers[endpoint] = chooser

@@ -1,14 +1,16 @@
 """What a virtual key may do, checked before the upstream is called, and settled after.
 
 ``admit`` runs on the request path for requests made with a virtual key (the master key and an
-open gateway have no limits): the model allow-lists of the key and its team (403), requests per
-minute and tokens per minute of each (429 with ``Retry-After`` and OpenAI's ``x-ratelimit-*``
-headers), then the budgets of the key, its team and its user for the current period (429
-``budget_exceeded``): admission reserves the request's worst-case cost in each budget, and
-refuses a request that does not fit beside those in flight (``budgets.py``). ``settle`` releases
-the reservation and adds the answer's tokens and real cost to the counters once the answer is
-complete, or the call failed; the cost is computed exactly as the stored record's (``to_row``).
-It is called on every path, and counts once.
+open gateway have no limits): the model allow-lists of the key, its team and its internal user
+(403), requests per minute and tokens per minute of each (429 with ``Retry-After`` and OpenAI's
+``x-ratelimit-*`` headers), the key's requests in flight in this process (``max_parallel``, 429
+past it; ``settle`` gives the slot back), then the budgets of the key, its team and its user for
+the current period (429 ``budget_exceeded``; a user's budget is its internal user's own, else
+``llmgate.user_budget_usd``, read from the ``KeyRegistry``'s copy: no store query): admission
+reserves the request's worst-case cost in each budget, and refuses a request that does not fit
+beside those in flight (``budgets.py``). ``settle`` releases the reservation and adds the answer's
+tokens and real cost to the counters once the answer is complete, or the call failed; the cost is
+computed exactly as the stored record's (``to_row``). It is called on every path, and counts once.
 """
 
 from __future__ import annotations
@@ -25,11 +27,13 @@ from typing import TYPE_CHECKING
 from llmgate.auth.budgets import BudgetCheck, Refusal, Reservation
 from llmgate.auth.limits import Limits, RateState, ratelimit_headers
 from llmgate.config.budget_periods import PERIOD_NAMES, period_bounds
+from llmgate.config.model_patterns import allowed_by
 from llmgate.errors import BudgetExceeded, LimitExceeded, PermissionDenied
 from llmgate.store.money import usd
 
 if TYPE_CHECKING:
     from llmgate.store.keys import KeyRow, TeamRow
+    from llmgate.store.users import UserRow
 
 log = logging.getLogger("llmgate.auth")
 
@@ -44,11 +48,12 @@ class Admission:
     budget_scopes: list[tuple[str, float]] = field(default_factory=list)  # (scope, period start)
     headers: dict[str, str] = field(default_factory=dict)
     reservation: Reservation | None = None  # its worst-case cost, held in each budget
+    parallel: str | None = None  # the key whose max_parallel slot it holds
     settled: bool = False
 
     @property
     def counts(self) -> bool:
-        return bool(self.token_scopes or self.budget_scopes)
+        return bool(self.token_scopes or self.budget_scopes or self.parallel)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,11 +73,14 @@ class Enforcer:
         time_zone: str,
         stored_spend: Callable[[str, str, datetime], Awaitable[Decimal]],
         user_budget: tuple[Decimal, str] | None = None,
+        users: Callable[[str | None], UserRow | None] | None = None,
     ) -> None:
         self._limits = limits
         self._tz = time_zone
         self._stored_spend = stored_spend  # (scope kind, owner id, period start) -> Decimal
         self._user_budget = user_budget
+        self._users = users  # the internal user owning a key (KeyRegistry.user: a dict read)
+        self._in_flight: dict[str, int] = {}  # key id -> requests running (keys with max_parallel)
         self._pending: set[asyncio.Task[None]] = set()
 
     async def screen_model(self, key: KeyRow, team: TeamRow | None, model: str, *, known: bool) -> None:
@@ -81,11 +89,16 @@ class Enforcer:
         invented model names cannot flood the store. Raises the 403 for a model off an allow-list;
         for an unknown one, it is 403 too when there is an allow-list (a restricted key learns
         nothing about which other models exist), else the caller's 404 follows."""
-        denied = _not_allowed(key, team, model)
+        owner = self._users(key.user_id) if self._users is not None and key.user_id else None
+        denied = _not_allowed(key, team, model, owner)
         if known and denied is None:
             return  # admit counts it
         requests_state: RateState | None = None
-        for scope, rpm in ((f"key:{key.id}", key.rpm), *((f"team:{t.id}", t.rpm) for t in [team] if t)):
+        for scope, rpm in (
+            (f"key:{key.id}", key.rpm),
+            *((f"team:{t.id}", t.rpm) for t in [team] if t),
+            *((f"user:{u.id}", u.rpm) for u in [owner] if u),
+        ):
             if rpm:
                 state = await self._limits.hit(scope, rpm)
                 requests_state = _tighter(requests_state, state)
@@ -105,7 +118,8 @@ class Enforcer:
         worst_case: Callable[[], Decimal] | None = None,
     ) -> Admission:
         """``worst_case``: the most the request can cost (called only when a budget applies)."""
-        denied = _not_allowed(key, team, model)
+        owner = self._users(key.user_id) if self._users is not None and key.user_id else None
+        denied = _not_allowed(key, team, model, owner)
         if denied is not None:
             raise denied
         admission = Admission()
@@ -114,6 +128,7 @@ class Enforcer:
         for scope, rpm, tpm in (
             (f"key:{key.id}", key.rpm, key.tpm),
             *((f"team:{team.id}", team.rpm, team.tpm) for team in ([team] if team else [])),
+            *((f"user:{u.id}", u.rpm, u.tpm) for u in [owner] if u),
         ):
             if rpm:
                 state = await self._limits.hit(scope, rpm)
@@ -129,11 +144,29 @@ class Enforcer:
                     raise self._limited(message, state, requests_state, tokens_state)
                 admission.token_scopes.append(scope)
         admission.headers = ratelimit_headers(requests_state, tokens_state)
-        budgets = self._budgets(key, team, user)
+        if key.max_parallel:  # in this process (LiteLLM's max_parallel_requests)
+            running = self._in_flight.get(key.id, 0)
+            if running >= key.max_parallel:
+                message = f"Max parallel request limit reached: {key.max_parallel} requests at once."
+                raise LimitExceeded(message, retry_after=1.0, headers=admission.headers)
+            self._in_flight[key.id], admission.parallel = running + 1, key.id
+        budgets = self._budgets(key, team, user, owner)
         if budgets:
-            admission.reservation = await self._reserve(budgets, worst_case() if worst_case else Decimal(0))
+            amount = worst_case() if worst_case else Decimal(0)
+            try:
+                admission.reservation = await self._reserve(budgets, amount)
+            except BaseException:
+                self._release_slot(admission)
+                raise
             admission.budget_scopes = admission.reservation.scopes
         return admission
+
+    def _release_slot(self, admission: Admission) -> None:
+        if admission.parallel is not None:
+            left = self._in_flight.pop(admission.parallel, 1) - 1
+            if left > 0:
+                self._in_flight[admission.parallel] = left
+            admission.parallel = None
 
     async def _reserve(self, budgets: list[_Budget], amount: Decimal) -> Reservation:
         """Reserve ``amount`` in every budget at once, or raise ``BudgetExceeded`` for the first
@@ -162,6 +195,9 @@ class Enforcer:
         if not admission.counts or admission.settled:
             return
         admission.settled = True
+        self._release_slot(admission)
+        if not (admission.token_scopes or admission.reservation):
+            return
         task = asyncio.get_running_loop().create_task(self._settle(admission, cost, tokens))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
@@ -182,7 +218,9 @@ class Enforcer:
         if self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
 
-    def _budgets(self, key: KeyRow, team: TeamRow | None, user: str | None) -> list[_Budget]:
+    def _budgets(
+        self, key: KeyRow, team: TeamRow | None, user: str | None, owner: UserRow | None
+    ) -> list[_Budget]:
         budgets = []
         if key.budget_usd is not None:
             period = key.budget_period or DEFAULT_PERIOD
@@ -190,7 +228,11 @@ class Enforcer:
         if team is not None and team.budget_usd is not None:
             period = team.budget_period or DEFAULT_PERIOD
             budgets.append(_Budget(f"team:{team.id}", "team", team.id, team.budget_usd, period))
-        if user and self._user_budget is not None:
+        if owner is not None and owner.id == user and owner.budget_usd is not None:
+            # the key's internal user, with a budget of its own (it replaces llmgate.user_budget_usd)
+            period = owner.budget_period or DEFAULT_PERIOD
+            budgets.append(_Budget(f"user:{user}", "user", user, owner.budget_usd, period))
+        elif user and self._user_budget is not None:
             amount, period = self._user_budget
             budgets.append(_Budget(f"user:{user}", "user", user, amount, period))
         return budgets
@@ -222,10 +264,17 @@ def budget_message(
     )
 
 
-def _not_allowed(key: KeyRow, team: TeamRow | None, model: str) -> PermissionDenied | None:
-    """The 403 for a model outside the key's or its team's allow-list, or None when it may be used."""
-    for owner, allowed in (("key", key.models), ("team", team.models if team else None)):
-        if allowed is not None and model not in allowed:
+def _not_allowed(
+    key: KeyRow, team: TeamRow | None, model: str, user: UserRow | None = None
+) -> PermissionDenied | None:
+    """The 403 for a model outside the allow-list of the key, its team or its internal user, or
+    None when it may be used."""
+    for owner, allowed in (
+        ("key", key.models),
+        ("team", team.models if team else None),
+        ("user", user.models if user else None),
+    ):
+        if allowed is not None and not allowed_by(model, allowed):  # "anthropic/*" admits its models
             return PermissionDenied(
                 f"This {owner} may not use model '{model}'. Allowed: {', '.join(allowed) or 'none'}.",
                 code="model_not_allowed",

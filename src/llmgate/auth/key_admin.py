@@ -24,7 +24,7 @@ from llmgate.auth.key_fields import (
     KEY_FIELDS,
     TEAM_FIELDS,
     KeyFields,
-    Limits,
+    TeamFields,
     bad,
     check_fields,
     check_new_expiry,
@@ -60,7 +60,7 @@ def _changed(old: KeyRow | TeamRow, fields: Mapping[str, Any], *, end_sessions: 
 # --- teams ------------------------------------------------------------------------------------
 
 
-def create_team(engine: Engine, team_id: str, *, actor: str, **limits: Unpack[Limits]) -> TeamRow:
+def create_team(engine: Engine, team_id: str, *, actor: str, **limits: Unpack[TeamFields]) -> TeamRow:
     """A new team; its id is its name (the CLI's ``--alias``)."""
     team_id = text("alias", no_nul("alias", team_id))
     fields = check_fields({"tags": None, **limits}, TEAM_FIELDS)
@@ -68,7 +68,7 @@ def create_team(engine: Engine, team_id: str, *, actor: str, **limits: Unpack[Li
     return store.create_team(engine, team_id, actor=_actor(actor), values=fields, audit=_created(fields))
 
 
-def update_team(engine: Engine, team_id: str, *, actor: str, **changes: Unpack[Limits]) -> TeamRow:
+def update_team(engine: Engine, team_id: str, *, actor: str, **changes: Unpack[TeamFields]) -> TeamRow:
     """Change the given fields (``None`` clears one); nothing is written when none differs."""
     fields = check_fields(changes, TEAM_FIELDS)
 

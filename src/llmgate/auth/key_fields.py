@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypedDict
 
+import orjson
+
 from llmgate.config.budget_periods import DEFAULT_PERIOD, PERIODS
 from llmgate.errors import InvalidRequest
 from llmgate.store.money import MONEY_QUANTUM, money_text
@@ -34,6 +36,11 @@ class Limits(TypedDict, total=False):
     rpm: int | None
     tpm: int | None
     tags: Mapping[str, str] | None
+    metadata: Mapping[str, Any] | None  # any JSON object (LiteLLM's metadata); None clears it
+
+
+class TeamFields(Limits, total=False):
+    alias: str | None  # a display name (LiteLLM's team_alias); the team's id stays its name
 
 
 class KeyFields(Limits, total=False):
@@ -42,6 +49,8 @@ class KeyFields(Limits, total=False):
     user_id: str | None
     expires_at: datetime | None  # naive: UTC
     admin: bool  # the admin role (the admin API and the dashboard); None is False
+    aliases: Mapping[str, str] | None  # model alias -> a model of the config (LiteLLM's aliases)
+    max_parallel: int | None  # requests in flight at once (LiteLLM's max_parallel_requests)
 
 
 #: budgets stay well inside the SQLite ``Money`` column's range, sums included
@@ -51,7 +60,9 @@ MAX_NAME = 200
 #: requests or tokens per minute: what every store's INTEGER column holds
 MAX_COUNT = 2**31 - 1
 _KEY_ID = re.compile(r"key_[0-9a-f]{12}")
-TEAM_FIELDS = frozenset(Limits.__annotations__)
+#: a key's or team's metadata, as JSON text
+MAX_METADATA_BYTES = 16 * 1024
+TEAM_FIELDS = frozenset(TeamFields.__annotations__)
 KEY_FIELDS = frozenset(KeyFields.__annotations__)
 
 
@@ -91,7 +102,7 @@ def _clean(field: str, value: Any) -> Any:
             raise bad(field, "must be true or false")
         return bool(value)
     if value is None:
-        return {} if field == "tags" else None
+        return {} if field in ("tags", "metadata", "aliases") else None
     if field in ("alias", "team_id", "user_id"):
         return text(field, value)
     if field == "budget_usd":
@@ -104,7 +115,23 @@ def _clean(field: str, value: Any) -> Any:
         return list(dict.fromkeys(m.strip() for m in value))
     if field == "budget_period" and value not in PERIODS:
         raise bad(field, f"must be one of {', '.join(PERIODS)}")
-    if field in ("rpm", "tpm") and (
+    if field == "metadata":
+        if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+            raise bad(field, "must be a JSON object")
+        try:
+            size = len(orjson.dumps(value))
+        except TypeError:
+            raise bad(field, "must be a JSON object") from None
+        if size > MAX_METADATA_BYTES:
+            raise bad(field, f"must be at most {MAX_METADATA_BYTES} bytes of JSON")
+        return dict(value)
+    if field == "aliases":
+        if not isinstance(value, Mapping) or not all(
+            isinstance(k, str) and k.strip() and isinstance(v, str) and v.strip() for k, v in value.items()
+        ):
+            raise bad(field, "must map model names to model names")
+        return {k.strip(): v.strip() for k, v in value.items()}
+    if field in ("rpm", "tpm", "max_parallel") and (
         isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_COUNT
     ):
         raise bad(field, f"must be a whole number from 1 to {MAX_COUNT}")

@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -75,6 +76,11 @@ def bearer_token(authorization: str | None, api_key_header: str | None = None) -
             return token.strip()
         return None
     return api_key_header.strip() if api_key_header else None
+
+
+def api_key_header(headers: Mapping[str, str]) -> str | None:
+    """The key sent without ``Authorization``: ``api-key`` (Azure's clients), ``x-api-key`` (Anthropic's)."""
+    return headers.get("api-key") or headers.get("x-api-key")
 
 
 class Authenticator:

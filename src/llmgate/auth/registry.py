@@ -1,13 +1,14 @@
-"""The gateway's copy of the virtual keys and teams, kept current from the store.
+"""The gateway's copy of the virtual keys, teams and internal users, kept current from the store.
 
 Lookups are dictionary reads by key hash. The copy is loaded at start when the config has a
 master key (``AppState.open``, so the first request with a key pays no import or query), else the
 first time a virtual key arrives (so a gateway that cannot have keys never opens the store for
 them); a load that failed is tried again on a later request, at most every ``RETRY_LOAD_S``. It
 is then refreshed in the background: every ``POLL_INTERVAL_S`` a cheap query (row counts and the
-newest ``updated_at`` of ``api_keys`` and ``teams``) says whether anything changed, and only then
-are the tables read again. A key revoked or expired through any replica, the CLI or the admin API
-is refused everywhere within that interval; the admin API of this process also refreshes it at once.
+newest ``updated_at`` of ``api_keys``, ``teams`` and ``internal_users``) says whether anything
+changed, and only then are the tables read again. A key revoked or expired through any replica,
+the CLI or the admin API is refused everywhere within that interval; the admin API of this
+process also refreshes it at once.
 
 A well-formed key the copy does not hold yet (made a moment ago, here or on another replica) is
 looked up in the store on the spot (``fetch``), so it works on its very next request; how often
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from llmgate.store.keys import KeyRow, TeamRow
+    from llmgate.store.users import UserRow
 
 log = logging.getLogger("llmgate.auth")
 
@@ -61,6 +63,7 @@ class KeyRegistry:
         self._failed_at = float("-inf")
         self._by_hash: dict[str, KeyRow] = {}
         self._teams: dict[str, TeamRow] = {}
+        self._users: dict[str, UserRow] = {}  # internal users (their budgets), by id
         self._version: tuple[Any, ...] | None = None
         self._loaded = asyncio.Event()
         self._loading: asyncio.Task[None] | None = None
@@ -76,6 +79,9 @@ class KeyRegistry:
 
     def team(self, team_id: str | None) -> TeamRow | None:
         return self._teams.get(team_id) if team_id is not None else None
+
+    def user(self, user_id: str | None) -> UserRow | None:
+        return self._users.get(user_id) if user_id is not None else None
 
     def keys(self) -> list[KeyRow]:
         return list(self._by_hash.values())
@@ -160,17 +166,20 @@ class KeyRegistry:
             self._gate.unknown(key_hash)
             self._counted("unknown")
             return None
-        key, team = found
+        key, team, user = found
         if team is not None:
             self._teams[team.id] = team
+        if user is not None:
+            self._users[user.id] = user
         self._by_hash[key_hash] = key
         self._counted("found")
         return key
 
-    def _find(self, key_hash: str) -> tuple[KeyRow, TeamRow | None] | None:
-        """(In a thread.) The key and, if this copy lacks it, its team, straight from the store."""
+    def _find(self, key_hash: str) -> tuple[KeyRow, TeamRow | None, UserRow | None] | None:
+        """(In a thread.) The key and, if this copy lacks them, its team and user, from the store."""
         # SQLAlchemy (the store): off the gateway's start-up, loaded when a key is first looked up
         from llmgate.store.keys import find_key, get_team
+        from llmgate.store.users import get_user
 
         engine = self._engine()
         key = find_key(engine, key_hash)
@@ -179,7 +188,10 @@ class KeyRegistry:
         team = None
         if key.team_id is not None and key.team_id not in self._teams:
             team = get_team(engine, key.team_id)
-        return key, team
+        user = None
+        if key.user_id is not None and key.user_id not in self._users:
+            user = get_user(engine, key.user_id)
+        return key, team, user
 
     def _counted(self, result: str) -> None:
         self.lookups[result] += 1
@@ -205,16 +217,18 @@ class KeyRegistry:
         # SQLAlchemy (the store): off the gateway's start-up, loaded on the first key reload
         from llmgate.store.keys import keys_version, load_keys, load_teams
         from llmgate.store.migrate import upgrade
+        from llmgate.store.users import load_users, users_version
 
         engine = self._engine()
         if self._version is None:
             upgrade(engine)  # a fresh store has no key tables until migrated
-        version = keys_version(engine)
+        version = (*keys_version(engine), *users_version(engine))
         if not force and version == self._version:
             return
-        keys, teams = load_keys(engine), load_teams(engine)
+        keys, teams, users = load_keys(engine), load_teams(engine), load_users(engine)
         self._by_hash = {k.key_hash: k for k in keys}
         self._teams = {t.id: t for t in teams}
+        self._users = {u.id: u for u in users}
         self._version = version
         self._gate.forget()  # a key unknown a moment ago may have been made since
         for listener in self._listeners:

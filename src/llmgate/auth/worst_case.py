@@ -28,6 +28,8 @@ from llmgate.pricing import PriceBook
 
 #: output tokens assumed when neither the request nor the price map bounds them
 DEFAULT_MAX_OUTPUT_TOKENS = 32_768
+#: model names whose figures are kept
+MAX_KEPT = 4096
 ZERO = Decimal(0)
 
 
@@ -53,17 +55,22 @@ class WorstCase:
                     continue
                 output = max(price.output, price.reasoning or ZERO)
                 figures.append((deployment, price.input, output, self._prices.max_output_tokens(deployment)))
-            self._groups[model] = figures
+            if len(self._groups) < MAX_KEPT:  # names served by wildcard groups are the client's choice
+                self._groups[model] = figures
         return figures
 
     def cost(self, endpoint: str, model: str, body: dict[str, Any], body_bytes: int) -> Decimal:
         """The most a request for ``model`` with this ``body`` (``body_bytes`` long) can cost."""
         worst = ZERO
         choices = max(_positive_int(body.get("n")) or 1, _positive_int(body.get("best_of")) or 1)
-        requested = _positive_int(body.get("max_completion_tokens")) or _positive_int(body.get("max_tokens"))
+        requested = (
+            _positive_int(body.get("max_completion_tokens"))
+            or _positive_int(body.get("max_tokens"))
+            or _positive_int(body.get("max_output_tokens"))  # the Responses API's name
+        )
         for deployment, input_price, output_price, limit in self._figures(model):
             output_tokens = 0
-            if endpoint != "embeddings":
+            if endpoint not in ("embeddings", "messages/count_tokens"):  # no output tokens
                 defaults = deployment.request_defaults
                 asked = requested or _positive_int(
                     defaults.get("max_completion_tokens") or defaults.get("max_tokens")

@@ -3,7 +3,9 @@
 Filters (all must match; ``store.request_filter`` says what each means): ``--since`` / ``--until``
 as every command reads them (``config.time_range``: a date is midnight in ``llmgate.time_zone``,
 ``--until`` exclusive),
-``--model``, ``--key`` (id or alias), ``--team``, ``--user``, ``--tag NAME=VALUE`` (repeatable),
+``--model``, ``--endpoint`` (the path after ``/v1/``: ``chat/completions``, ``responses``,
+``messages``, ``images/generations``, ...), ``--key`` (id or alias), ``--team``, ``--user``,
+``--tag NAME=VALUE`` (repeatable),
 ``--status`` (``ok``, ``error``, ``429``, ``4xx``) and ``--text`` (in the prompt or the response,
 case-insensitive). Times in the table and the single view are in ``llmgate.time_zone``; JSON keeps
 ISO 8601 with the offset. A bad option is one line and exit 2; an unknown ID one line and exit 1.
@@ -78,6 +80,10 @@ def logs(
         str | None, typer.Option(help="Up to (not including) this time, read as --since.")
     ] = None,
     model: Annotated[str | None, typer.Option(help="Only this model alias (as asked for).")] = None,
+    endpoint: Annotated[
+        str | None,
+        typer.Option(help="Only this endpoint: the path after /v1/ (chat/completions, responses, ...)."),
+    ] = None,
     key: Annotated[str | None, typer.Option(help="Only this virtual key: its id or alias.")] = None,
     team: Annotated[str | None, typer.Option(help="Only this team.")] = None,
     user: Annotated[str | None, typer.Option(help="Only this end user (the request's user).")] = None,
@@ -97,7 +103,7 @@ def logs(
     # SQLAlchemy (the store): off `llmgate logs --help`
     from llmgate.config.time_range import parse_range
     from llmgate.store.records import list_records
-    from llmgate.store.request_filter import MAX_TEXT, RequestFilter, parse_status, parse_tag
+    from llmgate.store.request_filter import MAX_TEXT, RequestFilter, parse_endpoint, parse_status, parse_tag
 
     with _store(config) as (engine, tz):
         if record_id is not None:
@@ -112,6 +118,7 @@ def logs(
                 since=start,
                 until=end,
                 model=model,
+                endpoint=parse_endpoint(endpoint),
                 key_id=key,
                 team_id=team,
                 user=user,

@@ -112,7 +112,7 @@ def spend(
         str | None,
         typer.Option(
             "--group-by",
-            help="Comma-separated: team, key, user, model, provider, day, week, month, tag:NAME.",
+            help="Comma-separated: team, key, user, model, provider, endpoint, day, week, month, tag:NAME.",
         ),
     ] = None,
     format: Annotated[SpendFormat, typer.Option("--format", help="table, csv or json.")] = SpendFormat.table,

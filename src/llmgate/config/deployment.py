@@ -47,6 +47,8 @@ class Deployment:
     mock_chunk_delay_ms: float
     mock_failure_rate: float
     mock_seed: int | None
+    responses_api: bool | None = None  # model_info.responses_api (apis/responses_choice.py)
+    cache_creation_input_token_cost: Decimal | None = None  # writing Anthropic's prompt cache
 
     @property
     def price_key(self) -> str:
@@ -103,6 +105,8 @@ def build_deployment(entry: ModelEntry, index: int, *, global_log_prompts: bool)
         mock_chunk_delay_ms=p.mock_chunk_delay_ms,
         mock_failure_rate=p.mock_failure_rate,
         mock_seed=p.mock_seed,
+        responses_api=info.responses_api,
+        cache_creation_input_token_cost=p.cache_creation_input_token_cost,
     )
 
 

@@ -13,7 +13,9 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from llmgate.config.bare_models import infer_provider
 from llmgate.config.litellm_compat import LiteLLMCompatible
+from llmgate.config.model_patterns import ANY_PROVIDER, is_pattern
 from llmgate.config.provider_kinds import OPENAI_COMPATIBLE_PROVIDERS
 from llmgate.config.schema_base import Strict
 
@@ -64,6 +66,7 @@ class LiteLLMParams(LiteLLMCompatible):
     output_cost_per_token: Decimal | None = Field(default=None, ge=0)
     cache_read_input_token_cost: Decimal | None = Field(default=None, ge=0)
     output_cost_per_reasoning_token: Decimal | None = Field(default=None, ge=0)
+    cache_creation_input_token_cost: Decimal | None = Field(default=None, ge=0)
     # llmgate extensions
     log_prompts: bool | None = None
     mock_response: str | None = None
@@ -75,17 +78,27 @@ class LiteLLMParams(LiteLLMCompatible):
     @field_validator("model")
     @classmethod
     def _provider_prefix(cls, value: str) -> str:
-        if "/" not in value or not value.split("/", 1)[0] or not value.split("/", 1)[1]:
+        if "/" not in value:  # a bare name: the provider LiteLLM infers (config/bare_models.py)
+            if is_pattern(value):
+                return value  # a wildcard's provider is inferred per request (config/model_patterns.py)
+            provider = infer_provider(value)
+            if provider is None:
+                raise ValueError(
+                    f"unknown model {value!r}: no provider is known for it; "
+                    f"write it as 'provider/model' (e.g. 'openai/{value}')"
+                )
+            return f"{provider}/{value}"
+        if not value.split("/", 1)[0] or not value.split("/", 1)[1]:
             raise ValueError(f"must be 'provider/model' (e.g. 'openai/gpt-4o-mini'), got {value!r}")
         return value
 
     @property
     def provider(self) -> str:
-        return self.model.split("/", 1)[0]
+        return self.model.split("/", 1)[0] if "/" in self.model else ANY_PROVIDER
 
     @property
     def upstream_model(self) -> str:
-        return self.model.split("/", 1)[1]
+        return self.model.split("/", 1)[-1]
 
     def request_defaults(self) -> dict[str, Any]:
         """OpenAI request parameters given here, to set on requests that lack them."""
@@ -109,11 +122,26 @@ class ModelInfo(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     id: str | None = None
-    mode: Literal["chat", "completion", "embedding"] | None = None
+    mode: (
+        Literal[
+            "chat",
+            "completion",
+            "embedding",
+            "image_generation",
+            "image_edit",
+            "audio_speech",
+            "audio_transcription",
+            "moderation",
+            "rerank",
+        ]
+        | None
+    ) = None
     base_model: str | None = None
     input_cost_per_token: Decimal | None = Field(default=None, ge=0)
     output_cost_per_token: Decimal | None = Field(default=None, ge=0)
     log_prompts: bool | None = None
+    #: whether the server speaks the Responses API (default: openai/ and azure/ do; apis/responses_choice.py)
+    responses_api: bool | None = None
 
 
 class ModelEntry(Strict):

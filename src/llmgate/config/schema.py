@@ -25,6 +25,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from llmgate.config.litellm_compat import LiteLLMCompatible, litellm_known_keys
 from llmgate.config.llmgate_settings import MIB, AlertSettings, EvalSchedule, LlmgateSettings, WebhookSettings
 from llmgate.config.model_entry import REQUEST_DEFAULT_PARAMS, LiteLLMParams, ModelEntry, ModelInfo
+from llmgate.config.model_patterns import Pattern, is_pattern
 from llmgate.config.router_settings import (
     DEFAULT_ALLOWED_FAILS,
     DEFAULT_COOLDOWN_S,
@@ -105,16 +106,21 @@ class GatewayConfig(Strict):
     @model_validator(mode="after")
     def _fallbacks_name_groups(self) -> GatewayConfig:
         names = {entry.model_name for entry in self.model_list}
+        patterns = [Pattern(name) for name in names if is_pattern(name)]
+
+        def known(name: str) -> bool:  # a group, or a name a wildcard group serves
+            return name in names or any(p.match(name) is not None for p in patterns)
+
         for section in ("router_settings", "litellm_settings"):
             settings = getattr(self, section)
             for key in FALLBACK_KEYS:
                 for item in getattr(settings, key) or []:
                     for source, targets in item.items():
                         for name in (source, *targets):
-                            if name not in names and name != "*":
+                            if name != "*" and not known(name):
                                 raise ValueError(f"{section}.{key}: {name!r} {UNKNOWN_GROUP}")
             for name in settings.default_fallbacks or []:
-                if name not in names:
+                if not known(name):
                     raise ValueError(f"{section}.default_fallbacks: {name!r} {UNKNOWN_GROUP}")
         return self
 

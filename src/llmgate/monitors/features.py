@@ -29,7 +29,7 @@ EXCERPT_CHARS = 300
 
 def prompt_text(route: str, request: dict[str, Any]) -> str | None:
     """The text of a request that drift is measured on, or None when it has none."""
-    if route == "chat/completions":
+    if route in ("chat/completions", "messages"):  # OpenAI's chat, Anthropic's Messages API
         messages = request.get("messages")
         if not isinstance(messages, list):
             return None

@@ -10,7 +10,6 @@ free. A model with no price anywhere has cost ``None``, which the record flags a
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from dataclasses import dataclass
 from decimal import Decimal
@@ -20,10 +19,10 @@ from typing import Any
 
 import yaml
 
+from llmgate.config.bare_models import litellm_map_path
 from llmgate.config.deployment import Deployment
 from llmgate.errors import ConfigError
 
-PRICE_MAP_FILE = "model_prices_and_context_window_backup.json"
 ZERO = Decimal(0)
 
 
@@ -33,6 +32,7 @@ class Price:
     output: Decimal
     cache_read: Decimal | None = None
     reasoning: Decimal | None = None
+    cache_creation: Decimal | None = None  # writing the prompt cache (Anthropic's usage)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,12 +41,16 @@ class Usage:
     completion_tokens: int
     cached_tokens: int = 0
     reasoning_tokens: int = 0
+    cache_creation_tokens: int = 0  # part of prompt_tokens, as cached_tokens are
 
 
 def cost(usage: Usage, price: Price) -> Decimal:
     cached = min(usage.cached_tokens, usage.prompt_tokens)
-    total = (usage.prompt_tokens - cached) * price.input
+    created = min(usage.cache_creation_tokens, usage.prompt_tokens - cached)
+    total = (usage.prompt_tokens - cached - created) * price.input
     total += cached * (price.cache_read if price.cache_read is not None else price.input)
+    if created:
+        total += created * (price.cache_creation if price.cache_creation is not None else price.input)
     if price.reasoning is not None:
         reasoning = min(usage.reasoning_tokens, usage.completion_tokens)
         total += (usage.completion_tokens - reasoning) * price.output + reasoning * price.reasoning
@@ -56,10 +60,9 @@ def cost(usage: Usage, price: Price) -> Decimal:
 
 
 def _load_litellm_map() -> dict[str, dict[str, Any]]:
-    spec = importlib.util.find_spec("litellm")
-    if spec is None or spec.origin is None:
+    path = litellm_map_path()  # the one rule for where it is (config/bare_models.py reads it too)
+    if path is None:
         return {}
-    path = Path(spec.origin).parent / PRICE_MAP_FILE
     try:
         data = json.loads(path.read_text(encoding="utf-8"), parse_float=Decimal)
     except (OSError, ValueError):
@@ -85,6 +88,7 @@ PRICE_FIELDS = (
     "output_cost_per_token",
     "cache_read_input_token_cost",
     "output_cost_per_reasoning_token",
+    "cache_creation_input_token_cost",
 )
 
 
@@ -158,6 +162,18 @@ class PriceBook:
                 return table[key]
         return None
 
+    def entry(self, deployment: Deployment, variants: tuple[str, ...] = ()) -> dict[str, Any]:
+        """The deployment's raw entry in the price map (empty if none), for prices ``Price`` does not
+        hold (per image, second, character, query: ``pricing/units.py``). A ``variant`` is a key
+        prefix of the map's, ``standard/1024-x-1024`` in ``standard/1024-x-1024/dall-e-3``; tried first."""
+        table, provider, name = self._map(), deployment.provider, deployment.price_key
+        keys = [key for v in variants for key in (f"{provider}/{v}/{name}", f"{v}/{name}")]
+        for key in (*keys, f"{provider}/{name}", name, deployment.litellm_model):
+            entry = table.get(key)
+            if entry is not None:
+                return entry
+        return {}
+
     def max_output_tokens(self, deployment: Deployment) -> int | None:
         """The model's output limit in litellm's map (``max_output_tokens``, else ``max_tokens``)."""
         table = self._map()
@@ -184,6 +200,7 @@ class PriceBook:
                 deployment.output_cost_per_token or ZERO,
                 deployment.cache_read_input_token_cost,
                 deployment.output_cost_per_reasoning_token,
+                deployment.cache_creation_input_token_cost,
             )
         entry = self._from_map(deployment) or {}
         input_price = _dec(entry.get("input_cost_per_token"))
@@ -198,4 +215,7 @@ class PriceBook:
         reasoning = deployment.output_cost_per_reasoning_token
         if reasoning is None:
             reasoning = _dec(entry.get("output_cost_per_reasoning_token"))
-        return Price(input_price, output_price or ZERO, cache_read, reasoning)
+        cache_creation = deployment.cache_creation_input_token_cost
+        if cache_creation is None:
+            cache_creation = _dec(entry.get("cache_creation_input_token_cost"))
+        return Price(input_price, output_price or ZERO, cache_read, reasoning, cache_creation)

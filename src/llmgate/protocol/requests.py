@@ -16,10 +16,26 @@ from typing import Any
 import orjson
 
 from llmgate.errors import InvalidRequest
+from llmgate.protocol.embedding_format import check_encoding_format
+from llmgate.protocol.messages_body import ANTHROPIC_MESSAGES, check_messages, messages_user
 from llmgate.protocol.nesting import nesting_error
+from llmgate.protocol.responses_wire import check_responses_body
 
 #: the field each endpoint cannot do without
-REQUIRED_FIELD = {"chat/completions": "messages", "completions": "prompt", "embeddings": "input"}
+REQUIRED_FIELD = {
+    "chat/completions": "messages",
+    "completions": "prompt",
+    "embeddings": "input",
+    "messages": "messages",
+    "messages/count_tokens": "messages",
+    "images/generations": "prompt",
+    "images/edits": "prompt",
+    "audio/speech": "input",
+    "audio/transcriptions": "file",
+    "audio/translations": "file",
+    "moderations": "input",
+    "rerank": "query",
+}
 #: defaults of ``llmgate.http.max_json_depth`` and ``llmgate.http.max_n`` (OpenAI's own maximum)
 MAX_JSON_DEPTH = 64
 MAX_N = 128
@@ -76,9 +92,9 @@ def read_body(raw: bytes, *, max_depth: int = MAX_JSON_DEPTH) -> tuple[dict[str,
 
 def check_body(endpoint: str, body: dict[str, Any], model: str, *, max_n: int = MAX_N) -> ParsedRequest:
     """The second half of ``parse_request``: the required field, ``stream``, ``user``, ``metadata``, ``n``."""
-    field = REQUIRED_FIELD[endpoint]
-    value = body.get(field)
-    if value is None:
+    field = REQUIRED_FIELD.get(endpoint)  # None: the endpoint's own check says what it needs
+    value = body.get(field) if field is not None else None
+    if value is None and field is not None:
         raise InvalidRequest(
             f"Missing required parameter: '{field}'.", param=field, code="missing_required_parameter"
         )
@@ -90,6 +106,10 @@ def check_body(endpoint: str, body: dict[str, Any], model: str, *, max_n: int = 
                 raise InvalidRequest(
                     f"'messages[{i}]' must be an object with a 'role'.", param=f"messages[{i}]"
                 )
+    elif endpoint in ANTHROPIC_MESSAGES:
+        check_messages(endpoint, body, value)
+    elif endpoint == "responses":  # ``input`` or ``previous_response_id`` (responses_wire.py)
+        check_responses_body(body)
     stream = body.get("stream", False)
     if stream is None:
         stream = False
@@ -97,7 +117,11 @@ def check_body(endpoint: str, body: dict[str, Any], model: str, *, max_n: int = 
         raise InvalidRequest("'stream' must be a boolean.", param="stream")
     if stream and endpoint == "embeddings":
         raise InvalidRequest("Embeddings cannot be streamed.", param="stream")
-    user = body.get("user")
+    if stream and endpoint == "messages/count_tokens":
+        raise InvalidRequest("Token counts cannot be streamed.", param="stream")
+    if endpoint == "embeddings" and "encoding_format" in body:
+        check_encoding_format(body["encoding_format"])
+    user = body.get("user") if endpoint not in ANTHROPIC_MESSAGES else messages_user(body)
     if user is not None and not isinstance(user, str):
         raise InvalidRequest("'user' must be a string.", param="user")
     metadata = body.get("metadata")

@@ -16,6 +16,8 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+import orjson
+
 from llmgate.config.deployment import Deployment
 from llmgate.protocol.endpoints import Endpoint
 
@@ -31,6 +33,14 @@ class UpstreamResponse:
     body: bytes
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
+    #: what the record keeps instead of ``body`` when that is not JSON text (an audio answer: its
+    #: size and type, ``media_answer``), so the record never holds the audio
+    recorded: bytes | None = None
+
+
+def media_answer(body: bytes, content_type: str) -> bytes:
+    """The JSON a record keeps for a binary answer (``UpstreamResponse.recorded``)."""
+    return orjson.dumps({"object": "binary", "size": len(body), "content_type": content_type})
 
 
 class UpstreamStream(Protocol):

@@ -31,11 +31,13 @@ import orjson
 from llmgate.config.deployment import Deployment
 from llmgate.config.schema import GatewayConfig
 from llmgate.errors import (
+    ProviderError,
     UpstreamError,
     UpstreamRejected,
 )
 from llmgate.protocol import error_body
 from llmgate.protocol.endpoints import Endpoint
+from llmgate.providers import litellm_media
 from llmgate.providers.base import ProviderKind, UpstreamResponse
 from llmgate.providers.litellm_errors import translate_error
 from llmgate.providers.litellm_stream import LiteLLMStream, close_stream, frame
@@ -232,7 +234,11 @@ class LiteLLMProvider:
         kwargs = self._kwargs(deployment, endpoint, body, timeout=timeout, stream=False)
         try:
             async with asyncio.timeout(timeout):
+                if endpoint in litellm_media.ENDPOINTS:  # images, audio, moderation, rerank
+                    return await litellm_media.call(lm, deployment, endpoint, kwargs)
                 result = await self._call(lm, endpoint, kwargs)
+        except ProviderError:
+            raise
         except Exception as exc:
             raise translate_error(exc, deployment, load_litellm()) from exc
         convert = _CONVERTERS[endpoint]
@@ -248,6 +254,8 @@ class LiteLLMProvider:
     async def open_stream(
         self, deployment: Deployment, endpoint: Endpoint, body: dict[str, Any], *, timeout: float
     ) -> LiteLLMStream:
+        if endpoint in litellm_media.ENDPOINTS:
+            raise litellm_media.refuse_stream(deployment, endpoint)
         if endpoint is Endpoint.EMBEDDINGS:
             raise UpstreamRejected(
                 "embeddings cannot be streamed",

@@ -3,8 +3,12 @@
 For the quickstart demo, tests and chaos runs. Models:
 
 - ``mock/echo``: answers with the last user message (completions: the prompt);
-- ``mock/tool``: calls the first tool in ``tools`` with ``{"input": <last user message>}``;
+- ``mock/tool``: calls the first tool in ``tools`` with ``{"input": <last user message>}``, and
+  answers a tool result (the last message's role is ``tool``) with text that quotes it, so an
+  agent loop run against it ends;
 - ``mock/<anything else>``: answers ``mock_response`` (or a fixed sentence).
+
+Images, speech, transcripts, moderation and rerank are answered by ``mock_media.py``.
 
 Embeddings are deterministic unit vectors derived from a hash of each input. Usage is always
 reported (whitespace word counts). ``mock_latency_ms`` delays the first byte,
@@ -37,6 +41,7 @@ from llmgate.errors import UpstreamError, UpstreamRejected
 from llmgate.protocol import error_body
 from llmgate.protocol.endpoints import Endpoint
 from llmgate.protocol.message_text import message_text
+from llmgate.providers import mock_media
 from llmgate.providers.base import ProviderKind, UpstreamResponse
 
 DEFAULT_TEXT = "This is a mock response from llmgate."
@@ -50,6 +55,12 @@ def _last_user_text(body: dict[str, Any]) -> str:
         if isinstance(message, dict) and message.get("role") == "user":
             return message_text(message.get("content"))
     return ""
+
+
+def _last_role(body: dict[str, Any]) -> object:
+    messages = body.get("messages")
+    last = messages[-1] if isinstance(messages, list) and messages else None
+    return last.get("role") if isinstance(last, dict) else None
 
 
 def _prompt_words(body: dict[str, Any]) -> int:
@@ -132,6 +143,8 @@ class MockProvider:
         if name == "echo":
             return _last_user_text(body) if "messages" in body else str(body.get("prompt") or ""), None
         tools = body.get("tools")
+        if name == "tool" and _last_role(body) == "tool":  # a tool result: the loop ends with text
+            return f"The tool returned: {message_text(body['messages'][-1].get('content'))}", None
         if name == "tool" and isinstance(tools, list) and tools and body.get("tool_choice") != "none":
             function = tools[0].get("function", {}) if isinstance(tools[0], dict) else {}
             call = {
@@ -154,6 +167,8 @@ class MockProvider:
         self, deployment: Deployment, endpoint: Endpoint, body: dict[str, Any], *, timeout: float
     ) -> UpstreamResponse:
         await self._before(deployment)
+        if endpoint in mock_media.ENDPOINTS:  # images, audio, moderation, rerank
+            return mock_media.answer(deployment, endpoint, body)
         created = int(time.time())
         model = deployment.upstream_model
         if endpoint is Endpoint.EMBEDDINGS:
@@ -205,6 +220,8 @@ class MockProvider:
         self, deployment: Deployment, endpoint: Endpoint, body: dict[str, Any], *, timeout: float
     ) -> MockStream:
         await self._before(deployment)
+        if endpoint in mock_media.ENDPOINTS:
+            raise mock_media.refuse_stream(deployment, endpoint)
         _bounded(body, "n", 1, MAX_N, deployment)  # one choice is streamed, but a bad n is refused alike
         text, tool_calls = self._answer(deployment, body)
         base: dict[str, Any] = {

@@ -28,6 +28,8 @@ from typing import Any
 
 import aiohttp
 import orjson
+from aiohttp.abc import AbstractStreamWriter
+from aiohttp.payload import Payload
 
 from llmgate.config.deployment import Deployment
 from llmgate.config.provider_kinds import OPENAI_COMPATIBLE_PROVIDERS
@@ -42,12 +44,49 @@ from llmgate.errors import (
     UpstreamUnavailable,
 )
 from llmgate.protocol.endpoints import Endpoint
-from llmgate.providers.base import ProviderKind, UpstreamResponse
+from llmgate.protocol.forms import form_of, form_pieces
+from llmgate.providers.base import ProviderKind, UpstreamResponse, media_answer
 from llmgate.providers.scrub import scrub_body
 
 DEFAULT_TIMEOUT_S = 600.0
 #: upstream response headers worth handing to the client
 PASSED_HEADERS = ("x-request-id", "openai-processing-ms", "openai-version")
+#: Azure OpenAI's Responses API needs an api-version at least this recent
+AZURE_RESPONSES_VERSION = "2025-04-01-preview"
+#: endpoints whose answer may be other than a JSON object: audio bytes, a transcript as text/SRT/VTT
+NOT_ONLY_JSON = frozenset({Endpoint.AUDIO_SPEECH, Endpoint.AUDIO_TRANSCRIPTIONS, Endpoint.AUDIO_TRANSLATIONS})
+
+
+class FormPayload(Payload):
+    """A multipart body forwarded as the client sent it: the pieces of ``form_pieces`` written in
+    turn (slices of the one body the server read, never joined into a copy), with its length."""
+
+    def __init__(self, pieces: list[bytes | memoryview], content_type: str) -> None:
+        super().__init__(pieces, content_type=content_type)
+        self._size = sum(len(piece) if isinstance(piece, bytes) else piece.nbytes for piece in pieces)
+
+    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
+        return b"".join(self._value).decode(encoding, errors)
+
+    async def write(self, writer: AbstractStreamWriter) -> None:
+        for piece in self._value:
+            await writer.write(piece)
+
+
+#: endpoints whose request is a multipart form (a file upload), forwarded by ``_form_request``
+FORMS = frozenset(endpoint for endpoint in Endpoint if endpoint.multipart)
+
+
+def _form_request(
+    deployment: Deployment, endpoint: Endpoint, body: dict[str, Any]
+) -> tuple[FormPayload, dict[str, str]]:
+    """A file upload's data and headers: the form as the client sent it (``protocol/forms.py``)."""
+    headers = _headers(deployment)
+    form = form_of(body)
+    if form is None:  # read_form refuses a form without a file: only a caller other than the gateway
+        raise UpstreamError(f"{endpoint.value}: the request has no file to forward", deployment=deployment.id)
+    headers["Content-Type"] = form.content_type  # the client's, boundary included
+    return FormPayload(form_pieces(form, body), form.content_type), headers
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -71,6 +110,8 @@ def _url(deployment: Deployment, endpoint: Endpoint) -> str:
     base = deployment.api_base
     if not base:
         raise UpstreamError(f"deployment {deployment.id} has no api_base", deployment=deployment.id)
+    if deployment.provider == "azure" and endpoint is Endpoint.RESPONSES:  # no deployment in its path
+        return f"{base}/openai/responses?api-version={deployment.api_version or AZURE_RESPONSES_VERSION}"
     if deployment.provider == "azure":
         version = deployment.api_version or "2024-10-21"
         return f"{base}/openai/deployments/{deployment.upstream_model}/{endpoint.value}?api-version={version}"
@@ -185,11 +226,16 @@ class OpenAICompatProvider:
     async def send(
         self, deployment: Deployment, endpoint: Endpoint, body: dict[str, Any], *, timeout: float
     ) -> UpstreamResponse:
+        payload: bytes | FormPayload
+        if endpoint in FORMS:
+            payload, request_headers = _form_request(deployment, endpoint, body)
+        else:
+            payload, request_headers = orjson.dumps(body), _headers(deployment)
         try:
             async with self._client().post(
                 _url(deployment, endpoint),
-                data=orjson.dumps(body),
-                headers=_headers(deployment),
+                data=payload,
+                headers=request_headers,
                 timeout=aiohttp.ClientTimeout(total=timeout),
                 allow_redirects=False,  # credentials never follow a redirect (see the module doc)
             ) as response:
@@ -202,6 +248,11 @@ class OpenAICompatProvider:
             raise _transport_error(exc, deployment) from exc
         if status >= 300:
             raise _error_for(status, data, headers, deployment)
+        content_type = headers.get("Content-Type", "application/json")
+        if endpoint in NOT_ONLY_JSON and "json" not in content_type:  # audio, or a transcript as text
+            recorded = media_answer(data, content_type) if endpoint is Endpoint.AUDIO_SPEECH else None
+            passed = {k: v for k in PASSED_HEADERS if (v := headers.get(k)) is not None}
+            return UpstreamResponse(status, data, content_type, passed, recorded=recorded)
         try:
             parsed = orjson.loads(data)
         except orjson.JSONDecodeError:
@@ -215,7 +266,7 @@ class OpenAICompatProvider:
         return UpstreamResponse(
             status=status,
             body=data,
-            content_type=headers.get("Content-Type", "application/json"),
+            content_type=content_type,
             headers={k: v for k in PASSED_HEADERS if (v := headers.get(k)) is not None},
         )
 
@@ -223,11 +274,16 @@ class OpenAICompatProvider:
         self, deployment: Deployment, endpoint: Endpoint, body: dict[str, Any], *, timeout: float
     ) -> AiohttpStream:
         response: aiohttp.ClientResponse | None = None
+        payload: bytes | FormPayload
+        if endpoint in FORMS:
+            payload, request_headers = _form_request(deployment, endpoint, body)
+        else:
+            payload, request_headers = orjson.dumps(body), _headers(deployment)
         try:
             response = await self._client().post(
                 _url(deployment, endpoint),
-                data=orjson.dumps(body),
-                headers=_headers(deployment),
+                data=payload,
+                headers=request_headers,
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout),
                 allow_redirects=False,  # credentials never follow a redirect (see the module doc)
             )
@@ -251,6 +307,40 @@ class OpenAICompatProvider:
             if response is not None:
                 response.close()
             raise _transport_error(exc, deployment) from exc
+
+    async def forward(
+        self,
+        deployment: Deployment,
+        method: str,
+        path: str,
+        *,
+        query: str = "",
+        timeout: float = DEFAULT_TIMEOUT_S,
+    ) -> UpstreamResponse:
+        """``method`` on a resource the deployment keeps (``GET responses/{id}``, ``DELETE ...``), its
+        answer as it came: how a stored response is read back there (``apis/responses_service.py``)."""
+        if not deployment.api_base:
+            raise UpstreamError(f"deployment {deployment.id} has no api_base", deployment=deployment.id)
+        if deployment.provider == "azure":
+            version = deployment.api_version or AZURE_RESPONSES_VERSION
+            url = f"{deployment.api_base}/openai/{path}?api-version={version}" + (f"&{query}" * bool(query))
+        else:
+            url = f"{deployment.api_base}/{path}" + (f"?{query}" if query else "")
+        try:
+            async with self._client().request(
+                method,
+                url,
+                headers=_headers(deployment),
+                timeout=aiohttp.ClientTimeout(total=timeout),
+                allow_redirects=False,  # credentials never follow a redirect (see the module doc)
+            ) as response:
+                data, status, headers = await response.read(), response.status, response.headers
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise _transport_error(exc, deployment) from exc
+        if status >= 300:
+            raise _error_for(status, data, headers, deployment)
+        passed = {k: v for k in PASSED_HEADERS if (v := headers.get(k)) is not None}
+        return UpstreamResponse(status, data, headers.get("Content-Type", "application/json"), passed)
 
     async def aclose(self) -> None:
         if self._session is not None:

@@ -3,7 +3,8 @@
 ``spend_report`` answers ``llmgate report spend`` and ``GET /admin/spend/report`` alike: requests
 (and of them how many ``succeeded``, ``failed`` and were ``rejected``, as ``store.spend.OUTCOMES``
 defines them), input (prompt) and output (completion) tokens and cost per group, plus a totals row.
-Groups are any mix of ``team``, ``key``, ``user``, ``model``, ``provider``, ``day``, ``week``,
+Groups are any mix of ``team``, ``key``, ``user``, ``model``, ``provider``, ``endpoint`` (the path
+after ``/v1/``: ``chat/completions``, ``embeddings``, ``responses``, ...), ``day``, ``week``,
 ``month`` and ``tag:NAME``. The sums come from ``store.spend.spend_sums``: summed in SQL over every
 recorded request (successes and errors; a missing cost counts as 0) and exact, integers and
 ``Decimal`` throughout, never floats. Calendar groups are local to ``llmgate.time_zone``: the store
@@ -53,7 +54,7 @@ from llmgate.store.pricing_gaps import pricing_gaps as store_pricing_gaps
 from llmgate.store.spend import OUTCOMES, TAG_PREFIX, spend_sums, tag_name
 
 #: The ``--group-by`` names besides ``tag:NAME``.
-GROUP_BYS = ("team", "key", "user", "model", "provider", "day", "week", "month")
+GROUP_BYS = ("team", "key", "user", "model", "provider", "endpoint", "day", "week", "month")
 CALENDAR = ("day", "week", "month")
 #: the output columns after the groups; the outcome counts come last, so the columns a spreadsheet
 #: already reads by position keep their places

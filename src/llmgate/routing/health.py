@@ -60,6 +60,11 @@ class Health:
         #: called with (deployment id) for every counted failure
         self.on_failure: Callable[[str], None] | None = None
 
+    def track(self, deployment_id: str) -> None:
+        """Keep the health of a deployment made after start-up (a wildcard group's, for one name)."""
+        if deployment_id not in self._states:
+            self._states[deployment_id] = _State()
+
     # --- what routing asks ----------------------------------------------------------------
 
     def available(self, deployment_id: str) -> bool:

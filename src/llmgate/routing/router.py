@@ -11,6 +11,8 @@ down (see ``health.py``) and, while others remain, those that already failed thi
 
 ``fallbacks_for`` gives the ordered fallback groups of a model (``fallbacks``, else
 ``default_fallbacks``), and likewise for context-window and content-policy failures.
+A name no group has exactly may be served by a wildcard group (``model_name: "anthropic/*"``,
+``wildcards.py``): looked up only after the exact lookup missed, kept per name.
 The strategies are named once, by ``RoutingStrategy`` in the config schema, which refuses others.
 Pure logic: no I/O.
 """
@@ -18,13 +20,14 @@ Pure logic: no I/O.
 from __future__ import annotations
 
 import random
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import get_args
 
 from llmgate.config.deployment import Deployment
 from llmgate.config.schema import RoutingStrategy
 from llmgate.errors import ModelNotFound
 from llmgate.routing.health import Health
+from llmgate.routing.wildcards import Wildcards
 
 STRATEGIES: tuple[str, ...] = get_args(RoutingStrategy)
 #: latency-based routing picks at random among deployments this close to the fastest
@@ -48,6 +51,11 @@ class Router:
         for deployment in deployments:
             self._groups.setdefault(deployment.model_name, []).append(deployment)
         self.health = health or Health([d.id for d in deployments])
+        #: called with each deployment a wildcard group makes for a requested name (the app's
+        #: providers learn its id); the health learns it here
+        self.on_new_deployment: Callable[[Deployment], None] | None = None
+        templates = [d for d in deployments if Wildcards.is_template(d)]
+        self._wildcards = Wildcards(templates, on_new=self._new_deployment) if templates else None
         if strategy not in STRATEGIES:  # the config refuses it first; this is a caller's mistake
             raise ValueError(f"unknown routing strategy {strategy!r}: one of {', '.join(STRATEGIES)}")
         self.strategy = strategy
@@ -69,21 +77,43 @@ class Router:
         try:
             return self._groups[model]
         except KeyError:
-            raise ModelNotFound(
-                f"The model '{model}' does not exist or you do not have access to it."
-            ) from None
+            found = self._wildcards.resolve(model) if self._wildcards is not None else None
+            if found is None:
+                raise ModelNotFound(
+                    f"The model '{model}' does not exist or you do not have access to it."
+                ) from None
+            return found
+
+    def _new_deployment(self, deployment: Deployment) -> None:
+        self.health.track(deployment.id)
+        if self.on_new_deployment is not None:
+            self.on_new_deployment(deployment)
+
+    def _serves(self, model: str) -> bool:
+        """A name some group has, or a wildcard group serves."""
+        return self._wildcards is not None and self._wildcards.resolve(model) is not None
+
+    def _chain(self, table: dict[str, list[str]], model: str) -> list[str] | None:
+        """``model``'s entry in a fallback table, else its wildcard group's."""
+        chain = table.get(model)
+        if chain is None and self._wildcards is not None and model not in self._groups:
+            pattern = self._wildcards.pattern_of(model)
+            chain = table.get(pattern) if pattern is not None else None
+        return chain
 
     def fallbacks_for(self, model: str) -> list[str]:
-        chain = self._fallbacks.get(model)
+        chain = self._fallbacks.get(model) if self._wildcards is None else self._chain(self._fallbacks, model)
         if chain is None:
             chain = [m for m in self._default_fallbacks if m != model]
-        return [m for m in chain if m in self._groups]
+        return [m for m in chain if m in self._groups or self._serves(m)]
 
     def context_window_fallbacks_for(self, model: str) -> list[str]:
-        return [m for m in self._context_window.get(model, []) if m in self._groups]
+        chain = self._chain(self._context_window, model) or []
+        return [m for m in chain if m in self._groups or self._serves(m)]
 
     def content_policy_fallbacks_for(self, model: str) -> list[str]:
-        return [m for m in self._content_policy.get(model, []) if m in self._groups]
+        chain = self._chain(self._content_policy, model) or []
+        return [m for m in chain if m in self._groups or self._serves(m)]
 
     def pick(self, model: str, failed: Collection[str] = ()) -> Deployment | None:
         """A deployment of ``model``'s group to try next, or None when all are cooling down."""
@@ -114,5 +144,10 @@ class Router:
 
     def soonest_available_in(self, models: Sequence[str]) -> float:
         """Seconds until the first deployment of ``models`` leaves its cooldown."""
-        waits = [self.health.cooldown_left(d.id) for m in models for d in self._groups.get(m, [])]
+        waits = [
+            self.health.cooldown_left(d.id)
+            for m in models
+            if m in self._groups or self._serves(m)
+            for d in self.group(m)
+        ]
         return min(waits) if waits else 0.0

@@ -91,6 +91,7 @@ class SharedHealth:
         """One round trip: publish our trips and in-flight counts, take in everyone else's."""
         trips, self._trips = self._trips, {}
         now_ms = int(time.time() * 1000)
+        self._deployments = list(self._health.local_in_flight())  # and those made since (wildcards)
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for deployment_id, seconds in trips.items():

@@ -42,6 +42,7 @@ from llmgate.server.builders import (
     build_observer,
     build_providers,
     build_recorder,
+    build_responses,
     build_router,
     build_scheduler,
     in_memory_store,
@@ -55,7 +56,9 @@ from llmgate.server.http import (
     send_reply,
 )
 from llmgate.server.monitor_process import MonitorProcess
+from llmgate.server.routes import anthropic as anthropic_routes
 from llmgate.server.routes import openai as openai_routes
+from llmgate.server.routes import responses as responses_routes
 from llmgate.telemetry.call_record import CallRecord
 from llmgate.telemetry.metrics import CallMetrics, SharedTotals
 from llmgate.telemetry.otel_settings import OtelSettings
@@ -168,8 +171,13 @@ class AppState:
         providers = build_providers(config, deployments, overrides.providers)
         self.providers, self._warmers = providers.by_kind, providers.warm
         self.router, self.shared = build_router(config, deployments)
+        self.router.on_new_deployment = providers.serve  # a wildcard group's deployment for one name
         self.registry, self.authenticator = build_keys(config, self.prices, self.metrics, lambda: self.engine)
-        self.limits, self.enforcer = build_enforcer(config, self._stored_spend)
+        self.responses = build_responses(  # the Responses API's kept responses (apis/responses_service.py)
+            lambda: self.router.deployments, providers.by_deployment, self.authenticator, lambda: self.engine
+        )
+        self.adapters = build_adapters(config, responses=self.responses)  # one API to a deployment of another
+        self.limits, self.enforcer = build_enforcer(config, self._stored_spend, self.registry.user)
         self.gateway = Gateway(
             config,
             router=self.router,
@@ -179,7 +187,7 @@ class AppState:
             enforcer=self.enforcer,
             prices=self.prices,
             metrics=self.metrics,  # llmgate_auth_failures_total, counted where no record is made
-            adapters=build_adapters(config),
+            adapters=self.adapters,
         )
 
     async def _stored_spend(self, scope: str, owner: str, since: datetime) -> Decimal:
@@ -289,6 +297,7 @@ class AppState:
         # dead Redis, a half-started connection) cannot keep the process from exiting on SIGTERM.
         for kind, provider in self.providers.items():
             await bounded(provider.aclose(), f"closing the {kind} provider")
+        await bounded(self.adapters.aclose(), "closing the API adapters")
         if self.shared is not None:
             await bounded(self.shared.stop(), "stopping the shared cooldowns")
         await bounded(self.registry.close(), "closing the key registry")
@@ -339,6 +348,10 @@ class LlmgateApp:
             await send_reply(send, 400, repeated_credential_body(repeated), "application/json", {})
         elif scope["type"] == "http" and openai_routes.handles(scope["path"]):
             await openai_routes.dispatch(self.state, scope, receive, send)
+        elif scope["type"] == "http" and scope["path"] in anthropic_routes.ENDPOINTS:
+            await anthropic_routes.messages(self.state, scope, receive, send)
+        elif scope["type"] == "http" and responses_routes.handles(scope["path"]):
+            await responses_routes.dispatch(self.state, scope, receive, send)
         elif scope["type"] == "lifespan":
             await self._lifespan(receive, send)
         else:

@@ -17,13 +17,21 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from llmgate.apis import embeddings, messages
+from llmgate.apis.messages_translated import TokenCounter
+from llmgate.apis.registry import Adapters
+from llmgate.apis.responses_choice import responses_chooser
+from llmgate.apis.responses_memory import ResponseMemory
+from llmgate.apis.responses_service import ResponsesService
 from llmgate.auth import Authenticator
 from llmgate.auth.enforce import Enforcer
+from llmgate.auth.keys import api_key_header
 from llmgate.auth.limits import Limits, LocalLimits, RedisLimits
 from llmgate.auth.registry import KeyRegistry
-from llmgate.apis.registry import Adapters
 from llmgate.config import Deployment, GatewayConfig
 from llmgate.pricing import PriceBook
+from llmgate.protocol.endpoints import Endpoint
+from llmgate.providers.anthropic_native import AnthropicNative
 from llmgate.providers.base import Provider
 from llmgate.providers.registry import kind_name, kinds_for
 from llmgate.recording.degrade import DegradedAlerts, degraded_call_row, degraded_row
@@ -33,6 +41,7 @@ from llmgate.routing import Router
 from llmgate.routing.health import Health
 from llmgate.server.monitor_process import MonitorProcess
 from llmgate.server.routes import routers
+from llmgate.telemetry import tokens
 from llmgate.telemetry.alerts import sinks_from_config
 from llmgate.telemetry.metrics import CallMetrics
 from llmgate.telemetry.observe import Observer
@@ -46,6 +55,7 @@ if TYPE_CHECKING:
     from llmgate.evals.scheduler import EvalScheduler
     from llmgate.routing.shared import SharedHealth
     from llmgate.server.app import AppState, Settings
+    from llmgate.store.users import UserRow
     from llmgate.telemetry.tracing import Tracing
 
 #: the server's log (the same logger as app.py's)
@@ -127,10 +137,41 @@ class Providers:
     by_deployment: dict[str, Provider]
     warm: list[Callable[[], Coroutine[Any, Any, object]]]
 
+    def serve(self, deployment: Deployment) -> None:
+        """Provide for a deployment made after start-up (a wildcard group's, for one model name)."""
+        self.by_deployment[deployment.id] = self.by_kind[kind_name(deployment.provider)]
 
-def build_adapters(config: GatewayConfig) -> Adapters:
+
+def build_responses(
+    deployments: Callable[[], list[Deployment]],
+    providers: Mapping[str, Provider],
+    authenticator: Authenticator,
+    engine: Callable[[], Engine],
+) -> ResponsesService:
+    """The Responses API's kept responses, and who owns one: the caller's key id, ``master``, or
+    None on an open gateway (``apis/responses_service.py``)."""
+
+    async def owner(headers: Mapping[str, str]) -> str | None:
+        identity = await authenticator.aauthenticate(headers.get("authorization"), api_key_header(headers))
+        return identity.key.id if identity.key is not None else identity.name
+
+    return ResponsesService(ResponseMemory(engine), owner, deployments, providers)
+
+
+def build_adapters(config: GatewayConfig, *, responses: ResponsesService | None = None) -> Adapters:
     """The API adapters (``apis/``): for each endpoint that has them, which deployments need one."""
     adapters = Adapters()
+    if responses is not None:  # /v1/responses: passed through, or through chat (apis/responses_choice.py)
+        adapters.register(Endpoint.RESPONSES, responses_chooser(responses.memory, responses.owner))
+        adapters.on_close(responses.memory.close)  # writes the kept responses still queued
+    adapters.register(Endpoint.EMBEDDINGS, embeddings.choose)  # base64 vectors, as the SDKs ask
+    anthropic = AnthropicNative(pool_size=config.llmgate.upstream_pool_size)  # /v1/messages, passed through
+    counter = TokenCounter(
+        lambda model, chat: tokens.count_prompt(model, "chat/completions", chat), tokens.count_text
+    )
+    for endpoint, chooser in messages.choosers(anthropic, counter).items():
+        adapters.register(endpoint, chooser)
+    adapters.on_close(anthropic.aclose)
     return adapters
 
 
@@ -182,9 +223,12 @@ def build_keys(
 
 
 def build_enforcer(
-    config: GatewayConfig, stored_spend: Callable[[str, str, datetime], Awaitable[Decimal]]
+    config: GatewayConfig,
+    stored_spend: Callable[[str, str, datetime], Awaitable[Decimal]],
+    users: Callable[[str | None], UserRow | None] | None = None,
 ) -> tuple[Limits, Enforcer]:
-    """Rate limits (in-process, or Redis for several replicas) and the budgets over them."""
+    """Rate limits (in-process, or Redis for several replicas) and the budgets over them;
+    ``users``: a key's internal user (``KeyRegistry.user``), for its budget and limits."""
     limits: Limits = RedisLimits(config.routing.redis_url) if config.routing.redis_url else LocalLimits()
     s = config.llmgate
     enforcer = Enforcer(
@@ -192,6 +236,7 @@ def build_enforcer(
         time_zone=s.time_zone,
         stored_spend=stored_spend,
         user_budget=(s.user_budget_usd, s.user_budget_period) if s.user_budget_usd is not None else None,
+        users=users,
     )
     return limits, enforcer
 

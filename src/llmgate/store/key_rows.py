@@ -37,6 +37,10 @@ class KeyRow:
     created_at: datetime
     updated_at: datetime
     admin: bool = False  # the admin role: the admin API and the dashboard, as with the master key
+    # LiteLLM's key fields (migration 0009)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)  # model alias -> configured model name
+    max_parallel: int | None = None  # requests in flight at once
 
     def usable_at(self, now: datetime) -> bool:
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
@@ -53,6 +57,8 @@ class TeamRow:
     tags: dict[str, str]
     created_at: datetime
     updated_at: datetime
+    alias: str | None = None  # LiteLLM's team_alias (migration 0009); the id is the team's name
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 def json_value(value: str | None) -> Any:
@@ -79,6 +85,9 @@ def key_from_row(row: Any) -> KeyRow:
         created_at=m["created_at"],
         updated_at=m["updated_at"],
         admin=bool(m["admin"]),
+        metadata=json_value(m["metadata_json"]) or {},
+        aliases=json_value(m["aliases_json"]) or {},
+        max_parallel=m["max_parallel"],
     )
 
 
@@ -94,6 +103,8 @@ def team_from_row(row: Any) -> TeamRow:
         tags=json_value(m["tags_json"]) or {},
         created_at=m["created_at"],
         updated_at=m["updated_at"],
+        alias=m["alias"],
+        metadata=json_value(m["metadata_json"]) or {},
     )
 
 

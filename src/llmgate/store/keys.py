@@ -83,9 +83,10 @@ def _columns(fields: Mapping[str, Any]) -> dict[str, Any]:
     if "models" in out:
         models = out.pop("models")
         out["models_json"] = orjson.dumps(models).decode() if models is not None else None
-    if "tags" in out:
-        tags = out.pop("tags")
-        out["tags_json"] = orjson.dumps(tags).decode() if tags else None
+    for name in ("tags", "metadata", "aliases"):  # JSON objects; empty is NULL
+        if name in out:
+            value = out.pop(name)
+            out[f"{name}_json"] = orjson.dumps(value).decode() if value else None
     return out
 
 

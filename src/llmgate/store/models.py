@@ -125,6 +125,8 @@ sa.Table(
     col("tags_json", sa.Text, null=True),
     col("created_at", UTCDateTime),
     col("updated_at", UTCDateTime),
+    col("alias", sa.String, null=True),  # LiteLLM's team_alias, a display name (migration 0009)
+    col("metadata_json", sa.Text, null=True),  # LiteLLM's metadata, any JSON object (0009)
 )
 
 #: A virtual key. Only its SHA-256 is stored: the key itself is shown once, at creation.
@@ -149,6 +151,39 @@ sa.Table(
     col("updated_at", UTCDateTime, index=True),
     # the admin role: the admin API and the dashboard, as with the master key (migration 0006)
     col("admin", sa.Boolean, default=False, server_default=sa.false()),
+    # LiteLLM's key fields (migration 0009): metadata, model aliases, max_parallel_requests
+    col("metadata_json", sa.Text, null=True),
+    col("aliases_json", sa.Text, null=True),
+    col("max_parallel", sa.Integer, null=True),
+    sa.Index("ix_api_keys_user_id", "user_id"),
+)
+
+#: An internal user (LiteLLM's ``/user/new``, migration 0009): its own budget, limits and model
+#: allow-list, spent from by the keys whose ``user_id`` it is. ``store/users.py`` reads and writes it.
+sa.Table(
+    "internal_users",
+    metadata,
+    col("id", sa.String, primary_key=True),  # LiteLLM's user_id
+    col("email", sa.String, null=True),
+    col("role", sa.String),  # LiteLLM's user_role: proxy_admin | internal_user | ...
+    col("models_json", sa.Text, null=True),
+    col("budget_usd", Money, null=True),
+    col("budget_period", sa.String, null=True),
+    col("rpm", sa.Integer, null=True),
+    col("tpm", sa.Integer, null=True),
+    col("metadata_json", sa.Text, null=True),
+    col("created_at", UTCDateTime),
+    col("updated_at", UTCDateTime, index=True),
+)
+
+#: A team's members: users with a role in it (``admin`` | ``user``), migration 0009.
+sa.Table(
+    "team_members",
+    metadata,
+    col("team_id", sa.String, primary_key=True),
+    col("user_id", sa.String, primary_key=True, index=True),
+    col("role", sa.String),
+    col("created_at", UTCDateTime),
 )
 
 #: One admin action, append-only: who, when, what changed (never a key itself).
@@ -271,3 +306,4 @@ def row_defaults(of: sa.Table) -> tuple[dict[str, Any], frozenset[str]]:
 
 # The live monitors' tables live in their own module; importing it here puts them on the metadata.
 from llmgate.store import monitor_tables as _monitor_tables  # noqa: E402, F401
+from llmgate.store import response_tables as _response_tables  # noqa: E402, F401  (Responses API)

@@ -5,6 +5,9 @@
 same thing wherever it is typed:
 
 - ``since`` inclusive, ``until`` exclusive; ``model``, ``team_id`` and ``user`` exactly.
+- ``endpoint``: the path after ``/v1/`` (``chat/completions``, ``responses``, ``messages``, ...), one
+  of ``protocol.endpoints.Endpoint``; ``parse_endpoint`` reads it as typed (a leading ``/v1/`` is
+  allowed) and refuses any other name, listing the valid ones.
 - ``key_id``: a key's id, or its alias (looked up in ``api_keys``; a record keeps the key's id).
 - status: ``status`` (``success`` | ``error``), ``status_code`` (``429``) or ``status_class``
   (``4`` for 4xx); ``parse_status`` reads them from the text a user types (``ok``, ``error``,
@@ -29,11 +32,13 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from llmgate.errors import InvalidRequest
+from llmgate.protocol.endpoints import Endpoint
 from llmgate.store.models import requests_table, table
 
 #: longest free-text filter accepted (characters)
 MAX_TEXT = 200
 _STATUS_CLASS = re.compile(r"^([1-5])xx$")
+_ENDPOINTS = tuple(endpoint.value for endpoint in Endpoint)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +48,7 @@ class RequestFilter:
     since: datetime | None = None
     until: datetime | None = None
     model: str | None = None
+    endpoint: str | None = None  # an Endpoint's value: the path after /v1/
     status: str | None = None  # "success" | "error"
     status_code: int | None = None
     status_class: int | None = None  # 4: any 4xx
@@ -71,6 +77,18 @@ def parse_status(value: str | None) -> dict[str, Any]:
     raise InvalidRequest(
         f"status: use ok, error, an HTTP status code such as 429 or a class such as 4xx, got {shown!r}",
         param="status",
+    )
+
+
+def parse_endpoint(value: str | None) -> str | None:
+    """The ``Endpoint`` value for an endpoint as typed (``responses``, ``/v1/chat/completions``)."""
+    if value is None:
+        return None
+    text = value.strip().strip("/").lower().removeprefix("v1/")
+    if text in _ENDPOINTS:
+        return text
+    raise InvalidRequest(
+        f"endpoint: use one of {', '.join(_ENDPOINTS)}, got {value[:64]!r}", param="endpoint"
     )
 
 
@@ -107,6 +125,8 @@ def conditions(where: RequestFilter, dialect: str) -> list[sa.ColumnElement[bool
         out.append(requests.c.created_at < where.until)
     if where.model:
         out.append(requests.c.model == where.model)
+    if where.endpoint:
+        out.append(requests.c.endpoint == where.endpoint)
     if where.status:
         out.append(requests.c.status == where.status)
     if where.status_code is not None:

@@ -76,13 +76,14 @@ def period_spend(
 OUTCOMES = ("succeeded", "failed", "rejected")
 
 #: Dimensions ``spend_sums`` groups by, besides ``tag:NAME``; ``date`` is the local date.
-SPEND_DIMENSIONS = ("team", "key", "user", "model", "provider", "date")
+SPEND_DIMENSIONS = ("team", "key", "user", "model", "provider", "endpoint", "date")
 _DIMENSION_COLUMNS = {
     "team": "team_id",
     "key": "key_id",
     "user": "user",
     "model": "model",
     "provider": "provider",
+    "endpoint": "endpoint",  # the path after /v1/ (protocol/endpoints.py)
 }
 TAG_PREFIX = "tag:"
 _TRANSITION_STEP = timedelta(hours=3)  # no zone changes its offset twice within 3 hours

@@ -20,9 +20,9 @@ import orjson
 
 from llmgate.config.deployment import Deployment
 from llmgate.pricing import PriceBook, Usage, cost
-from llmgate.protocol.message_text import message_text
 from llmgate.protocol.redact import redact, redact_text
-from llmgate.telemetry import tokens
+from llmgate.telemetry import media_usage, tokens
+from llmgate.telemetry.answers import Parsed, parse_answer
 
 CHOICE_SEPARATOR = "\n\n"
 #: larger reported token counts are not believed (and could not be summed or priced safely)
@@ -100,111 +100,21 @@ _attempt_values = attrgetter(*(f.name for f in fields(Attempt)))
 _call_values = attrgetter(*(f.name for f in fields(CallRecord)))
 
 
-@dataclass(slots=True)
-class _Parsed:
-    texts: list[str] = field(default_factory=list)
-    tool_calls: list[dict[str, Any]] = field(default_factory=list)
-    finish_reason: str | None = None
-    usage: dict[str, Any] | None = None
-    response_id: str | None = None
-    response_model: str | None = None
+#: the field of a request that holds its prompt (other endpoints: ``input``)
+_PROMPT_FIELD = {
+    "chat/completions": "messages",
+    "completions": "prompt",
+    "messages": "messages",
+    "messages/count_tokens": "messages",
+    **media_usage.PROMPT_FIELDS,
+}
 
-
-#: What parsing a response learnt beyond the stored row (for spans): the parse result.
-Parsed = _Parsed
-
-
-def _choice_text(endpoint: str, choice: dict[str, Any]) -> str:
-    if endpoint == "completions":
-        return str(choice.get("text") or "")
-    content = _dict(choice.get("message")).get("content")
-    return message_text(content) if isinstance(content, list) else str(content or "")
-
-
-def parse_response(endpoint: str, body: bytes | None) -> _Parsed:
-    parsed = _Parsed()
-    if not body:
-        return parsed
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return parsed
-    if not isinstance(data, dict):
-        return parsed
-    usage = data.get("usage")
-    parsed.usage = usage if isinstance(usage, dict) else None
-    _identify(parsed, data)
-    for choice in _list(data.get("choices")):
-        if not isinstance(choice, dict):
-            continue
-        parsed.texts.append(_choice_text(endpoint, choice))
-        calls = _dict(choice.get("message")).get("tool_calls") if endpoint == "chat/completions" else None
-        if isinstance(calls, list) and calls and choice.get("index", 0) == 0:
-            parsed.tool_calls = [c for c in calls if isinstance(c, dict)]
-        if choice.get("index", 0) == 0:
-            parsed.finish_reason = _text(choice.get("finish_reason"))
-    return parsed
-
-
-def parse_stream(endpoint: str, chunks: list[bytes]) -> _Parsed:
-    """Reassemble the first choice (and usage) from raw SSE bytes.
-
-    An upstream may answer ``stream: true`` with one JSON body instead of events (some
-    OpenAI-compatible servers ignore ``stream``): that body is read as a complete response.
-    """
-    raw = b"".join(chunks)
-    if raw[:256].lstrip()[:1] == b"{":  # SSE lines start with "data:", "event:", "id:" or ":"
-        return parse_response(endpoint, raw)
-    parsed = _Parsed()
-    pieces: dict[int, list[str]] = {}
-    calls: dict[int, dict[str, Any]] = {}
-    for line in raw.splitlines():
-        if not line.startswith(b"data:"):
-            continue
-        payload = line[5:].strip()
-        if not payload or payload == b"[DONE]":
-            continue
-        try:
-            event = orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            continue
-        if not isinstance(event, dict):
-            continue
-        if isinstance(event.get("usage"), dict):
-            parsed.usage = event["usage"]
-        _identify(parsed, event)
-        for choice in _list(event.get("choices")):
-            if not isinstance(choice, dict):
-                continue
-            index = _index(choice.get("index"))
-            if endpoint == "completions":
-                pieces.setdefault(index, []).append(str(choice.get("text") or ""))
-            else:
-                delta = _dict(choice.get("delta"))
-                if delta.get("content"):
-                    pieces.setdefault(index, []).append(str(delta["content"]))
-                for call in _list(delta.get("tool_calls")) if index == 0 else []:
-                    if not isinstance(call, dict):
-                        continue
-                    slot = calls.setdefault(_index(call.get("index")), {"type": "function", "function": {}})
-                    if call.get("id"):
-                        slot["id"] = call["id"]
-                    function = _dict(call.get("function"))
-                    if function.get("name"):
-                        slot["function"]["name"] = function["name"]
-                    if isinstance(function.get("arguments"), str) and function["arguments"]:
-                        slot["function"]["arguments"] = (
-                            slot["function"].get("arguments", "") + function["arguments"]
-                        )
-            if _text(choice.get("finish_reason")) and index == 0:
-                parsed.finish_reason = choice["finish_reason"]
-    parsed.texts = ["".join(pieces[i]) for i in sorted(pieces)]
-    parsed.tool_calls = [calls[i] for i in sorted(calls)]
-    return parsed
+#: what a request without logged prompts is recorded without
+_PROMPT_KEYS = frozenset({"messages", "prompt", "input", "system", "query", "documents", "instructions"})
 
 
 def _prompt_of(endpoint: str, request: dict[str, Any]) -> Any:
-    return request.get({"chat/completions": "messages", "completions": "prompt"}.get(endpoint, "input"))
+    return request.get(_PROMPT_FIELD.get(endpoint, "input"))
 
 
 def _prompt_chars(prompt: Any) -> int:
@@ -229,23 +139,6 @@ def _int(value: Any) -> int | None:
     return value if ok else None
 
 
-# An upstream's JSON is read defensively: any field may have any type, and a row is always made.
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _index(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
 def _json(value: Any) -> str | None:
     try:
         return orjson.dumps(value).decode()
@@ -253,11 +146,8 @@ def _json(value: Any) -> str | None:
         return None
 
 
-def _identify(parsed: _Parsed, data: dict[str, Any]) -> None:
-    if parsed.response_id is None and isinstance(data.get("id"), str):
-        parsed.response_id = data["id"]
-    if parsed.response_model is None and isinstance(data.get("model"), str):
-        parsed.response_model = data["model"]
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def outcome_columns(call: CallRecord) -> dict[str, Any]:
@@ -282,23 +172,10 @@ def to_row(call: CallRecord, prices: PriceBook) -> dict[str, Any]:
     return to_row_parsed(call, prices)[0]
 
 
-def to_row_parsed(call: CallRecord, prices: PriceBook) -> tuple[dict[str, Any], _Parsed]:
+def to_row_parsed(call: CallRecord, prices: PriceBook) -> tuple[dict[str, Any], Parsed]:
     """``to_row``, with the parsed response beside it (finish reasons, response id and model)."""
     deployment = call.deployment
-    if call.endpoint == "embeddings":
-        parsed = _Parsed()
-        try:
-            data = orjson.loads(call.response_body) if call.response_body else None
-        except orjson.JSONDecodeError:
-            data = None
-        if isinstance(data, dict) and isinstance(data.get("usage"), dict):
-            parsed.usage = data["usage"]
-        if isinstance(data, dict):
-            _identify(parsed, data)
-    elif call.stream:
-        parsed = parse_stream(call.endpoint, call.stream_chunks)
-    else:
-        parsed = parse_response(call.endpoint, call.response_body)
+    parsed = parse_answer(call.endpoint, call.stream, call.response_body, call.stream_chunks)
 
     response_text = CHOICE_SEPARATOR.join(parsed.texts) if parsed.texts else None
     tool_calls_json = _json(parsed.tool_calls) if parsed.tool_calls else None
@@ -333,7 +210,8 @@ def to_row_parsed(call: CallRecord, prices: PriceBook) -> tuple[dict[str, Any], 
         if price is None:
             cost_usd, cost_unknown = None, True
         else:
-            usage_counts = Usage(prompt_tokens, completion_tokens or 0, cached or 0, reasoning or 0)
+            created = _int(usage.get("cache_creation_input_tokens")) or 0  # Anthropic's cache writes
+            usage_counts = Usage(prompt_tokens, completion_tokens or 0, cached or 0, reasoning or 0, created)
             cost_usd = cost(usage_counts, price)
 
     prompt = _prompt_of(call.endpoint, call.request)
@@ -341,7 +219,7 @@ def to_row_parsed(call: CallRecord, prices: PriceBook) -> tuple[dict[str, Any], 
     log_prompts = deployment.log_prompts if deployment is not None else True
     request = call.request
     if not log_prompts:
-        request = {k: v for k, v in request.items() if k not in ("messages", "prompt", "input")}
+        request = {k: v for k, v in request.items() if k not in _PROMPT_KEYS}
     request = redact(request)  # credentials by name and by value, at any depth
     metadata = redact(call.metadata) if call.metadata else None
     row = {
@@ -377,4 +255,6 @@ def to_row_parsed(call: CallRecord, prices: PriceBook) -> tuple[dict[str, Any], 
         "key_id": call.key_id,
         "team_id": call.team_id,
     }
+    if call.endpoint in media_usage.ENDPOINTS and row["status"] == "success":  # images, audio, ...: units
+        row.update(media_usage.media_columns(call, prices, metadata))
     return row, parsed

@@ -14,7 +14,8 @@ from urllib.parse import urlsplit
 import orjson
 
 from llmgate.protocol.endpoints import Endpoint
-from llmgate.telemetry.call_record import Attempt, CallRecord, Parsed
+from llmgate.telemetry.answers import Parsed
+from llmgate.telemetry.call_record import Attempt, CallRecord
 
 #: llmgate/litellm provider names -> ``gen_ai.provider.name`` well-known values (others pass as they are)
 PROVIDERS = {

@@ -91,10 +91,17 @@ def count_messages(model: str, messages: list[Any]) -> int:
 
 
 def count_prompt(model: str, endpoint: str, body: dict[str, Any]) -> int:
-    """Prompt tokens of a request body, for any of the three endpoints."""
+    """Prompt tokens of a request body: chat, completions, embeddings, Anthropic's messages."""
     if endpoint == "chat/completions":
         messages = body.get("messages")
         total = count_messages(model, messages if isinstance(messages, list) else [])
+        if body.get("tools"):
+            total += count_text(model, orjson.dumps(body["tools"]).decode())
+        return total
+    if endpoint in ("messages", "messages/count_tokens"):  # Anthropic's: the system prompt beside them
+        messages = body.get("messages")
+        total = count_messages(model, messages if isinstance(messages, list) else [])
+        total += count_text(model, content_text(body.get("system")))
         if body.get("tools"):
             total += count_text(model, orjson.dumps(body["tools"]).decode())
         return total

@@ -38,7 +38,8 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from llmgate.telemetry import otel_attributes as attributes
-from llmgate.telemetry.call_record import CallRecord, Parsed
+from llmgate.telemetry.answers import Parsed
+from llmgate.telemetry.call_record import CallRecord
 from llmgate.telemetry.otel_settings import OtelSettings
 from llmgate.version import __version__
 

@@ -25,6 +25,11 @@ def routers() -> list[APIRouter]:
         admin_keys,
         admin_monitors,
         admin_spend,
+        litellm_keys,
+        litellm_models,
+        litellm_spend,
+        litellm_teams,
+        litellm_users,
         metrics,
         ui,
         ui_api,
@@ -35,4 +40,7 @@ def routers() -> list[APIRouter]:
 
     data = [ui_api.router, ui_requests.router, ui_monitors.router, ui_evals.router]
     dashboard = [*data, ui.router, ui.root]  # the dashboard at /ui, and its icon at /favicon.ico
-    return [admin_keys.router, admin_spend.router, admin_monitors.router, metrics.router, *dashboard]
+    # LiteLLM's management API (/key, /user, /team, /spend, /model...) on llmgate's keys and spend
+    litellm = [litellm_keys, litellm_users, litellm_teams, litellm_spend, litellm_models]
+    admin = [admin_keys.router, admin_spend.router, admin_monitors.router, metrics.router]
+    return [*admin, *(module.router for module in litellm), *dashboard]

@@ -53,7 +53,8 @@ class SpendTotals(BaseModel):
 
 class SpendRow(SpendTotals):
     """One group: a field per `group_by` entry (`team`, `key` with `key_id`, `user`, `model`,
-    `provider`, `day`, `week` (its Monday), `month`, `tag:NAME`; `null` when a request has none),
+    `provider`, `endpoint`, `day`, `week` (its Monday), `month`, `tag:NAME`; `null` when a request has
+    none),
     then the sums."""
 
     model_config = ConfigDict(extra="allow")
@@ -102,8 +103,8 @@ def spend_report(
     group_by: Annotated[
         str | None,
         Query(
-            description="Comma-separated groups: team, key, user, model, provider, day, week, month, "
-            "tag:NAME. None: totals only.",
+            description="Comma-separated groups: team, key, user, model, provider, endpoint, day, week, "
+            "month, tag:NAME. None: totals only.",
             examples=["team,model,month"],
         ),
     ] = None,

@@ -18,6 +18,7 @@ from llmgate.errors import LlmgateError, StoreError
 from llmgate.gateway import Reply
 from llmgate.protocol import error_body, error_from_exception
 from llmgate.protocol.endpoints import Endpoint
+from llmgate.routing.modes import served_endpoints
 from llmgate.server.http import (
     ClientDisconnected,
     Receive,
@@ -28,9 +29,9 @@ from llmgate.server.http import (
     oversized_recorded_header,
     read_body,
     send_reply,
-    start_stream,
 )
 from llmgate.server.monitor_readiness import monitor_readiness
+from llmgate.server.relay import send_stream
 
 if TYPE_CHECKING:
     from llmgate.server.app import AppState
@@ -39,8 +40,6 @@ log = logging.getLogger("llmgate.server")
 
 JSON = "application/json"
 READINESS_TIMEOUT_S = 3.0
-#: a stream still running this long gets a task watching for its client's disconnect
-WATCH_AFTER_S = 0.05
 #: llmgate.recorder.on_unrecordable: refuse, while neither the store nor the spill directory takes records
 UNRECORDABLE_BODY = error_body(
     "The gateway cannot record requests right now (neither its store nor its spill directory takes "
@@ -56,9 +55,30 @@ ENDPOINTS = {
     "/completions": Endpoint.COMPLETIONS,
     "/v1/embeddings": Endpoint.EMBEDDINGS,
     "/embeddings": Endpoint.EMBEDDINGS,
+    "/v1/responses": Endpoint.RESPONSES,  # GET/DELETE of one response: routes/responses.py
+    "/responses": Endpoint.RESPONSES,
+    **{
+        f"{prefix}/{endpoint.value}": endpoint
+        for endpoint in (
+            Endpoint.IMAGES_GENERATIONS,
+            Endpoint.IMAGES_EDITS,
+            Endpoint.AUDIO_SPEECH,
+            Endpoint.AUDIO_TRANSCRIPTIONS,
+            Endpoint.AUDIO_TRANSLATIONS,
+            Endpoint.MODERATIONS,
+            Endpoint.RERANK,
+        )
+        for prefix in ("/v1", "")
+    },
 }
 MODEL_PATHS = ("/v1/models", "/models")
-HEALTH_PATHS = ("/health", "/health/liveness", "/health/readiness", "/health/deployments")
+HEALTH_PATHS = (
+    "/health",
+    "/health/liveness",
+    "/health/liveliness",  # LiteLLM's spelling
+    "/health/readiness",
+    "/health/deployments",
+)
 
 
 def handles(path: str) -> bool:
@@ -98,41 +118,7 @@ async def proxy(state: AppState, endpoint: Endpoint, scope: Scope, receive: Rece
     if isinstance(result, Reply):
         await send_reply(send, result.status, result.body, result.content_type, result.headers)
         return
-    chunks = result.chunks
-    # uvicorn's send() drops bytes silently once the client is gone, so a watcher waits for the
-    # disconnect (as Starlette's StreamingResponse does) and expires ``relay``, which cancels the
-    # relay at its next await: the gateway then closes the upstream and records 499 client_closed.
-    # A stream that ends within WATCH_AFTER_S never needs one (no task is made for it).
-    relay = asyncio.timeout(None)
-    watch: list[asyncio.Task[None]] = []
-    try:
-        await start_stream(send, result.status, result.content_type, result.headers)
-        async with relay:
-            timer = asyncio.get_running_loop().call_later(
-                WATCH_AFTER_S, lambda: watch.append(asyncio.create_task(_watch(receive, relay)))
-            )
-            try:
-                async for chunk in chunks:
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            finally:
-                timer.cancel()
-                for watcher in watch:
-                    watcher.cancel()
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-    except OSError:
-        pass  # the client went away; the gateway records the call when the generator closes
-    except TimeoutError:
-        if not relay.expired():
-            raise  # not the watcher's doing
-    finally:
-        await chunks.aclose()  # type: ignore[attr-defined]
-
-
-async def _watch(receive: Receive, relay: asyncio.Timeout) -> None:
-    """Expire ``relay`` (cancelling the stream at its next await) once the client disconnects."""
-    while (await receive())["type"] != "http.disconnect":
-        pass  # the body was read already: nothing else is expected
-    relay.reschedule(asyncio.get_running_loop().time())
+    await send_stream(result, receive, send)
 
 
 async def models(state: AppState, scope: Scope, receive: Receive, send: Send) -> None:
@@ -157,7 +143,13 @@ async def models(state: AppState, scope: Scope, receive: Receive, send: Send) ->
         if models is not None
     ]  # a key sees the models it may use
     listing = [
-        {"id": name, "object": "model", "created": state.started_at, "owned_by": "llmgate"}
+        {
+            "id": name,
+            "object": "model",
+            "created": state.started_at,
+            "owned_by": "llmgate",
+            "llmgate": served_endpoints(state.router.group(name)),  # beside OpenAI's fields
+        }
         for name in state.router.model_names
         if all(name in models for models in allowed)
     ]
@@ -209,6 +201,9 @@ async def health(state: AppState, scope: Scope, receive: Receive, send: Send) ->
             return
         await send_reply(send, 200, orjson.dumps(deployments_health(state)), JSON, {})
         return
+    if scope["path"] == "/health/liveliness":  # LiteLLM's spelling, and its answer
+        await send_reply(send, 200, orjson.dumps("I'm alive!"), JSON, {})
+        return
     if scope["path"] != "/health/readiness":
         await send_reply(send, 200, orjson.dumps({"status": "ok"}), JSON, {})
         return
@@ -226,10 +221,17 @@ async def health(state: AppState, scope: Scope, receive: Receive, send: Send) ->
         await asyncio.wait_for(state.check_store(), READINESS_TIMEOUT_S)
     except (StoreError, TimeoutError) as exc:
         message = exc.message if isinstance(exc, StoreError) else "the store did not answer in time"
-        payload = {"status": "unavailable", "store": "unreachable", "detail": message, "recorder": stats}
+        payload = {
+            "status": "unavailable",
+            "store": "unreachable",
+            "db": "Not connected",
+            "detail": message,
+            "recorder": stats,
+        }
         await send_reply(send, 503, orjson.dumps(payload, default=str), JSON, {})
         return
-    payload = {"status": "ready", "store": "ok", "recorder": stats}
+    # "db": LiteLLM's readiness field, read by scripts that probe LiteLLM's proxy
+    payload = {"status": "ready", "store": "ok", "db": "connected", "recorder": stats}
     if state.config.llmgate.monitors.enabled:  # a failing monitor degrades, never fails, readiness
         payload.update(await monitor_readiness(state, READINESS_TIMEOUT_S))
     await send_reply(send, 200, orjson.dumps(payload, default=str), JSON, {})

@@ -4,10 +4,10 @@
 - ``GET /ui/api/overview``: requests, errors, p50/p95 latency, tokens and cost per time bucket
   (``store.traffic.traffic_series``), the bucket width chosen from the range.
 - ``GET /ui/api/spend``: ``reports.spend.spend_report`` as JSON, grouped by ``team``, ``key``,
-  ``model`` or ``tag:NAME``; the same function as ``llmgate report spend`` and
+  ``model``, ``endpoint`` or ``tag:NAME``; the same function as ``llmgate report spend`` and
   ``/admin/spend/report``, so the numbers are the same.
 - ``GET /ui/api/spend.csv``: the same report as ``reports.spend.to_csv`` (a download).
-- ``GET /ui/api/filters``: models and tag names seen in the range, the keys and teams.
+- ``GET /ui/api/filters``: models and tag names seen in the range, the keys and teams, the endpoints.
 
 Ranges: ``since`` and ``until`` are read by ``config.time_range``, as every ``--since`` of the CLI
 (``24h``, ``7d``, a date: midnight in ``llmgate.time_zone``, an ISO datetime); ``since`` defaults
@@ -24,6 +24,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from llmgate.errors import InvalidRequest
+from llmgate.protocol.endpoints import Endpoint
 from llmgate.server.deps import app_state, schema_ready
 from llmgate.server.params import refuse_nul
 from llmgate.server.ui_auth import UiAdminDep, require_ui_admin
@@ -40,7 +41,7 @@ router = APIRouter(
     dependencies=[Depends(refuse_nul), Depends(require_ui_admin), Depends(schema_ready)],
 )
 
-SPEND_GROUPS = ("team", "key", "model")
+SPEND_GROUPS = ("team", "key", "model", "endpoint")
 
 
 @router.get("/session")
@@ -105,7 +106,7 @@ def _report(request: Request, since: str | None, until: str | None, group_by: st
     return spend_report(state.engine, since=start, until=end, group_by=groups, tz=tz)
 
 
-GroupBy = Annotated[str | None, Query(description="team, key, model or tag:NAME (default team).")]
+GroupBy = Annotated[str | None, Query(description="team, key, model, endpoint or tag:NAME (default team).")]
 
 
 @router.get("/spend")
@@ -150,5 +151,6 @@ def filters(request: Request, since: Since = None, until: Until = None) -> Respo
             "tags": values.tags,
             "keys": [{"id": k.id, "alias": k.alias, "team": k.team_id} for k in keys],
             "teams": sorted(t.id for t in load_teams(state.engine)),
+            "endpoints": [endpoint.value for endpoint in Endpoint],
         }
     )

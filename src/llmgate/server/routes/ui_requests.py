@@ -1,6 +1,7 @@
 """The dashboard's request log: ``GET /ui/api/requests`` (search) and ``/ui/api/requests/{id}``.
 
-The list is ``store.traffic.search_requests``: newest first, filtered by model, status (``ok``,
+The list is ``store.traffic.search_requests``: newest first, filtered by model, endpoint (the path
+after ``/v1/``), status (``ok``,
 ``error``, an HTTP status code or a class such as ``4xx``), key, time range and free text (in the
 prompt or the response, case-insensitive; see ``store.request_filter``), a page at a time
 (``cursor`` from the previous page's ``next_cursor``). Each row carries short previews of the
@@ -74,6 +75,7 @@ def list_requests(
     since: Since = None,
     until: Until = None,
     model: Annotated[str | None, Query(description="Only this model alias.")] = None,
+    endpoint: Annotated[str | None, Query(description="Only this endpoint (the path after /v1/).")] = None,
     status: Annotated[
         str | None, Query(description="ok, error, an HTTP status code or a class (4xx).")
     ] = None,
@@ -84,7 +86,7 @@ def list_requests(
 ) -> Response:
     # SQLAlchemy (the store): off the gateway process until this endpoint is called
     from llmgate.store.keys import load_keys
-    from llmgate.store.request_filter import parse_status
+    from llmgate.store.request_filter import parse_endpoint, parse_status
     from llmgate.store.traffic import MAX_TEXT, RequestFilter, search_requests
 
     state = app_state(request)
@@ -96,6 +98,7 @@ def list_requests(
         since=start,
         until=end,
         model=model or None,
+        endpoint=parse_endpoint(endpoint or None),
         key_id=key or None,
         text=text or None,
         **parse_status(status),

@@ -1,9 +1,9 @@
-/* Requests: the request log, newest first, filtered by text, model, status, key and time range. */
+/* Requests: the request log, newest first, filtered by text, model, endpoint, status, key and time range. */
 (function () {
   "use strict";
   var LG = window.LG;
   var el = LG.el;
-  var FILTERS = ["q", "model", "status", "key"];
+  var FILTERS = ["q", "model", "endpoint", "status", "key"];
   var nextCursor = null;
 
   function filterValues() {
@@ -23,7 +23,12 @@
     var current = filterValues();
     var model = document.getElementById("f-model");
     var key = document.getElementById("f-key");
+    var endpoint = document.getElementById("f-endpoint");
     while (model.options.length > 1) model.remove(1);
+    while (endpoint.options.length > 1) endpoint.remove(1);
+    (filters.endpoints || []).forEach(function (e) { option(endpoint, e, e); });
+    if (current.endpoint) option(endpoint, current.endpoint, current.endpoint);
+    endpoint.value = current.endpoint;
     while (key.options.length > 1) key.remove(1);
     filters.models.forEach(function (m) { option(model, m, m); });
     filters.keys.forEach(function (k) { option(key, k.id, k.alias + (k.team ? " (" + k.team + ")" : "")); });
@@ -51,6 +56,7 @@
     var node = el("tr", { class: "clickable", "data-id": r.id, "data-model": r.model, "data-status": r.status },
       el("td", { class: "nowrap" }, el("a", { href: href, text: LG.fmtTime(r.created_at) })),
       el("td", { class: "nowrap", text: r.model }),
+      el("td", { class: "nowrap", text: r.endpoint || "–" }),
       el("td", { class: "nowrap" }, status),
       el("td", { class: "nowrap", text: r.key_alias || (r.auth_identity === "master" ? "master key" : r.auth_identity || "–") }),
       el("td", { class: "num", text: tokens }),
@@ -100,9 +106,9 @@
       LG.setParams(changes);
     });
     document.getElementById("f-reset").addEventListener("click", function () {
-      LG.setParams({ q: null, model: null, status: null, key: null });
+      LG.setParams({ q: null, model: null, endpoint: null, status: null, key: null });
     });
-    ["f-model", "f-status", "f-key"].forEach(function (id) {
+    ["f-model", "f-endpoint", "f-status", "f-key"].forEach(function (id) {
       document.getElementById(id).addEventListener("change", function () {
         document.getElementById("filters").requestSubmit();
       });

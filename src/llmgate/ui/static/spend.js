@@ -1,10 +1,10 @@
-/* Spend: the spend report (same numbers as `llmgate report spend`) by team, key, model or tag. */
+/* Spend: the spend report (same numbers as `llmgate report spend`) by team, key, model, endpoint or tag. */
 (function () {
   "use strict";
   var LG = window.LG;
   var el = LG.el;
   var TOP = 15; // bars in the chart; the table has every group
-  var NAMES = { team: "team", key: "key", model: "model" };
+  var NAMES = { team: "team", key: "key", model: "model", endpoint: "endpoint" };
   // how the requests ended, as llmgate report spend counts them (store/spend.py OUTCOMES)
   var OUTCOMES = ["succeeded", "failed", "rejected"];
 
