@@ -100,6 +100,7 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--lines", action="store_true", help="count by line, not by function")
+    parser.add_argument("--api", choices=("chat", "responses"), default="chat", help="the API to load")
     args = parser.parse_args()
     spy = py_spy()
     WORK.mkdir(parents=True, exist_ok=True)
@@ -114,15 +115,16 @@ def main() -> None:
     try:
         url = f"http://127.0.0.1:{port}"
         wait_healthy(url + "/health", gateway)
-        wrk(url, "/v1/chat/completions", args.concurrency, 3, args.stream)  # warm-up
-        kind = "stream" if args.stream else "plain"
+        path = "/v1/responses" if args.api == "responses" else "/v1/chat/completions"
+        wrk(url, path, args.concurrency, 3, args.stream, api=args.api)  # warm-up
+        kind = ("stream" if args.stream else "plain") + ("" if args.api == "chat" else f"-{args.api}")
         writers = children(gateway.pid)  # the record writer (one per worker)
         processes = {"gateway": gateway.pid, **{f"writer{i or ''}": pid for i, pid in enumerate(writers)}}
         outs = {name: run_dir / f"{name}-{kind}.txt" for name in processes}
         load: dict[str, float] = {}
 
         def drive() -> None:
-            load.update(wrk(url, "/v1/chat/completions", args.concurrency, args.seconds + 2, args.stream))
+            load.update(wrk(url, path, args.concurrency, args.seconds + 2, args.stream, api=args.api))
 
         driver = threading.Thread(target=drive)
         driver.start()

@@ -45,11 +45,11 @@ def response_object(status: str = "completed", text: str = TEXT) -> dict[str, An
 
 
 def responses_sse() -> str:
-    """The Responses API's typed events for one text answer, as OpenAI streams them."""
+    """The Responses API's typed events for one text answer, as OpenAI streams them (without
+    ``response.in_progress``: nginx takes at most 4 KB in a ``return``)."""
     part = {"type": "output_text", "text": "", "annotations": []}
     events: list[dict[str, Any]] = [
         {"type": "response.created", "response": response_object("in_progress")},
-        {"type": "response.in_progress", "response": response_object("in_progress")},
         {"type": "response.output_item.added", "output_index": 0, "item": _message("in_progress", "")},
         {
             "type": "response.content_part.added",

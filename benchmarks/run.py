@@ -397,7 +397,7 @@ def measure(contender: Contender, nginx: Nginx, args: argparse.Namespace) -> dic
                 f"errors {run['status_errors'] + run['timeouts']}",
                 flush=True,
             )
-    if contender.responses_paths is not None:
+    if contender.responses_paths is not None and not args.skip_responses:
         for stream, path in zip((False, True), contender.responses_paths, strict=True):
             for concurrency in RESPONSES_CONCURRENCY:
                 wrk(contender.url, path, concurrency, args.warmup, stream, api="responses")
@@ -610,6 +610,11 @@ def main() -> None:
     parser.add_argument("--skip-litellm", action="store_true")
     parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument(
+        "--skip-responses",
+        action="store_true",
+        help="no /v1/responses cells (a gateway older than the Responses API)",
+    )
     parser.add_argument("--only", help="comma-separated contender names to run (nginx always runs)")
     args = parser.parse_args()
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from llmgate.apis.base import CURRENT_RECORD
 from llmgate.apis.registry import Adapters
 from llmgate.auth import Authenticator
 from llmgate.auth.enforce import Admission, Enforcer
@@ -154,6 +155,7 @@ class Gateway:
             request={},
             stream=False,
         )
+        CURRENT_RECORD.set(call)  # adapters leave what the store keeps with the record (apis/base.py)
         try:
             identity = await self._auth.aauthenticate(headers.get("authorization"), api_key_header(headers))
             call.auth_identity = identity.name

@@ -17,12 +17,25 @@ does, so retries, cooldowns and circuits see no difference.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextvars import ContextVar
 from typing import Any, Protocol
 
 from llmgate.config.deployment import Deployment
 from llmgate.providers.base import Provider, UpstreamResponse, UpstreamStream
 
-__all__ = ["ApiAdapter"]
+__all__ = ["CURRENT_RECORD", "ApiAdapter", "Keeper"]
+
+
+class Keeper(Protocol):
+    """What an adapter may leave on the record of the request it serves (the gateway's ``CallRecord``)."""
+
+    stored_response: dict[str, Any] | None
+
+
+#: The record of the request being served, set by the gateway in the request's task. An adapter
+#: that keeps something in the store (a Responses API answer) leaves its row there, so the
+#: record's writer stores it with the record: no store write ever runs in the gateway process.
+CURRENT_RECORD: ContextVar[Keeper | None] = ContextVar("llmgate_current_record", default=None)
 
 
 class ApiAdapter(Protocol):

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from llmgate.apis.base import CURRENT_RECORD
 from llmgate.errors import LlmgateError
 
 if TYPE_CHECKING:
@@ -104,6 +105,10 @@ class ResponseMemory:
     def remember(self, entry: StoredResponse) -> None:
         """Keep ``entry`` (in memory now, in the store in the background)."""
         self._keep(entry)
+        record = CURRENT_RECORD.get()
+        if record is not None:  # stored with the request's record, by the record's writer
+            record.stored_response = entry.row()
+            return
         if self._engine is None:
             return
         self._queue.append(entry)

@@ -26,10 +26,12 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError, StatementError
 
 from llmgate.errors import StoreError
+from llmgate.store import STORED_RESPONSE
 from llmgate.store.db import describe_error
 from llmgate.store.migrate import upgrade
 from llmgate.store.models import Money, UTCDateTime, requests_table, row_defaults
 from llmgate.store.request_filter import RequestFilter, conditions
+from llmgate.store.responses import insert_kept
 
 _HEX = re.compile(r"[0-9a-fA-F]{1,32}")
 
@@ -42,7 +44,8 @@ def insert_records(engine: Engine, rows: list[dict[str, Any]]) -> int:
     """Insert ``rows`` in one transaction, skipping ids already stored; returns how many were new."""
     if not rows:
         return 0
-    values = [_complete(row) for row in rows]
+    kept = [row[STORED_RESPONSE] for row in rows if row.get(STORED_RESPONSE)]
+    values = [_complete(_requests_part(row)) for row in rows]
     table = requests_table()
     if engine.dialect.name == "postgresql":
         stmt: sa.Insert = postgresql.insert(table).on_conflict_do_nothing(index_elements=["id"])
@@ -56,6 +59,8 @@ def insert_records(engine: Engine, rows: list[dict[str, Any]]) -> int:
             # rowcount when asked to preserve it (RETURNING via insertmanyvalues is 5x slower on
             # psycopg, which re-parses a 19,000-parameter statement for every batch).
             result = conn.execute(stmt, values, execution_options={"preserve_rowcount": True})
+            if kept:  # Responses API answers kept with their records (store/responses.py)
+                insert_kept(conn, engine.dialect.name, kept)
             return max(0, result.rowcount)
     except (IntegrityError, DataError) as exc:
         raise InvalidRecord(f"record rejected by the store: {describe_error(exc)}") from exc
@@ -169,6 +174,13 @@ def _no_requests_table(engine: Engine) -> bool:
             return not sa.inspect(conn).has_table(requests_table().name)
     except (SQLAlchemyError, OSError):
         return False  # the store itself is down: the caller reports that
+
+
+def _requests_part(row: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The row without what rides along with it for another table."""
+    if STORED_RESPONSE not in row:
+        return row
+    return {k: v for k, v in row.items() if k != STORED_RESPONSE}
 
 
 def _complete(row: Mapping[str, Any]) -> Mapping[str, Any]:

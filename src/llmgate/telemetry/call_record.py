@@ -21,6 +21,7 @@ import orjson
 from llmgate.config.deployment import Deployment
 from llmgate.pricing import PriceBook, Usage, cost
 from llmgate.protocol.redact import redact, redact_text
+from llmgate.store import STORED_RESPONSE
 from llmgate.telemetry import media_usage, tokens
 from llmgate.telemetry.answers import Parsed, parse_answer
 
@@ -90,6 +91,8 @@ class CallRecord:
     attempts: list[Attempt] = field(default_factory=list)
     traceparent: str | None = None  # the client's W3C trace context, continued by the request's span
     model_known: bool = True  # False: not a configured model (metrics count it under one label)
+    #: a ``stored_responses`` row stored with this record (apis/responses_memory.py: ``remember``)
+    stored_response: dict[str, Any] | None = None
 
     def __reduce__(self) -> tuple[Any, ...]:
         # pickled as its values, in field order (see Attempt.__reduce__): 4.5 -> 2.6 µs a record
@@ -255,6 +258,8 @@ def to_row_parsed(call: CallRecord, prices: PriceBook) -> tuple[dict[str, Any], 
         "key_id": call.key_id,
         "team_id": call.team_id,
     }
+    if call.stored_response is not None:  # inserted with the row, by the record's writer
+        row[STORED_RESPONSE] = call.stored_response
     if call.endpoint in media_usage.ENDPOINTS and row["status"] == "success":  # images, audio, ...: units
         row.update(media_usage.media_columns(call, prices, metadata))
     return row, parsed
