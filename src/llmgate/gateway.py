@@ -42,7 +42,7 @@ from llmgate.errors import (
 from llmgate.pricing import PriceBook
 from llmgate.protocol import check_body, error_body, error_from_exception, read_body
 from llmgate.protocol.endpoints import Endpoint
-from llmgate.protocol.forms import read_form
+from llmgate.protocol.forms import read_form, text_bytes
 from llmgate.protocol.stream_errors import stream_error
 from llmgate.providers.base import Provider, UpstreamResponse, UpstreamStream
 from llmgate.routing import Router
@@ -194,7 +194,11 @@ class Gateway:
             admission = None
             if key is not None and self._enforcer is not None:
                 worst = functools.partial(
-                    self._worst_case.cost, endpoint.value, parsed.model, parsed.body, len(raw)
+                    self._worst_case.cost,
+                    endpoint.value,
+                    parsed.model,
+                    parsed.body,
+                    text_bytes(parsed.body) if endpoint.multipart else len(raw),  # files are not text
                 )
                 admission = await self._enforcer.admit(
                     key, identity.team, call.user, parsed.model, worst_case=worst

@@ -65,6 +65,14 @@ def gateway(
                     "api_key": "sk-openai-wildcard-secret",
                 },
             },
+            {  # an exact group a pattern on a key's allow-list admits
+                "model_name": "openai/gpt-4.1-nano",
+                "litellm_params": {
+                    "model": "openai/gpt-4.1-nano",
+                    "api_base": openai_upstream.base_url,
+                    "api_key": "sk-openai-wildcard-secret",
+                },
+            },
         ],
         "general_settings": {"master_key": MASTER_KEY},
     }
@@ -98,7 +106,7 @@ def test_each_model_of_a_provider_wildcard_answers_under_its_own_name(
     # priced as the concrete upstream model in litellm's map
     assert gpt_row["cost_unknown"] is False and Decimal(str(gpt_row["cost_usd"])) > 0
     names = [m.id for m in client.models.list()]
-    assert names == ["anthropic/*", "openai/*"]  # the groups as configured
+    assert names == ["anthropic/*", "openai/*", "openai/gpt-4.1-nano"]  # the groups as configured
 
 
 def test_a_key_allowed_one_provider_is_refused_the_others(gateway: RunningGateway) -> None:
@@ -109,6 +117,12 @@ def test_a_key_allowed_one_provider_is_refused_the_others(gateway: RunningGatewa
         client.chat.completions.create(model="anthropic/claude-3-5-haiku-20241022", messages=MESSAGES)
     assert denied.value.status_code == 403
     assert denied.value.body["code"] == "model_not_allowed"  # type: ignore[index]
+
+
+def test_a_key_lists_the_groups_its_patterns_admit(gateway: RunningGateway) -> None:
+    key, _ = add_key(gateway.state.engine, "openai-lister", models=["openai/*"])
+    names = sorted(model.id for model in gateway.client(key).models.list())
+    assert names == ["openai/*", "openai/gpt-4.1-nano"]  # the same rule as the 403 above
 
 
 def test_a_name_no_wildcard_matches_is_404(gateway: RunningGateway) -> None:

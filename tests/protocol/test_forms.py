@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from llmgate.errors import InvalidRequest
-from llmgate.protocol.forms import Upload, form_of, form_pieces, read_form, wav_seconds
+from llmgate.protocol.forms import Upload, form_of, form_pieces, read_form, text_bytes, wav_seconds
 
 
 def _wav(seconds: float, rate: int = 8000) -> bytes:
@@ -102,3 +102,14 @@ def test_wav_seconds() -> None:
     assert wav_seconds(audio[:64], len(audio)) == 1.25
     assert wav_seconds(b"ID3" + bytes(100), 103) is None
     assert wav_seconds(audio[:20], len(audio)) is None  # the header cut before the data chunk
+
+
+def test_only_the_text_fields_count_as_prompt_bytes() -> None:
+    # the worst case a budget reserves: a 2 MB image is priced by its pixels, not as 2M tokens
+    raw, content_type = _form(
+        {"model": "gpt-image-1", "prompt": "a red fox"},
+        {"image": ("fox.png", b"\x89PNG" + b"\0" * 2_000_000, "image/png")},
+    )
+    body, _ = read_form(raw, content_type)
+    assert text_bytes(body) == len("gpt-image-1") + len("a red fox")
+    assert text_bytes({"model": "m", "prompt": "p"}) == 0  # not a multipart body

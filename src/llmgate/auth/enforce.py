@@ -83,6 +83,12 @@ class Enforcer:
         self._in_flight: dict[str, int] = {}  # key id -> requests running (keys with max_parallel)
         self._pending: set[asyncio.Task[None]] = set()
 
+    def may_use(self, key: KeyRow, team: TeamRow | None, model: str) -> bool:
+        """Whether the key, its team and its internal user all allow ``model`` (what ``/v1/models``
+        lists for the key: the same rule as the 403, patterns included)."""
+        owner = self._users(key.user_id) if self._users is not None and key.user_id else None
+        return _not_allowed(key, team, model, owner) is None
+
     async def screen_model(self, key: KeyRow, team: TeamRow | None, model: str, *, known: bool) -> None:
         """Before ``admit``: a request that will be refused for its model (not configured, or off an
         allow-list) still counts against requests per minute (429 past it), like any request, so

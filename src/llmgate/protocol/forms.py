@@ -29,7 +29,7 @@ from python_multipart.multipart import parse_options_header
 
 from llmgate.errors import InvalidRequest
 
-__all__ = ["Form", "Upload", "form_of", "form_pieces", "read_form", "wav_seconds"]
+__all__ = ["Form", "Upload", "form_of", "form_pieces", "read_form", "text_bytes", "wav_seconds"]
 
 #: text fields that are typed on the JSON side of the API (``check_body`` checks them as such)
 _BOOLEAN_FIELDS = frozenset({"stream"})
@@ -86,6 +86,15 @@ def form_of(body: Mapping[str, Any]) -> Form | None:
         if isinstance(value, list) and value and isinstance(value[0], Upload):
             return value[0].form
     return None
+
+
+def text_bytes(body: Mapping[str, Any]) -> int:
+    """How many bytes of text a multipart body's fields hold: the most its prompt can be in tokens
+    (its files are priced by their pixels and seconds, not as text; see ``auth/worst_case.py``)."""
+    form = form_of(body)
+    if form is None:
+        return 0
+    return sum(end - start for start, end in form.fields.values())
 
 
 def _refuse(reason: str) -> InvalidRequest:

@@ -134,14 +134,7 @@ async def models(state: AppState, scope: Scope, receive: Receive, send: Send) ->
         await send_reply(send, exc.status_code, error_from_exception(exc), JSON, {})
         return
     path: str = scope["path"]
-    allowed = [
-        set(models)
-        for models in (
-            identity.key.models if identity.key else None,
-            identity.team.models if identity.team else None,
-        )
-        if models is not None
-    ]  # a key sees the models it may use
+    key, enforcer = identity.key, state.enforcer
     listing = [
         {
             "id": name,
@@ -151,8 +144,8 @@ async def models(state: AppState, scope: Scope, receive: Receive, send: Send) ->
             "llmgate": served_endpoints(state.router.group(name)),  # beside OpenAI's fields
         }
         for name in state.router.model_names
-        if all(name in models for models in allowed)
-    ]
+        if key is None or enforcer is None or enforcer.may_use(key, identity.team, name)
+    ]  # a key sees the models it may use (its team's and its user's lists, patterns included)
     if path in MODEL_PATHS:
         await send_reply(send, 200, orjson.dumps({"object": "list", "data": listing}), JSON, {})
         return
