@@ -18,8 +18,9 @@ from llmgate.apis.base import ApiAdapter
 from llmgate.apis.messages_translated import CountTokens, TokenCounter, TranslatedMessages
 from llmgate.config.deployment import Deployment
 from llmgate.protocol.endpoints import Endpoint
-from llmgate.providers.anthropic_native import AnthropicNative, AnthropicStream
+from llmgate.providers.anthropic_native import AnthropicNative
 from llmgate.providers.base import Provider, UpstreamResponse
+from llmgate.providers.pooled_http import OpenStream
 
 __all__ = ["NATIVE_PROVIDERS", "NativeMessages", "choosers"]
 
@@ -54,7 +55,7 @@ class NativeMessages:
         headers: Mapping[str, str],
         *,
         timeout: float,
-    ) -> AnthropicStream:
+    ) -> OpenStream:
         return await self._sender.open_stream(deployment, body, headers, timeout=timeout)
 
 

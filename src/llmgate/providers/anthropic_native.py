@@ -17,9 +17,8 @@ refused connections as such. Redirects are never followed (credentials must not 
 
 from __future__ import annotations
 
-import asyncio
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
@@ -29,16 +28,14 @@ from llmgate.config.deployment import Deployment
 from llmgate.errors import (
     ProviderError,
     RateLimited,
-    StreamInterrupted,
     UpstreamError,
     UpstreamRejected,
-    UpstreamTimeout,
-    UpstreamUnavailable,
 )
 from llmgate.providers.base import UpstreamResponse
+from llmgate.providers.pooled_http import OpenStream, passed_headers, pooled_session, transport_error
 from llmgate.providers.scrub import scrub_body
 
-__all__ = ["DEFAULT_API_BASE", "DEFAULT_VERSION", "AnthropicNative", "AnthropicStream"]
+__all__ = ["DEFAULT_API_BASE", "DEFAULT_VERSION", "AnthropicNative"]
 
 DEFAULT_API_BASE = "https://api.anthropic.com"
 DEFAULT_VERSION = "2023-06-01"
@@ -108,45 +105,6 @@ def _error_for(status: int, body: bytes, headers: Any, deployment: Deployment) -
     )
 
 
-def _transport_error(exc: BaseException, deployment: Deployment) -> ProviderError:
-    if isinstance(exc, asyncio.TimeoutError):
-        return UpstreamTimeout(f"upstream {deployment.id} did not answer in time", deployment=deployment.id)
-    if isinstance(
-        exc, aiohttp.ClientConnectorError | aiohttp.ServerDisconnectedError | aiohttp.ClientOSError
-    ):
-        return UpstreamUnavailable(f"upstream {deployment.id} is unreachable", deployment=deployment.id)
-    return UpstreamError(f"upstream {deployment.id} failed: {type(exc).__name__}", deployment=deployment.id)
-
-
-class AnthropicStream:
-    """An open SSE response from Anthropic; its first chunk was read by ``open_stream`` already."""
-
-    def __init__(self, response: aiohttp.ClientResponse, first: bytes, deployment: Deployment) -> None:
-        self._response = response
-        self._first = first
-        self._deployment = deployment
-        self.status = response.status
-        self.content_type = response.headers.get("Content-Type", "text/event-stream")
-        self.headers = {k: v for k in PASSED_HEADERS if (v := response.headers.get(k)) is not None}
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        try:
-            if self._first:
-                yield self._first
-            async for chunk in self._response.content.iter_any():
-                yield chunk
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise StreamInterrupted(
-                f"upstream {self._deployment.id} stream broke: {type(exc).__name__}",
-                deployment=self._deployment.id,
-            ) from exc
-        finally:
-            self._response.release()
-
-    async def aclose(self) -> None:
-        self._response.close()
-
-
 class AnthropicNative:
     """One pooled aiohttp client for every ``anthropic/`` deployment's Messages API calls."""
 
@@ -156,10 +114,7 @@ class AnthropicNative:
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(
-                limit=self._pool_size, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=60
-            )
-            self._session = aiohttp.ClientSession(connector=connector, auto_decompress=True, trust_env=False)
+            self._session = pooled_session(self._pool_size)
         return self._session
 
     async def send(
@@ -183,7 +138,7 @@ class AnthropicNative:
                 data = await response.read()
                 status, headers = response.status, response.headers
         except (TimeoutError, aiohttp.ClientError) as exc:
-            raise _transport_error(exc, deployment) from exc
+            raise transport_error(exc, deployment) from exc
         if status >= 300:
             raise _error_for(status, data, headers, deployment)
         try:
@@ -200,7 +155,7 @@ class AnthropicNative:
             status=status,
             body=data,
             content_type=headers.get("Content-Type", "application/json"),
-            headers={k: v for k in PASSED_HEADERS if (v := headers.get(k)) is not None},
+            headers=passed_headers(headers, PASSED_HEADERS),
         )
 
     async def open_stream(
@@ -210,7 +165,7 @@ class AnthropicNative:
         client_headers: Mapping[str, str],
         *,
         timeout: float,
-    ) -> AnthropicStream:
+    ) -> OpenStream:
         """POST a streaming ``messages`` request; errors before the first byte raise here."""
         response: aiohttp.ClientResponse | None = None
         try:
@@ -232,13 +187,13 @@ class AnthropicNative:
                     f"upstream {deployment.id} closed the stream before sending anything",
                     deployment=deployment.id,
                 )
-            return AnthropicStream(response, first, deployment)
+            return OpenStream(response, first, deployment, PASSED_HEADERS)
         except ProviderError:
             raise
         except (TimeoutError, aiohttp.ClientError) as exc:
             if response is not None:
                 response.close()
-            raise _transport_error(exc, deployment) from exc
+            raise transport_error(exc, deployment) from exc
 
     async def aclose(self) -> None:
         if self._session is not None:

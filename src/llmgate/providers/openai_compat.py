@@ -20,8 +20,6 @@ Set ``api_base`` to the final URL.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -37,15 +35,13 @@ from llmgate.config.schema import GatewayConfig
 from llmgate.errors import (
     ProviderError,
     RateLimited,
-    StreamInterrupted,
     UpstreamError,
     UpstreamRejected,
-    UpstreamTimeout,
-    UpstreamUnavailable,
 )
 from llmgate.protocol.endpoints import Endpoint
 from llmgate.protocol.forms import form_of, form_pieces
 from llmgate.providers.base import ProviderKind, UpstreamResponse, media_answer
+from llmgate.providers.pooled_http import OpenStream, passed_headers, pooled_session, transport_error
 from llmgate.providers.scrub import scrub_body
 
 DEFAULT_TIMEOUT_S = 600.0
@@ -164,45 +160,6 @@ def _error_for(status: int, body: bytes, headers: Any, deployment: Deployment) -
     )
 
 
-def _transport_error(exc: BaseException, deployment: Deployment) -> ProviderError:
-    if isinstance(exc, asyncio.TimeoutError):
-        return UpstreamTimeout(f"upstream {deployment.id} did not answer in time", deployment=deployment.id)
-    if isinstance(
-        exc, aiohttp.ClientConnectorError | aiohttp.ServerDisconnectedError | aiohttp.ClientOSError
-    ):
-        return UpstreamUnavailable(f"upstream {deployment.id} is unreachable", deployment=deployment.id)
-    return UpstreamError(f"upstream {deployment.id} failed: {type(exc).__name__}", deployment=deployment.id)
-
-
-class AiohttpStream:
-    """An open SSE response; the first chunk was read by ``open_stream`` already."""
-
-    def __init__(self, response: aiohttp.ClientResponse, first: bytes, deployment: Deployment) -> None:
-        self._response = response
-        self._first = first
-        self._deployment = deployment
-        self.status = response.status
-        self.content_type = response.headers.get("Content-Type", "text/event-stream")
-        self.headers = {k: v for k in PASSED_HEADERS if (v := response.headers.get(k)) is not None}
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        try:
-            if self._first:
-                yield self._first
-            async for chunk in self._response.content.iter_any():
-                yield chunk
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise StreamInterrupted(
-                f"upstream {self._deployment.id} stream broke: {type(exc).__name__}",
-                deployment=self._deployment.id,
-            ) from exc
-        finally:
-            self._response.release()
-
-    async def aclose(self) -> None:
-        self._response.close()
-
-
 class OpenAICompatProvider:
     def __init__(self, *, pool_size: int = 512) -> None:
         self._pool_size = pool_size
@@ -210,17 +167,7 @@ class OpenAICompatProvider:
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(
-                limit=self._pool_size, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=60
-            )
-            # No cookie jar: one session serves every client, so a cookie an upstream sets for one
-            # request must not ride along on the next (and the jar's bookkeeping is per request).
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                auto_decompress=True,
-                trust_env=False,
-                cookie_jar=aiohttp.DummyCookieJar(),
-            )
+            self._session = pooled_session(self._pool_size)
         return self._session
 
     async def send(
@@ -245,13 +192,13 @@ class OpenAICompatProvider:
         except ProviderError:
             raise
         except (TimeoutError, aiohttp.ClientError) as exc:
-            raise _transport_error(exc, deployment) from exc
+            raise transport_error(exc, deployment) from exc
         if status >= 300:
             raise _error_for(status, data, headers, deployment)
         content_type = headers.get("Content-Type", "application/json")
         if endpoint in NOT_ONLY_JSON and "json" not in content_type:  # audio, or a transcript as text
             recorded = media_answer(data, content_type) if endpoint is Endpoint.AUDIO_SPEECH else None
-            passed = {k: v for k in PASSED_HEADERS if (v := headers.get(k)) is not None}
+            passed = passed_headers(headers, PASSED_HEADERS)
             return UpstreamResponse(status, data, content_type, passed, recorded=recorded)
         try:
             parsed = orjson.loads(data)
@@ -267,12 +214,12 @@ class OpenAICompatProvider:
             status=status,
             body=data,
             content_type=content_type,
-            headers={k: v for k in PASSED_HEADERS if (v := headers.get(k)) is not None},
+            headers=passed_headers(headers, PASSED_HEADERS),
         )
 
     async def open_stream(
         self, deployment: Deployment, endpoint: Endpoint, body: dict[str, Any], *, timeout: float
-    ) -> AiohttpStream:
+    ) -> OpenStream:
         response: aiohttp.ClientResponse | None = None
         payload: bytes | FormPayload
         if endpoint in FORMS:
@@ -300,13 +247,13 @@ class OpenAICompatProvider:
                     f"upstream {deployment.id} closed the stream before sending anything",
                     deployment=deployment.id,
                 )
-            return AiohttpStream(response, first, deployment)
+            return OpenStream(response, first, deployment, PASSED_HEADERS)
         except ProviderError:
             raise
         except (TimeoutError, aiohttp.ClientError) as exc:
             if response is not None:
                 response.close()
-            raise _transport_error(exc, deployment) from exc
+            raise transport_error(exc, deployment) from exc
 
     async def forward(
         self,
@@ -336,10 +283,10 @@ class OpenAICompatProvider:
             ) as response:
                 data, status, headers = await response.read(), response.status, response.headers
         except (TimeoutError, aiohttp.ClientError) as exc:
-            raise _transport_error(exc, deployment) from exc
+            raise transport_error(exc, deployment) from exc
         if status >= 300:
             raise _error_for(status, data, headers, deployment)
-        passed = {k: v for k in PASSED_HEADERS if (v := headers.get(k)) is not None}
+        passed = passed_headers(headers, PASSED_HEADERS)
         return UpstreamResponse(status, data, headers.get("Content-Type", "application/json"), passed)
 
     async def aclose(self) -> None:
