@@ -20,10 +20,14 @@ from collections.abc import Mapping
 from contextvars import ContextVar
 from typing import Any, Protocol
 
+import orjson
+
 from llmgate.config.deployment import Deployment
+from llmgate.errors import UpstreamError
+from llmgate.protocol.endpoints import Endpoint
 from llmgate.providers.base import Provider, UpstreamResponse, UpstreamStream
 
-__all__ = ["CURRENT_RECORD", "ApiAdapter", "Keeper"]
+__all__ = ["CURRENT_RECORD", "ApiAdapter", "Keeper", "chat_answer"]
 
 
 class Keeper(Protocol):
@@ -67,3 +71,21 @@ class ApiAdapter(Protocol):
         """The stream, each event as the client's API shapes it (errors before the first byte
         raise here, so the loop can still retry or fall back)."""
         ...
+
+
+async def chat_answer(
+    provider: Provider, deployment: Deployment, chat: dict[str, Any], *, timeout: float
+) -> tuple[UpstreamResponse, dict[str, Any]]:
+    """A translating adapter's call: ``chat`` to the deployment's chat completions, and the answer
+    parsed (an answer that is not a JSON object is the upstream's error, retried like any)."""
+    answer = await provider.send(deployment, Endpoint.CHAT, chat, timeout=timeout)
+    try:
+        data = orjson.loads(answer.body)
+    except orjson.JSONDecodeError:
+        data = None
+    if not isinstance(data, dict):
+        raise UpstreamError(
+            f"upstream {deployment.id} answered with a body that is not a JSON object",
+            deployment=deployment.id,
+        )
+    return answer, data

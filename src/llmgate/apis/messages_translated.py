@@ -22,10 +22,11 @@ from typing import Any
 
 import orjson
 
+from llmgate.apis.base import chat_answer
 from llmgate.apis.messages_convert import to_chat, to_message
 from llmgate.apis.messages_stream import MessagesFromChat
 from llmgate.config.deployment import Deployment
-from llmgate.errors import InvalidRequest, UpstreamError
+from llmgate.errors import InvalidRequest
 from llmgate.protocol.endpoints import Endpoint
 from llmgate.providers.base import Provider, UpstreamResponse
 
@@ -58,16 +59,7 @@ class TranslatedMessages:
         timeout: float,
     ) -> UpstreamResponse:
         chat = to_chat(body)
-        response = await provider.send(deployment, Endpoint.CHAT, chat, timeout=timeout)
-        try:
-            data = orjson.loads(response.body)
-        except orjson.JSONDecodeError:
-            data = None
-        if not isinstance(data, dict):
-            raise UpstreamError(
-                f"upstream {deployment.id} answered with a body that is not a JSON object",
-                deployment=deployment.id,
-            )
+        response, data = await chat_answer(provider, deployment, chat, timeout=timeout)
         message, had_usage = to_message(data, deployment.upstream_model)
         if not had_usage:
             said = "".join(str(block.get("text", "")) for block in message["content"])

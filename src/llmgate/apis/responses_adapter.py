@@ -22,12 +22,13 @@ from typing import Any
 
 import orjson
 
+from llmgate.apis.base import chat_answer
 from llmgate.apis.responses_memory import ResponseMemory, StoredResponse, now
 from llmgate.apis.responses_reply import from_chat, new_id
 from llmgate.apis.responses_request import UnsupportedRequest, input_items, to_chat
 from llmgate.apis.responses_stream import ChatToResponses, ResponsesEventStream
 from llmgate.config.deployment import Deployment
-from llmgate.errors import StreamInterrupted, UpstreamError, UpstreamRejected
+from llmgate.errors import StreamInterrupted, UpstreamRejected
 from llmgate.protocol.endpoints import Endpoint
 from llmgate.protocol.errors import error_body
 from llmgate.protocol.responses_wire import ResponsesStreamCut, not_found_body
@@ -118,16 +119,7 @@ class TranslatedResponses:
     ) -> UpstreamResponse:
         owner = await self._owner(headers)
         chat, items = await self._chat_body(deployment, body, owner)
-        answer = await provider.send(deployment, Endpoint.CHAT, chat, timeout=timeout)
-        try:
-            data = orjson.loads(answer.body)
-        except orjson.JSONDecodeError:
-            data = None
-        if not isinstance(data, dict):
-            raise UpstreamError(
-                f"upstream {deployment.id} answered with a body that is not a JSON object",
-                deployment=deployment.id,
-            )
+        answer, data = await chat_answer(provider, deployment, chat, timeout=timeout)
         response = from_chat(body, data, new_id("resp"))
         keep = self._keep(deployment, body, owner, items)
         if keep is not None:
