@@ -27,13 +27,16 @@ import orjson
 from llmgate.config.deployment import Deployment
 from llmgate.errors import (
     ProviderError,
-    RateLimited,
     UpstreamError,
-    UpstreamRejected,
 )
 from llmgate.providers.base import UpstreamResponse
-from llmgate.providers.pooled_http import OpenStream, passed_headers, pooled_session, transport_error
-from llmgate.providers.scrub import scrub_body
+from llmgate.providers.pooled_http import (
+    OpenStream,
+    error_for,
+    passed_headers,
+    pooled_session,
+    transport_error,
+)
 
 __all__ = ["DEFAULT_API_BASE", "DEFAULT_VERSION", "AnthropicNative"]
 
@@ -64,45 +67,6 @@ def request_headers(deployment: Deployment, client: Mapping[str, str]) -> dict[s
         headers["x-api-key"] = key
     headers.update(deployment.extra_headers)
     return headers
-
-
-def _retry_after(value: str | None) -> float | None:
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
-        return None
-
-
-def _error_for(status: int, body: bytes, headers: Any, deployment: Deployment) -> ProviderError:
-    body = scrub_body(body, deployment)  # an upstream may echo the key it was sent
-    if status < 400:  # a redirect: not followed (see the module doc)
-        return UpstreamError(
-            f"upstream {deployment.id} answered {status}, a redirect, which llmgate does not follow "
-            "(set the deployment's api_base to the final URL)",
-            deployment=deployment.id,
-            upstream_status=status,
-        )
-    if status == 429:
-        return RateLimited(
-            f"upstream {deployment.id} is rate limiting (429)",
-            deployment=deployment.id,
-            retry_after=_retry_after(headers.get("retry-after")),
-            body=body,
-        )
-    if status >= 500:
-        return UpstreamError(
-            f"upstream {deployment.id} answered {status}",
-            deployment=deployment.id,
-            upstream_status=status,
-            body=body,
-        )
-    return UpstreamRejected(
-        f"upstream {deployment.id} answered {status}",
-        status=status,
-        body=body,
-        content_type=headers.get("content-type", "application/json"),
-        deployment=deployment.id,
-    )
 
 
 class AnthropicNative:
@@ -140,7 +104,7 @@ class AnthropicNative:
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise transport_error(exc, deployment) from exc
         if status >= 300:
-            raise _error_for(status, data, headers, deployment)
+            raise error_for(status, data, headers, deployment)
         try:
             parsed = orjson.loads(data)
         except orjson.JSONDecodeError:
@@ -179,7 +143,7 @@ class AnthropicNative:
             if response.status >= 300:
                 data = await response.read()
                 response.release()
-                raise _error_for(response.status, data, response.headers, deployment)
+                raise error_for(response.status, data, response.headers, deployment)
             first = await response.content.readany()  # so a stream dead at once can still fall back
             if not first:
                 response.release()

@@ -20,8 +20,6 @@ Set ``api_base`` to the final URL.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
@@ -34,15 +32,18 @@ from llmgate.config.provider_kinds import OPENAI_COMPATIBLE_PROVIDERS
 from llmgate.config.schema import GatewayConfig
 from llmgate.errors import (
     ProviderError,
-    RateLimited,
     UpstreamError,
-    UpstreamRejected,
 )
 from llmgate.protocol.endpoints import Endpoint
 from llmgate.protocol.forms import form_of, form_pieces
 from llmgate.providers.base import ProviderKind, UpstreamResponse, media_answer
-from llmgate.providers.pooled_http import OpenStream, passed_headers, pooled_session, transport_error
-from llmgate.providers.scrub import scrub_body
+from llmgate.providers.pooled_http import (
+    OpenStream,
+    error_for,
+    passed_headers,
+    pooled_session,
+    transport_error,
+)
 
 DEFAULT_TIMEOUT_S = 600.0
 #: upstream response headers worth handing to the client
@@ -85,23 +86,6 @@ def _form_request(
     return FormPayload(form_pieces(form, body), form.content_type), headers
 
 
-def parse_retry_after(value: str | None) -> float | None:
-    """``Retry-After`` as seconds (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
 def _url(deployment: Deployment, endpoint: Endpoint) -> str:
     base = deployment.api_base
     if not base:
@@ -125,39 +109,6 @@ def _headers(deployment: Deployment) -> dict[str, str]:
         headers["OpenAI-Organization"] = deployment.organization
     headers.update(deployment.extra_headers)
     return headers
-
-
-def _error_for(status: int, body: bytes, headers: Any, deployment: Deployment) -> ProviderError:
-    content_type = headers.get("Content-Type", "application/json")
-    body = scrub_body(body, deployment)  # an upstream may echo the key it was sent
-    if status < 400:  # a redirect (the only 3xx an upstream sends): not followed, see above
-        return UpstreamError(
-            f"upstream {deployment.id} answered {status}, a redirect, which llmgate does not follow "
-            "(set the deployment's api_base to the final URL)",
-            deployment=deployment.id,
-            upstream_status=status,
-        )
-    if status == 429:
-        return RateLimited(
-            f"upstream {deployment.id} is rate limiting (429)",
-            deployment=deployment.id,
-            retry_after=parse_retry_after(headers.get("Retry-After")),
-            body=body,
-        )
-    if status >= 500:
-        return UpstreamError(
-            f"upstream {deployment.id} answered {status}",
-            deployment=deployment.id,
-            upstream_status=status,
-            body=body,
-        )
-    return UpstreamRejected(
-        f"upstream {deployment.id} answered {status}",
-        status=status,
-        body=body,
-        content_type=content_type,
-        deployment=deployment.id,
-    )
 
 
 class OpenAICompatProvider:
@@ -194,7 +145,7 @@ class OpenAICompatProvider:
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise transport_error(exc, deployment) from exc
         if status >= 300:
-            raise _error_for(status, data, headers, deployment)
+            raise error_for(status, data, headers, deployment)
         content_type = headers.get("Content-Type", "application/json")
         if endpoint in NOT_ONLY_JSON and "json" not in content_type:  # audio, or a transcript as text
             recorded = media_answer(data, content_type) if endpoint is Endpoint.AUDIO_SPEECH else None
@@ -237,7 +188,7 @@ class OpenAICompatProvider:
             if response.status >= 300:
                 data = await response.read()
                 response.release()
-                raise _error_for(response.status, data, response.headers, deployment)
+                raise error_for(response.status, data, response.headers, deployment)
             # Read the first chunk here: a stream that dies before its first byte can still
             # be retried or fall back, because the client has been sent nothing yet.
             first = await response.content.readany()
@@ -285,7 +236,7 @@ class OpenAICompatProvider:
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise transport_error(exc, deployment) from exc
         if status >= 300:
-            raise _error_for(status, data, headers, deployment)
+            raise error_for(status, data, headers, deployment)
         passed = passed_headers(headers, PASSED_HEADERS)
         return UpstreamResponse(status, data, headers.get("Content-Type", "application/json"), passed)
 

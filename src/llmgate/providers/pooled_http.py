@@ -1,5 +1,7 @@
 """What the gateway's own HTTP providers share (``openai_compat.py``, ``anthropic_native.py``):
-one pooled aiohttp session, transport failures as llmgate errors, and an open SSE stream.
+one pooled aiohttp session, transport failures and error statuses as llmgate errors (429 with its
+``Retry-After``, 5xx retried, other 4xx passed on, a redirect never followed), and an open SSE
+stream.
 
 The session keeps connections alive across requests (the pool is what makes a passthrough fast),
 keeps no cookie jar (one session serves every client: a cookie one client's upstream set must not
@@ -11,19 +13,32 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
 
 import aiohttp
 
 from llmgate.config.deployment import Deployment
 from llmgate.errors import (
     ProviderError,
+    RateLimited,
     StreamInterrupted,
     UpstreamError,
+    UpstreamRejected,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from llmgate.providers.scrub import scrub_body
 
-__all__ = ["OpenStream", "passed_headers", "pooled_session", "transport_error"]
+__all__ = [
+    "OpenStream",
+    "error_for",
+    "parse_retry_after",
+    "passed_headers",
+    "pooled_session",
+    "transport_error",
+]
 
 
 def pooled_session(pool_size: int) -> aiohttp.ClientSession:
@@ -45,6 +60,57 @@ def transport_error(exc: BaseException, deployment: Deployment) -> ProviderError
     ):
         return UpstreamUnavailable(f"upstream {deployment.id} is unreachable", deployment=deployment.id)
     return UpstreamError(f"upstream {deployment.id} failed: {type(exc).__name__}", deployment=deployment.id)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """``Retry-After`` as seconds (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def error_for(status: int, body: bytes, headers: Any, deployment: Deployment) -> ProviderError:
+    """An upstream's failure status as the router's retry table knows it (its body kept, scrubbed)."""
+    content_type = headers.get("Content-Type", "application/json")
+    body = scrub_body(body, deployment)  # an upstream may echo the key it was sent
+    if status < 400:  # a redirect (the only 3xx an upstream sends): never followed
+        return UpstreamError(
+            f"upstream {deployment.id} answered {status}, a redirect, which llmgate does not follow "
+            "(set the deployment's api_base to the final URL)",
+            deployment=deployment.id,
+            upstream_status=status,
+        )
+    if status == 429:
+        return RateLimited(
+            f"upstream {deployment.id} is rate limiting (429)",
+            deployment=deployment.id,
+            retry_after=parse_retry_after(headers.get("Retry-After")),
+            body=body,
+        )
+    if status >= 500:
+        return UpstreamError(
+            f"upstream {deployment.id} answered {status}",
+            deployment=deployment.id,
+            upstream_status=status,
+            body=body,
+        )
+    return UpstreamRejected(
+        f"upstream {deployment.id} answered {status}",
+        status=status,
+        body=body,
+        content_type=content_type,
+        deployment=deployment.id,
+    )
 
 
 def passed_headers(headers: Mapping[str, str], names: tuple[str, ...]) -> dict[str, str]:
