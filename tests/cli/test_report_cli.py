@@ -323,6 +323,16 @@ def test_budgets_json_and_table(config: Path, store: Engine) -> None:
     assert "batch" in table_out and "search" in table_out and "monthly" in table_out
 
 
+def test_as_of_without_an_offset_is_wall_clock_time_in_the_time_zone(config: Path) -> None:
+    # the config's llmgate.time_zone is America/New_York (as --since reads it: config/time_range.py)
+    naive = json.loads(run(config, "budgets", "--as-of", "2026-11-16T00:00", "--format", "json").stdout)
+    assert naive["as_of"] == "2026-11-16T05:00:00+00:00"
+    day = json.loads(run(config, "budgets", "--as-of", "2026-11-16", "--format", "json").stdout)
+    assert day["as_of"] == "2026-11-16T05:00:00+00:00"
+    bad = CliRunner().invoke(app, ["report", "budgets", "--as-of", "soonish", "--config", str(config)])
+    assert bad.exit_code == 2 and "--as-of: expected e.g." in bad.output
+
+
 def test_pricing_gaps(config: Path) -> None:
     data = json.loads(run(config, "pricing-gaps", "--format", "json").stdout)
     assert data == [

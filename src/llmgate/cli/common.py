@@ -93,6 +93,17 @@ def read_range(
         option_error(exc)
 
 
+def read_moment(value: str, tz: str, param: str) -> datetime:
+    """One time option (``--as-of``) as ``config.time_range`` reads it; a bad one is one line, exit 2."""
+    # the config package is imported here, not at the top: it costs more than all of --help
+    from llmgate.config.time_range import parse_moment
+
+    try:
+        return parse_moment(value, tz, param=param)
+    except InvalidRequest as exc:
+        option_error(exc)
+
+
 def option_error(exc: InvalidRequest) -> NoReturn:
     """A bad option as one line and exit 2, naming it as typed (``--group-by``, not ``group_by``)."""
     message, param = exc.message, exc.param

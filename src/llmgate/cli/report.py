@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import orjson
 import typer
 
-from llmgate.cli.common import ConfigOption, config_from, fail, option_error, read_range
+from llmgate.cli.common import ConfigOption, config_from, option_error, read_moment, read_range
 from llmgate.errors import InvalidRequest
 
 if TYPE_CHECKING:
@@ -144,16 +144,20 @@ def budgets(
     config: ConfigOption = None,
     as_of: Annotated[
         str | None,
-        typer.Option("--as-of", help="Report as of this datetime (UTC unless it says). Default: now."),
+        typer.Option(
+            "--as-of",
+            help="Report as of this time (2026-11-15T12:00 is wall-clock time in llmgate.time_zone "
+            "unless it has an offset; a bare date is its midnight there). Default: now.",
+        ),
     ] = None,
     format: Annotated[TableFormat, typer.Option("--format", help="table or json.")] = TableFormat.table,
 ) -> None:
     # SQLAlchemy (the store): off `llmgate report --help`
     from llmgate.reports import budgets as reports
 
-    now = _moment(as_of, "--as-of") if as_of else datetime.now(UTC)
     with _store(config) as (engine, settings):
         tz, user = settings.time_zone, settings.user_budget_usd
+        now = read_moment(as_of, tz, "as_of") if as_of else datetime.now(UTC)
         lines = reports.budget_report(
             engine,
             now=now,
@@ -203,11 +207,3 @@ def pricing_gaps(
     ]
     headers = ["model", "deployment", "provider", "requests", "first seen (UTC)", "last seen (UTC)"]
     _print_table(headers, rows, None, right=3)
-
-
-def _moment(value: str, option: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError:
-        fail(f"{option}: expected an ISO datetime such as 2026-11-15T12:00, got {value!r}", code=2)
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from llmgate.config.time_range import check_moment, parse_range
+from llmgate.config.time_range import parse_moment, parse_range
 from llmgate.server.deps import app_state, require_admin, schema_ready
 from llmgate.server.params import refuse_nul
 
@@ -141,14 +141,20 @@ def spend_report(
 )
 def budgets(
     request: Request,
-    as_of: Annotated[datetime | None, Query(description="Report as of this instant. Default: now.")] = None,
+    as_of: Annotated[
+        str | None,
+        Query(
+            description="Report as of this time, read as `since` is (a date-time without an offset is "
+            "wall-clock time in llmgate.time_zone). Default: now."
+        ),
+    ] = None,
 ) -> Response:
     # SQLAlchemy (the store): off the gateway process until this endpoint is called
     from llmgate.reports import budgets as reports
 
     state = app_state(request)
     settings = state.config.llmgate
-    now = check_moment(as_of, "as_of", as_of.isoformat()) if as_of else datetime.now(UTC)
+    now = parse_moment(as_of, settings.time_zone, param="as_of") if as_of else datetime.now(UTC)
     user = settings.user_budget_usd
     lines = reports.budget_report(
         state.engine,
