@@ -85,19 +85,30 @@ def _request_params(request: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+#: endpoints whose prompt is a list of messages (system messages among them, or beside them)
+_MESSAGE_LISTS = frozenset({"chat/completions", "messages", "messages/count_tokens"})
+#: endpoints with system instructions in a field of their own
+_INSTRUCTIONS_FIELDS = frozenset({"messages", "messages/count_tokens", "responses"})
+
+
 def _content(call: CallRecord, row: dict[str, Any], parsed: Parsed) -> dict[str, Any]:
     """Prompt and answer as the conventions' JSON message lists (only with capture_content)."""
     out: dict[str, Any] = {}
     request = call.request
-    if call.endpoint == "chat/completions" and isinstance(request.get("messages"), list):
+    instructions: list[Any] = []
+    if call.endpoint in _MESSAGE_LISTS and isinstance(request.get("messages"), list):
         system = [m for m in request["messages"] if isinstance(m, dict) and m.get("role") == "system"]
         others = [m for m in request["messages"] if isinstance(m, dict) and m.get("role") != "system"]
         out["gen_ai.input.messages"] = orjson.dumps(others).decode()
-        if system:
-            out["gen_ai.system_instructions"] = orjson.dumps([m.get("content") for m in system]).decode()
+        instructions = [m.get("content") for m in system]
     elif "prompt" in request or "input" in request:
         value = request.get("prompt", request.get("input"))
         out["gen_ai.input.messages"] = orjson.dumps([{"role": "user", "content": value}]).decode()
+    for field in ("system", "instructions"):  # Anthropic's Messages API, the Responses API
+        if request.get(field) is not None and call.endpoint in _INSTRUCTIONS_FIELDS:
+            instructions.append(request[field])
+    if instructions:
+        out["gen_ai.system_instructions"] = orjson.dumps(instructions).decode()
     if parsed.texts or parsed.tool_calls:
         message: dict[str, Any] = {"role": "assistant", "content": row.get("response_text")}
         if parsed.tool_calls:
