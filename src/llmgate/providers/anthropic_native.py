@@ -21,22 +21,11 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-import aiohttp
 import orjson
 
 from llmgate.config.deployment import Deployment
-from llmgate.errors import (
-    ProviderError,
-    UpstreamError,
-)
 from llmgate.providers.base import UpstreamResponse
-from llmgate.providers.pooled_http import (
-    OpenStream,
-    error_for,
-    passed_headers,
-    pooled_session,
-    transport_error,
-)
+from llmgate.providers.pooled_http import OpenStream, PooledClient, json_answer
 
 __all__ = ["DEFAULT_API_BASE", "DEFAULT_VERSION", "AnthropicNative"]
 
@@ -69,17 +58,8 @@ def request_headers(deployment: Deployment, client: Mapping[str, str]) -> dict[s
     return headers
 
 
-class AnthropicNative:
+class AnthropicNative(PooledClient):
     """One pooled aiohttp client for every ``anthropic/`` deployment's Messages API calls."""
-
-    def __init__(self, *, pool_size: int = 512) -> None:
-        self._pool_size = pool_size
-        self._session: aiohttp.ClientSession | None = None
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = pooled_session(self._pool_size)
-        return self._session
 
     async def send(
         self,
@@ -91,36 +71,15 @@ class AnthropicNative:
         timeout: float,
     ) -> UpstreamResponse:
         """POST ``body`` to ``/v1/{path}`` (``messages`` or ``messages/count_tokens``): the answer."""
-        try:
-            async with self._client().post(
-                messages_url(deployment, path),
-                data=orjson.dumps(body),
-                headers=request_headers(deployment, client_headers),
-                timeout=aiohttp.ClientTimeout(total=timeout),
-                allow_redirects=False,  # credentials never follow a redirect
-            ) as response:
-                data = await response.read()
-                status, headers = response.status, response.headers
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise transport_error(exc, deployment) from exc
-        if status >= 300:
-            raise error_for(status, data, headers, deployment)
-        try:
-            parsed = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            parsed = None
-        if not isinstance(parsed, dict):
-            raise UpstreamError(
-                f"upstream {deployment.id} answered {status} with a body that is not a JSON object",
-                deployment=deployment.id,
-                upstream_status=status,
-            )
-        return UpstreamResponse(
-            status=status,
-            body=data,
-            content_type=headers.get("Content-Type", "application/json"),
-            headers=passed_headers(headers, PASSED_HEADERS),
+        status, data, headers = await self._read(
+            deployment,
+            "POST",
+            messages_url(deployment, path),
+            data=orjson.dumps(body),
+            headers=request_headers(deployment, client_headers),
+            timeout=timeout,
         )
+        return json_answer(status, data, headers, deployment, PASSED_HEADERS)
 
     async def open_stream(
         self,
@@ -131,35 +90,11 @@ class AnthropicNative:
         timeout: float,
     ) -> OpenStream:
         """POST a streaming ``messages`` request; errors before the first byte raise here."""
-        response: aiohttp.ClientResponse | None = None
-        try:
-            response = await self._client().post(
-                messages_url(deployment, "messages"),
-                data=orjson.dumps(body),
-                headers=request_headers(deployment, client_headers),
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout),
-                allow_redirects=False,
-            )
-            if response.status >= 300:
-                data = await response.read()
-                response.release()
-                raise error_for(response.status, data, response.headers, deployment)
-            first = await response.content.readany()  # so a stream dead at once can still fall back
-            if not first:
-                response.release()
-                raise UpstreamError(
-                    f"upstream {deployment.id} closed the stream before sending anything",
-                    deployment=deployment.id,
-                )
-            return OpenStream(response, first, deployment, PASSED_HEADERS)
-        except ProviderError:
-            raise
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            if response is not None:
-                response.close()
-            raise transport_error(exc, deployment) from exc
-
-    async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        return await self._open(
+            deployment,
+            messages_url(deployment, "messages"),
+            data=orjson.dumps(body),
+            headers=request_headers(deployment, client_headers),
+            timeout=timeout,
+            passed=PASSED_HEADERS,
+        )

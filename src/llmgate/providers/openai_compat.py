@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import aiohttp
 import orjson
 from aiohttp.abc import AbstractStreamWriter
 from aiohttp.payload import Payload
@@ -31,19 +30,12 @@ from llmgate.config.deployment import Deployment
 from llmgate.config.provider_kinds import OPENAI_COMPATIBLE_PROVIDERS
 from llmgate.config.schema import GatewayConfig
 from llmgate.errors import (
-    ProviderError,
     UpstreamError,
 )
 from llmgate.protocol.endpoints import Endpoint
 from llmgate.protocol.forms import form_of, form_pieces
 from llmgate.providers.base import ProviderKind, UpstreamResponse, media_answer
-from llmgate.providers.pooled_http import (
-    OpenStream,
-    error_for,
-    passed_headers,
-    pooled_session,
-    transport_error,
-)
+from llmgate.providers.pooled_http import OpenStream, PooledClient, json_answer, passed_headers
 
 DEFAULT_TIMEOUT_S = 600.0
 #: upstream response headers worth handing to the client
@@ -111,16 +103,7 @@ def _headers(deployment: Deployment) -> dict[str, str]:
     return headers
 
 
-class OpenAICompatProvider:
-    def __init__(self, *, pool_size: int = 512) -> None:
-        self._pool_size = pool_size
-        self._session: aiohttp.ClientSession | None = None
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = pooled_session(self._pool_size)
-        return self._session
-
+class OpenAICompatProvider(PooledClient):
     async def send(
         self, deployment: Deployment, endpoint: Endpoint, body: dict[str, Any], *, timeout: float
     ) -> UpstreamResponse:
@@ -129,82 +112,37 @@ class OpenAICompatProvider:
             payload, request_headers = _form_request(deployment, endpoint, body)
         else:
             payload, request_headers = orjson.dumps(body), _headers(deployment)
-        try:
-            async with self._client().post(
-                _url(deployment, endpoint),
-                data=payload,
-                headers=request_headers,
-                timeout=aiohttp.ClientTimeout(total=timeout),
-                allow_redirects=False,  # credentials never follow a redirect (see the module doc)
-            ) as response:
-                data = await response.read()
-                status = response.status
-                headers = response.headers
-        except ProviderError:
-            raise
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise transport_error(exc, deployment) from exc
-        if status >= 300:
-            raise error_for(status, data, headers, deployment)
+        status, data, headers = await self._read(
+            deployment,
+            "POST",
+            _url(deployment, endpoint),
+            data=payload,
+            headers=request_headers,
+            timeout=timeout,
+        )
         content_type = headers.get("Content-Type", "application/json")
         if endpoint in NOT_ONLY_JSON and "json" not in content_type:  # audio, or a transcript as text
             recorded = media_answer(data, content_type) if endpoint is Endpoint.AUDIO_SPEECH else None
             passed = passed_headers(headers, PASSED_HEADERS)
             return UpstreamResponse(status, data, content_type, passed, recorded=recorded)
-        try:
-            parsed = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            parsed = None
-        if not isinstance(parsed, dict):
-            raise UpstreamError(
-                f"upstream {deployment.id} answered {status} with a body that is not a JSON object",
-                deployment=deployment.id,
-                upstream_status=status,
-            )
-        return UpstreamResponse(
-            status=status,
-            body=data,
-            content_type=content_type,
-            headers=passed_headers(headers, PASSED_HEADERS),
-        )
+        return json_answer(status, data, headers, deployment, PASSED_HEADERS)
 
     async def open_stream(
         self, deployment: Deployment, endpoint: Endpoint, body: dict[str, Any], *, timeout: float
     ) -> OpenStream:
-        response: aiohttp.ClientResponse | None = None
         payload: bytes | FormPayload
         if endpoint in FORMS:
             payload, request_headers = _form_request(deployment, endpoint, body)
         else:
             payload, request_headers = orjson.dumps(body), _headers(deployment)
-        try:
-            response = await self._client().post(
-                _url(deployment, endpoint),
-                data=payload,
-                headers=request_headers,
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout),
-                allow_redirects=False,  # credentials never follow a redirect (see the module doc)
-            )
-            if response.status >= 300:
-                data = await response.read()
-                response.release()
-                raise error_for(response.status, data, response.headers, deployment)
-            # Read the first chunk here: a stream that dies before its first byte can still
-            # be retried or fall back, because the client has been sent nothing yet.
-            first = await response.content.readany()
-            if not first:
-                response.release()
-                raise UpstreamError(
-                    f"upstream {deployment.id} closed the stream before sending anything",
-                    deployment=deployment.id,
-                )
-            return OpenStream(response, first, deployment, PASSED_HEADERS)
-        except ProviderError:
-            raise
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            if response is not None:
-                response.close()
-            raise transport_error(exc, deployment) from exc
+        return await self._open(
+            deployment,
+            _url(deployment, endpoint),
+            data=payload,
+            headers=request_headers,
+            timeout=timeout,
+            passed=PASSED_HEADERS,
+        )
 
     async def forward(
         self,
@@ -224,26 +162,11 @@ class OpenAICompatProvider:
             url = f"{deployment.api_base}/openai/{path}?api-version={version}" + (f"&{query}" * bool(query))
         else:
             url = f"{deployment.api_base}/{path}" + (f"?{query}" if query else "")
-        try:
-            async with self._client().request(
-                method,
-                url,
-                headers=_headers(deployment),
-                timeout=aiohttp.ClientTimeout(total=timeout),
-                allow_redirects=False,  # credentials never follow a redirect (see the module doc)
-            ) as response:
-                data, status, headers = await response.read(), response.status, response.headers
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise transport_error(exc, deployment) from exc
-        if status >= 300:
-            raise error_for(status, data, headers, deployment)
+        status, data, headers = await self._read(
+            deployment, method, url, headers=_headers(deployment), timeout=timeout
+        )
         passed = passed_headers(headers, PASSED_HEADERS)
         return UpstreamResponse(status, data, headers.get("Content-Type", "application/json"), passed)
-
-    async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
 
 
 def _build(config: GatewayConfig) -> OpenAICompatProvider:

@@ -1,7 +1,7 @@
 """What the gateway's own HTTP providers share (``openai_compat.py``, ``anthropic_native.py``):
-one pooled aiohttp session, transport failures and error statuses as llmgate errors (429 with its
-``Retry-After``, 5xx retried, other 4xx passed on, a redirect never followed), and an open SSE
-stream.
+one pooled aiohttp session (``PooledClient``: a request read whole, a stream opened), transport
+failures and error statuses as llmgate errors (429 with its ``Retry-After``, 5xx retried, other
+4xx passed on, a redirect never followed), a 2xx that must be a JSON object, and an open SSE stream.
 
 The session keeps connections alive across requests (the pool is what makes a passthrough fast),
 keeps no cookie jar (one session serves every client: a cookie one client's upstream set must not
@@ -18,6 +18,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
+import orjson
 
 from llmgate.config.deployment import Deployment
 from llmgate.errors import (
@@ -29,11 +30,14 @@ from llmgate.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from llmgate.providers.base import UpstreamResponse
 from llmgate.providers.scrub import scrub_body
 
 __all__ = [
     "OpenStream",
+    "PooledClient",
     "error_for",
+    "json_answer",
     "parse_retry_after",
     "passed_headers",
     "pooled_session",
@@ -148,3 +152,113 @@ class OpenStream:
 
     async def aclose(self) -> None:
         self._response.close()
+
+
+def json_answer(
+    status: int, data: bytes, headers: Mapping[str, str], deployment: Deployment, passed: tuple[str, ...]
+) -> UpstreamResponse:
+    """A 2xx answer that must be one JSON object (anything else is the upstream's error, retried)."""
+    try:
+        parsed = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        raise UpstreamError(
+            f"upstream {deployment.id} answered {status} with a body that is not a JSON object",
+            deployment=deployment.id,
+            upstream_status=status,
+        )
+    return UpstreamResponse(
+        status=status,
+        body=data,
+        content_type=headers.get("Content-Type", "application/json"),
+        headers=passed_headers(headers, passed),
+    )
+
+
+class PooledClient:
+    """The session of one HTTP provider, opened on first use, and its two calls: a request read
+    whole, and a stream opened (its first chunk read, so a stream dead at once can still be
+    retried or fall back, the client having been sent nothing). Redirects are never followed:
+    credentials must not go where the config did not send them."""
+
+    def __init__(self, *, pool_size: int = 512) -> None:
+        self._pool_size = pool_size
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = pooled_session(self._pool_size)
+        return self._session
+
+    async def _read(
+        self,
+        deployment: Deployment,
+        method: str,
+        url: str,
+        *,
+        data: Any = None,
+        headers: Mapping[str, str],
+        timeout: float,
+    ) -> tuple[int, bytes, Mapping[str, str]]:
+        """Status, body and headers of a 2xx answer; any other status or failure as llmgate's error."""
+        try:
+            async with self._client().request(
+                method,
+                url,
+                data=data,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=timeout),
+                allow_redirects=False,
+            ) as response:
+                body, status, answer_headers = await response.read(), response.status, response.headers
+        except ProviderError:
+            raise
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise transport_error(exc, deployment) from exc
+        if status >= 300:
+            raise error_for(status, body, answer_headers, deployment)
+        return status, body, answer_headers
+
+    async def _open(
+        self,
+        deployment: Deployment,
+        url: str,
+        *,
+        data: Any,
+        headers: Mapping[str, str],
+        timeout: float,
+        passed: tuple[str, ...],
+    ) -> OpenStream:
+        response: aiohttp.ClientResponse | None = None
+        try:
+            response = await self._client().post(
+                url,
+                data=data,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout),
+                allow_redirects=False,
+            )
+            if response.status >= 300:
+                body = await response.read()
+                response.release()
+                raise error_for(response.status, body, response.headers, deployment)
+            first = await response.content.readany()
+            if not first:
+                response.release()
+                raise UpstreamError(
+                    f"upstream {deployment.id} closed the stream before sending anything",
+                    deployment=deployment.id,
+                )
+            return OpenStream(response, first, deployment, passed)
+        except ProviderError:
+            raise
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            if response is not None:
+                response.close()
+            raise transport_error(exc, deployment) from exc
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
