@@ -31,9 +31,12 @@ __all__ = ["CURRENT_RECORD", "ApiAdapter", "Keeper", "chat_answer"]
 
 
 class Keeper(Protocol):
-    """What an adapter may leave on the record of the request it serves (the gateway's ``CallRecord``)."""
+    """The record of the request an adapter serves (the gateway's ``CallRecord``): who called, and
+    where the adapter may leave what the store keeps with it."""
 
     stored_response: dict[str, Any] | None
+    key_id: str | None  # the caller, as the gateway authenticated it
+    auth_identity: str | None
 
 
 #: The record of the request being served, set by the gateway in the request's task. An adapter

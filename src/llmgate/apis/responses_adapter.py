@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from llmgate.apis.base import chat_answer
+from llmgate.apis.base import CURRENT_RECORD, chat_answer
 from llmgate.apis.responses_memory import ResponseMemory, StoredResponse, now
 from llmgate.apis.responses_reply import from_chat, new_id
 from llmgate.apis.responses_request import UnsupportedRequest, input_items, to_chat
@@ -38,6 +38,16 @@ __all__ = ["Owner", "PassedResponses", "TranslatedResponses"]
 
 #: who is calling, from the request's headers: the key id, "master", or None (an open gateway)
 Owner = Callable[[Mapping[str, str]], Awaitable[str | None]]
+
+
+async def _caller(owner: Owner, headers: Mapping[str, str]) -> str | None:
+    """Who owns what this request keeps: the gateway authenticated it already (its record says who);
+    only a call from outside a request authenticates again."""
+    record = CURRENT_RECORD.get()
+    if record is not None:
+        return record.key_id or record.auth_identity
+    return await owner(headers)
+
 
 _RESPONSE_ID = re.compile(rb'"id"\s*:\s*"(resp_[^"]+)"')
 #: chat names a deployment's request defaults may use, as the Responses API names them
@@ -117,7 +127,7 @@ class TranslatedResponses:
         *,
         timeout: float,
     ) -> UpstreamResponse:
-        owner = await self._owner(headers)
+        owner = await _caller(self._owner, headers)
         chat, items = await self._chat_body(deployment, body, owner)
         answer, data = await chat_answer(provider, deployment, chat, timeout=timeout)
         response = from_chat(body, data, new_id("resp"))
@@ -135,7 +145,7 @@ class TranslatedResponses:
         *,
         timeout: float,
     ) -> UpstreamStream:
-        owner = await self._owner(headers)
+        owner = await _caller(self._owner, headers)
         chat, items = await self._chat_body(deployment, body, owner)
         stream = await provider.open_stream(deployment, Endpoint.CHAT, chat, timeout=timeout)
         translation = ChatToResponses(body, new_id("resp"), str(body.get("model") or ""))
@@ -204,7 +214,7 @@ class PassedResponses:
         *,
         timeout: float,
     ) -> UpstreamResponse:
-        owner = await self._owner(headers)
+        owner = await _caller(self._owner, headers)
         sent = await self._body(deployment, body, owner)
         answer = await provider.send(deployment, Endpoint.RESPONSES, sent, timeout=timeout)
         if _keeps(body):
@@ -222,7 +232,7 @@ class PassedResponses:
         *,
         timeout: float,
     ) -> UpstreamStream:
-        owner = await self._owner(headers)
+        owner = await _caller(self._owner, headers)
         sent = await self._body(deployment, body, owner)
         stream = await provider.open_stream(deployment, Endpoint.RESPONSES, sent, timeout=timeout)
 
