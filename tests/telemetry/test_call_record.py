@@ -101,6 +101,35 @@ def test_stream_split_anywhere_reassembles() -> None:
     assert parsed.finish_reason == "tool_calls"
 
 
+def test_stream_with_broken_lines_keeps_every_good_event() -> None:
+    # One parse of all events at once falls back to line by line when a line is not one JSON value:
+    # the broken lines are skipped, every other event is read (two objects on one line are not two).
+    good = [
+        b'data: {"choices": [{"index": 0, "delta": {"content": "He"}}]}',
+        b'data: {"choices": [{"index": 0, "delta": {"content": "llo"}}]}',
+    ]
+    for bad in (
+        b"data: {not json",
+        b'data: {"choices": [{"index": 0, "delta": {"content": "X"}}]}, {"id": "y"}',
+    ):
+        raw = (
+            b"\n\n".join(
+                [
+                    good[0],
+                    bad,
+                    good[1],
+                    b'data: {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}',
+                    b"data: [DONE]",
+                ]
+            )
+            + b"\n\n"
+        )
+        parsed = parse_stream("chat/completions", [raw])
+        assert parsed.texts == ["Hello"]
+        assert parsed.finish_reason == "stop"
+        assert parsed.response_id is None
+
+
 def test_stream_without_usage_is_estimated() -> None:
     row = to_row(call(stream=True, stream_chunks=[sse(CHUNKS)], ttft_ms=3.0), PriceBook())
     assert row["tokens_estimated"] is True
