@@ -148,6 +148,8 @@ def test_spend_splits_succeeded_failed_and_rejected(config: Path) -> None:
             "succeeded": "2",
             "failed": "2",
             "rejected": "2",
+            "saved_usd": "0.0000000000",
+            "hit_rate": "0.0",
         }
     ]
 

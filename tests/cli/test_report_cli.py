@@ -105,6 +105,20 @@ def store(tmp_path: Path) -> Iterator[Engine]:
                 completion_tokens=completion,
             )
         )
+    # December: one call the upstream answered (above) and three the response cache did
+    for index, saved in enumerate(("0.0030000000", "0.0000040000", "0")):
+        rows.append(
+            record(
+                datetime(2026, 12, 2, 15, index, tzinfo=UTC),
+                team_id="search",
+                key_id="key_a",
+                cost_usd=Decimal(0),
+                saved_usd=Decimal(saved),
+                cache_hit=True,
+                cache="semantic-hit" if index else "hit",
+                cache_key=f"{index:064x}",
+            )
+        )
     insert_records(engine, rows)
     yield engine
     engine.dispose()
@@ -150,6 +164,8 @@ def test_spend_csv_by_team_and_month(config: Path) -> None:
             "succeeded": "1",
             "failed": "1",
             "rejected": "0",
+            "saved_usd": "0.0000000000",
+            "hit_rate": "0.0",
         },
         {
             "team": "search",
@@ -161,6 +177,8 @@ def test_spend_csv_by_team_and_month(config: Path) -> None:
             "succeeded": "2",
             "failed": "0",
             "rejected": "0",
+            "saved_usd": "0.0000000000",
+            "hit_rate": "0.0",
         },
         {
             "team": "search",
@@ -172,6 +190,8 @@ def test_spend_csv_by_team_and_month(config: Path) -> None:
             "succeeded": "1",
             "failed": "0",
             "rejected": "0",
+            "saved_usd": "0.0000000000",
+            "hit_rate": "0.0",
         },
         {
             "team": "(none)",
@@ -183,6 +203,8 @@ def test_spend_csv_by_team_and_month(config: Path) -> None:
             "succeeded": "1",
             "failed": "0",
             "rejected": "0",
+            "saved_usd": "0.0000000000",
+            "hit_rate": "0.0",
         },
         {
             "team": "TOTAL",
@@ -194,6 +216,8 @@ def test_spend_csv_by_team_and_month(config: Path) -> None:
             "succeeded": "5",
             "failed": "1",
             "rejected": "0",
+            "saved_usd": "0.0000000000",
+            "hit_rate": "0.0",
         },
     ]
 
@@ -217,6 +241,8 @@ def test_spend_json_by_key_and_day(config: Path) -> None:
         "succeeded": 5,
         "failed": 1,
         "rejected": 0,
+        "saved_usd": "0.0000000000",
+        "hit_rate": 0.0,
     }
 
 
@@ -247,8 +273,18 @@ def test_spend_table_rounds_to_cents_with_totals(config: Path) -> None:
 def test_spend_without_group_by_is_the_total(config: Path) -> None:
     rows = list(csv.reader(io.StringIO(run(config, "spend", *SPAN, "--format", "csv").stdout)))
     assert rows == [
-        ["requests", "input_tokens", "output_tokens", "cost_usd", "succeeded", "failed", "rejected"],
-        ["6", "2100", "170", "11.1111111111", "5", "1", "0"],
+        [
+            "requests",
+            "input_tokens",
+            "output_tokens",
+            "cost_usd",
+            "succeeded",
+            "failed",
+            "rejected",
+            "saved_usd",
+            "hit_rate",
+        ],
+        ["6", "2100", "170", "11.1111111111", "5", "1", "0", "0.0000000000", "0.0"],
     ]
 
 
@@ -266,6 +302,27 @@ def test_spend_until_a_datetime_with_an_offset(config: Path) -> None:
         ).stdout
     )
     assert data["totals"]["requests"] == 2
+
+
+def test_spend_shows_what_the_cache_saved_and_its_hit_rate(config: Path) -> None:
+    span = ("--since", "2026-12-01", "--until", "2027-01-01")
+    data = json.loads(run(config, "spend", *span, "--group-by", "team", "--format", "json").stdout)
+    (search,) = data["rows"]
+    assert search["team"] == "search" and search["requests"] == 4
+    assert (search["cost_usd"], search["saved_usd"], search["hit_rate"]) == (
+        "5.0000000000",
+        "0.0030040000",
+        0.75,
+    )
+    assert data["totals"]["saved_usd"] == "0.0030040000" and data["totals"]["hit_rate"] == 0.75
+    rows = list(csv.DictReader(io.StringIO(run(config, "spend", *span, "--format", "csv").stdout)))
+    assert [(r["cost_usd"], r["saved_usd"], r["hit_rate"]) for r in rows] == [
+        ("5.0000000000", "0.0030040000", "0.75")
+    ]
+    table_out = run(config, "spend", *span, "--group-by", "team").stdout
+    header = table_out.splitlines()[0]
+    assert "saved (USD)" in header and "hit rate" in header
+    assert "$0.003004" in table_out and "75.0%" in table_out and "$5.00" in table_out
 
 
 @pytest.mark.parametrize(

@@ -137,6 +137,8 @@ def test_csv_report(gateway: tuple[RunningGateway, list[dict[str, Any]]]) -> Non
         "succeeded",
         "failed",
         "rejected",
+        "saved_usd",
+        "hit_rate",
     ]
     total = parsed.pop()
     assert total["team"] == "TOTAL"

@@ -82,6 +82,6 @@ def test_spend_splits_succeeded_failed_and_rejected(gateway: RunningGateway, ups
 
     csv = gateway.get("/admin/spend/report", params={"since": "1h", "format": "csv"}, headers=auth).text
     assert csv.splitlines() == [
-        "requests,input_tokens,output_tokens,cost_usd,succeeded,failed,rejected",
-        "8,48,24,0.0001200000,3,1,4",
+        "requests,input_tokens,output_tokens,cost_usd,succeeded,failed,rejected,saved_usd,hit_rate",
+        "8,48,24,0.0001200000,3,1,4,0.0000000000,0.0",
     ]

@@ -84,6 +84,12 @@ def make_row(created_at: datetime, rng: random.Random) -> dict[str, Any]:
     unknown = not error and rng.random() < 0.1
     cost = None if unknown or (error and rng.random() < 0.5) else Decimal(rng.randint(0, 10**9)).scaleb(-10)
     provider = rng.choice(["openai", "anthropic", None])
+    # answered by the response cache: free, and saved what it would have cost (unknown: nothing)
+    cache = None if error or provider is None else rng.choice([None, "miss", "hit", "semantic-hit", "bypass"])
+    hit = cache in ("hit", "semantic-hit")
+    saved = cost if hit else None
+    if hit:
+        cost = Decimal(0) if cost is not None else None if rng.random() < 0.5 else Decimal(0)
     return {
         "id": uuid.UUID(int=rng.getrandbits(128)).hex,
         "created_at": created_at,
@@ -104,6 +110,11 @@ def make_row(created_at: datetime, rng: random.Random) -> dict[str, Any]:
         "team_id": rng.choice([None, "search", "billing"])
         if key is None
         else ("ops" if "3" in key else "search"),
+        "cache_hit": hit,
+        "cache": cache,
+        "cache_key": uuid.UUID(int=rng.getrandbits(128)).hex if cache else None,
+        "cache_similarity": round(rng.uniform(0.9, 1.0), 4) if cache == "semantic-hit" else None,
+        "saved_usd": saved,
     }
 
 
@@ -157,17 +168,26 @@ def label(row: dict[str, Any], name: str, tz: str) -> str | None:
 def expected_sums(
     rows: list[dict[str, Any]], group_by: list[str], tz: str, since: datetime, until: datetime | None
 ) -> dict[tuple[str | None, ...], tuple[int, int, int, Decimal]]:
-    out: dict[tuple[str | None, ...], tuple[int, int, int, Decimal]] = {}
+    return {group: sums[:4] for group, sums in expected_cache_sums(rows, group_by, tz, since, until).items()}
+
+
+def expected_cache_sums(
+    rows: list[dict[str, Any]], group_by: list[str], tz: str, since: datetime, until: datetime | None
+) -> dict[tuple[str | None, ...], tuple[int, int, int, Decimal, Decimal, int]]:
+    """Requests, input and output tokens, cost, saved and cache hits per group."""
+    out: dict[tuple[str | None, ...], tuple[int, int, int, Decimal, Decimal, int]] = {}
     for row in rows:
         if row["created_at"] < since or (until is not None and row["created_at"] >= until):
             continue
         group = tuple(label(row, name, tz) for name in group_by)
-        n, i, o, c = out.get(group, (0, 0, 0, Decimal(0)))
+        n, i, o, c, s, h = out.get(group, (0, 0, 0, Decimal(0), Decimal(0), 0))
         out[group] = (
             n + 1,
             i + (row["prompt_tokens"] or 0),
             o + (row["completion_tokens"] or 0),
             c + (row["cost_usd"] or Decimal(0)),
+            s + (row.get("saved_usd") or Decimal(0)),
+            h + bool(row.get("cache_hit")),
         )
     return out
 
@@ -212,17 +232,32 @@ def check(engine: Engine, rows: list[dict[str, Any]], group_by: list[str], tz: s
     totals = expected_sums(rows, [], tz, since, until)[()]
     total = report.total
     assert (total.requests, total.input_tokens, total.output_tokens, total.cost_usd) == totals
+    # what the cache saved and how often it answered, per group and in total
+    cached = expected_cache_sums(rows, group_by, tz, since, until)
+    assert {line.group: (line.saved_usd, line.cache_hits) for line in report.lines} == (
+        {group: sums[4:] for group, sums in cached.items()} if group_by else {}
+    )
+    saved, hits = expected_cache_sums(rows, [], tz, since, until)[()][4:]
+    assert (total.saved_usd, total.cache_hits, total.hit_rate) == (saved, hits, hits / totals[0])
+    assert saved > 0 and 0 < hits < totals[0]
     # JSON and CSV carry the same numbers, costs as exact decimal strings
     data = to_json(report)
     assert data["totals"]["cost_usd"] == f"{totals[3]:.10f}"
+    assert data["totals"]["saved_usd"] == f"{saved:.10f}" and data["totals"]["hit_rate"] == hits / totals[0]
     parsed = list(csv.DictReader(io.StringIO(to_csv(report))))
     assert len(parsed) == len(report.lines) + 1 == len(data["rows"]) + 1
     assert int(parsed[-1]["requests"]) == totals[0] and Decimal(parsed[-1]["cost_usd"]) == totals[3]
+    assert Decimal(parsed[-1]["saved_usd"]) == saved and float(parsed[-1]["hit_rate"]) == hits / totals[0]
     if group_by:
         assert parsed[-1][group_by[0]] == TOTAL_LABEL
         assert sum(Decimal(r["cost_usd"]) for r in data["rows"]) == totals[3]
         assert sum(int(r["requests"]) for r in parsed[:-1]) == totals[0]
         assert sum(Decimal(r["cost_usd"]) for r in parsed[:-1]) == totals[3]
+        assert sum(Decimal(r["saved_usd"]) for r in data["rows"]) == saved
+        for row in data["rows"]:
+            assert row["hit_rate"] == pytest.approx(
+                cached[tuple(row[n] if n != "key" else row["key_id"] for n in group_by)][5] / row["requests"]
+            )
 
 
 @pytest.mark.parametrize("group_by", [[name] for name in SINGLE], ids=SINGLE)
@@ -282,10 +317,12 @@ def test_empty_store_reports_zeros(engine: Engine) -> None:
         "succeeded": 0,
         "failed": 0,
         "rejected": 0,
+        "saved_usd": "0.0000000000",
+        "hit_rate": 0.0,
     }
     assert to_csv(report).splitlines() == [
-        "team,month,requests,input_tokens,output_tokens,cost_usd,succeeded,failed,rejected",
-        "TOTAL,,0,0,0,0.0000000000,0,0,0",
+        "team,month,requests,input_tokens,output_tokens,cost_usd,succeeded,failed,rejected,saved_usd,hit_rate",
+        "TOTAL,,0,0,0,0.0000000000,0,0,0,0.0000000000,0.0",
     ]
 
 

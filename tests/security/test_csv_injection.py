@@ -93,8 +93,10 @@ def check(text: str, groups: list[str]) -> tuple[list[dict[str, str]], set[str]]
                 assert '"' + cell.replace('"', '""') + '"' in text  # and quoted in the file itself
         metrics = [row["requests"], row["input_tokens"], row["output_tokens"], row["cost_usd"]]
         outcomes = [row["succeeded"], row["failed"], row["rejected"]]
-        assert "," + ",".join(metrics + outcomes) + "\r\n" in text  # unquoted, unprefixed
+        cache = [row["saved_usd"], row["hit_rate"]]
+        assert "," + ",".join(metrics + outcomes + cache) + "\r\n" in text  # unquoted, unprefixed
         assert all(int(m) >= 0 for m in metrics[:3] + outcomes) and Decimal(metrics[3]) >= 0
+        assert Decimal(cache[0]) >= 0 and 0 <= float(cache[1]) <= 1
     return rows, neutralised
 
 
@@ -142,7 +144,7 @@ def test_numbers_stay_numbers() -> None:
     moment = datetime(2026, 11, 1, tzinfo=UTC)
     report = SpendReport(moment, None, "UTC", ("team",), [line], line, {})
     lines = to_csv(report).splitlines()
-    assert lines[1] == '"\'-2+3",1,2,3,-0.5000000000,0,0,0'
-    assert lines[2] == "TOTAL,1,2,3,-0.5000000000,0,0,0"
+    assert lines[1] == '"\'-2+3",1,2,3,-0.5000000000,0,0,0,0.0000000000,0.0'
+    assert lines[2] == "TOTAL,1,2,3,-0.5000000000,0,0,0,0.0000000000,0.0"
     parsed: list[Any] = list(csv.reader(io.StringIO(to_csv(report), newline="")))
     assert Decimal(parsed[1][4]) == Decimal("-0.5")

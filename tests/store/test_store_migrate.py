@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -16,7 +17,7 @@ from llmgate.store.migrate import current_revision, head_revision, upgrade
 
 
 def test_head_is_numbered() -> None:
-    assert head_revision() == "0010"
+    assert head_revision() == "0011"
 
 
 def test_empty_database_to_head(empty_engine: Engine) -> None:
@@ -48,6 +49,8 @@ def test_empty_database_to_head(empty_engine: Engine) -> None:
             "tags_json",
             "status",
             "status_code",
+            "cache_hit",
+            "saved_usd",
         ],
         "ix_requests_spend_pg": ["created_at"],
     }
@@ -86,6 +89,61 @@ def test_0006_adds_the_admin_role_to_existing_keys(empty_engine: Engine) -> None
         audit={},
     )
     assert {k.alias: k.admin for k in load_keys(empty_engine)} == {"old": False, "new": True}
+
+
+def test_0011_adds_the_cache_columns_to_existing_requests(empty_engine: Engine) -> None:
+    """Requests recorded before 0011 read as no cache hit, nothing saved; new ones keep their own."""
+    from alembic import command
+
+    from llmgate.store.migrate import alembic_config
+    from llmgate.store.records import get_record, insert_records
+    from llmgate.store.spend import spend_sums
+
+    with empty_engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "0010")
+    now = datetime.now(UTC)
+    with empty_engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO requests (id, created_at, endpoint, model, stream, status, status_code, "
+                "tokens_estimated, cost_unknown, latency_ms, attempts) "
+                "VALUES ('old1', :now, 'chat/completions', 'gpt', :no, 'success', 200, :no, :no, 1.5, 1)"
+            ),
+            {"now": now, "no": False},
+        )
+    upgrade(empty_engine)
+    assert current_revision(empty_engine) == head_revision()
+    columns = {c["name"]: c for c in sa.inspect(empty_engine).get_columns("requests")}
+    assert columns["cache_hit"]["nullable"] is False
+    old = get_record(empty_engine, "old1")
+    assert old is not None
+    assert (old["cache_hit"], old["cache"], old["cache_key"], old["cache_similarity"], old["saved_usd"]) == (
+        False,
+        None,
+        None,
+        None,
+        None,
+    )
+    hit = {
+        "id": "new1",
+        "created_at": now,
+        "endpoint": "chat/completions",
+        "model": "gpt",
+        "status": "success",
+        "status_code": 200,
+        "latency_ms": 0.4,
+        "cost_usd": Decimal(0),
+        "cache_hit": True,
+        "cache": "semantic-hit",
+        "cache_key": "k" * 64,
+        "cache_similarity": 0.97,
+        "saved_usd": Decimal("0.0012345678"),
+    }
+    insert_records(empty_engine, [hit])
+    new = get_record(empty_engine, "new1")
+    assert new is not None and {k: new[k] for k in hit} == hit
+    (sums,) = spend_sums(empty_engine, [], now - timedelta(minutes=1))
+    assert (sums.requests, sums.cache_hits, sums.saved_usd) == (2, 1, Decimal("0.0012345678"))
 
 
 def test_upgrade_twice_is_a_no_op(engine: Engine) -> None:

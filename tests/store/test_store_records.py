@@ -66,6 +66,11 @@ def make_row(**overrides: Any) -> dict[str, Any]:
         "metadata_json": '{"k": "v"}',
         "key_id": "key_0123456789ab",
         "team_id": "platform",
+        "cache_hit": True,
+        "cache": "semantic-hit",
+        "cache_key": "cd" * 32,
+        "cache_similarity": 0.9731,
+        "saved_usd": Decimal("0.0000098765"),
     }
     row.update(overrides)
     return row

@@ -176,6 +176,10 @@ def test_download_the_spend_csv_and_compare_with_the_cli(
     page_requests = int(css(browser, '[data-total="requests"]')[0].text.replace(",", ""))
     assert page_requests == traffic.recorded
     assert browser.execute_script("return !!Chart.getChart('chart-spend');")
+    # the response cache's columns and cards (no hits in this traffic: nothing saved)
+    assert css(browser, '[data-total="saved_usd"]')[0].text == "$0.00"
+    assert css(browser, '[data-total="hit_rate"]')[0].text == "0%"
+    assert {"saved", "hit_rate"} <= {c.get_attribute("data-metric") for c in css(browser, "#totals .card")}
     labels = [row.find_elements("css selector", "td")[0].text for row in css(browser, "#table tbody tr")]
     assert labels == ["search", "(none)"]
 

@@ -6,9 +6,11 @@ as every command reads them (``config.time_range``: a date is midnight in ``llmg
 ``--model``, ``--endpoint`` (the path after ``/v1/``: ``chat/completions``, ``responses``,
 ``messages``, ``images/generations``, ...), ``--key`` (id or alias), ``--team``, ``--user``,
 ``--tag NAME=VALUE`` (repeatable),
-``--status`` (``ok``, ``error``, ``429``, ``4xx``) and ``--text`` (in the prompt or the response,
-case-insensitive). Times in the table and the single view are in ``llmgate.time_zone``; JSON keeps
-ISO 8601 with the offset. A bad option is one line and exit 2; an unknown ID one line and exit 1.
+``--status`` (``ok``, ``error``, ``429``, ``4xx``), ``--cache`` (what the response cache did:
+``hit``, ``semantic-hit``, ``miss``, ``bypass``) and ``--text`` (in the prompt or the response,
+case-insensitive). The table has a ``cache`` column when a listed record has a cache status.
+Times in the table and the single view are in ``llmgate.time_zone``; JSON keeps ISO 8601 with the
+offset. A bad option is one line and exit 2; an unknown ID one line and exit 1.
 """
 
 from __future__ import annotations
@@ -97,13 +99,24 @@ def logs(
     text: Annotated[
         str | None, typer.Option(help="Only with this text in the prompt or the response (any case).")
     ] = None,
+    cache: Annotated[
+        str | None,
+        typer.Option(help="Only what the response cache did so: hit, semantic-hit, miss or bypass."),
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, max=100_000, help="At most this many rows.")] = 50,
     format: Annotated[LogFormat, typer.Option("--format", help="table or json.")] = LogFormat.table,
 ) -> None:
     # SQLAlchemy (the store): off `llmgate logs --help`
     from llmgate.config.time_range import parse_range
     from llmgate.store.records import list_records
-    from llmgate.store.request_filter import MAX_TEXT, RequestFilter, parse_endpoint, parse_status, parse_tag
+    from llmgate.store.request_filter import (
+        MAX_TEXT,
+        RequestFilter,
+        parse_cache,
+        parse_endpoint,
+        parse_status,
+        parse_tag,
+    )
 
     with _store(config) as (engine, tz):
         if record_id is not None:
@@ -124,6 +137,7 @@ def logs(
                 user=user,
                 tags=tuple(parse_tag(item) for item in tag or ()),
                 text=needle or None,
+                cache=parse_cache(cache),
                 **parse_status(status),
             )
         except InvalidRequest as exc:
@@ -178,6 +192,7 @@ def _print_table(rows: list[dict[str, Any]], tz: str) -> None:
     from rich.table import Table
 
     zone = ZoneInfo(tz)
+    cached = any(row.get("cache") for row in rows)  # the cache column only where a cache was on
     table = Table(box=None, header_style="bold")
     for column in (
         f"time ({tz})",
@@ -185,6 +200,7 @@ def _print_table(rows: list[dict[str, Any]], tz: str) -> None:
         "model",
         "path",
         "status",
+        *(("cache",) if cached else ()),
         "in",
         "out",
         "cost $",
@@ -205,6 +221,7 @@ def _print_table(rows: list[dict[str, Any]], tz: str) -> None:
             row["status"]
             if row["status"] == "success"
             else f"[red]{row['status_code']} {escape(row['error_type'] or '')}[/]",
+            *((escape(row.get("cache") or "-"),) if cached else ()),
             f"{estimated}{row['prompt_tokens']}" if row.get("prompt_tokens") is not None else "-",
             f"{estimated}{row['completion_tokens']}" if row.get("completion_tokens") is not None else "-",
             usd(cost) if cost is not None else ("?" if row.get("cost_unknown") else "-"),

@@ -103,7 +103,7 @@ def _print_table(headers: list[str], rows: list[list[str]], total: list[str] | N
     Console(width=None if sys.stdout.isatty() else 240).print(table)
 
 
-@app.command("spend", help="Requests, tokens and cost per group, with totals.")
+@app.command("spend", help="Requests, tokens, cost and what the cache saved per group, with totals.")
 def spend(
     config: ConfigOption = None,
     since: SinceOption = None,
@@ -136,7 +136,7 @@ def spend(
         typer.echo(reports.to_csv(report), nl=False)
     else:
         headers, rows, total = reports.table(report)
-        _print_table(headers, rows, total, right=7)
+        _print_table(headers, rows, total, right=len(reports.METRICS))
 
 
 @app.command("budgets", help="Each key and team with a budget: spend this period and forecast.")

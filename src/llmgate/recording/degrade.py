@@ -6,8 +6,8 @@ on), and inserting the row (a value the database refuses: a NUL character in a P
 column, an integer past 64 bits). Either way the recorder isolates that one record (one by one
 when preparing; by bisecting a batch the store refused) and stores it degraded: every column that
 identifies and charges the call (id, time, endpoint, model, deployment, key, team, user, status,
-tokens, cost, latency) is kept, and the bodies (request, response, tool calls, metadata, error
-text, attempts) are replaced by one marker saying why::
+tokens, cost, latency, what the response cache did and saved) is kept, and the bodies (request,
+response, tool calls, metadata, error text, attempts) are replaced by one marker saying why::
 
     request_json = {"llmgate_degraded": "<why>"}
 
@@ -34,7 +34,7 @@ import orjson
 
 from llmgate.pricing import PriceBook
 from llmgate.telemetry.alerts import Alert, Sink, raise_alert_sync
-from llmgate.telemetry.call_record import CallRecord, outcome_columns, to_row
+from llmgate.telemetry.call_record import CACHE_HITS, CallRecord, cache_columns, outcome_columns, to_row
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -79,6 +79,11 @@ KEPT = frozenset(
         "tags_json",
         "key_id",
         "team_id",
+        "cache_hit",
+        "cache",
+        "cache_key",
+        "cache_similarity",
+        "saved_usd",
     }
 )
 #: the strict form: strings cut to this many characters, integers within a signed 64-bit column
@@ -121,6 +126,8 @@ def degraded_row(row: Mapping[str, Any], reason: str, strict: bool = False) -> R
             out["status_code"] = 0
         if not isinstance(out.get("latency_ms"), float | int):
             out["latency_ms"] = 0.0
+        if out.get("cache") is not None:  # a VARCHAR(16) on PostgreSQL
+            out["cache"] = out["cache"][:16]
         cost = row.get("cost_usd")
         if cost is not None and out.get("cost_usd") is None:
             out["cost_unknown"] = True  # the cost could not be stored: say so rather than 0
@@ -149,7 +156,8 @@ def _bare_row(call: CallRecord) -> Row:
         "endpoint": call.endpoint,
         "model": call.model,
         **outcome_columns(call),
-        "cost_usd": None,
+        **cache_columns(call),
+        "cost_usd": Decimal(0) if call.cache in CACHE_HITS else None,  # a hit called no upstream
         "cost_unknown": True,
         "latency_ms": round(call.latency_ms, 3),
         "ttft_ms": round(call.ttft_ms, 3) if call.ttft_ms is not None else None,

@@ -4,9 +4,10 @@ For scripts written against LiteLLM's proxy. A spend log row is one recorded req
 (``store/spend_logs.py``): ``request_id``, ``api_key`` (the key's token, llmgate's key id: never
 the secret, never its hash), ``spend``, tokens, ``startTime`` / ``endTime``, ``model`` (the
 upstream model) and ``model_group`` (the name asked for), ``user`` (the key's internal user, else
-the request's ``user``), ``team_id``, ``metadata`` and ``request_tags``; never a prompt or a
-response. With ``start_date`` and ``end_date`` and no ``summarize=false``, LiteLLM answers a
-summary per day instead (``spend_log_days``).
+the request's ``user``), ``team_id``, ``metadata``, ``request_tags``, ``cache_hit`` (``"True"``
+when the response cache answered it) and ``cache_key``; never a prompt or a response. With
+``start_date`` and ``end_date`` and no ``summarize=false``, LiteLLM answers a summary per day
+instead (``spend_log_days``).
 
 The report (``global_spend_report``) sums ``store/spend.py``'s ``spend_sums`` per local day (in
 ``llmgate.time_zone``) and team or customer, with each (key, model)'s spend and tokens, or per
@@ -74,7 +75,8 @@ def spend_log(row: SpendRow, key_aliases: Mapping[str, str]) -> dict[str, Any]:
             "status_code": row.status_code,
         },
         "request_tags": [f"{name}:{value}" for name, value in row.tags.items()],
-        "cache_hit": "False",
+        "cache_hit": str(row.cache_hit),  # LiteLLM's "True" | "False"
+        "cache_key": row.cache_key or "",
     }
 
 

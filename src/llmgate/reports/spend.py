@@ -16,7 +16,11 @@ Formats (``to_json``, ``to_csv``, ``table``):
   so a spreadsheet or ``Decimal(...)`` reads it exactly; the table shows it for people
   (``store.money.usd``: ``$12.35``, and a small amount with the places it needs, ``$0.00429``).
 - The columns are those of ``METRICS``: ``requests``, tokens and cost first, as they always were,
-  then ``succeeded``, ``failed`` and ``rejected`` (which add up to ``requests``).
+  then ``succeeded``, ``failed`` and ``rejected`` (which add up to ``requests``), then the response
+  cache's: ``saved_usd``, what its hits would have cost at the prices of the day each was served
+  (money as ``cost_usd``; a hit itself costs 0), and ``hit_rate``, the share of the group's
+  requests it answered (hits / requests, from 0 to 1; 0 for no requests; the table shows a
+  percentage).
 - Labels: ``day`` ``2026-11-01``, ``week`` the date of its Monday (``2026-10-26``), ``month``
   ``2026-11``; ``key`` the key's alias (with its id in ``key_id``); a request without the
   dimension (no team, no key, no such tag) is ``null`` in JSON and ``(none)`` in CSV and tables.
@@ -56,9 +60,9 @@ from llmgate.store.spend import OUTCOMES, TAG_PREFIX, spend_sums, tag_name
 #: The ``--group-by`` names besides ``tag:NAME``.
 GROUP_BYS = ("team", "key", "user", "model", "provider", "endpoint", "day", "week", "month")
 CALENDAR = ("day", "week", "month")
-#: the output columns after the groups; the outcome counts come last, so the columns a spreadsheet
-#: already reads by position keep their places
-METRICS = ("requests", "input_tokens", "output_tokens", "cost_usd", *OUTCOMES)
+#: the output columns after the groups; newer ones (the outcome counts, then the response cache's)
+#: come after the older, so the columns a spreadsheet already reads by position keep their places
+METRICS = ("requests", "input_tokens", "output_tokens", "cost_usd", *OUTCOMES, "saved_usd", "hit_rate")
 TOTAL_LABEL = "TOTAL"
 NONE_LABEL = "(none)"
 #: a spreadsheet takes a cell that starts with one of these for a formula (OWASP, "CSV Injection")
@@ -77,6 +81,13 @@ class SpendLine:
     succeeded: int = 0
     failed: int = 0
     rejected: int = 0
+    saved_usd: Decimal = Decimal(0)
+    cache_hits: int = 0
+
+    @property
+    def hit_rate(self) -> float:
+        """The share of the requests the response cache answered (0 without requests)."""
+        return self.cache_hits / self.requests if self.requests else 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,9 +164,10 @@ def spend_report(
         label = tuple(
             _label(name, row.groups[position["date" if name in CALENDAR else name]]) for name in group_by
         )
-        acc = totals.setdefault(label, [0, 0, 0, Decimal(0), 0, 0, 0])  # as SpendLine, after group
+        acc = totals.setdefault(label, _zeros())  # as SpendLine, after group
         figures = (row.requests, row.prompt_tokens, row.completion_tokens, row.cost_usd)
-        for index, value in enumerate((*figures, row.succeeded, row.failed, row.rejected)):
+        outcomes = (row.succeeded, row.failed, row.rejected)
+        for index, value in enumerate((*figures, *outcomes, row.saved_usd, row.cache_hits)):
             acc[index] += value
     aliases = {key.id: key.alias for key in load_keys(engine)} if "key" in group_by else {}
 
@@ -168,9 +180,13 @@ def spend_report(
 
     ordered = sorted(totals.items(), key=lambda item: order(item[0]))
     lines = [SpendLine(label, *acc) for label, acc in ordered] if group_by else []
-    empty: list[Any] = [0, 0, 0, Decimal(0), 0, 0, 0]
-    total = SpendLine((), *([sum(column) for column in zip(*totals.values(), strict=True)] or empty))
+    total = SpendLine((), *([sum(column) for column in zip(*totals.values(), strict=True)] or _zeros()))
     return SpendReport(since, until, tz, group_by, lines, total, aliases)
+
+
+def _zeros() -> list[Any]:
+    """A ``SpendLine``'s figures, after its group, all 0."""
+    return [0, 0, 0, Decimal(0), 0, 0, 0, Decimal(0), 0]
 
 
 def _label(name: str, value: str | date | None) -> str | None:
@@ -217,6 +233,8 @@ def _totals(line: SpendLine) -> dict[str, Any]:
         "succeeded": line.succeeded,
         "failed": line.failed,
         "rejected": line.rejected,
+        "saved_usd": cost_text(line.saved_usd),
+        "hit_rate": line.hit_rate,
     }
 
 
@@ -270,7 +288,8 @@ def _csv_quote(text: str, *, always: bool) -> str:
 
 
 def table(report: SpendReport) -> tuple[list[str], list[list[str]], list[str]]:
-    """Headers, rows and the totals row as text for a terminal table (costs as ``usd`` shows them)."""
+    """Headers, rows and the totals row as text for a terminal table (costs as ``usd`` shows them;
+    the cost stays the last column, after the cache's hit rate and savings)."""
     names = columns(report, key_ids=False)
     groups = names[: len(names) - len(METRICS)]
     headers = [
@@ -281,6 +300,8 @@ def table(report: SpendReport) -> tuple[list[str], list[list[str]], list[str]]:
         "rejected",
         "input tokens",
         "output tokens",
+        "hit rate",
+        "saved (USD)",
         "cost (USD)",
     ]
 
@@ -293,7 +314,7 @@ def table(report: SpendReport) -> tuple[list[str], list[list[str]], list[str]]:
             line.input_tokens,
             line.output_tokens,
         )
-        return [*(f"{count:,}" for count in counts), usd(line.cost_usd)]
+        return [*(f"{count:,}" for count in counts), _share(line), usd(line.saved_usd), usd(line.cost_usd)]
 
     rows = []
     for line in report.lines:
@@ -301,6 +322,11 @@ def table(report: SpendReport) -> tuple[list[str], list[list[str]], list[str]]:
         rows.append([NONE_LABEL if record[g] is None else str(record[g]) for g in groups] + metrics(line))
     total = [TOTAL_LABEL if i == 0 else "" for i in range(len(groups))] + metrics(report.total)
     return headers, rows, total
+
+
+def _share(line: SpendLine) -> str:
+    """The hit rate for people: ``25.0%``, ``0.0%``."""
+    return f"{line.hit_rate:.1%}"
 
 
 # --- pricing gaps ----------------------------------------------------------------------------

@@ -71,8 +71,14 @@ REQUESTS = sa.Table(
     col("metadata_json", sa.Text, null=True),
     col("key_id", sa.String, null=True, index=True),  # virtual key (api_keys.id)
     col("team_id", sa.String, null=True, index=True),  # the key's team then
+    # the response cache (migration 0011): a hit costs 0 and saves what the call would have cost
+    col("cache_hit", sa.Boolean, default=False, server_default=sa.false()),
+    col("cache", sa.String(16), null=True),  # hit | semantic-hit | miss | bypass; NULL: no cache
+    col("cache_key", sa.String, null=True),  # the entry a hit came from (or a miss was stored under)
+    col("cache_similarity", sa.Float, null=True),  # a semantic hit's cosine similarity
+    col("saved_usd", Money, null=True),  # a hit: its cost at the prices of the day it was served
     sa.Index("ix_requests_created_at_model", "created_at", "model"),
-    # Spend reports (migrations 0004, 0008): a covering index per store, empty (partial, WHERE
+    # Spend reports (migrations 0004, 0008, 0011): a covering index per store, empty (partial, WHERE
     # false) on the other one. SQLite's covers every column a report reads; PostgreSQL's leaves
     # out ``user`` and ``tags_json``, which a client can make longer than a B-tree entry may be.
     sa.Index(
@@ -89,6 +95,8 @@ REQUESTS = sa.Table(
         "tags_json",
         "status",
         "status_code",
+        "cache_hit",
+        "saved_usd",
         postgresql_where=sa.text("false"),
     ),
     sa.Index(
@@ -104,6 +112,8 @@ REQUESTS = sa.Table(
             "cost_usd",
             "status",
             "status_code",
+            "cache_hit",
+            "saved_usd",
         ],
         sqlite_where=sa.text("0"),
     ),

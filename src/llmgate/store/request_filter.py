@@ -15,6 +15,8 @@ same thing wherever it is typed:
 - ``tags``: each ``(NAME, VALUE)`` must be among the record's tags; ``(NAME, None)`` only asks that
   the tag be there. ``parse_tag`` reads ``NAME=VALUE``, ``NAME:VALUE`` or ``NAME``. ``tag_value``
   is the SQL for one tag's value, which the spend reports group by as well.
+- ``cache``: what the response cache did (``hit``, ``semantic-hit``, ``miss``, ``bypass``), exactly;
+  ``parse_cache`` reads it as typed and refuses any other value.
 - ``text``: in the prompt (the stored request JSON, where a quote or a backslash is escaped) or the
   response, case-insensitive (SQLite folds the case of ASCII letters only); at most ``MAX_TEXT``
   characters, its ``%`` and ``_`` escaped, so it is always a plain substring.
@@ -39,6 +41,8 @@ from llmgate.store.models import requests_table, table
 MAX_TEXT = 200
 _STATUS_CLASS = re.compile(r"^([1-5])xx$")
 _ENDPOINTS = tuple(endpoint.value for endpoint in Endpoint)
+#: what the response cache records it did with a request (``requests.cache``)
+CACHE_RESULTS = ("hit", "semantic-hit", "miss", "bypass")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +61,7 @@ class RequestFilter:
     user: str | None = None
     tags: tuple[tuple[str, str | None], ...] = ()
     text: str | None = None  # in the prompt (request body) or the response, case-insensitive
+    cache: str | None = None  # one of CACHE_RESULTS
 
 
 def parse_status(value: str | None) -> dict[str, Any]:
@@ -89,6 +94,18 @@ def parse_endpoint(value: str | None) -> str | None:
         return text
     raise InvalidRequest(
         f"endpoint: use one of {', '.join(_ENDPOINTS)}, got {value[:64]!r}", param="endpoint"
+    )
+
+
+def parse_cache(value: str | None) -> str | None:
+    """One of ``CACHE_RESULTS`` as typed (any case), ``None`` for nothing or ``all``."""
+    text = (value or "").strip().lower()
+    if not text or text == "all":
+        return None
+    if text in CACHE_RESULTS:
+        return text
+    raise InvalidRequest(
+        f"cache: use one of {', '.join(CACHE_RESULTS)}, got {(value or '')[:64]!r}", param="cache"
     )
 
 
@@ -145,6 +162,8 @@ def conditions(where: RequestFilter, dialect: str) -> list[sa.ColumnElement[bool
     for name, value in where.tags:
         tag = tag_value(dialect, name)
         out.append(tag.is_not(None) if value is None else tag == value)
+    if where.cache:
+        out.append(requests.c.cache == where.cache)
     if where.text:
         out.append(_text_matches(where.text))
     return out

@@ -54,9 +54,9 @@ def period_spend(
 # --- spend reports ---------------------------------------------------------------------------
 #
 # ``spend_sums`` is the one query behind ``llmgate report spend`` and ``GET /admin/spend/report``:
-# requests, prompt and completion tokens and cost per group, summed in SQL (exact: integers and
-# ``Money``). Local calendar days are exact in both stores, daylight saving and offsets of :30 and
-# :45 included, and agree with Python's tz database:
+# requests, prompt and completion tokens, cost, cache hits and their savings per group, summed in
+# SQL (exact: integers and ``Money``). Local calendar days are exact in both stores, daylight
+# saving and offsets of :30 and :45 included, and agree with Python's tz database:
 #
 # - PostgreSQL sums in one query, hash-aggregated (``ix_requests_spend_pg`` covers every column but
 #   ``user`` and the tags, so most reports never read the table). Between two UTC-offset changes of
@@ -102,6 +102,8 @@ class SpendSums:
     succeeded: int = 0
     failed: int = 0
     rejected: int = 0
+    saved_usd: Decimal = Decimal(0)  # what the response cache's hits would have cost
+    cache_hits: int = 0  # requests the response cache answered (exact or semantic)
 
 
 def tag_name(dimension: str) -> str | None:
@@ -153,7 +155,8 @@ def spend_sums(
     """Requests, tokens and cost of the requests in ``[since, until)``, grouped by ``dimensions``.
 
     Every request counts, successful or not, and also counts as one of ``OUTCOMES``; a NULL cost
-    or token count adds 0. ``key`` groups by
+    or token count adds 0. ``saved_usd`` sums what the response cache's hits saved, ``cache_hits``
+    counts them. ``key`` groups by
     ``key_id``, ``team`` by ``team_id``, ``tag:NAME`` by that tag's value (``None`` without it),
     ``date`` by the local date in ``tz`` (a ``datetime.date``). Rows come in no particular order.
     """
@@ -175,6 +178,8 @@ def spend_sums(
             succeeded=int(row[width + 4] or 0),
             failed=int(row[width + 5] or 0),
             rejected=int(row[width + 6] or 0),
+            saved_usd=row[width + 7] if row[width + 7] is not None else Decimal(0),
+            cache_hits=int(row[width + 8] or 0),
         )
         for row in result
         if row[width]  # no group-by over no rows still answers one row of zeros
@@ -218,6 +223,8 @@ def _grouped(columns: list[sa.ColumnElement[Any]], where: list[sa.ColumnElement[
         requests.c.status,
         requests.c.status_code,
         requests.c.provider.label("outcome_provider"),
+        requests.c.saved_usd,
+        requests.c.cache_hit,
     ).where(*where)
     rows = inner.subquery("r")
     groups = [rows.c[f"g{index}"] for index in range(len(columns))]
@@ -228,6 +235,8 @@ def _grouped(columns: list[sa.ColumnElement[Any]], where: list[sa.ColumnElement[
         sa.func.sum(rows.c.completion_tokens),
         sa.func.sum(rows.c.cost_usd),  # keeps the Money type: exact Decimals on both stores
         *_outcome_counts(rows),
+        sa.func.sum(rows.c.saved_usd),  # Money, as the cost
+        sa.func.sum(sa.case((rows.c.cache_hit, 1), else_=0)),
     )
     return query.group_by(*groups) if groups else query
 
@@ -263,7 +272,7 @@ def _sqlite_sums_by_day(
     low, high = sa.bindparam("low", type_=UTCDateTime()), sa.bindparam("high", type_=UTCDateTime())
     query = _grouped(columns, [created_at >= low, created_at < high])
     place = [others.index(d) if d != "date" else -1 for d in dimensions]
-    width = len(others)  # then count, prompt and completion tokens, cost, the outcome counts
+    width = len(others)  # then count, prompt and completion tokens, cost, the outcome counts, saved, hits
     days = list(local_days(tz, first, last + timedelta(microseconds=1)))
 
     def run(part: list[tuple[date, datetime, datetime]]) -> dict[tuple[Any, ...], list[Any]]:
@@ -292,7 +301,7 @@ def _sqlite_sums_by_day(
 def _add(merged: dict[tuple[Any, ...], list[Any]], key: tuple[Any, ...], sums: Sequence[Any]) -> None:
     acc = merged.get(key)
     if acc is None:
-        merged[key] = acc = [0, 0, 0, Decimal(0), *(0 for _ in OUTCOMES)]
+        merged[key] = acc = [0, 0, 0, Decimal(0), *(0 for _ in OUTCOMES), Decimal(0), 0]
     for index, value in enumerate(sums):
         acc[index] += value or 0
 

@@ -1,7 +1,8 @@
 """Recorded requests as spend rows: the query behind LiteLLM's ``/spend/logs``.
 
 One row per request (successful or not), newest first, with what a spend log needs: ids, times,
-key, team, user, model, tokens, cost, outcome, metadata and tags (decoded from JSON here). Never a
+key, team, user, model, tokens, cost, outcome, metadata and tags (decoded from JSON here), and
+whether the response cache answered it. Never a
 prompt or a response: those stay in ``store/records.py``'s reads. ``reports/litellm_spend.py``
 shapes the rows as LiteLLM does.
 """
@@ -47,6 +48,8 @@ class SpendRow:
     status_code: int
     metadata: dict[str, Any]
     tags: dict[str, Any]
+    cache_hit: bool = False  # answered by the response cache
+    cache_key: str | None = None  # the cache entry it came from
 
 
 def spend_rows(
@@ -82,6 +85,8 @@ def spend_rows(
         r.c.status_code,
         r.c.metadata_json,
         r.c.tags_json,
+        r.c.cache_hit,
+        r.c.cache_key,
     )
     if key_ids is not None:
         query = query.where(r.c.key_id.in_(key_ids))
@@ -124,6 +129,8 @@ def spend_rows(
                 status_code=int(m["status_code"]),
                 metadata=_object(json_value(m["metadata_json"])),
                 tags=_object(json_value(m["tags_json"])),
+                cache_hit=bool(m["cache_hit"]),
+                cache_key=m["cache_key"],
             )
         )
     return out

@@ -5,6 +5,12 @@ raw response bytes or stream chunks, timings, the deployment and attempts — an
 the recorder. Everything that costs CPU happens later, in ``to_row`` on the recorder's
 background task: parsing the response or the SSE stream, counting tokens with tiktoken when
 the upstream reported none, pricing, hashing prompts, redacting credentials (``protocol/redact.py``).
+
+A call the response cache answered (``cache``: ``hit`` or ``semantic-hit``) carries the replayed
+answer and the deployment that first gave it, and no attempts. Its row counts tokens from that
+answer as usual, costs 0 (budgets are settled from this row too) and puts what it would have cost
+at today's prices in ``saved_usd`` (NULL when the price is unknown, with ``cost_unknown`` as for
+any call).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from typing import Any
 import orjson
 
 from llmgate.config.deployment import Deployment
+from llmgate.errors import ProviderError
 from llmgate.pricing import PriceBook, Usage, cost
 from llmgate.protocol.redact import redact, redact_text
 from llmgate.store import STORED_RESPONSE
@@ -35,6 +42,32 @@ MAX_RECORDED_NAME = 256
 def bounded_name(name: str) -> str:
     """A client-chosen name cut to ``MAX_RECORDED_NAME`` characters, for records and messages."""
     return name if len(name) <= MAX_RECORDED_NAME else name[: MAX_RECORDED_NAME - 1] + "…"
+
+
+def attempt_of(
+    deployment: Deployment, exc: ProviderError | None, started_ms: float, latency_ms: float
+) -> Attempt:
+    """One try of the retry loop (``routing/attempts.py``) as the record keeps it."""
+    if exc is None:
+        return Attempt(
+            deployment.id,
+            deployment.provider,
+            "success",
+            latency_ms,
+            status_code=200,
+            started_ms=started_ms,
+            model=deployment.upstream_model,
+        )
+    return Attempt(
+        deployment.id,
+        deployment.provider,
+        "error",
+        latency_ms,
+        error_type=exc.error_type,
+        status_code=exc.status_code,
+        started_ms=started_ms,
+        model=deployment.upstream_model,
+    )
 
 
 @dataclass(slots=True)
@@ -93,6 +126,10 @@ class CallRecord:
     model_known: bool = True  # False: not a configured model (metrics count it under one label)
     #: a ``stored_responses`` row stored with this record (apis/responses_memory.py: ``remember``)
     stored_response: dict[str, Any] | None = None
+    #: the response cache (cache/): "hit", "semantic-hit", "miss" or "bypass"; None: no cache for this call
+    cache: str | None = None
+    cache_key: str | None = None  # the entry a hit came from, or the one a miss is stored under
+    cache_similarity: float | None = None  # a semantic hit's cosine similarity
 
     def __reduce__(self) -> tuple[Any, ...]:
         # pickled as its values, in field order (see Attempt.__reduce__): 4.5 -> 2.6 µs a record
@@ -167,6 +204,20 @@ def outcome_columns(call: CallRecord) -> dict[str, Any]:
         "status": "success" if call.status_code < 400 and call.error_type is None else "error",
         "status_code": call.status_code,
         "error_type": call.error_type,
+    }
+
+
+#: ``CallRecord.cache`` values for a call the cache answered (no upstream was called)
+CACHE_HITS = frozenset({"hit", "semantic-hit"})
+
+
+def cache_columns(call: CallRecord) -> dict[str, Any]:
+    """What the response cache did for a call, as it said (``saved_usd`` is priced in ``to_row``)."""
+    return {
+        "cache_hit": call.cache in CACHE_HITS,
+        "cache": call.cache,
+        "cache_key": call.cache_key,
+        "cache_similarity": call.cache_similarity,
     }
 
 
@@ -257,9 +308,13 @@ def to_row_parsed(call: CallRecord, prices: PriceBook) -> tuple[dict[str, Any], 
         "metadata_json": orjson.dumps(metadata).decode() if metadata else None,
         "key_id": call.key_id,
         "team_id": call.team_id,
+        **cache_columns(call),
+        "saved_usd": None,
     }
     if call.stored_response is not None:  # inserted with the row, by the record's writer
         row[STORED_RESPONSE] = call.stored_response
     if call.endpoint in media_usage.ENDPOINTS and row["status"] == "success":  # images, audio, ...: units
         row.update(media_usage.media_columns(call, prices, metadata))
+    if row["cache_hit"]:  # served from the cache: free, and saved what it would cost today
+        row["saved_usd"], row["cost_usd"] = row["cost_usd"], Decimal(0)
     return row, parsed

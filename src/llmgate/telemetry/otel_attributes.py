@@ -159,6 +159,12 @@ def request_attributes(
         attrs["llmgate.usage.estimated"] = True
     if row.get("cost_usd") is not None:
         attrs["llmgate.cost_usd"] = float(row["cost_usd"])
+    if call.cache is not None:  # what the response cache did; a hit's cost is 0, its saving here
+        attrs["llmgate.cache"] = call.cache
+        if row.get("saved_usd") is not None:
+            attrs["llmgate.cache.saved_usd"] = float(row["saved_usd"])
+        if call.cache_similarity is not None:
+            attrs["llmgate.cache.similarity"] = call.cache_similarity
     if deployment is not None:
         attrs["llmgate.deployment"] = deployment.id
         attrs.update(_server(deployment.api_base))

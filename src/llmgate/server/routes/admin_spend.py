@@ -49,6 +49,15 @@ class SpendTotals(BaseModel):
         "(429), a model the key may not use (403), an unknown model (404), a body it would not take "
         "(400, 413). Unauthenticated requests (401) are never recorded."
     )
+    saved_usd: str = Field(
+        description="What the response cache's hits would have cost at the prices of the day each was "
+        "served (a hit itself costs 0). " + _MONEY,
+        examples=["0.0324000000"],
+    )
+    hit_rate: float = Field(
+        description="The share of the requests the response cache answered (hits / requests, 0 to 1).",
+        examples=[0.25],
+    )
 
 
 class SpendRow(SpendTotals):
@@ -71,9 +80,9 @@ class SpendReportBody(BaseModel):
 
 
 _CSV_EXAMPLE = (
-    "team,model,requests,input_tokens,output_tokens,cost_usd,succeeded,failed,rejected\r\n"
-    "search,gpt-4o-mini,1200,480000,96000,0.1296000000,1188,4,8\r\n"
-    "TOTAL,,1200,480000,96000,0.1296000000,1188,4,8\r\n"
+    "team,model,requests,input_tokens,output_tokens,cost_usd,succeeded,failed,rejected,saved_usd,hit_rate\r\n"
+    "search,gpt-4o-mini,1200,480000,96000,0.1296000000,1188,4,8,0.0324000000,0.25\r\n"
+    "TOTAL,,1200,480000,96000,0.1296000000,1188,4,8,0.0324000000,0.25\r\n"
 )
 
 
@@ -82,7 +91,8 @@ _CSV_EXAMPLE = (
     summary="Spend report",
     description=(
         "Requests (and of them how many succeeded, failed and were rejected), input and output "
-        "tokens and cost per group over `[since, until)`, with a totals row: the same numbers as "
+        "tokens, cost, and what the response cache saved and its hit rate per group over "
+        "`[since, until)`, with a totals row: the same numbers as "
         "`llmgate report spend`. Sums are exact. `format=csv` answers "
         "`text/csv` with a header row, one row per group and a last row whose first group column "
         "reads `TOTAL`; a request without the grouped dimension is `(none)` there."

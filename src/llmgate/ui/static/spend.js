@@ -1,4 +1,5 @@
-/* Spend: the spend report (same numbers as `llmgate report spend`) by team, key, model, endpoint or tag. */
+/* Spend: the spend report (same numbers as `llmgate report spend`) by team, key, model, endpoint or tag,
+   with what the response cache saved and its hit rate. */
 (function () {
   "use strict";
   var LG = window.LG;
@@ -52,6 +53,8 @@
       OUTCOMES.map(function (name) { return el("th", { class: "num", text: name }); }),
       el("th", { class: "num", text: "input tokens" }),
       el("th", { class: "num", text: "output tokens" }),
+      el("th", { class: "num", text: "hit rate" }),
+      el("th", { class: "num", text: "saved (USD)" }),
       el("th", { class: "num", text: "cost (USD)" }));
     var body = el("tbody");
     report.rows.forEach(function (row) {
@@ -62,6 +65,8 @@
         OUTCOMES.map(function (name) { return el("td", { class: "num", text: LG.fmtInt(row[name]) }); }),
         el("td", { class: "num", text: LG.fmtInt(row.input_tokens) }),
         el("td", { class: "num", text: LG.fmtInt(row.output_tokens) }),
+        el("td", { class: "num", text: LG.fmtPct(row.hit_rate) }),
+        el("td", { class: "num", title: row.saved_usd, text: LG.fmtUsd(row.saved_usd) }),
         el("td", { class: "num", title: row.cost_usd, text: LG.fmtUsd(row.cost_usd) })));
     });
     var t = report.totals;
@@ -71,6 +76,8 @@
       OUTCOMES.map(function (name) { return el("td", { class: "num", "data-total": name, text: LG.fmtInt(t[name]) }); }),
       el("td", { class: "num", "data-total": "input_tokens", text: LG.fmtInt(t.input_tokens) }),
       el("td", { class: "num", "data-total": "output_tokens", text: LG.fmtInt(t.output_tokens) }),
+      el("td", { class: "num", "data-total": "hit_rate", text: LG.fmtPct(t.hit_rate) }),
+      el("td", { class: "num", "data-total": "saved_usd", title: t.saved_usd, text: LG.fmtUsd(t.saved_usd) }),
       el("td", { class: "num", "data-total": "cost_usd", title: t.cost_usd, text: LG.fmtUsd(t.cost_usd) })));
     var node = LG.clear(document.getElementById("table"));
     LG.append(node, [el("thead", {}, head), body, foot]);
@@ -137,6 +144,8 @@
       var t = data.totals;
       LG.clear(document.getElementById("totals")).append(
         card("cost", "Spend", LG.fmtUsd(t.cost_usd)),
+        card("saved", "Saved by the cache", LG.fmtUsd(t.saved_usd)),
+        card("hit_rate", "Cache hit rate", LG.fmtPct(t.hit_rate)),
         card("requests", "Requests", LG.fmtInt(t.requests)),
         card("input_tokens", "Input tokens", LG.fmtInt(t.input_tokens)),
         card("output_tokens", "Output tokens", LG.fmtInt(t.output_tokens)),
@@ -145,7 +154,8 @@
         "The same numbers as ", el("code", { text: "llmgate report spend --group-by " + group }),
         " over this range: every request, of which succeeded, failed (upstream or gateway errors) and " +
         "rejected (refused before any upstream was called: budgets, rate limits, models a key may not use). " +
-        "The CSV has exact costs to 10 decimal places."]);
+        "Saved is what the response cache's hits would have cost (a hit costs nothing); hit rate is the " +
+        "share of requests the cache answered. The CSV has exact costs to 10 decimal places."]);
       chart(data, group);
       table(data, group);
     });
