@@ -28,6 +28,7 @@ from llmgate.auth.failures import AuthFailures
 from llmgate.auth.keys import api_key_header, bearer_token
 from llmgate.auth.tags import request_tags
 from llmgate.auth.worst_case import WorstCase
+from llmgate.cache.service import Lookup, Plan, ResponseCache, cache_headers
 from llmgate.config.deployment import Deployment
 from llmgate.config.schema import GatewayConfig
 from llmgate.errors import (
@@ -48,7 +49,7 @@ from llmgate.providers.base import Provider, UpstreamResponse, UpstreamStream
 from llmgate.routing import Router
 from llmgate.routing.attempts import Attempts
 from llmgate.routing.modes import check_endpoint
-from llmgate.telemetry.call_record import Attempt, CallRecord, bounded_name, to_row
+from llmgate.telemetry.call_record import CallRecord, attempt_of, bounded_name, to_row
 from llmgate.telemetry.metrics import CallMetrics
 
 log = logging.getLogger("llmgate.gateway")
@@ -84,32 +85,6 @@ class StreamReply:
     content_type: str = "text/event-stream"
 
 
-def _attempt(
-    deployment: Deployment, exc: ProviderError | None, started_ms: float, latency_ms: float
-) -> Attempt:
-    """One try of the retry loop (``routing/attempts.py``) as the record keeps it."""
-    if exc is None:
-        return Attempt(
-            deployment.id,
-            deployment.provider,
-            "success",
-            latency_ms,
-            status_code=200,
-            started_ms=started_ms,
-            model=deployment.upstream_model,
-        )
-    return Attempt(
-        deployment.id,
-        deployment.provider,
-        "error",
-        latency_ms,
-        error_type=exc.error_type,
-        status_code=exc.status_code,
-        started_ms=started_ms,
-        model=deployment.upstream_model,
-    )
-
-
 class Gateway:
     def __init__(
         self,
@@ -123,16 +98,18 @@ class Gateway:
         prices: PriceBook | None = None,
         metrics: CallMetrics | None = None,
         adapters: Adapters | None = None,
+        cache: ResponseCache | None = None,
     ) -> None:
         self._enforcer = enforcer
+        self._cache = cache  # the response cache (cache/); None when the config turns it on nowhere
         self._adapters = adapters or Adapters()  # a deployment of another API (apis/)
         self._prices = prices or PriceBook()
         self._router = router
-        self._worst_case = WorstCase(self._prices, self._reachable)
+        self._worst_case = WorstCase(self._prices, router.reachable)
         self._providers = providers  # by deployment id (server/builders.py: providers/registry.py decides)
         self._auth = authenticator
         self._submit = submit
-        self._attempts = Attempts(router, config.routing, _attempt)  # the retry/fallback loop
+        self._attempts = Attempts(router, config.routing, attempt_of)  # the retry/fallback loop
         # metadata keys that are the gateway's, not the provider's: never forwarded upstream
         # (OpenAI takes only string values there, and these are lists or objects).
         self._own_metadata = frozenset({"tags", config.llmgate.monitors.rag.metadata_key})
@@ -203,9 +180,17 @@ class Gateway:
                 admission = await self._enforcer.admit(
                     key, identity.team, call.user, parsed.model, worst_case=worst
                 )
+            plan: Plan | None = None
+            if self._cache is not None:  # a hit answers without any upstream
+                found = await self._cache.lookup(endpoint.value, call, parsed, identity, headers)
+                if found.entry is not None:
+                    return self._cached(call, found, started, admission)
+                plan = found.plan
+            elif "cache" in parsed.body:  # LiteLLM's per-request cache controls are never sent upstream
+                del parsed.body["cache"]
             if parsed.stream:
-                return await self._open_stream(endpoint, call, headers, started, admission)
-            return await self._complete(endpoint, call, headers, started, admission)
+                return await self._open_stream(endpoint, call, headers, started, admission, plan)
+            return await self._complete(endpoint, call, headers, started, admission, plan)
         except AuthenticationError as exc:  # only authentication raises it
             token = bearer_token(headers.get("authorization"), api_key_header(headers))
             self._auth_failures.refused(exc.code or "invalid_api_key", token)
@@ -242,7 +227,22 @@ class Gateway:
         headers = {"x-llmgate-request-id": call.id, "x-llmgate-attempts": str(len(call.attempts))}
         if call.deployment is not None:
             headers["x-llmgate-model"] = call.deployment.id
+        if call.cache is not None:
+            headers.update(cache_headers(call))
         return headers
+
+    def _cached(
+        self, call: CallRecord, found: Lookup, started: float, admission: Admission | None
+    ) -> Reply | StreamReply:
+        """A cached answer (cache/service.py noted it on the record): recorded like any call."""
+        assert found.entry is not None
+        headers = {**self._headers(call), **(admission.headers if admission is not None else {})}
+        if found.replay is not None:  # a stream request: the answer told as SSE, recorded as it ends
+            return StreamReply(self._relay(call, found.replay, started, admission), headers)
+        call.response_body, call.latency_ms = found.entry.body, (time.perf_counter() - started) * 1000
+        self._account(call, admission)
+        self._submit(call)
+        return Reply(200, found.entry.body, headers, found.entry.content_type)
 
     def _body_for(self, deployment: Deployment, call: CallRecord) -> dict[str, Any]:
         """The body for ``deployment`` (its upstream model and request defaults); the call notes it."""
@@ -260,6 +260,7 @@ class Gateway:
         client_headers: Mapping[str, str],
         started: float,
         admission: Admission | None,
+        plan: Plan | None = None,
     ) -> Reply:
         def send(deployment: Deployment, timeout: float) -> Awaitable[UpstreamResponse]:
             provider = self._providers[deployment.id]
@@ -283,6 +284,8 @@ class Gateway:
         call.latency_ms = (time.perf_counter() - started) * 1000
         self._account(call, admission)
         self._submit(call)
+        if plan is not None:  # kept in the background, after the answer is sent
+            plan.keep(call, response.body, response.content_type)
         headers = {**response.headers, **self._headers(call)}
         if admission is not None:
             headers.update(admission.headers)
@@ -295,6 +298,7 @@ class Gateway:
         client_headers: Mapping[str, str],
         started: float,
         admission: Admission | None,
+        plan: Plan | None = None,
     ) -> Reply | StreamReply:
         def open_one(deployment: Deployment, timeout: float) -> Awaitable[UpstreamStream]:
             provider = self._providers[deployment.id]
@@ -314,6 +318,8 @@ class Gateway:
         except BaseException:
             self._account(call, admission)
             raise
+        if plan is not None:  # kept once it ended, if it ended well
+            stream = plan.keeping(stream, call)
         headers = {**stream.headers, **self._headers(call)}
         if admission is not None:
             headers.update(admission.headers)
@@ -366,19 +372,6 @@ class Gateway:
             self._enforcer.settle(admission, None, None)
             return
         self._enforcer.settle(admission, row["cost_usd"], row["total_tokens"])
-
-    def _reachable(self, model: str) -> list[Deployment]:
-        """Every deployment a request for ``model`` may be sent to (its group and fallbacks)."""
-        router = self._router
-        groups = dict.fromkeys(
-            [
-                model,
-                *router.fallbacks_for(model),
-                *router.context_window_fallbacks_for(model),
-                *router.content_policy_fallbacks_for(model),
-            ]
-        )
-        return [d for group in groups for d in router.group(group)]
 
     def _fail(self, call: CallRecord, exc: LlmgateError, started: float) -> Reply:
         call.status_code = exc.status_code

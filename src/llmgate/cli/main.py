@@ -36,6 +36,7 @@ COMMANDS = {
         "llmgate.cli.monitors", "drift_app", "Embedding and output drift: status, report, baseline."
     ),
     "quality": Lazy("llmgate.cli.monitors", "quality_app", "Retrieval quality of RAG traffic."),
+    "cache": Lazy("llmgate.cli.cache", "app", "The response cache: stats and clear."),
 }
 
 

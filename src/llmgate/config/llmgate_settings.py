@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 
+from llmgate.config.cache_settings import CacheSettings
 from llmgate.config.hardening import HttpSettings, RecorderSettings, UiSettings
 from llmgate.config.monitors import MonitorSettings
 from llmgate.config.schema_base import Strict
@@ -106,6 +107,7 @@ class LlmgateSettings(Strict):
     # share of requests traced when the caller sent no traceparent (a caller's sampled flag is obeyed)
     otel_sample_rate: float = Field(default=1.0, ge=0, le=1)
     metrics_require_auth: bool = False  # GET /metrics: open (as scrape targets are) or admin only
+    cache: CacheSettings = CacheSettings()  # the response cache (cache/): scope, bounds, per model group
 
     @field_validator("eval_schedules")
     @classmethod

@@ -12,6 +12,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
+from llmgate.config.cache_settings import CacheParams
 from llmgate.config.litellm_compat import LiteLLMCompatible
 
 __all__ = [
@@ -62,6 +63,13 @@ class LiteLLMSettings(LiteLLMCompatible):
     context_window_fallbacks: list[dict[str, list[str]]] | None = None
     content_policy_fallbacks: list[dict[str, list[str]]] | None = None
     default_fallbacks: list[str] | None = None
+    # the response cache (config/cache_settings.py, cache/): LiteLLM's switch and its parameters
+    cache: bool = False
+    cache_params: CacheParams | None = None
+
+    def unimplemented(self) -> list[str]:
+        ignored = self.cache_params.unimplemented() if self.cache_params is not None else []
+        return [*super().unimplemented(), *(f"cache_params.{key}" for key in ignored)]
 
 
 FALLBACK_KEYS = ("fallbacks", "context_window_fallbacks", "content_policy_fallbacks")

@@ -115,6 +115,18 @@ class Router:
         chain = self._chain(self._content_policy, model) or []
         return [m for m in chain if m in self._groups or self._serves(m)]
 
+    def reachable(self, model: str) -> list[Deployment]:
+        """Every deployment a request for ``model`` may be sent to (its group and fallbacks)."""
+        groups = dict.fromkeys(
+            [
+                model,
+                *self.fallbacks_for(model),
+                *self.context_window_fallbacks_for(model),
+                *self.content_policy_fallbacks_for(model),
+            ]
+        )
+        return [d for group in groups for d in self.group(group)]
+
     def pick(self, model: str, failed: Collection[str] = ()) -> Deployment | None:
         """A deployment of ``model``'s group to try next, or None when all are cooling down."""
         group = self.group(model)

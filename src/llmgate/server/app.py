@@ -42,6 +42,7 @@ from llmgate.server.builders import (
     build_observer,
     build_providers,
     build_recorder,
+    build_response_cache,
     build_responses,
     build_router,
     build_scheduler,
@@ -59,7 +60,6 @@ from llmgate.server.monitor_process import MonitorProcess
 from llmgate.server.routes import anthropic as anthropic_routes
 from llmgate.server.routes import openai as openai_routes
 from llmgate.server.routes import responses as responses_routes
-from llmgate.telemetry.call_record import CallRecord
 from llmgate.telemetry.metrics import CallMetrics, SharedTotals
 from llmgate.telemetry.otel_settings import OtelSettings
 
@@ -178,16 +178,18 @@ class AppState:
         )
         self.adapters = build_adapters(config, responses=self.responses)  # one API to a deployment of another
         self.limits, self.enforcer = build_enforcer(config, self._stored_spend, self.registry.user)
+        self.cache = build_response_cache(config, self.router, self.metrics, self._warmers)  # or None: off
         self.gateway = Gateway(
             config,
             router=self.router,
             providers=providers.by_deployment,
             authenticator=self.authenticator,
-            submit=self._submit,
+            submit=self.recorder.submit,
             enforcer=self.enforcer,
             prices=self.prices,
             metrics=self.metrics,  # llmgate_auth_failures_total, counted where no record is made
             adapters=self.adapters,
+            cache=self.cache,
         )
 
     async def _stored_spend(self, scope: str, owner: str, since: datetime) -> Decimal:
@@ -196,9 +198,6 @@ class AppState:
 
         totals = await asyncio.to_thread(period_spend, self.engine, scope, since)
         return totals.get(owner, Decimal(0))
-
-    def _submit(self, call: CallRecord) -> None:
-        self.recorder.submit(call)
 
     # The store is opened on first use. With a writer process the gateway itself never needs it
     # (nor SQLAlchemy, which is most of a second of start-up and tens of MB).
@@ -298,6 +297,8 @@ class AppState:
         for kind, provider in self.providers.items():
             await bounded(provider.aclose(), f"closing the {kind} provider")
         await bounded(self.adapters.aclose(), "closing the API adapters")
+        if self.cache is not None:  # after the last request: its stores in flight finish first
+            await bounded(self.cache.close(), "closing the response cache")
         if self.shared is not None:
             await bounded(self.shared.stop(), "stopping the shared cooldowns")
         await bounded(self.registry.close(), "closing the key registry")

@@ -28,6 +28,8 @@ from llmgate.auth.enforce import Enforcer
 from llmgate.auth.keys import api_key_header
 from llmgate.auth.limits import Limits, LocalLimits, RedisLimits
 from llmgate.auth.registry import KeyRegistry
+from llmgate.cache.build import build_cache
+from llmgate.cache.service import ResponseCache
 from llmgate.config import Deployment, GatewayConfig
 from llmgate.pricing import PriceBook
 from llmgate.protocol.endpoints import Endpoint
@@ -210,6 +212,28 @@ def build_router(config: GatewayConfig, deployments: list[Deployment]) -> tuple[
 
         shared = SharedHealth(health, policy.redis_url)
     return router, shared
+
+
+def build_response_cache(
+    config: GatewayConfig,
+    router: Router,
+    metrics: CallMetrics,
+    warm: list[Callable[[], Coroutine[Any, Any, object]]],
+) -> ResponseCache | None:
+    """The response cache (``cache/``), or None when the config turns it on nowhere. Its semantic
+    index is rebuilt at start in the background (``warm``), as slow providers load."""
+    known: dict[str, Deployment] = {}
+
+    def deployment(deployment_id: str) -> Deployment | None:  # the one that answered a cached call
+        if deployment_id not in known:  # a wildcard group's deployments come and go
+            known.clear()
+            known.update((d.id, d) for d in router.deployments)
+        return known.get(deployment_id)
+
+    cache = build_cache(config, deployment=deployment, count=metrics.count)
+    if cache is not None:
+        warm.append(cache.start)
+    return cache
 
 
 def build_keys(

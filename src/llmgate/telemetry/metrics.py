@@ -53,6 +53,16 @@ COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
         "Requests answered by a fallback model group rather than the one asked for.",
         ("model", "fallback_model"),
     ),
+    "llmgate_cache_requests_total": (
+        "Requests the response cache saw, by result: hit, semantic-hit (answered from the cache), "
+        "miss (sent upstream), bypass (the cache was skipped: no-cache, denied, not cacheable).",
+        ("model", "result"),
+    ),
+    "llmgate_cache_saved_usd_total": (
+        "What the response cache's hits would have cost in USD, at the prices of the day each was "
+        "served (saved in llmgate report spend); a hit itself costs 0.",
+        ("model",),
+    ),
     # counted in the gateway process (``telemetry/auth_failures.py``): these requests are not recorded
     "llmgate_auth_failures_total": (
         "Requests refused for a missing or wrong API key (counted and logged, not stored as records).",
@@ -63,6 +73,12 @@ COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
         "Well-formed API keys the gateway's copy of the keys lacked, by result: found or unknown in the "
         "store, failed (store error), skipped (not asked: over the lookup rate, or unknown a moment ago).",
         ("result",),
+    ),
+    # counted in the gateway process (``cache/guard.py``): the request went on without the cache
+    "llmgate_cache_errors_total": (
+        "Response cache backend calls that failed or timed out and were skipped, by backend "
+        "(local, redis) and operation (get, find, set, stats, clear).",
+        ("backend", "op"),
     ),
 }
 
@@ -133,6 +149,11 @@ class CallMetrics:
                 self._observe("llmgate_request_duration_seconds", (model, deployment), call.latency_ms / 1000)
             if call.ttft_ms is not None:
                 self._observe("llmgate_time_to_first_token_seconds", (model, deployment), call.ttft_ms / 1000)
+            if call.cache is not None:
+                add("llmgate_cache_requests_total", (model, call.cache))
+                saved = row.get("saved_usd")
+                if isinstance(saved, Decimal) and saved:
+                    add("llmgate_cache_saved_usd_total", (model,), float(saved))
 
     def count(self, name: str, labels: Labels, value: float = 1.0) -> None:
         """Add to a counter of ``COUNTERS`` observed outside ``observe`` (requests never recorded)."""

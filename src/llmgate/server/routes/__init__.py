@@ -22,6 +22,7 @@ def routers() -> list[APIRouter]:
     # FastAPI and the admin modules load only when the admin app is built (on the first non-/v1
     # request), never when the gateway starts: app.py imports this package for ``openai`` alone.
     from llmgate.server.routes import (
+        admin_cache,
         admin_keys,
         admin_monitors,
         admin_spend,
@@ -42,5 +43,5 @@ def routers() -> list[APIRouter]:
     dashboard = [*data, ui.router, ui.root]  # the dashboard at /ui, and its icon at /favicon.ico
     # LiteLLM's management API (/key, /user, /team, /spend, /model...) on llmgate's keys and spend
     litellm = [litellm_keys, litellm_users, litellm_teams, litellm_spend, litellm_models]
-    admin = [admin_keys.router, admin_spend.router, admin_monitors.router, metrics.router]
+    admin = [admin_keys.router, admin_spend.router, admin_monitors.router, admin_cache.router, metrics.router]
     return [*admin, *(module.router for module in litellm), *dashboard]

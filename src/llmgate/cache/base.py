@@ -1,0 +1,63 @@
+"""The seams of the response cache: where entries live (``CacheBackend``) and how a semantic
+lookup finds an earlier request (``SemanticIndex``).
+
+Keys are strings laid out as ``{namespace}:{kind}:{model group}:{scope}:{digest}`` so that
+``clear`` by model group or by team is a pattern, in-process and in Redis alike. ``kind`` is
+``e`` for an exact entry (the stored answer) and ``v`` for a semantic vector (which points at an
+exact entry). Values are bytes; a backend never interprets them.
+
+A backend that fails or is slow never fails a request: the service (``service.py``) bounds every
+call with a timeout of a few milliseconds, skips the cache on an error, and counts and logs it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+
+class CacheBackend(Protocol):
+    """Where entries live: in-process (bounded in bytes, LRU) or Redis (shared by every replica)."""
+
+    name: str  # "local" or "redis"
+
+    async def get(self, key: str) -> bytes | None:
+        """The value stored under ``key``, or None (absent or expired)."""
+
+    async def set(self, key: str, value: bytes, ttl_s: float) -> None:
+        """Store ``value`` under ``key`` for ``ttl_s`` seconds."""
+
+    async def delete_matching(self, pattern: str) -> int:
+        """Delete every key matching the glob ``pattern`` (``*`` only); how many went."""
+
+    def scan(self, pattern: str) -> AsyncIterator[tuple[str, bytes]]:
+        """Every (key, value) whose key matches the glob ``pattern`` (rebuilding an index at start)."""
+
+    async def stats(self) -> dict[str, int]:
+        """``entries`` and ``bytes`` held (for ``llmgate cache stats``)."""
+
+    async def close(self) -> None: ...
+
+
+class SemanticIndex(Protocol):
+    """Nearest earlier last user turn in a space: the requests whose everything-else matched exactly.
+
+    ``space`` names one (namespace, scope, model group, endpoint, rest-of-request digest); a hit is
+    never found across spaces. ``find`` embeds off the event loop; ``add`` returns at once (the
+    embedding and insert happen in the background).
+    """
+
+    async def find(self, space: str, text: str) -> tuple[str, float] | None:
+        """The exact-entry key of the nearest earlier request in ``space`` and its cosine
+        similarity, if it reaches the threshold; else None."""
+
+    def add(self, space: str, text: str, entry_key: str, ttl_s: float) -> None:
+        """Remember ``text`` as pointing at ``entry_key`` for ``ttl_s`` seconds (in the background)."""
+
+    async def clear(self, pattern: str) -> int:
+        """Forget the vectors whose space matches ``pattern``; how many went."""
+
+    async def start(self) -> None:
+        """Rebuild the index from the backend's persisted vectors."""
+
+    async def close(self) -> None: ...
