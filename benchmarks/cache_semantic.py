@@ -53,7 +53,7 @@ async def measure(entries: int, spaces: int, texts: list[str], concurrency: int)
     from llmgate.cache.keys import entry_key, space_key
     from llmgate.cache.local import LocalBackend
     from llmgate.cache.semantic_index import FaissSemanticIndex
-    from llmgate.cache.semantic_vectors import encode_vector
+    from llmgate.cache.semantic_vectors import encode_vector, vector_key
     from llmgate.config.cache_settings import DEFAULT_SIMILARITY_THRESHOLD
     from llmgate.quality.embedder import DEFAULT_MODEL
 
@@ -61,16 +61,18 @@ async def measure(entries: int, spaces: int, texts: list[str], concurrency: int)
     rng = np.random.default_rng(18)
     vectors = rng.standard_normal((entries, 384)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    names = [space_key("gpt", "team-bench", f"rest{n}") for n in range(spaces)]
+    names = [space_key("llmgate", "gpt", "team-bench", f"rest{n}") for n in range(spaces)]
     expires = time.time() + 3600
     for n, vector in enumerate(vectors):
         space = names[n % spaces]
         key = entry_key("llmgate", "gpt", "team-bench", f"e{n}")
         value = encode_vector(key, expires, DEFAULT_MODEL, f"{n:032x}", vector)
-        await backend.set(f"llmgate:v:{space}:{n:032x}", value, 3600)
+        await backend.set(vector_key(space, f"{n:032x}"), value, 3600)
 
     # the gateway's own embedder (semantic_embedder: float32, one torch thread)
-    index = FaissSemanticIndex(threshold=DEFAULT_SIMILARITY_THRESHOLD, max_entries=entries, backend=backend)
+    index = FaissSemanticIndex(
+        threshold=DEFAULT_SIMILARITY_THRESHOLD, max_entries=entries, backend=backend, namespace="llmgate"
+    )
     started = time.perf_counter()
     await index.start()
     rebuilt_s = time.perf_counter() - started

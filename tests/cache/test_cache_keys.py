@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from llmgate.cache.keys import canonical_digest, entry_key, match_pattern, scope_of, space_key
+from llmgate.cache.keys import canonical_digest, entry_key, match_pattern, scope_of, space_key, space_pattern
 
 BODY: dict[str, Any] = {
     "model": "gpt",
@@ -74,4 +74,8 @@ def test_names_cannot_break_the_layout_or_a_pattern() -> None:
     assert fnmatchcase(key, match_pattern("ns", "e", team="a:b"))
     assert not fnmatchcase(key, match_pattern("ns", "e", "llama3"))  # a group named like its prefix
     assert not fnmatchcase(key, match_pattern("ns", "e", team="a"))
-    assert space_key("g", "global", "d") == "g:global:d"
+    assert space_key("n s", "g", "global", "d") == "n%20s:g:global:d"
+    space = space_key("ns", "llama3:8b*", scope_of("team", "k", "a:b"), "d")
+    assert fnmatchcase(space, space_pattern("ns", "llama3:8b*", "a:b"))
+    assert fnmatchcase(space, space_pattern("ns"))
+    assert not fnmatchcase(space, space_pattern("other"))  # never across namespaces

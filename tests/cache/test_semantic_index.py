@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
-from llmgate.cache.keys import entry_key, space_key
+from llmgate.cache.keys import entry_key, space_key, space_pattern
 from llmgate.cache.local import LocalBackend
 from llmgate.cache.semantic_index import FaissSemanticIndex, build_semantic_index
+from llmgate.cache.semantic_vectors import text_digest
 from llmgate.config.cache_settings import DEFAULT_SIMILARITY_THRESHOLD, SemanticCacheSettings
 from llmgate.errors import ConfigError
 from support.shared_data import load_rows
@@ -24,8 +25,9 @@ from support.shared_data import load_rows
 if TYPE_CHECKING:
     from llmgate.quality.embedder import Embedder
 
-SPACE = space_key("gpt", "team-a", "rest1")
-OTHER_TEAM = space_key("gpt", "team-b", "rest1")
+NAMESPACE = "llmgate"
+SPACE = space_key(NAMESPACE, "gpt", "team-a", "rest1")
+OTHER_TEAM = space_key(NAMESPACE, "gpt", "team-b", "rest1")
 QUESTION = "How do I open a business in USA?"
 UNRELATED = "What is litmus paper made of?"
 
@@ -39,8 +41,8 @@ class Clock:
 
 
 def key(name: str, space: str = SPACE) -> str:
-    group, scope, _ = space.split(":")
-    return entry_key("llmgate", group, scope, name)
+    namespace, group, scope, _ = space.split(":")
+    return entry_key(namespace, group, scope, name)
 
 
 async def ready_index(
@@ -50,6 +52,7 @@ async def ready_index(
     index = FaissSemanticIndex(
         threshold=DEFAULT_SIMILARITY_THRESHOLD,
         backend=backend or LocalBackend(64 * 1024 * 1024),
+        namespace=NAMESPACE,
         embedder=embedder,
         **kwargs,
     )
@@ -85,7 +88,7 @@ async def test_a_paraphrase_hits_and_an_unrelated_question_or_another_space_miss
     assert DEFAULT_SIMILARITY_THRESHOLD <= found[1] < 1.0
     assert await index.find(SPACE, "What is the capital of Australia?") is None
     assert await index.find(OTHER_TEAM, paraphrase[1]) is None  # never across scopes
-    assert await index.find(space_key("gpt", "team-a", "rest2"), paraphrase[0]) is None
+    assert await index.find(space_key(NAMESPACE, "gpt", "team-a", "rest2"), paraphrase[0]) is None
     await index.close()
 
 
@@ -118,7 +121,9 @@ async def test_a_lookup_while_the_embedder_loads_is_a_miss_not_a_wait(shared_emb
     await first.close()
 
     gated = GatedEmbedder(shared_embedder)
-    index = FaissSemanticIndex(threshold=0.99, max_entries=10, backend=backend, embedder=cast(Any, gated))
+    index = FaissSemanticIndex(
+        threshold=0.99, max_entries=10, backend=backend, namespace=NAMESPACE, embedder=cast(Any, gated)
+    )
     await index.start()
     assert index.entries == 1 and not index.ready
     started = time.monotonic()
@@ -132,7 +137,11 @@ async def test_a_lookup_while_the_embedder_loads_is_a_miss_not_a_wait(shared_emb
 
 async def test_an_embedder_that_cannot_load_leaves_the_semantic_cache_off(caplog: Any) -> None:
     index = FaissSemanticIndex(
-        threshold=0.99, max_entries=10, backend=LocalBackend(1024), embedder=cast(Any, BrokenEmbedder())
+        threshold=0.99,
+        max_entries=10,
+        backend=LocalBackend(1024),
+        namespace=NAMESPACE,
+        embedder=cast(Any, BrokenEmbedder()),
     )
     await index.start()
     assert not await index.wait_ready()
@@ -188,7 +197,7 @@ async def test_clear_forgets_matching_spaces_here_and_in_the_backend(shared_embe
     await index.drain()
     assert [k async for k, _ in backend.scan("llmgate:v:gpt:team-a:*")] != []
 
-    assert await index.clear("gpt:team-a:*") == 1
+    assert await index.clear(space_pattern(NAMESPACE, "gpt", "a")) == 1
     assert await index.find(SPACE, QUESTION) is None
     assert await index.find(OTHER_TEAM, QUESTION) is not None
     assert [k async for k, _ in backend.scan("llmgate:v:gpt:team-a:*")] == []
@@ -213,6 +222,7 @@ async def test_a_restarted_index_is_rebuilt_from_its_backend(shared_embedder: Em
         threshold=DEFAULT_SIMILARITY_THRESHOLD,
         max_entries=100,
         backend=backend,
+        namespace=NAMESPACE,
         embedder=shared_embedder,
         clock=clock,
     )
@@ -226,7 +236,9 @@ async def test_a_restarted_index_is_rebuilt_from_its_backend(shared_embedder: Em
 
 
 async def test_build_semantic_index_takes_the_configured_bound(shared_embedder: Embedder) -> None:
-    index = build_semantic_index(SemanticCacheSettings(max_entries=2), 0.5, LocalBackend(1024 * 1024))
+    index = build_semantic_index(
+        SemanticCacheSettings(max_entries=2), 0.5, LocalBackend(1024 * 1024), NAMESPACE
+    )
     assert isinstance(index, FaissSemanticIndex)
     assert index.threshold == 0.5
     await index.start()
@@ -235,4 +247,69 @@ async def test_build_semantic_index_takes_the_configured_bound(shared_embedder: 
         index.add(SPACE, f"question {n}", key(f"q{n}"), 60)
     await index.drain()
     assert index.entries == 2
+    await index.close()
+
+
+async def test_a_namespace_is_a_space_of_its_own(shared_embedder: Embedder) -> None:
+    """A request's ``cache.namespace`` keeps its vectors apart; clearing one namespace leaves the other."""
+    backend = LocalBackend(1024 * 1024)
+    index = await ready_index(shared_embedder, backend)
+    elsewhere = space_key("other", "gpt", "team-a", "rest1")
+    index.add(SPACE, QUESTION, key("here"), 60)
+    await index.drain()
+    assert await index.find(SPACE, QUESTION) is not None
+    assert await index.find(elsewhere, QUESTION) is None
+    index.add(elsewhere, QUESTION, key("there", elsewhere), 60)
+    await index.drain()
+    assert (await index.find(elsewhere, QUESTION) or ("", 0.0))[0] == key("there", elsewhere)
+    assert sorted([k async for k, _ in backend.scan("*:v:*")]) == sorted(
+        [
+            f"llmgate:v:gpt:team-a:rest1:{text_digest(QUESTION)}",
+            f"other:v:gpt:team-a:rest1:{text_digest(QUESTION)}",
+        ]
+    )
+    assert await index.clear(space_pattern("other")) == 1
+    assert await index.find(elsewhere, QUESTION) is None
+    assert (await index.find(SPACE, QUESTION) or ("", 0.0))[0] == key("here")
+    assert [k async for k, _ in backend.scan("*:v:*")] == [
+        f"llmgate:v:gpt:team-a:rest1:{text_digest(QUESTION)}"
+    ]
+    await index.close()
+
+
+async def test_the_in_process_backend_holds_no_vectors(shared_embedder: Embedder) -> None:
+    """Nothing in-process survives a restart: the vectors live in the index only, not in max_bytes."""
+    backend = LocalBackend(1024 * 1024)
+    index = build_semantic_index(SemanticCacheSettings(), DEFAULT_SIMILARITY_THRESHOLD, backend, NAMESPACE)
+    assert isinstance(index, FaissSemanticIndex)
+    await index.start()
+    assert await index.wait_ready()
+    await backend.set(key("answer"), b"x", 60)
+    index.add(SPACE, QUESTION, key("answer"), 60)
+    await index.drain()
+    assert index.entries == 1
+    assert (await index.find(SPACE, QUESTION) or ("", 0.0))[0] == key("answer")
+    assert [k async for k, _ in backend.scan("*")] == [key("answer")]
+    assert await index.clear(space_pattern(NAMESPACE)) == 1
+    await index.close()
+
+
+async def test_stats_tell_the_state_and_the_counts(shared_embedder: Embedder) -> None:
+    gated = GatedEmbedder(shared_embedder)
+    index = FaissSemanticIndex(
+        threshold=0.99,
+        max_entries=10,
+        backend=LocalBackend(1024 * 1024),
+        namespace=NAMESPACE,
+        embedder=cast(Any, gated),
+        max_pending=0,
+    )
+    await index.start()
+    assert index.stats() == {"ready": False, "entries": 0, "busy": 0, "dropped": 0, "errors": 0, "rebuilt": 0}
+    gated.gate.set()
+    assert await index.wait_ready()
+    index.add(SPACE, QUESTION, key("q"), 60)
+    await index.drain()
+    assert await index.find(SPACE, QUESTION) is None  # max_pending 0: busy
+    assert index.stats() == {"ready": True, "entries": 1, "busy": 1, "dropped": 0, "errors": 0, "rebuilt": 0}
     await index.close()

@@ -21,6 +21,8 @@ from typer.testing import CliRunner
 
 from e2e.test_proxy import MESSAGES
 from e2e.test_response_cache import MODEL, ask, cache_config, numbered, wait_stored
+from llmgate.cache.keys import space_key
+from llmgate.cache.semantic_vectors import vector_key
 from llmgate.cli.main import app
 from support.configs import MASTER_KEY
 from support.gateway import RunningGateway, free_port
@@ -188,6 +190,7 @@ def test_the_admin_api_is_for_admins(upstream: FakeUpstream, gateway_factory: An
 
 @pytest.mark.redis
 def test_cli_works_on_redis_from_the_config(upstream: FakeUpstream, redis_url: str, tmp_path: Path) -> None:
+    import redis
     import yaml
 
     config = redis_config(upstream, redis_url)
@@ -201,5 +204,16 @@ def test_cli_works_on_redis_from_the_config(upstream: FakeUpstream, redis_url: s
     path.write_text(yaml.safe_dump(config))
     stats = _cli("stats", "--config", str(path))
     assert stats.exit_code == 0 and "redis" in stats.output
-    cleared = _cli("clear", "--model", MODEL, "--config", str(path))
-    assert cleared.exit_code == 0 and cleared.output.startswith("cleared 1 cached answer")
+    # a semantic vector a gateway persisted beside the entry (its layout: semantic_vectors.py)
+    namespace = config["litellm_settings"]["cache_params"]["namespace"]
+    vector = vector_key(space_key(namespace, MODEL, "global", "rest"), "text")
+    client = redis.Redis.from_url(redis_url)
+    try:
+        client.set(vector, b"{}", px=60_000)
+        cleared = _cli("clear", "--model", MODEL, "--config", str(path))
+        assert cleared.exit_code == 0 and cleared.output.startswith("cleared 1 cached answer")
+        assert client.exists(vector) == 0  # the vectors went with the entries
+        assert client.keys(f"{namespace}:*") == []
+    finally:
+        client.delete(vector)
+        client.close()

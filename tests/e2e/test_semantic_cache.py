@@ -19,6 +19,7 @@ import pytest
 
 from e2e.test_proxy import records
 from e2e.test_response_cache import MODEL, cache_config, numbered
+from e2e.test_response_cache_shared import _cli
 from llmgate.config.cache_settings import DEFAULT_SIMILARITY_THRESHOLD
 from support.configs import MASTER_KEY
 from support.gateway import RunningGateway
@@ -109,3 +110,24 @@ def test_the_semantic_cache_never_crosses_teams(gateway: RunningGateway) -> None
     assert ask(gateway, PARAPHRASE)[1]["x-llmgate-cache"] == "miss"  # the master key's global scope
     answer, headers = ask(gateway, PARAPHRASE, support_b)  # the same team shares
     assert headers["x-llmgate-cache"] == "semantic-hit" and answer == first
+
+
+def test_a_request_namespace_keeps_its_semantic_entries_apart(gateway: RunningGateway) -> None:
+    first, _ = primed(gateway)
+    elsewhere = {"cache": {"namespace": "elsewhere"}}
+    answer, headers = ask(gateway, PARAPHRASE, extra_body=elsewhere)
+    assert headers["x-llmgate-cache"] == "miss" and answer != first
+    assert headers["x-llmgate-cache-key"].startswith("elsewhere:e:")
+
+
+def test_stats_show_the_semantic_index(gateway: RunningGateway) -> None:
+    primed(gateway)
+    admin = {"authorization": f"Bearer {MASTER_KEY}"}
+    index = gateway.get("/admin/cache/stats", headers=admin).json()["semantic_index"]
+    assert index["ready"] is True and index["entries"] == 1
+    assert {name: index[name] for name in ("busy", "dropped", "errors", "rebuilt")} == dict.fromkeys(
+        ("busy", "dropped", "errors", "rebuilt"), 0
+    )
+    table = _cli("stats", "--base-url", gateway.url, "--api-key", MASTER_KEY)
+    assert table.exit_code == 0
+    assert "semantic   ready, 1 entries (busy 0, dropped 0, errors 0, rebuilt 0)" in table.output

@@ -42,8 +42,8 @@ class CacheBackend(Protocol):
 class SemanticIndex(Protocol):
     """Nearest earlier last user turn in a space: the requests whose everything-else matched exactly.
 
-    ``space`` names one (namespace, scope, model group, endpoint, rest-of-request digest); a hit is
-    never found across spaces. ``find`` embeds off the event loop; ``add`` returns at once (the
+    ``space`` names one (namespace, model group, scope, rest-of-request digest: ``keys.space_key``);
+    a hit is never found across spaces. ``find`` embeds off the event loop; ``add`` returns at once (the
     embedding and insert happen in the background).
     """
 
@@ -55,9 +55,12 @@ class SemanticIndex(Protocol):
         """Remember ``text`` as pointing at ``entry_key`` for ``ttl_s`` seconds (in the background)."""
 
     async def clear(self, pattern: str) -> int:
-        """Forget the vectors whose space matches ``pattern``; how many went."""
+        """Forget the vectors whose space matches ``pattern`` (``keys.space_pattern``); how many went."""
 
     async def start(self) -> None:
-        """Rebuild the index from the backend's persisted vectors."""
+        """Rebuild the index from the backend's persisted vectors (its namespace's)."""
+
+    def stats(self) -> dict[str, int | bool]:
+        """``ready``, ``entries`` and its counts: ``busy``, ``dropped``, ``errors``, ``rebuilt``."""
 
     async def close(self) -> None: ...

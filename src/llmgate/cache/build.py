@@ -49,6 +49,6 @@ def build_cache(
     # a key or team may opt in (metadata.cache.semantic) where the index runs: a group with the
     # semantic cache on, or llmgate.cache.semantic configured
     if policy.any_semantic or "semantic" in config.llmgate.cache.model_fields_set:
-        index = build_semantic_index(policy.semantic, policy.similarity_threshold, backend)
+        index = build_semantic_index(policy.semantic, policy.similarity_threshold, backend, policy.namespace)
         semantic = (semantic_request, index)
     return ResponseCache(policy, backend, deployment=deployment, count=count, semantic=semantic)

@@ -30,6 +30,7 @@ __all__ = [
     "match_pattern",
     "scope_of",
     "space_key",
+    "space_pattern",
 ]
 
 #: body fields that never change the answer (or are llmgate's and LiteLLM's own)
@@ -73,9 +74,17 @@ def entry_key(namespace: str, group: str, scope: str, digest: str, kind: str = "
     return f"{_part(namespace)}:{kind}:{_part(group)}:{scope}:{digest}"
 
 
-def space_key(group: str, scope: str, digest: str) -> str:
-    """A semantic space: one (model group, scope, rest-of-request digest); never shared across scopes."""
-    return f"{_part(group)}:{scope}:{digest}"
+def space_key(namespace: str, group: str, scope: str, digest: str) -> str:
+    """A semantic space: one (namespace, model group, scope, rest-of-request digest), laid out as an
+    entry key without its kind; never shared across namespaces or scopes."""
+    return f"{_part(namespace)}:{_part(group)}:{scope}:{digest}"
+
+
+def space_pattern(namespace: str, group: str | None = None, team: str | None = None) -> str:
+    """The glob of the semantic spaces of one namespace, and model group and/or team."""
+    group_part = _part(group) if group is not None else "*"
+    scope_part = "team-" + _part(team) if team is not None else "*"
+    return f"{_part(namespace)}:{group_part}:{scope_part}:*"
 
 
 def match_pattern(namespace: str, kind: str, group: str | None = None, team: str | None = None) -> str:

@@ -1,28 +1,32 @@
 """The semantic cache's index: the last user turns of earlier requests, as vectors, per space.
 
-A *space* (``{model group}:{scope}:{digest of the rest of the request}``, ``keys.space_key``) holds
-the requests whose everything-but-the-last-user-turn was equal; a hit is only ever found inside
-one space, so never across scopes, system prompts or parameters. Each space is a faiss
-inner-product index (``IndexFlatIP``: exact search) over unit vectors of the shared embedder
-(``llmgate.quality.embedder``, the packaged all-MiniLM-L6-v2, made as the monitors make it), so
-the score is the cosine; a hit needs ``similarity ≥ threshold`` (``DEFAULT_SIMILARITY_THRESHOLD``,
-measured in ``benchmarks/cache_threshold.py`` with the same model in the same float32 precision).
-It runs one torch thread and faiss one OpenMP thread: a lookup is one short text, which more
-threads hardly speed up when idle and slow down badly when busy (``benchmarks/cache_semantic.py``).
+A *space* (``{namespace}:{model group}:{scope}:{digest of the rest of the request}``,
+``keys.space_key``) holds the requests whose everything-but-the-last-user-turn was equal, in one
+namespace (the config's or the request's ``cache.namespace``, as the exact entry's key has it); a
+hit is only ever found inside one space, so never across namespaces, scopes, system prompts or
+parameters. Each space is a faiss inner-product index (``semantic_spaces.py``) over unit vectors
+of the shared embedder (``llmgate.quality.embedder``, the packaged all-MiniLM-L6-v2, made as the
+monitors make it), so the score is the cosine; a hit needs ``similarity ≥ threshold``
+(``DEFAULT_SIMILARITY_THRESHOLD``, measured in ``benchmarks/cache_threshold.py`` with the same
+model in the same float32 precision). It runs one torch thread and faiss one OpenMP thread: a
+lookup is one short text, which more threads hardly speed up when idle and slow down badly when
+busy (``benchmarks/cache_semantic.py``).
 
 - Off the event loop: embedding, search and every change to the index run on one dedicated
   worker thread, in order. The model loads there in the background from ``start()``; until it
   is loaded ``find`` is a miss (never a stalled request), and so is a lookup while more than
   ``max_pending`` others are queued.
-- Bounded: at most ``max_entries`` vectors over all spaces; past it the oldest go. Rows that
-  went (evicted, expired, replaced, cleared) are skipped by searches and compacted away once a
-  space holds as many dead rows as live ones.
-- Expiring: an entry lives as long as the exact entry it points at (its TTL); an expired one
-  is never returned and is swept out within ``SWEEP_S``.
-- Persisted: each vector is also written to the backend (``semantic_vectors.py``: key
-  ``{namespace}:v:{space}:{text digest}``) with the entry's TTL, and ``start()`` rebuilds the
-  index from those (``scan``), so a gateway restarted on the same Redis keeps its semantic
-  entries. Each replica's index holds what it added since it started plus what was stored before.
+- Bounded and expiring (``semantic_spaces.py``): at most ``max_entries`` vectors over all spaces,
+  the oldest going first; an entry lives as long as the exact entry it points at (its TTL).
+- Persisted, on a shared backend (Redis) only: each vector is also written to it
+  (``semantic_vectors.py``: key ``{namespace}:v:{model group}:{scope}:{digest}:{text digest}``)
+  with the entry's TTL, and ``start()`` rebuilds the index from the config's namespace's
+  (``{namespace}:v:*``), so a gateway restarted on the same Redis keeps its semantic entries and
+  gateways of other namespaces on that Redis never see them. Each replica's index holds what it
+  added since it started plus what was stored before. On the in-process backend nothing would
+  survive a restart, so the vectors are kept in the index only (not twice inside ``max_bytes``).
+- ``stats()``: ready, entries, and the counts of lookups refused as busy, additions dropped,
+  errors and vectors rebuilt at start (``llmgate cache stats``).
 
 faiss and numpy (the ``monitors`` extra) are imported inside the functions that need
 them: a gateway without the semantic cache never loads them.
@@ -33,15 +37,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
 from llmgate.cache.base import CacheBackend, SemanticIndex
-from llmgate.cache.semantic_vectors import StoredVector, decode_vector, encode_vector, text_digest, vector_key
+from llmgate.cache.keys import match_pattern
+from llmgate.cache.semantic_spaces import Spaces
+from llmgate.cache.semantic_vectors import (
+    StoredVector,
+    decode_vector,
+    encode_vector,
+    text_digest,
+    vector_key,
+    vector_pattern,
+)
 from llmgate.config.cache_settings import SemanticCacheSettings
 from llmgate.quality.embedder import DEFAULT_MODEL, TextEmbedder, make_embedder
 
@@ -55,8 +65,6 @@ __all__ = ["FaissSemanticIndex", "build_semantic_index", "semantic_embedder"]
 
 log = logging.getLogger("llmgate.cache")
 
-#: how often expired entries are swept out of the index (seconds)
-SWEEP_S = 30.0
 #: lookups queued on the worker beyond which a lookup is a miss rather than a wait
 DEFAULT_MAX_PENDING = 32
 #: torch threads of the semantic cache's embedder (see the module docstring)
@@ -70,10 +78,17 @@ CLOSE_WAIT_S = 1.0
 
 
 def build_semantic_index(
-    settings: SemanticCacheSettings, threshold: float, backend: CacheBackend
+    settings: SemanticCacheSettings, threshold: float, backend: CacheBackend, namespace: str
 ) -> SemanticIndex:
-    """The semantic index of ``llmgate.cache.semantic`` (``max_entries``) over ``backend``."""
-    return FaissSemanticIndex(threshold=threshold, max_entries=settings.max_entries, backend=backend)
+    """The semantic index of ``llmgate.cache.semantic`` (``max_entries``) over ``backend``, rebuilt
+    from ``namespace``'s vectors; they are persisted only in a shared backend (Redis)."""
+    return FaissSemanticIndex(
+        threshold=threshold,
+        max_entries=settings.max_entries,
+        backend=backend,
+        namespace=namespace,
+        persist=backend.name == "redis",
+    )
 
 
 def _one_faiss_thread() -> None:
@@ -91,123 +106,6 @@ def semantic_embedder() -> TextEmbedder:
     return make_embedder(None, threads=EMBED_THREADS, precision="float32")
 
 
-@dataclass(slots=True)
-class _Entry:
-    space: str
-    digest: str
-    entry_key: str
-    expires_at: float  # wall clock, so that it survives a restart
-    row: int
-
-
-@dataclass(slots=True)
-class _Space:
-    index: Any  # faiss.IndexFlatIP
-    rows: list[int] = field(default_factory=list)  # row -> entry id, -1 once dead
-    by_digest: dict[str, int] = field(default_factory=dict)  # text digest -> entry id
-    dead: int = 0
-
-
-class _Vectors:
-    """The spaces and their entries; used by the worker thread only."""
-
-    def __init__(self, max_entries: int, clock: Callable[[], float]) -> None:
-        self.max_entries = max_entries
-        self.clock = clock
-        self.spaces: dict[str, _Space] = {}
-        self.entries: OrderedDict[int, _Entry] = OrderedDict()  # oldest first
-        self._next_id = 0
-        self._next_sweep = clock() + SWEEP_S
-
-    def insert(self, space: str, digest: str, vector: FloatArray, entry_key: str, expires: float) -> None:
-        # faiss, numpy (optional, heavy): only once the semantic cache stores a vector
-        import faiss
-        import numpy as np
-
-        target = self.spaces.get(space)
-        if target is None:
-            target = self.spaces[space] = _Space(faiss.IndexFlatIP(int(vector.shape[0])))
-        elif target.index.d != vector.shape[0]:
-            return  # a vector of another model: never compared
-        if digest in target.by_digest:  # the same text again: the newer entry replaces it
-            self._kill(target.by_digest[digest])
-            target = self.spaces.setdefault(space, _Space(faiss.IndexFlatIP(int(vector.shape[0]))))
-        entry_id = self._next_id
-        self._next_id += 1
-        target.index.add(np.ascontiguousarray(vector.reshape(1, -1), dtype=np.float32))
-        target.rows.append(entry_id)
-        target.by_digest[digest] = entry_id
-        self.entries[entry_id] = _Entry(space, digest, entry_key, expires, len(target.rows) - 1)
-        while len(self.entries) > self.max_entries:
-            self._kill(next(iter(self.entries)))
-        if self.clock() >= self._next_sweep:
-            self.sweep()
-
-    def search(self, space: str, vector: FloatArray) -> tuple[str, float] | None:
-        """The best live entry of ``space`` and its similarity."""
-        # numpy (optional, heavy): on the worker thread, for a space that has vectors
-        import numpy as np
-
-        query = np.ascontiguousarray(vector.reshape(1, -1), dtype=np.float32)
-        now = self.clock()
-        k = 8
-        while (target := self.spaces.get(space)) is not None:
-            total, rows = target.index.ntotal, target.rows  # a kill below may compact the space
-            scores, found = target.index.search(query, min(k, total))
-            for score, row in zip(scores[0], found[0], strict=True):
-                entry = self.entries.get(rows[row]) if row >= 0 else None
-                if entry is None:
-                    continue
-                if entry.expires_at <= now:
-                    self._kill(rows[row])
-                    continue
-                return entry.entry_key, min(1.0, float(score))
-            if k >= total:
-                return None
-            k *= 4
-        return None
-
-    def remove_matching(self, pattern: str) -> int:
-        gone = [entry_id for entry_id, entry in self.entries.items() if fnmatchcase(entry.space, pattern)]
-        for entry_id in gone:
-            self._kill(entry_id)
-        return len(gone)
-
-    def sweep(self) -> None:
-        now = self.clock()
-        self._next_sweep = now + SWEEP_S
-        for entry_id in [i for i, entry in self.entries.items() if entry.expires_at <= now]:
-            self._kill(entry_id)
-
-    def _kill(self, entry_id: int) -> None:
-        entry = self.entries.pop(entry_id, None)
-        if entry is None:
-            return
-        target = self.spaces[entry.space]
-        target.rows[entry.row] = -1
-        target.dead += 1
-        if target.by_digest.get(entry.digest) == entry_id:
-            del target.by_digest[entry.digest]
-        live = len(target.rows) - target.dead
-        if live == 0:
-            del self.spaces[entry.space]
-        elif target.dead >= max(8, live):
-            self._compact(entry.space, target)
-
-    def _compact(self, name: str, target: _Space) -> None:
-        # faiss (optional, heavy): rebuilding a space's index without its dead rows
-        import faiss
-
-        keep = [row for row, entry_id in enumerate(target.rows) if entry_id >= 0]
-        vectors = target.index.reconstruct_n(0, target.index.ntotal)[keep]
-        index = faiss.IndexFlatIP(target.index.d)
-        index.add(vectors)
-        rows = [target.rows[row] for row in keep]
-        for row, entry_id in enumerate(rows):
-            self.entries[entry_id].row = row
-        self.spaces[name] = _Space(index, rows, target.by_digest, 0)
-
-
 class FaissSemanticIndex:
     """``SemanticIndex`` on faiss and the shared embedder; see the module docstring."""
 
@@ -217,15 +115,19 @@ class FaissSemanticIndex:
         threshold: float,
         max_entries: int,
         backend: CacheBackend,
+        namespace: str,
+        persist: bool = True,
         embedder: TextEmbedder | None = None,
         clock: Callable[[], float] = time.time,
         max_pending: int = DEFAULT_MAX_PENDING,
     ) -> None:
         self.threshold = threshold
         self.backend = backend
+        self.namespace = namespace
+        self.persist = persist  # False: the vectors live in the index only (an in-process backend)
         self.max_pending = max_pending
         self._embedder = embedder
-        self._vectors = _Vectors(max_entries, clock)
+        self._vectors = Spaces(max_entries, clock)
         self._clock = clock
         self._executor: ThreadPoolExecutor | None = None
         self._loading: asyncio.Future[None] | None = None
@@ -244,6 +146,10 @@ class FaissSemanticIndex:
     @property
     def entries(self) -> int:
         return len(self._vectors.entries)
+
+    def stats(self) -> dict[str, int | bool]:
+        """Ready, entries, and the counts (busy, dropped, errors, rebuilt)."""
+        return {"ready": self._ready, "entries": self.entries, **self.counts}
 
     def _run(self, function: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
         if self._executor is None:
@@ -328,7 +234,7 @@ class FaissSemanticIndex:
     async def _add(self, space: str, text: str, entry_key: str, ttl_s: float) -> None:
         try:
             stored = await self._run(self._add_now, space, text, entry_key, self._clock() + ttl_s)
-            if stored is not None:
+            if stored is not None and self.persist:
                 key, value = stored
                 await asyncio.wait_for(self.backend.set(key, value, ttl_s), BACKEND_TIMEOUT_S)
         except Exception as exc:  # the cache never fails a request, even one that is over
@@ -340,17 +246,20 @@ class FaissSemanticIndex:
             return None  # the embedder could not load (logged once): the semantic cache is off
         vector = self._embed(text)
         digest = text_digest(text)
-        key = vector_key(entry_key, space, digest)
+        key = vector_key(space, digest)
         self._vectors.insert(space, digest, vector, entry_key, expires)
         assert self._embedder is not None
         return key, encode_vector(entry_key, expires, self._embedder.model_name, digest, vector)
 
     async def clear(self, pattern: str) -> int:
-        """Forget the vectors whose space (``{model group}:{scope}:{digest}``) matches the glob
-        ``pattern``, here and in the backend (every namespace's); how many went."""
+        """Forget the vectors whose space (``{namespace}:{model group}:{scope}:{digest}``, so only
+        in the namespace ``pattern`` names) matches the glob ``pattern``, here and in the backend;
+        how many went."""
         here: int = await self._run(self._vectors.remove_matching, pattern)
+        if not self.persist:
+            return here
         try:
-            stored = await self.backend.delete_matching(f"*:v:{pattern}")
+            stored = await self.backend.delete_matching(vector_pattern(pattern))
         except Exception as exc:
             self.counts["errors"] += 1
             log.warning("semantic cache: clearing %s in the backend failed: %s", pattern, exc)
@@ -358,12 +267,13 @@ class FaissSemanticIndex:
         return max(here, stored)
 
     async def start(self) -> None:
-        """Rebuild the index from the backend, and load the embedder in the background.
+        """Rebuild the index from the backend (the namespace's vectors; nothing to rebuild when they
+        are not persisted), and load the embedder in the background.
 
         The rebuild (no embedding: the vectors are stored) runs on the worker before the model
         loads, so ``start`` returns as soon as the index is back, not when the model is."""
         try:
-            found = [item async for item in self._stored()]
+            found = [item async for item in self._stored()] if self.persist else []
         except Exception as exc:  # a backend down at start: begin empty
             self.counts["errors"] += 1
             log.warning("semantic cache: rebuilding the index from %s failed: %s", self.backend.name, exc)
@@ -378,7 +288,7 @@ class FaissSemanticIndex:
     async def _stored(self) -> AsyncIterator[StoredVector]:
         now = self._clock()
         model = self._embedder.model_name if self._embedder is not None else DEFAULT_MODEL
-        async for key, value in self.backend.scan("*:v:*"):
+        async for key, value in self.backend.scan(match_pattern(self.namespace, "v")):
             stored = decode_vector(key, value, model, now)
             if stored is not None:
                 yield stored

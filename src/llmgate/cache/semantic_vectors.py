@@ -1,10 +1,10 @@
 """A semantic vector as the backend stores it: its key and its value.
 
-Key: ``{namespace}:v:{space}:{digest}``, the namespace being that of the exact entry it points at,
-``space`` being ``{model group}:{scope}:{rest digest}`` (``keys.space_key``) and ``digest`` a
-BLAKE2b digest of the last user turn's text (the same text again in a space replaces its vector).
-So ``keys.match_pattern(namespace, "v", group, team)`` finds a model group's or a team's vectors,
-as it does their exact entries with ``"e"``.
+Key: ``{namespace}:v:{model group}:{scope}:{rest digest}:{digest}`` for the space
+``{namespace}:{model group}:{scope}:{rest digest}`` (``keys.space_key``; its namespace is that of
+the exact entry it points at), ``digest`` being a BLAKE2b digest of the last user turn's text (the
+same text again in a space replaces its vector). So ``keys.match_pattern(namespace, "v", group,
+team)`` finds a model group's or a team's vectors, as it does their exact entries with ``"e"``.
 
 Value: one JSON line (``e``: the exact entry's key, ``x``: when it expires, in Unix seconds,
 ``m``: the embedding model, ``h``: the text digest), then the vector as little-endian float32.
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     FloatArray = npt.NDArray[np.float32]
 
-__all__ = ["StoredVector", "decode_vector", "encode_vector", "text_digest", "vector_key"]
+__all__ = ["StoredVector", "decode_vector", "encode_vector", "text_digest", "vector_key", "vector_pattern"]
 
 
 class StoredVector(NamedTuple):
@@ -40,9 +40,16 @@ def text_digest(text: str) -> str:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
-def vector_key(entry_key: str, space: str, digest: str) -> str:
-    """``{namespace}:v:{space}:{digest}``, the namespace being the exact entry's."""
-    return f"{entry_key.split(':', 1)[0]}:v:{space}:{digest}"
+def vector_pattern(space: str) -> str:
+    """The key (or glob) of the vectors of ``space`` (or of a glob of spaces):
+    ``{namespace}:v:{the rest of the space}``."""
+    namespace, _, rest = space.partition(":")
+    return f"{namespace}:v:{rest}"
+
+
+def vector_key(space: str, digest: str) -> str:
+    """``{namespace}:v:{model group}:{scope}:{rest digest}:{digest}``."""
+    return f"{vector_pattern(space)}:{digest}"
 
 
 def encode_vector(entry_key: str, expires_at: float, model: str, digest: str, vector: FloatArray) -> bytes:
@@ -67,4 +74,4 @@ def decode_vector(key: str, value: bytes, model: str, now: float) -> StoredVecto
     if expires_at <= now or header.get("m") != model:
         return None
     vector = np.frombuffer(raw, dtype="<f4").astype(np.float32)
-    return StoredVector(":".join(parts[2:5]), parts[5], vector, entry_key, expires_at, key)
+    return StoredVector(":".join([parts[0], *parts[2:5]]), parts[5], vector, entry_key, expires_at, key)

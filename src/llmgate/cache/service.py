@@ -31,7 +31,7 @@ from llmgate.cache.base import CacheBackend, SemanticIndex
 from llmgate.cache.directives import read_directives
 from llmgate.cache.entries import JSON, Entry, decode, encode, storable
 from llmgate.cache.guard import Guard, Skipped
-from llmgate.cache.keys import canonical_digest, entry_key, match_pattern, scope_of, space_key
+from llmgate.cache.keys import canonical_digest, entry_key, match_pattern, scope_of, space_key, space_pattern
 from llmgate.cache.policy import CachePolicy
 from llmgate.cache.replay import Replayed, assemble, replay_chunks
 from llmgate.config.deployment import Deployment
@@ -201,7 +201,9 @@ class ResponseCache:
             plan = Plan(self, key, ttl, endpoint, call.model, keep_stream=keep)
         rule = self._rules(endpoint, body, policy.semantic) if semantic and self._rules is not None else None
         space = (
-            space_key(call.model, scope, canonical_digest(endpoint, call.model, rule[0])) if rule else None
+            space_key(namespace, call.model, scope, canonical_digest(endpoint, call.model, rule[0]))
+            if rule
+            else None
         )
         if plan is not None and rule is not None:
             plan.space, plan.text = space, rule[1]
@@ -292,6 +294,7 @@ class ResponseCache:
             held = {"entries": None, "bytes": None}
         models = {model: dict(counts) for model, counts in sorted(self._counts.items())}
         totals = {outcome: sum(c[outcome] for c in models.values()) for outcome in OUTCOMES}
+        index = {"semantic_index": self._index.stats()} if self._index is not None else {}
         return {
             "backend": self.backend.name,
             "namespace": self.policy.namespace,
@@ -302,6 +305,7 @@ class ResponseCache:
             "errors": self._guard.errors,
             "totals": totals,
             "models": models,
+            **index,
         }
 
     async def clear(self, model: str | None = None, team: str | None = None) -> int:
@@ -311,8 +315,8 @@ class ResponseCache:
             gone = await self._guard.call("clear", self.backend.delete_matching(pattern), ADMIN_TIMEOUT_S)
         except Skipped as exc:
             raise CacheUnavailable(f"the {self.backend.name} cache backend could not be reached") from exc
-        if self._index is not None:
-            await self._index.clear(space_pattern(model, team))
+        if self._index is not None:  # the namespace's vectors only, here and in the backend
+            await self._index.clear(space_pattern(self.policy.namespace, model, team))
         else:  # no index in this process (the CLI on Redis): the persisted vectors go all the same
             vectors = match_pattern(self.policy.namespace, "v", model, team)
             with contextlib.suppress(Skipped):
@@ -327,9 +331,3 @@ class ResponseCache:
         if self._index is not None:
             await self._index.close()
         await self.backend.close()
-
-
-def space_pattern(model: str | None, team: str | None) -> str:
-    """The glob of the semantic spaces of one model group and/or team."""
-    # a space is laid out as an entry key is, without namespace and kind (keys.space_key)
-    return match_pattern("", "", model, team).split(":", 2)[2]

@@ -4,8 +4,9 @@ An in-process cache lives in the gateway that serves it, so these commands ask t
 gateway's admin API (``GET /admin/cache/stats``, ``POST /admin/cache/clear``) at ``--base-url``
 (default ``http://127.0.0.1:4000``) with ``--api-key`` (the master key or an admin key; else
 ``LLMGATE_MASTER_KEY``, ``LLMGATE_API_KEY`` or the config's master key). With ``--config`` naming a
-Redis cache and no ``--base-url``, they work on Redis directly (stats then has no hit counts: those
-are each gateway process's own).
+Redis cache and no ``--base-url``, they work on Redis directly (stats then has no hit counts nor the
+semantic index's state: those are each gateway process's own; clear removes the semantic vectors
+of what it clears as well).
 """
 
 from __future__ import annotations
@@ -118,6 +119,12 @@ def _table(stats: dict[str, Any]) -> str:
     lines = [
         f"{name:<10} {stats.get(name)}" for name in ("backend", "namespace", "scope", "entries", "bytes")
     ]
+    index: dict[str, Any] | None = stats.get("semantic_index")
+    if index is not None:
+        state = "ready" if index.get("ready") else "loading"
+        kinds = ("busy", "dropped", "errors", "rebuilt")
+        tally = ", ".join(f"{kind} {index.get(kind, 0)}" for kind in kinds)
+        lines.append(f"{'semantic':<10} {state}, {index.get('entries', 0)} entries ({tally})")
     models: dict[str, dict[str, int]] = stats.get("models") or {}
     if models:
         width = max(len("model"), *(len(m) for m in models))

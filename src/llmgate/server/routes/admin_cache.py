@@ -4,8 +4,9 @@ what ``llmgate cache stats`` and ``llmgate cache clear`` call.
 The master key or an admin key. An in-process cache lives in the gateway, so only the gateway
 can say what it holds or clear it; the handlers are async because the cache's calls run on the
 gateway's event loop. Stats are the backend's (entries, bytes) and this process's counts of hits,
-misses, bypasses and errors by model group; clearing takes a model group and/or a team (neither:
-everything in the config's namespace).
+misses, bypasses and errors by model group, and the semantic index's state (``semantic_index``:
+ready, entries, busy, dropped, errors, rebuilt) when it runs; clearing takes a model group and/or
+a team (neither: everything in the config's namespace), and their semantic vectors go with them.
 """
 
 from __future__ import annotations
