@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 from llmgate.cache.base import CacheBackend
 from llmgate.cache.local import LocalBackend
+from llmgate.cache.near import NearBackend
 from llmgate.cache.policy import CachePolicy, cache_policy
 from llmgate.cache.semantic_index import build_semantic_index
 from llmgate.cache.semantic_rules import semantic_request
@@ -29,7 +30,8 @@ def build_backend(policy: CachePolicy) -> CacheBackend:
         # redis: only when the cache is kept in Redis, off the gateway's start-up otherwise
         from llmgate.cache.redis_backend import RedisBackend
 
-        return RedisBackend(policy.redis_url, f"{quote(policy.namespace, safe='')}:e:*")
+        far = RedisBackend(policy.redis_url, f"{quote(policy.namespace, safe='')}:e:*")
+        return NearBackend(far, policy.near_ttl_s, policy.max_bytes) if policy.near_ttl_s > 0 else far
     return LocalBackend(policy.max_bytes)
 
 

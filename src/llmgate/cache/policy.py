@@ -41,6 +41,7 @@ class CachePolicy:
     ttl_s: float
     lookup_timeout_s: float
     max_bytes: int
+    near_ttl_s: float  # Redis entries kept in-process this long too (near.py)
     similarity_threshold: float
     endpoints: frozenset[str]
     semantic: SemanticCacheSettings
@@ -108,6 +109,7 @@ def cache_policy(config: GatewayConfig) -> CachePolicy | None:
         ttl_s=params.ttl_s,
         lookup_timeout_s=own.lookup_timeout_ms / 1000,
         max_bytes=own.max_bytes,
+        near_ttl_s=own.near_ttl_s,
         similarity_threshold=params.similarity_threshold or DEFAULT_SIMILARITY_THRESHOLD,
         endpoints=params.endpoints(),
         semantic=own.semantic,

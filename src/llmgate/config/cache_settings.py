@@ -164,5 +164,6 @@ class CacheSettings(Strict):
     scope: Literal["team", "key", "global"] = "team"
     max_bytes: int = Field(default=DEFAULT_MAX_BYTES, ge=1024)  # the in-process backend's bound
     lookup_timeout_ms: float = Field(default=5.0, gt=0)  # a slower lookup is a skipped, counted miss
+    near_ttl_s: float = Field(default=10.0, ge=0)  # Redis entries also kept in-process this long (0: never)
     models: dict[str, ModelCacheSettings] = Field(default_factory=dict)
     semantic: SemanticCacheSettings = SemanticCacheSettings()
