@@ -139,6 +139,29 @@ def test_update_records_old_and_new_values_and_skips_no_ops(engine: Engine) -> N
         key_admin.update_key(engine, row.id, actor=ACTOR, rpm=0)
 
 
+def test_a_cache_setting_is_stored_in_the_metadata_keeping_the_rest(engine: Engine) -> None:
+    team = key_admin.create_team(engine, "ml", actor=ACTOR, metadata={"owner": "data"}, cache="off")
+    assert team.metadata == {"owner": "data", "cache": False}
+    _, row = key_admin.issue_key(engine, actor=ACTOR, alias="svc", cache="semantic")
+    assert row.metadata == {"cache": {"semantic": True}}
+    assert list_audit(engine)[-1].changes["metadata"] == [None, {"cache": {"semantic": True}}]
+    key_admin.update_key(engine, "svc", actor=ACTOR, metadata={"owner": "ops", "cache": {"semantic": True}})
+    off = key_admin.update_key(engine, "svc", actor=ACTOR, cache="off")
+    assert off.metadata == {"owner": "ops", "cache": False}
+    assert list_audit(engine)[-1].changes == {
+        "metadata": [{"owner": "ops", "cache": {"semantic": True}}, {"owner": "ops", "cache": False}]
+    }
+    assert key_admin.update_key(engine, "svc", actor=ACTOR, cache=None).metadata == {"owner": "ops"}
+    count = len(list_audit(engine))
+    assert key_admin.update_key(engine, "svc", actor=ACTOR, cache="on").metadata == {"owner": "ops"}
+    assert len(list_audit(engine)) == count  # nothing changed: nothing written
+    team = key_admin.update_team(engine, "ml", actor=ACTOR, cache="semantic")
+    assert team.metadata == {"owner": "data", "cache": {"semantic": True}}
+    with pytest.raises(InvalidRequest) as exc:
+        key_admin.update_team(engine, "ml", actor=ACTOR, cache="never")
+    assert exc.value.param == "cache"
+
+
 def test_update_team_gives_a_new_budget_the_monthly_period(engine: Engine) -> None:
     key_admin.create_team(engine, "search", actor=ACTOR, models=["a"], tags={"env": "prod"})
     team = key_admin.update_team(

@@ -13,11 +13,13 @@ import pytest
 from llmgate.auth.key_fields import (
     KEY_FIELDS,
     TEAM_FIELDS,
+    cache_setting,
     check_fields,
     check_models,
     check_new_expiry,
     default_period,
     plain,
+    with_cache,
 )
 from llmgate.config.budget_periods import PERIODS
 from llmgate.errors import InvalidRequest
@@ -39,6 +41,8 @@ from llmgate.errors import InvalidRequest
         ("tags", {"": "x"}),
         ("user_id", "  "),
         ("alias", "a\x00b"),
+        ("cache", "sometimes"),
+        ("cache", False),
     ],
 )
 def test_bad_values_are_refused_naming_the_field(field: str, value: Any) -> None:
@@ -113,3 +117,17 @@ def test_plain_writes_money_exactly_and_times_in_iso_8601() -> None:
     assert plain(Decimal("0.0010")) == "0.001"
     assert plain(datetime(2027, 1, 1, tzinfo=UTC)) == "2027-01-01T00:00:00+00:00"
     assert plain(["m"]) == ["m"] and plain(None) is None
+
+
+def test_a_cache_setting_is_metadata_cache_and_reads_back() -> None:
+    assert check_fields({"cache": " Semantic "}, TEAM_FIELDS) == {"cache": "semantic"}
+    assert check_fields({"cache": None}, KEY_FIELDS) == {"cache": None}  # cleared: "on"
+    metadata = {"owner": "data", "cache": {"no-store": True}}
+    assert with_cache(metadata, "off") == {"owner": "data", "cache": False}
+    assert with_cache(metadata, "semantic") == {"owner": "data", "cache": {"semantic": True}}
+    assert with_cache(metadata, "on") == with_cache(metadata, None) == {"owner": "data"}
+    assert metadata == {"owner": "data", "cache": {"no-store": True}}  # a copy: the row's stays
+    for setting in ("on", "off", "semantic"):
+        assert cache_setting(with_cache(metadata, setting)) == setting
+    assert cache_setting({"cache": {"no-cache": True, "no-store": True}}) == "off"  # LiteLLM's spelling
+    assert cache_setting(metadata) == "custom" and cache_setting(None) == "on"

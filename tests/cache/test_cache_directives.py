@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from llmgate.auth.key_fields import with_cache
 from llmgate.cache.directives import read_directives
 from llmgate.errors import InvalidRequest
 
@@ -34,6 +35,17 @@ def test_keys_and_teams_may_be_denied_or_opt_in() -> None:
     assert not read_directives({}, {}, key_metadata={"cache": {"no-store": True}}).denied
     assert read_directives({}, {}, key_metadata={"cache": {"semantic": True}}).semantic
     assert not read_directives({}, {}, key_metadata={"other": 1}).denied
+
+
+@pytest.mark.parametrize(("setting", "denied", "semantic"), [("off", True, False), ("semantic", False, True)])
+def test_the_settings_of_keys_cache_are_read_as_they_say(setting: str, denied: bool, semantic: bool) -> None:
+    """``llmgate keys|teams create --cache ...`` and the admin API's ``cache`` write what this reads."""
+    metadata = with_cache({"owner": "data"}, setting)
+    for owner in ("key_metadata", "team_metadata"):
+        directives = read_directives({}, {}, **{owner: metadata})
+        assert (directives.denied, directives.semantic) == (denied, semantic)
+    on = read_directives({}, {}, key_metadata=with_cache(metadata, "on"))
+    assert not on.denied and not on.semantic
 
 
 @pytest.mark.parametrize(

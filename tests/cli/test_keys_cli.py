@@ -17,8 +17,11 @@ from click.testing import Result
 from sqlalchemy.engine import Engine
 from typer.testing import CliRunner
 
+from llmgate.auth import key_admin
+from llmgate.cache.directives import read_directives
 from llmgate.cli.main import app
 from llmgate.store.db import create_engine_for
+from llmgate.store.keys import get_key, load_teams
 from llmgate.store.models import table
 
 KEY = re.compile(r"sk-lg-[A-Za-z0-9_-]{43}")
@@ -219,6 +222,7 @@ def test_teams(cli: Cli) -> None:
         (["--tags", "novalue"], "--tags"),
         (["--expires", "next year"], "--expires"),
         (["--models", ","], "--models"),
+        (["--cache", "sometimes"], "--cache: must be one of on, off, semantic, got 'sometimes'"),
     ],
 )
 def test_bad_options_are_one_line_usage_errors(
@@ -283,3 +287,37 @@ def test_models_must_be_in_the_config(cli: Cli, engine: Engine) -> None:
     assert "'c'" in cli.error(2, "teams", "update", "t", "--models", "a,c")
     assert cli.json("keys", "info", "x")["models"] == ["mock-echo"]
     assert cli.json("keys", "update", "x", "--models", "gpt-4o-mini")["models"] == ["gpt-4o-mini"]
+
+
+def test_cache_settings_of_keys_and_teams(cli: Cli, engine: Engine) -> None:
+    """``--cache``: off denies the cache, semantic opts in, on (or ``--clear cache``) leaves it to the
+    config; it is the row's ``metadata.cache``, as the gateway reads it, the rest of the metadata kept."""
+    created = cli.json("keys", "create", "--alias", "sem", "--cache", "semantic")
+    assert created["cache"] == "semantic"
+    (stored,) = rows(engine, "api_keys")
+    assert json.loads(stored["metadata_json"]) == {"cache": {"semantic": True}}
+    row = get_key(engine, "sem")
+    assert row is not None and read_directives({}, {}, row.metadata).semantic
+
+    key_admin.update_key(engine, "sem", actor="test", metadata={"owner": "data", "cache": {"semantic": True}})
+    assert cli.json("keys", "update", "sem", "--cache", "off", "--rpm", "5")["cache"] == "off"
+    row = get_key(engine, "sem")
+    assert row is not None and row.metadata == {"owner": "data", "cache": False} and row.rpm == 5
+    assert read_directives({}, {}, row.metadata).denied
+    listed = cli.ok("keys", "list").stdout.splitlines()
+    assert "cache" in listed[0] and re.search(r"\boff\b", listed[1])
+    assert cli.json("keys", "list")[0]["cache"] == "off"
+    assert re.search(r"cache\s+off", cli.ok("keys", "info", "sem").stdout)
+    assert cli.json("keys", "update", "sem", "--clear", "cache")["cache"] == "on"
+    row = get_key(engine, "sem")
+    assert row is not None and row.metadata == {"owner": "data"}
+    assert "contradicts" in cli.error(2, "keys", "update", "sem", "--cache", "on", "--clear", "cache")
+    assert "--cache: must be one of" in cli.error(2, "keys", "update", "sem", "--cache", "maybe")
+
+    assert cli.json("teams", "create", "--alias", "ml", "--cache", "off")["cache"] == "off"
+    assert load_teams(engine)[0].metadata == {"cache": False}
+    assert re.search(r"\boff\b", cli.ok("teams", "list").stdout.splitlines()[1])
+    assert cli.json("teams", "update", "ml", "--cache", "semantic")["cache"] == "semantic"
+    assert cli.json("teams", "update", "ml", "--cache", "on")["cache"] == "on"
+    assert load_teams(engine)[0].metadata == {}
+    assert "--cache: must be one of" in cli.error(2, "teams", "create", "--alias", "t2", "--cache", "yes")

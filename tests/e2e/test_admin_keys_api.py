@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -13,7 +14,7 @@ import sqlalchemy as sa
 from llmgate.store.models import table
 from support.configs import MASTER_KEY
 from support.gateway import RunningGateway
-from support.keys import add_key
+from support.keys import add_key, change_key
 
 AUTH = {"Authorization": f"Bearer {MASTER_KEY}"}
 CONFIG: dict[str, Any] = {
@@ -154,6 +155,8 @@ def test_key_lifecycle_over_http(gw: RunningGateway) -> None:
         ({"alias": "a", "expires": "soon"}, "expires"),
         ({"alias": "a", "colour": "red"}, "colour"),
         ({"rpm": 5}, "alias"),
+        ({"alias": "a", "cache": "sometimes"}, "cache"),
+        ({"alias": "a", "cache": False}, "cache"),
     ],
 )
 def test_bad_bodies_are_openai_shaped_400s(gw: RunningGateway, body: dict[str, Any], param: str) -> None:
@@ -314,3 +317,29 @@ def test_no_keys_are_made_for_a_gateway_without_a_master_key(
         refused = error(open_gw.post(path, json=body, headers=headers), 400)
         assert refused["code"] == "master_key_required" and "master_key" in refused["message"]
     assert [k["alias"] for k in ok(open_gw.get("/admin/keys", headers=headers))["data"]] == ["ops"]
+
+
+def test_cache_settings_of_keys_and_teams(gw: RunningGateway) -> None:
+    """``cache``: off, semantic or on (null: on), stored as ``metadata.cache``; the rest of the
+    metadata is kept; any other value is a 400 naming ``cache``, and nothing is written."""
+    team = ok(gw.post("/admin/teams", json={"alias": "t", "cache": "off"}, headers=AUTH), 201)
+    assert team["cache"] == "off"
+    key = ok(gw.post("/admin/keys", json={"alias": "k", "team": "t", "cache": "semantic"}, headers=AUTH), 201)
+    assert key["cache"] == "semantic"
+    change_key(gw.state.engine, key["id"], metadata_json='{"owner": "data", "cache": {"semantic": true}}')
+    assert ok(patch(gw, "/admin/keys/k", {"cache": "off"}))["cache"] == "off"
+    (stored,) = table_rows(gw, "api_keys")
+    assert stored["metadata_json"] and json.loads(stored["metadata_json"]) == {
+        "owner": "data",
+        "cache": False,
+    }
+    refused = error(patch(gw, "/admin/keys/k", {"cache": "maybe"}), 400, "cache")
+    assert refused["message"] == "cache: must be one of on, off, semantic, got 'maybe'"
+    assert ok(gw.get("/admin/keys/k", headers=AUTH))["cache"] == "off"  # unchanged
+    assert ok(patch(gw, "/admin/keys/k", {"cache": None}))["cache"] == "on"
+    assert json.loads(table_rows(gw, "api_keys")[0]["metadata_json"]) == {"owner": "data"}
+    assert ok(patch(gw, "/admin/teams/t", {"cache": "semantic"}))["cache"] == "semantic"
+    assert ok(gw.get("/admin/teams", headers=AUTH))["data"][0]["cache"] == "semantic"
+    error(patch(gw, "/admin/teams/t", {"cache": "none"}), 400, "cache")
+    error(gw.post("/admin/teams", json={"alias": "u", "cache": "OFFF"}, headers=AUTH), 400, "cache")
+    assert [t["id"] for t in ok(gw.get("/admin/teams", headers=AUTH))["data"]] == ["t"]

@@ -31,6 +31,7 @@ CASES = [
     ("--budget", "-5", "budget_usd", "-5"),
     ("--rpm", "0", "rpm", 0),
     ("--expires", "2020-01-01", "expires_at", "2020-01-01"),  # a new key may not be born expired
+    ("--cache", "sometimes", "cache", "sometimes"),
 ]
 
 

@@ -7,16 +7,21 @@ gateway's store.
 
 from __future__ import annotations
 
+import json
 import time
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
 import openai
 import orjson
 import pytest
+import yaml
+from typer.testing import CliRunner
 
 from e2e.test_proxy import MESSAGES, TOOLS, records
+from llmgate.cli.main import app
 from support.configs import MASTER_KEY, upstream_config
 from support.gateway import RunningGateway
 from support.keys import add_key, add_team
@@ -154,6 +159,51 @@ def test_a_key_denied_the_cache_bypasses_it(gateway: RunningGateway, upstream: F
     time.sleep(0.2)
     assert ask(gateway, key)[1]["x-llmgate-cache"] == "bypass"
     assert len(upstream.received) == 2
+
+
+def test_a_key_made_with_cache_off_bypasses_it(
+    gateway: RunningGateway, upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    """``llmgate keys create --cache off`` on the gateway's store: that key never reads or fills
+    the cache, while a key made without it misses, then hits."""
+    config = tmp_path / "keys.yaml"
+    url = gateway.state.engine.url.render_as_string(hide_password=False)
+    config.write_text(
+        yaml.safe_dump({"general_settings": {"master_key": MASTER_KEY}, "llmgate": {"database_url": url}})
+    )
+
+    def create(*args: str) -> str:
+        result = CliRunner().invoke(
+            app, ["keys", "create", "--config", str(config), "--format", "json", *args]
+        )
+        assert result.exit_code == 0, result.output
+        return str(json.loads(result.stdout)["key"])
+
+    denied, other = create("--alias", "no-cache", "--cache", "off"), create("--alias", "other")
+    assert ask(gateway, denied)[1]["x-llmgate-cache"] == "bypass"
+    assert ask(gateway, other)[1]["x-llmgate-cache"] == "miss"
+    wait_stored(gateway)
+    assert ask(gateway, other)[1]["x-llmgate-cache"] == "hit"
+    assert ask(gateway, denied)[1]["x-llmgate-cache"] == "bypass"
+    assert len(upstream.received) == 3
+
+
+def test_a_team_set_to_cache_off_denies_its_keys(gateway: RunningGateway, upstream: FakeUpstream) -> None:
+    """The admin API's ``cache: off`` on a team: its keys bypass the cache until it is on again."""
+    auth = {"authorization": f"Bearer {MASTER_KEY}"}
+    assert gateway.post("/admin/teams", json={"alias": "t", "cache": "off"}, headers=auth).status_code == 201
+    made = gateway.post("/admin/keys", json={"alias": "member", "team": "t"}, headers=auth)
+    key = made.json()["key"]
+    assert made.json()["cache"] == "on"  # the key's own setting: the team's applies
+    assert ask(gateway, key)[1]["x-llmgate-cache"] == "bypass"
+    time.sleep(0.2)
+    assert ask(gateway, key)[1]["x-llmgate-cache"] == "bypass"
+    turned = httpx.patch(f"{gateway.url}/admin/teams/t", json={"cache": "on"}, headers=auth, timeout=30)
+    assert turned.json()["cache"] == "on"
+    assert ask(gateway, key)[1]["x-llmgate-cache"] == "miss"
+    wait_stored(gateway)
+    assert ask(gateway, key)[1]["x-llmgate-cache"] == "hit"
+    assert len(upstream.received) == 3
 
 
 @pytest.mark.parametrize("how", ["body", "header"])

@@ -5,7 +5,8 @@ it is given (``store/keys.py``). Each function checks its values (a refusal is a
 ``InvalidRequest`` naming the field; a new key cannot be born expired), gives a budget without a
 period the monthly one, writes the audit entry's values as JSON (money as exact text, times as
 ISO 8601; never a key, a prefix or a hash) and says when a key's dashboard sessions end: when it
-is revoked or rotated, loses the admin role, or is given an expiry already past.
+is revoked or rotated, loses the admin role, or is given an expiry already past. A ``cache``
+setting (on, off, semantic) is written into the row's ``metadata.cache``, its other entries kept.
 
 A key is made here (``auth/keys.py``: 256 random bits, a public ``key_...`` id), stored by its
 hash and display prefix only, and handed back with its row, so the caller can show it this one
@@ -32,6 +33,7 @@ from llmgate.auth.key_fields import (
     no_nul,
     plain,
     text,
+    with_cache,
 )
 from llmgate.auth.keys import display_prefix, generate_key, generate_key_id, hash_key
 from llmgate.errors import InvalidRequest
@@ -57,6 +59,13 @@ def _changed(old: KeyRow | TeamRow, fields: Mapping[str, Any], *, end_sessions: 
     return Change(values={k: fields[k] for k in audit}, audit=audit, end_sessions=end_sessions)
 
 
+def _cache_in_metadata(values: dict[str, Any], metadata: Mapping[str, Any] | None) -> None:
+    """A ``cache`` setting said as ``metadata.cache``, in the metadata given or else ``metadata``
+    (the row's): its other entries are kept."""
+    if "cache" in values:
+        values["metadata"] = with_cache(values.get("metadata", metadata), values.pop("cache"))
+
+
 # --- teams ------------------------------------------------------------------------------------
 
 
@@ -65,6 +74,7 @@ def create_team(engine: Engine, team_id: str, *, actor: str, **limits: Unpack[Te
     team_id = text("alias", no_nul("alias", team_id))
     fields = check_fields({"tags": None, **limits}, TEAM_FIELDS)
     default_period(fields)
+    _cache_in_metadata(fields, None)
     return store.create_team(engine, team_id, actor=_actor(actor), values=fields, audit=_created(fields))
 
 
@@ -75,6 +85,7 @@ def update_team(engine: Engine, team_id: str, *, actor: str, **changes: Unpack[T
     def decide(old: TeamRow, now: datetime) -> Change:
         values = dict(fields)
         default_period(values, old.budget_period)
+        _cache_in_metadata(values, old.metadata)
         return _changed(old, values)
 
     return store.change_team(engine, team_id, actor=_actor(actor), action="team.update", decide=decide)
@@ -90,6 +101,7 @@ def issue_key(engine: Engine, *, actor: str, **fields: Unpack[KeyFields]) -> tup
     values = check_fields({"tags": None, **fields}, KEY_FIELDS)
     check_new_expiry(values.get("expires_at"))
     default_period(values)
+    _cache_in_metadata(values, None)
     audit = _created(values)
     if not values.get("admin"):
         audit.pop("admin", None)  # a plain key: nothing to say
@@ -115,6 +127,7 @@ def update_key(engine: Engine, key_ref: str, *, actor: str, **changes: Unpack[Ke
     def decide(old: KeyRow, now: datetime) -> Change:
         values = dict(fields)
         default_period(values, old.budget_period)
+        _cache_in_metadata(values, old.metadata)
         expires = values.get("expires_at")
         ends = ("admin" in values and not values["admin"]) or (expires is not None and expires <= now)
         return _changed(old, values, end_sessions=ends)

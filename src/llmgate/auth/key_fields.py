@@ -6,10 +6,12 @@ no text holds a NUL character (PostgreSQL cannot store one). A new key may not b
 (``check_new_expiry``); changing an existing key's expiry to the past stays allowed, as a way to
 end it. An allow-list names only models of the config (``check_models``, called by the CLI and
 the admin API, which know the config). A refused value is an ``InvalidRequest`` naming the field.
-A budget without a period is monthly (``default_period``). ``plain`` writes a row's values as
-JSON (money as exact text), for the audit trail and the CLI. ``auth/key_admin.py`` applies these
-rules and hands the store only valid values; the CLI checks options with them before it opens the
-store. No SQLAlchemy here, so that check stays cheap.
+A budget without a period is monthly (``default_period``). ``cache`` (``on``, ``off``,
+``semantic``) is said as the ``metadata.cache`` that ``cache/directives.py`` reads, the rest of the
+metadata kept (``with_cache``), and read back for people (``cache_setting``). ``plain`` writes a
+row's values as JSON (money as exact text), for the audit trail and the CLI. ``auth/key_admin.py``
+applies these rules and hands the store only valid values; the CLI checks options with them before
+it opens the store. No SQLAlchemy here, so that check stays cheap.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class Limits(TypedDict, total=False):
     tpm: int | None
     tags: Mapping[str, str] | None
     metadata: Mapping[str, Any] | None  # any JSON object (LiteLLM's metadata); None clears it
+    cache: str | None  # on | off | semantic, stored as metadata.cache; None is "on"
 
 
 class TeamFields(Limits, total=False):
@@ -62,6 +65,9 @@ MAX_COUNT = 2**31 - 1
 _KEY_ID = re.compile(r"key_[0-9a-f]{12}")
 #: a key's or team's metadata, as JSON text
 MAX_METADATA_BYTES = 16 * 1024
+#: a key's or team's cache setting (``cache/directives.py`` reads it from ``metadata.cache``)
+CACHE_SETTINGS = ("on", "off", "semantic")
+_CACHE_METADATA: dict[str, Any] = {"off": False, "semantic": {"semantic": True}}
 TEAM_FIELDS = frozenset(TeamFields.__annotations__)
 KEY_FIELDS = frozenset(KeyFields.__annotations__)
 
@@ -113,6 +119,11 @@ def _clean(field: str, value: Any) -> Any:
         if not value:
             raise bad(field, "name at least one model (leave it out to allow every model)")
         return list(dict.fromkeys(m.strip() for m in value))
+    if field == "cache":
+        setting = value.strip().lower() if isinstance(value, str) else value
+        if setting not in CACHE_SETTINGS:
+            raise bad(field, f"must be one of {', '.join(CACHE_SETTINGS)}, got {value!r}")
+        return setting
     if field == "budget_period" and value not in PERIODS:
         raise bad(field, f"must be one of {', '.join(PERIODS)}")
     if field == "metadata":
@@ -190,6 +201,28 @@ def check_models(models: list[str] | None, configured: Collection[str]) -> None:
         names = ", ".join(repr(m) for m in unknown)
         known = ", ".join(list(configured)[:10]) + (", ..." if len(configured) > 10 else "")
         raise bad("models", f"{names} not in the config's model_list (it has: {known or 'no models'})")
+
+
+def with_cache(metadata: Mapping[str, Any] | None, setting: str | None) -> dict[str, Any]:
+    """``metadata`` with its ``cache`` entry as ``setting`` says: ``off`` ``false`` (denied),
+    ``semantic`` ``{"semantic": true}`` (opted in), ``on`` or ``None`` none (the config decides).
+    Every other entry is kept as it is."""
+    kept = {name: value for name, value in (metadata or {}).items() if name != "cache"}
+    if setting in _CACHE_METADATA:
+        kept["cache"] = _CACHE_METADATA[str(setting)]
+    return kept
+
+
+def cache_setting(metadata: Mapping[str, Any] | None) -> str:
+    """A key's or team's ``metadata.cache`` for people: ``on`` (none), ``off``, ``semantic``, or
+    ``custom`` (other controls, e.g. ``{"no-store": true}``, set through LiteLLM's API)."""
+    if not metadata or "cache" not in metadata:
+        return "on"
+    setting = metadata["cache"]
+    flags = [setting.get(name) for name in ("no-cache", "no-store")] if isinstance(setting, Mapping) else []
+    if setting is False or flags == [True, True]:
+        return "off"
+    return "semantic" if setting == _CACHE_METADATA["semantic"] else "custom"
 
 
 def default_period(fields: dict[str, Any], current: str | None = None) -> None:

@@ -19,7 +19,7 @@ import orjson
 import typer
 
 from llmgate.auth import key_fields
-from llmgate.auth.key_fields import plain
+from llmgate.auth.key_fields import cache_setting, plain
 from llmgate.cli.common import fail
 from llmgate.errors import InvalidRequest
 from llmgate.store.money import usd
@@ -32,8 +32,8 @@ KEY_FIELDS: tuple[str, ...] = ("id", "alias", "key_prefix", "team_id", "user_id"
 KEY_FIELDS += ("budget_period", "rpm", "tpm", "tags", "expires_at", "revoked_at", "created_at", "updated_at")
 KEY_FIELDS += ("admin",)
 TEAM_FIELDS = ("models", "budget_usd", "budget_period", "rpm", "tpm", "tags", "created_at", "updated_at")
-KEY_CLEARABLE = ("team", "user", "models", "budget", "budget-period", "rpm", "tpm", "tags", "expires")
-TEAM_CLEARABLE = ("models", "budget", "budget-period", "rpm", "tpm", "tags")
+TEAM_CLEARABLE = ("models", "budget", "budget-period", "rpm", "tpm", "tags", "cache")
+KEY_CLEARABLE = ("team", "user", *TEAM_CLEARABLE, "expires")
 
 
 class Format(StrEnum):
@@ -53,6 +53,13 @@ Expires = Annotated[
     str | None, typer.Option(metavar="DATE", help="2027-01-01 or 2027-01-01T12:00 (UTC if no offset).")
 ]
 Tags = Annotated[str | None, typer.Option(metavar="K=V,...", help="Tags, e.g. cost_centre=cc-42,env=prod.")]
+Cache = Annotated[
+    str | None,
+    typer.Option(
+        metavar="on|off|semantic",
+        help="off: no response cache; semantic: opted into the semantic cache; on: as the config says.",
+    ),
+]
 Clear = Annotated[
     list[str] | None, typer.Option(metavar="FIELD", help="Empty a field (repeatable), e.g. rpm.")
 ]
@@ -121,6 +128,7 @@ OPTIONS: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "tpm": ("tpm", _count),
     "tags": ("tags", _tags),
     "expires": ("expires_at", _expires),
+    "cache": ("cache", _as_is),
 }
 #: a store field -> the option that sets it, as refusals name it
 OPTION_OF = {field: "--" + name.replace("_", "-") for name, (field, _) in OPTIONS.items()}
@@ -182,11 +190,15 @@ def status(row: KeyRow) -> str:
 
 
 def key_json(row: KeyRow) -> dict[str, Any]:
-    return {name: plain(getattr(row, name)) for name in KEY_FIELDS} | {"status": status(row)}
+    return {name: plain(getattr(row, name)) for name in KEY_FIELDS} | {
+        "cache": cache_setting(row.metadata),
+        "status": status(row),
+    }
 
 
 def team_json(row: TeamRow) -> dict[str, Any]:
-    return {"id": row.id, "alias": row.id} | {name: plain(getattr(row, name)) for name in TEAM_FIELDS}
+    fields = {name: plain(getattr(row, name)) for name in TEAM_FIELDS}
+    return {"id": row.id, "alias": row.id} | fields | {"cache": cache_setting(row.metadata)}
 
 
 def echo_json(value: Any) -> None:

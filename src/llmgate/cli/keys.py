@@ -5,7 +5,8 @@ Options are read by ``cli/key_options.py`` (a bad one ends as one line and exit 
 as an unknown team or a taken alias end as one line and exit code 1). A key is printed once, when
 it is created or rotated; lists and info show its prefix only, never the key or its hash. Changes
 are audited as ``cli:<os user>``. ``--admin`` makes an admin key (the admin API and the dashboard,
-as the master key).
+as the master key); ``--cache off|semantic|on`` denies the key the response cache, opts it into the
+semantic cache, or leaves it to the config.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from llmgate.auth.key_fields import cache_setting
 from llmgate.cli.common import ConfigOption, fail
 from llmgate.cli.key_options import (
     KEY_CLEARABLE,
     AdminChange,
     AdminRole,
     Budget,
+    Cache,
     Clear,
     Expires,
     Format,
@@ -65,6 +68,7 @@ def create(
     tpm: Tpm = None,
     expires: Expires = None,
     tags: Tags = None,
+    cache: Cache = None,
     admin: AdminRole = False,
     config: ConfigOption = None,
     format: FormatOption = Format.table,
@@ -95,13 +99,14 @@ def list_keys(
         typer.echo("no keys")
         return
     columns = ["id", "alias", "prefix", "team", "user", "models", "budget", "period", "rpm", "tpm"]
-    print_table([*columns, "expires (UTC)", "status", "admin"], [_key_line(r) for r in rows])
+    print_table([*columns, "expires (UTC)", "cache", "status", "admin"], [_key_line(r) for r in rows])
 
 
 def _key_line(r: KeyRow) -> list[Any]:
     expires = f"{r.expires_at:%Y-%m-%d %H:%M}" if r.expires_at else None
     line: list[Any] = [r.id, r.alias, r.key_prefix + "…", r.team_id, r.user_id, r.models or "all"]
-    line += [budget_text(r.budget_usd), r.budget_period, r.rpm, r.tpm, expires, status(r)]
+    line += [budget_text(r.budget_usd), r.budget_period, r.rpm, r.tpm, expires, cache_setting(r.metadata)]
+    line.append(status(r))
     return [*line, "admin" if r.admin else None]
 
 
@@ -122,7 +127,8 @@ def info(
 
 
 @keys_app.command(
-    "update", help="Change a key's alias, team, user, models, budget, limits, expiry, tags or admin role."
+    "update",
+    help="Change a key's alias, team, user, models, budget, limits, expiry, tags, cache or admin role.",
 )
 def update(
     key: Annotated[str, typer.Argument(metavar="KEY", help="Key id, alias, or the key itself.")],
@@ -136,6 +142,7 @@ def update(
     tpm: Tpm = None,
     expires: Expires = None,
     tags: Tags = None,
+    cache: Cache = None,
     clear: Clear = None,
     no_budget: NoBudget = False,
     admin: AdminChange = None,

@@ -1,7 +1,8 @@
 """``llmgate teams ...``: teams with their own models, budgets and limits (the team's name is its id).
 
 A thin client of ``auth/key_admin.py`` and the store, as ``cli/keys.py`` is for keys: options read by
-``cli/key_options.py``, changes audited as ``cli:<os user>``. Split out of ``cli/keys.py``.
+``cli/key_options.py``, changes audited as ``cli:<os user>``; ``--cache off`` denies every key of the
+team the response cache (``semantic``: opts them into the semantic cache). Split out of ``cli/keys.py``.
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from llmgate.auth.key_fields import cache_setting
 from llmgate.cli.common import ConfigOption
 from llmgate.cli.key_options import (
     TEAM_CLEARABLE,
     Budget,
+    Cache,
     Clear,
     Format,
     FormatOption,
@@ -49,11 +52,13 @@ def _show_teams(rows: list[TeamRow], format: Format, headline: str | None = None
     if not rows:
         typer.echo("no teams")
         return
-    print_table(["team", "models", "budget", "period", "rpm", "tpm", "tags"], [_team_line(r) for r in rows])
+    columns = ["team", "models", "budget", "period", "rpm", "tpm", "tags", "cache"]
+    print_table(columns, [_team_line(r) for r in rows])
 
 
 def _team_line(r: TeamRow) -> list[Any]:
-    return [r.id, r.models or "all", budget_text(r.budget_usd), r.budget_period, r.rpm, r.tpm, r.tags]
+    line = [r.id, r.models or "all", budget_text(r.budget_usd), r.budget_period, r.rpm, r.tpm, r.tags]
+    return [*line, cache_setting(r.metadata)]
 
 
 @teams_app.command("create", help="Create a team; its name is its id.")
@@ -65,6 +70,7 @@ def create_team(
     rpm: Rpm = None,
     tpm: Tpm = None,
     tags: Tags = None,
+    cache: Cache = None,
     config: ConfigOption = None,
     format: FormatOption = Format.table,
 ) -> None:
@@ -86,7 +92,7 @@ def list_teams(config: ConfigOption = None, format: FormatOption = Format.table)
     _show_teams(rows, format)
 
 
-@teams_app.command("update", help="Change a team's models, budget, limits or tags.")
+@teams_app.command("update", help="Change a team's models, budget, limits, tags or cache.")
 def update_team(
     name: Annotated[str, typer.Argument(metavar="NAME", help="The team's name.")],
     models: Models = None,
@@ -95,6 +101,7 @@ def update_team(
     rpm: Rpm = None,
     tpm: Tpm = None,
     tags: Tags = None,
+    cache: Cache = None,
     clear: Clear = None,
     no_budget: NoBudget = False,
     config: ConfigOption = None,

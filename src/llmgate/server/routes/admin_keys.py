@@ -7,7 +7,8 @@ an admin key), and the answer is a model in the OpenAPI schema. A key is in the 
 creation or rotation only; every other answer shows its prefix, never the key or its hash. Only the
 master key creates admin keys or gives a key the admin role (an admin key trying to is refused with
 403); a key cannot be created already expired (400), nor be allowed a model the config does not
-serve (400); keys and teams are made only when the config has a master key (400
+serve (400), nor have a ``cache`` other than on, off or semantic (400); keys and teams are made
+only when the config has a master key (400
 ``master_key_required``, ``config/master_key.py``). The handlers are plain functions, so FastAPI
 runs them (and their blocking store calls) in its thread pool, off the event loop.
 """
@@ -26,7 +27,7 @@ from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
 from sqlalchemy.engine import Engine
 
 from llmgate.auth import key_admin
-from llmgate.auth.key_fields import check_models
+from llmgate.auth.key_fields import cache_setting, check_models
 from llmgate.auth.keys import Identity
 from llmgate.config.master_key import KEYS_NEED_MASTER_KEY
 from llmgate.config.time_range import parse_moment
@@ -114,6 +115,9 @@ class LimitsBody(BaseModel):
     rpm: int | None = Field(None, description="Requests per minute.")
     tpm: int | None = Field(None, description="Tokens per minute.")
     tags: Tags | None = None
+    cache: str | None = Field(
+        None, description="off: no response cache; semantic: opted into the semantic cache; on: the config's."
+    )
 
 
 class TeamCreate(LimitsBody):
@@ -140,6 +144,12 @@ class KeyCreate(KeyUpdate):
 # --- answers ----------------------------------------------------------------------------------
 
 
+CacheSetting = Annotated[
+    Literal["on", "off", "semantic", "custom"],
+    Field(description="The response cache: custom is another metadata.cache, set through LiteLLM's API."),
+]
+
+
 class TeamInfo(BaseModel):
     id: str
     alias: str
@@ -149,6 +159,7 @@ class TeamInfo(BaseModel):
     rpm: int | None
     tpm: int | None
     tags: dict[str, str]
+    cache: CacheSetting
     created_at: datetime
     updated_at: datetime
 
@@ -170,6 +181,7 @@ class KeyInfo(BaseModel):
     created_at: datetime
     updated_at: datetime
     admin: bool = Field(description="An admin key: it may use the admin API and the dashboard.")
+    cache: CacheSetting
     status: Literal["active", "revoked", "expired"]
 
 
@@ -206,14 +218,16 @@ def _money(amount: Decimal | None) -> Decimal | None:
 
 
 def _key_info(row: store.KeyRow) -> dict[str, Any]:
-    fields = {name: getattr(row, name) for name in KeyInfo.model_fields if name != "status"}
+    fields = {name: getattr(row, name) for name in KeyInfo.model_fields if name not in ("status", "cache")}
     status = "revoked" if row.revoked_at else "active" if row.usable_at(datetime.now(UTC)) else "expired"
-    return fields | {"budget_usd": _money(row.budget_usd), "status": status}
+    derived = {"budget_usd": _money(row.budget_usd), "cache": cache_setting(row.metadata)}
+    return fields | derived | {"status": status}
 
 
 def _team_info(row: store.TeamRow) -> TeamInfo:
-    fields = {name: getattr(row, name) for name in TeamInfo.model_fields if name != "alias"}
-    return TeamInfo(**fields | {"alias": row.id, "budget_usd": _money(row.budget_usd)})
+    fields = {name: getattr(row, name) for name in TeamInfo.model_fields if name not in ("alias", "cache")}
+    derived = {"alias": row.id, "budget_usd": _money(row.budget_usd), "cache": cache_setting(row.metadata)}
+    return TeamInfo(**fields | derived)
 
 
 # --- dependencies -----------------------------------------------------------------------------
