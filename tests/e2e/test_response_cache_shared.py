@@ -127,12 +127,15 @@ def test_requests_succeed_when_redis_dies_or_stalls(
         assert headers["x-llmgate-cache"] in ("bypass", "miss") and text.startswith("Upstream says")
         assert time.perf_counter() - started < 0.5  # the upstream answers at once; Redis's wait is bounded
     assert _errors(gateway) >= 1
+    # the hot entry still answers from this replica's near copy while Redis is skipped
+    assert ask(gateway)[1]["x-llmgate-cache"] == "hit"
     process.send_signal(signal.SIGCONT)
     process.kill()  # and now gone altogether
     process.wait(10)
     for i in range(5):
         text, headers = ask(gateway, messages=[{"role": "user", "content": f"dead {i}"}])
         assert headers["x-llmgate-cache"] in ("bypass", "miss") and text.startswith("Upstream says")
+    assert ask(gateway)[1]["x-llmgate-cache"] == "hit"  # Redis gone: the near copy, within near_ttl_s
     assert len(upstream.received) == 11
 
 

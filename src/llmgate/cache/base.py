@@ -24,6 +24,10 @@ class CacheBackend(Protocol):
     async def get(self, key: str) -> bytes | None:
         """The value stored under ``key``, or None (absent or expired)."""
 
+    def peek(self, key: str) -> bytes | None:
+        """The value of ``key`` if this process holds it in memory (no I/O, never waits), else None:
+        read before ``get``, outside the service's bounds, so a failing Redis does not hide it."""
+
     async def set(self, key: str, value: bytes, ttl_s: float) -> None:
         """Store ``value`` under ``key`` for ``ttl_s`` seconds."""
 

@@ -36,6 +36,9 @@ class LocalBackend:
         self._bytes -= self._size(key, value)
 
     async def get(self, key: str) -> bytes | None:
+        return self.peek(key)
+
+    def peek(self, key: str) -> bytes | None:
         item = self._items.get(key)
         if item is None:
             return None

@@ -8,7 +8,9 @@ longer than the entry itself) within ``llmgate.cache.max_bytes``, least recently
 
 What that costs: another replica's ``llmgate cache clear`` reaches this one's near copies within
 ``near_ttl_s`` (its own clear at once), and a near copy may outlive its Redis entry by as much.
-Everything else (scans, stats, the semantic index's vectors) is Redis's alone.
+Everything else (scans, stats, the semantic index's vectors) is Redis's alone. The service reads
+the near copy (``peek``) before it asks Redis within its bounds, so while Redis is skipped (slow or
+down) the hot entries still answer.
 """
 
 from __future__ import annotations
@@ -30,8 +32,11 @@ class NearBackend:
         self._near = LocalBackend(max_bytes)
         self._ttl = near_ttl_s
 
+    def peek(self, key: str) -> bytes | None:
+        return self._near.peek(key)
+
     async def get(self, key: str) -> bytes | None:
-        value = await self._near.get(key)
+        value = self._near.peek(key)
         if value is None:
             value = await self._far.get(key)
             if value is not None:

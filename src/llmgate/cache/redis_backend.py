@@ -33,6 +33,9 @@ class RedisBackend:
         )
         self._own = namespace_pattern  # what stats counts: this config's namespace
 
+    def peek(self, key: str) -> bytes | None:
+        return None  # nothing is held in this process
+
     async def get(self, key: str) -> bytes | None:
         value = await self._redis.get(key)
         return bytes(value) if value is not None else None

@@ -214,11 +214,16 @@ class ResponseCache:
         try:
             entry = None
             if exact:
-                entry = self._fresh(await self._guard.call("get", self.backend.get(key), timeout), max_age)
+                value = self.backend.peek(key)  # held in this process: no I/O, outside the bounds
+                if value is None:
+                    value = await self._guard.call("get", self.backend.get(key), timeout)
+                entry = self._fresh(value, max_age)
             if entry is None and rule is not None and space is not None and self._index is not None:
                 found = await self._guard.call("find", self._index.find(space, rule[1]), SEMANTIC_TIMEOUT_S)
                 if found is not None:
-                    stored = await self._guard.call("get", self.backend.get(found[0]), timeout)
+                    stored = self.backend.peek(found[0])
+                    if stored is None:
+                        stored = await self._guard.call("get", self.backend.get(found[0]), timeout)
                     entry = self._fresh(stored, max_age)
                     if entry is not None:
                         call.cache_key, call.cache_similarity = found
