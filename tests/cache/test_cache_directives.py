@@ -58,9 +58,17 @@ def test_the_settings_of_keys_cache_are_read_as_they_say(setting: str, denied: b
         {"ttl": True},
         {"namespace": ""},
         {"nocache": True},
+        {"ttl": 1e300},  # past Redis's range: its refusal would count against every tenant's cache
+        {"ttl": 366 * 24 * 3600 + 1},
+        {"namespace": "n" * 129},
     ],
 )
 def test_a_bad_cache_field_is_a_400(field: Any) -> None:
     with pytest.raises(InvalidRequest) as error:
         read_directives({"cache": field}, {})
     assert error.value.param == "cache"
+
+
+def test_the_longest_ttl_and_namespace_are_accepted() -> None:
+    found = read_directives({"cache": {"ttl": 366 * 24 * 3600, "namespace": "n" * 128}}, {})
+    assert found.ttl_s == 366 * 24 * 3600 and found.namespace == "n" * 128

@@ -25,6 +25,11 @@ _FLAGS = ("no-cache", "no-store")
 _NUMBERS = ("ttl", "s-maxage")
 #: LiteLLM's other per-request controls: accepted, no effect here
 _IGNORED = frozenset({"use-cache"})
+#: the longest lifetime a request may ask for (a year): Redis refuses a TTL past its integer range,
+#: and a refused write counts against the backend for every tenant (guard.py skips it after three)
+MAX_TTL_S = 366 * 24 * 3600
+#: the longest namespace a request may name (it is part of every key it reads and writes)
+MAX_NAMESPACE_CHARS = 128
 
 
 @dataclass(slots=True)
@@ -67,12 +72,17 @@ def _from_request(directives: Directives, field: Any) -> None:
         elif name in _NUMBERS:
             number = _number(value, f"cache.{name}")
             if name == "ttl":
+                if number > MAX_TTL_S:
+                    raise InvalidRequest(f"cache.ttl must be at most {MAX_TTL_S} seconds", param="cache")
                 directives.ttl_s = number
             else:
                 directives.max_age_s = number
         elif name == "namespace":
-            if not isinstance(value, str) or not value:
-                raise InvalidRequest("cache.namespace must be a non-empty string", param="cache")
+            if not isinstance(value, str) or not value or len(value) > MAX_NAMESPACE_CHARS:
+                raise InvalidRequest(
+                    f"cache.namespace must be a string of 1 to {MAX_NAMESPACE_CHARS} characters",
+                    param="cache",
+                )
             directives.namespace = value
         elif name not in _IGNORED:
             raise InvalidRequest(
