@@ -42,12 +42,10 @@ def test_a_replayed_batch_stores_each_response_once(engine: Engine) -> None:
     kept = _kept("resp_kept_2")
     first = make_row(endpoint="responses", **{STORED_RESPONSE: kept})
     insert_records(engine, [first])
-    replayed = orjson.loads(
-        orjson.dumps({**first, "cost_usd": str(first["cost_usd"])})
-    )  # as a spill file has it
+    replayed = orjson.loads(orjson.dumps(first, default=str))  # as a spill file has it (amounts as text)
     replayed[STORED_RESPONSE]["created_at"] = kept["created_at"].isoformat()
     replayed["created_at"] = first["created_at"]
-    replayed["cost_usd"] = first["cost_usd"]
+    replayed["cost_usd"], replayed["saved_usd"] = first["cost_usd"], first["saved_usd"]
     assert insert_records(engine, [replayed]) == 0
     with engine.connect() as conn:
         count = conn.execute(
