@@ -12,7 +12,7 @@ call with a timeout of a few milliseconds, skips the cache on an error, and coun
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Protocol
 
 
@@ -39,6 +39,19 @@ class CacheBackend(Protocol):
 
     async def stats(self) -> dict[str, int]:
         """``entries`` and ``bytes`` held (for ``llmgate cache stats``)."""
+
+    async def close(self) -> None: ...
+
+
+class VectorFeed(Protocol):
+    """How replicas share the semantic vectors they add while they run (Redis pub/sub:
+    ``semantic_sync.py``): announce a stored vector's key, and receive the others' (key, value)."""
+
+    async def publish(self, key: str) -> None:
+        """Tell the other replicas a vector is stored under ``key``."""
+
+    def start(self, receive: Callable[[str, bytes], Awaitable[None]]) -> None:
+        """Listen in the background; ``receive`` gets each other replica's stored vector."""
 
     async def close(self) -> None: ...
 

@@ -23,7 +23,10 @@ busy (``benchmarks/cache_semantic.py``).
   with the entry's TTL, and ``start()`` rebuilds the index from the config's namespace's
   (``{namespace}:v:*``), so a gateway restarted on the same Redis keeps its semantic entries and
   gateways of other namespaces on that Redis never see them. Each replica's index holds what it
-  added since it started plus what was stored before. On the in-process backend nothing would
+  added since it started plus what was stored before, plus what the other replicas of its
+  namespace add while it runs: given a ``VectorFeed`` (``semantic_sync.py``, Redis pub/sub), it
+  announces each vector it persists and takes in the others' (never announcing them again); one
+  that was disconnected catches up at its next start. On the in-process backend nothing would
   survive a restart, so the vectors are kept in the index only (not twice inside ``max_bytes``).
 - ``stats()``: ready, entries, and the counts of lookups refused as busy, additions dropped,
   errors and vectors rebuilt at start (``llmgate cache stats``).
@@ -41,7 +44,7 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from llmgate.cache.base import CacheBackend, SemanticIndex
+from llmgate.cache.base import CacheBackend, SemanticIndex, VectorFeed
 from llmgate.cache.keys import match_pattern
 from llmgate.cache.semantic_spaces import Spaces
 from llmgate.cache.semantic_vectors import (
@@ -78,16 +81,22 @@ CLOSE_WAIT_S = 1.0
 
 
 def build_semantic_index(
-    settings: SemanticCacheSettings, threshold: float, backend: CacheBackend, namespace: str
+    settings: SemanticCacheSettings,
+    threshold: float,
+    backend: CacheBackend,
+    namespace: str,
+    feed: VectorFeed | None = None,
 ) -> SemanticIndex:
     """The semantic index of ``llmgate.cache.semantic`` (``max_entries``) over ``backend``, rebuilt
-    from ``namespace``'s vectors; they are persisted only in a shared backend (Redis)."""
+    from ``namespace``'s vectors; they are persisted only in a shared backend (Redis), and then
+    shared live with the other replicas through ``feed``."""
     return FaissSemanticIndex(
         threshold=threshold,
         max_entries=settings.max_entries,
         backend=backend,
         namespace=namespace,
         persist=backend.name == "redis",
+        feed=feed,
     )
 
 
@@ -117,6 +126,7 @@ class FaissSemanticIndex:
         backend: CacheBackend,
         namespace: str,
         persist: bool = True,
+        feed: VectorFeed | None = None,
         embedder: TextEmbedder | None = None,
         clock: Callable[[], float] = time.time,
         max_pending: int = DEFAULT_MAX_PENDING,
@@ -125,6 +135,7 @@ class FaissSemanticIndex:
         self.backend = backend
         self.namespace = namespace
         self.persist = persist  # False: the vectors live in the index only (an in-process backend)
+        self._feed = feed if persist else None  # shares what is persisted, only
         self.max_pending = max_pending
         self._embedder = embedder
         self._vectors = Spaces(max_entries, clock)
@@ -237,6 +248,8 @@ class FaissSemanticIndex:
             if stored is not None and self.persist:
                 key, value = stored
                 await asyncio.wait_for(self.backend.set(key, value, ttl_s), BACKEND_TIMEOUT_S)
+                if self._feed is not None:
+                    await asyncio.wait_for(self._feed.publish(key), BACKEND_TIMEOUT_S)
         except Exception as exc:  # the cache never fails a request, even one that is over
             self.counts["errors"] += 1
             log.warning("semantic cache: storing a vector failed: %s", exc)
@@ -268,7 +281,8 @@ class FaissSemanticIndex:
 
     async def start(self) -> None:
         """Rebuild the index from the backend (the namespace's vectors; nothing to rebuild when they
-        are not persisted), and load the embedder in the background.
+        are not persisted), start taking in the other replicas' new ones (with a feed), and load
+        the embedder in the background.
 
         The rebuild (no embedding: the vectors are stored) runs on the worker before the model
         loads, so ``start`` returns as soon as the index is back, not when the model is."""
@@ -278,6 +292,8 @@ class FaissSemanticIndex:
             self.counts["errors"] += 1
             log.warning("semantic cache: rebuilding the index from %s failed: %s", self.backend.name, exc)
             found = []
+        if self._feed is not None and not self._closed:
+            self._feed.start(self._receive)
         found.sort(key=lambda item: item.expires_at)  # oldest first, so the bound keeps the newest
         restored = self._run(self._restore, found[-self._vectors.max_entries :]) if found else None
         self._begin_loading()
@@ -297,14 +313,35 @@ class FaissSemanticIndex:
         for item in found:
             self._vectors.insert(item.space, item.digest, item.vector, item.entry_key, item.expires_at)
 
+    async def _receive(self, key: str, value: bytes) -> None:
+        """Another replica's new vector (from the feed): kept unless it is expired, of another
+        model, or held already; never announced again. Never raises into the feed."""
+        if self._failed or self._closed:
+            return
+        model = self._embedder.model_name if self._embedder is not None else DEFAULT_MODEL
+        try:
+            stored = decode_vector(key, value, model, self._clock())
+            if stored is not None:
+                await self._run(self._take, stored)
+        except Exception as exc:
+            self.counts["errors"] += 1
+            log.warning("semantic cache: taking in another replica's vector failed: %s", exc)
+
+    def _take(self, item: StoredVector) -> None:
+        if not self._vectors.holds(item.space, item.digest, item.entry_key, item.expires_at):
+            self._vectors.insert(item.space, item.digest, item.vector, item.entry_key, item.expires_at)
+
     async def close(self) -> None:
-        """Finish the additions under way (briefly: at most ``CLOSE_WAIT_S``), then stop the worker
-        (a model still loading finishes in the background)."""
+        """Finish the additions under way (briefly: at most ``CLOSE_WAIT_S``), then stop taking in
+        the other replicas' vectors and stop the worker (a model still loading finishes in the
+        background)."""
         self._closed = True
         if self._adds:
             _, late = await asyncio.wait(set(self._adds), timeout=CLOSE_WAIT_S)
             for task in late:
                 task.cancel()
+        if self._feed is not None:
+            await self._feed.close()  # unsubscribes
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None

@@ -83,6 +83,13 @@ class Spaces:
         if self.clock() >= self._next_sweep:
             self.sweep()
 
+    def holds(self, space: str, digest: str, entry_key: str, expires: float) -> bool:
+        """Is this text of ``space`` held already, for ``entry_key`` and at least until ``expires``?"""
+        target = self.spaces.get(space)
+        entry_id = target.by_digest.get(digest) if target is not None else None
+        entry = self.entries.get(entry_id) if entry_id is not None else None
+        return entry is not None and entry.entry_key == entry_key and entry.expires_at >= expires
+
     def search(self, space: str, vector: FloatArray) -> tuple[str, float] | None:
         """The best live entry of ``space`` and its similarity."""
         # numpy (optional, heavy): on the worker thread, for a space that has vectors
