@@ -55,15 +55,17 @@ def test_two_gateway_processes_share_the_redis_cache(
             with client:
                 return client.chat.completions.with_raw_response.create(model=MODEL, messages=MESSAGES)
 
+        # a fresh process's first Redis lookup may pass the 5 ms bound (a bypass); its answer is kept all the same
         miss = chat(first)
-        assert miss.headers["x-llmgate-cache"] == "miss"
+        assert miss.headers["x-llmgate-cache"] in ("miss", "bypass")
         deadline = time.monotonic() + 5
         while (hit := chat(second)).headers["x-llmgate-cache"] != "hit" and time.monotonic() < deadline:
             time.sleep(0.05)
         assert hit.headers["x-llmgate-cache"] == "hit"
         assert hit.parse().choices[0].message.content == miss.parse().choices[0].message.content
-        hits = len(upstream.received)
-        assert hits <= 2 and upstream.received[-1].body["messages"] == MESSAGES
+        reached = len(upstream.received)
+        assert chat(second).headers["x-llmgate-cache"] == "hit"  # the shared entry: no upstream call
+        assert len(upstream.received) == reached and upstream.received[-1].body["messages"] == MESSAGES
     finally:
         first.stop()
         second.stop()
@@ -116,7 +118,7 @@ def test_requests_succeed_when_redis_dies_or_stalls(
 ) -> None:
     process, url = own_redis
     numbered(upstream)
-    gateway = gateway_factory(redis_config(upstream, url, lookup_timeout_ms=20))
+    gateway = gateway_factory(redis_config(upstream, url, lookup_timeout_ms=50))
     assert ask(gateway)[1]["x-llmgate-cache"] == "miss"
     wait_stored(gateway)
     assert ask(gateway)[1]["x-llmgate-cache"] == "hit"
