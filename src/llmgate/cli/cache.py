@@ -14,13 +14,13 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Awaitable, Callable
-from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
 
 from llmgate.cli.common import ConfigOption, config_from, fail
+from llmgate.cli.report import TableFormat
 
 if TYPE_CHECKING:
     from llmgate.cache.service import ResponseCache
@@ -30,11 +30,6 @@ app = typer.Typer(help="The response cache: stats and clear.", no_args_is_help=T
 
 DEFAULT_BASE_URL = "http://127.0.0.1:4000"
 TIMEOUT_S = 60.0
-
-
-class StatsFormat(StrEnum):
-    table = "table"
-    json = "json"
 
 
 BaseUrl = Annotated[
@@ -141,7 +136,7 @@ def stats(
     base_url: BaseUrl = None,
     api_key: ApiKey = None,
     config: ConfigOption = None,
-    format: Annotated[StatsFormat, typer.Option("--format", help="table or json.")] = StatsFormat.table,
+    format: Annotated[TableFormat, typer.Option("--format", help="table or json.")] = TableFormat.table,
 ) -> None:
     """What the cache holds (backend, entries, bytes) and its hits, misses, bypasses and errors by model."""
     cfg = config_from(config, for_store_only=True) if config else None
@@ -152,7 +147,7 @@ def stats(
         data = _call("GET", "/admin/cache/stats", base_url, _key(api_key, cfg))
     typer.echo(
         orjson.dumps(data, option=orjson.OPT_INDENT_2).decode()
-        if format is StatsFormat.json
+        if format is TableFormat.json
         else _table(data)
     )
 
