@@ -17,7 +17,7 @@ from llmgate.store.migrate import current_revision, head_revision, upgrade
 
 
 def test_head_is_numbered() -> None:
-    assert head_revision() == "0011"
+    assert head_revision() == "0012"
 
 
 def test_empty_database_to_head(empty_engine: Engine) -> None:
@@ -53,6 +53,7 @@ def test_empty_database_to_head(empty_engine: Engine) -> None:
             "saved_usd",
         ],
         "ix_requests_spend_pg": ["created_at"],
+        "ix_requests_canary": ["canary_id", "created_at"],
     }
     assert {"teams", "api_keys", "audit_log"} <= set(inspector.get_table_names())
 

@@ -71,6 +71,8 @@ def make_row(**overrides: Any) -> dict[str, Any]:
         "cache_key": "cd" * 32,
         "cache_similarity": 0.9731,
         "saved_usd": Decimal("0.0000098765"),
+        "canary_id": "chat-v2",
+        "arm": "candidate",
     }
     row.update(overrides)
     return row

@@ -118,6 +118,26 @@ def test_retries_fallbacks_attempts_and_ttft() -> None:
     assert value(fams, ttft, ttft + "_bucket", le="0.05") == 1
 
 
+def test_a_canary_candidate_answering_is_not_a_fallback_but_its_fall_back_to_stable_is() -> None:
+    # the candidate arm of a canary on "gpt" is sent to the "backup" group first (routing/canaries.py)
+    metrics = CallMetrics()
+    first_time = [Attempt(BACKUP.id, "openai", "success", 80.0, status_code=200, group="backup")]
+    observe(metrics, call(deployment=BACKUP, attempts=first_time, canary_id="c1", arm="candidate"))
+    fams = families(metrics)
+    fallbacks = fams.get("llmgate_fallbacks")
+    assert fallbacks is None or not [s for s in fallbacks.samples if s.value], (
+        "the candidate's answer counted"
+    )
+    assert value(fams, "llmgate_requests", "llmgate_requests_total", model="gpt") == 1
+    fell_back = [
+        Attempt(BACKUP.id, "openai", "error", 30.0, "upstream_error", 500, group="backup"),
+        Attempt(GPT.id, "openai", "success", 80.0, status_code=200, group="gpt"),
+    ]
+    observe(metrics, call(deployment=GPT, attempts=fell_back, canary_id="c1", arm="candidate"))
+    fams = families(metrics)
+    assert value(fams, "llmgate_fallbacks", "llmgate_fallbacks_total", model="gpt", fallback_model="gpt") == 1
+
+
 def test_deltas_survive_the_pipe_and_merge_into_totals() -> None:
     child, parent = CallMetrics(), CallMetrics()
     observe(child, call())

@@ -6,8 +6,9 @@ on), and inserting the row (a value the database refuses: a NUL character in a P
 column, an integer past 64 bits). Either way the recorder isolates that one record (one by one
 when preparing; by bisecting a batch the store refused) and stores it degraded: every column that
 identifies and charges the call (id, time, endpoint, model, deployment, key, team, user, status,
-tokens, cost, latency, what the response cache did and saved) is kept, and the bodies (request,
-response, tool calls, metadata, error text, attempts) are replaced by one marker saying why::
+tokens, cost, latency, what the response cache did and saved, the canary and its arm) is kept, and
+the bodies (request, response, tool calls, metadata, error text, attempts) are replaced by one
+marker saying why::
 
     request_json = {"llmgate_degraded": "<why>"}
 
@@ -34,7 +35,14 @@ import orjson
 
 from llmgate.pricing import PriceBook
 from llmgate.telemetry.alerts import Alert, Sink, raise_alert_sync
-from llmgate.telemetry.call_record import CACHE_HITS, CallRecord, cache_columns, outcome_columns, to_row
+from llmgate.telemetry.call_record import (
+    CACHE_HITS,
+    CallRecord,
+    cache_columns,
+    canary_columns,
+    outcome_columns,
+    to_row,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -84,6 +92,8 @@ KEPT = frozenset(
         "cache_key",
         "cache_similarity",
         "saved_usd",
+        "canary_id",
+        "arm",
     }
 )
 #: the strict form: strings cut to this many characters, integers within a signed 64-bit column
@@ -126,8 +136,9 @@ def degraded_row(row: Mapping[str, Any], reason: str, strict: bool = False) -> R
             out["status_code"] = 0
         if not isinstance(out.get("latency_ms"), float | int):
             out["latency_ms"] = 0.0
-        if out.get("cache") is not None:  # a VARCHAR(16) on PostgreSQL
-            out["cache"] = out["cache"][:16]
+        for name in ("cache", "arm"):  # VARCHAR(16) on PostgreSQL
+            if out.get(name) is not None:
+                out[name] = out[name][:16]
         cost = row.get("cost_usd")
         if cost is not None and out.get("cost_usd") is None:
             out["cost_unknown"] = True  # the cost could not be stored: say so rather than 0
@@ -157,6 +168,7 @@ def _bare_row(call: CallRecord) -> Row:
         "model": call.model,
         **outcome_columns(call),
         **cache_columns(call),
+        **canary_columns(call),
         "cost_usd": Decimal(0) if call.cache in CACHE_HITS else None,  # a hit called no upstream
         "cost_unknown": True,
         "latency_ms": round(call.latency_ms, 3),

@@ -16,18 +16,17 @@ append-only: this module offers no way to change or delete an entry.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from llmgate.errors import InvalidRequest, StoreError
-from llmgate.store.db import describe_error
+from llmgate.errors import InvalidRequest
+from llmgate.store.audit import transaction as _transaction
+from llmgate.store.audit import write_audit as _write_audit
 from llmgate.store.key_rows import AuditRow as AuditRow
 from llmgate.store.key_rows import Change as Change
 from llmgate.store.key_rows import KeyRow as KeyRow
@@ -88,31 +87,6 @@ def _columns(fields: Mapping[str, Any]) -> dict[str, Any]:
             value = out.pop(name)
             out[f"{name}_json"] = orjson.dumps(value).decode() if value else None
     return out
-
-
-@contextmanager
-def _transaction(engine: Engine) -> Iterator[Connection]:
-    try:
-        with engine.begin() as conn:
-            yield conn
-    except IntegrityError as exc:
-        raise InvalidRequest(f"conflicting change: {describe_error(exc)}", code="conflict") from exc
-    except SQLAlchemyError as exc:
-        raise StoreError(f"store write failed: {describe_error(exc)}") from exc
-
-
-def _audit(
-    conn: Connection, at: datetime, actor: str, action: str, target: str, changes: Mapping[str, Any]
-) -> None:
-    conn.execute(
-        sa.insert(table("audit_log")).values(
-            at=at,
-            actor=actor,
-            action=action,
-            target=target,
-            changes_json=orjson.dumps(dict(changes)).decode() if changes else None,
-        )
-    )
 
 
 def _select_key(conn: Connection, ref: str, *, lock: bool = False) -> KeyRow | None:
@@ -186,7 +160,7 @@ def create_team(
         conn.execute(
             sa.insert(table("teams")).values(id=team_id, created_at=at, updated_at=at, **_columns(values))
         )
-        _audit(conn, at, actor, "team.create", team_id, audit)
+        _write_audit(conn, at, actor, "team.create", team_id, audit)
         return _team(conn, team_id)
 
 
@@ -216,7 +190,7 @@ def create_key(
                 **_columns(values),
             )
         )
-        _audit(conn, at, actor, "key.create", key_id, audit)
+        _write_audit(conn, at, actor, "key.create", key_id, audit)
         return _key(conn, key_id)
 
 
@@ -228,7 +202,7 @@ def _write(
         rows = table("api_keys" if kind == "key" else "teams")
         values = _columns(change.values)
         conn.execute(sa.update(rows).where(rows.c.id == old.id).values(updated_at=at, **values))
-        _audit(conn, at, actor, action, old.id, change.audit)
+        _write_audit(conn, at, actor, action, old.id, change.audit)
 
 
 def change_team(

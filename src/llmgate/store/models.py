@@ -4,7 +4,8 @@ Every table llmgate keeps is declared here, on ``metadata``, so that alembic's a
 them all; each schema change is also written down as a numbered migration in
 ``store/migrations/versions/`` (``0001_initial.py``, ``0002_...``). The migrations spell their
 column types out with plain SQLAlchemy types, so an old migration never changes because this
-module did. The live monitors' tables are in ``store/monitor_tables.py``, imported at the end.
+module did. The live monitors' tables are in ``store/monitor_tables.py``, the canaries' in
+``store/canary_tables.py``, both imported at the end.
 
 The tables are Core ``Table``s, not ORM classes: every query in ``store/`` is Core, and a command
 that reads the store then imports neither SQLAlchemy's ORM nor SQLModel (about a third of a
@@ -77,7 +78,19 @@ REQUESTS = sa.Table(
     col("cache_key", sa.String, null=True),  # the entry a hit came from (or a miss was stored under)
     col("cache_similarity", sa.Float, null=True),  # a semantic hit's cosine similarity
     col("saved_usd", Money, null=True),  # a hit: its cost at the prices of the day it was served
+    # canary releases (migration 0012): the canary that routed the call and its arm; NULL: none
+    col("canary_id", sa.String, null=True),
+    col("arm", sa.String(16), null=True),  # stable | candidate
     sa.Index("ix_requests_created_at_model", "created_at", "model"),
+    # a canary's evidence in (created_at, id) order; partial, so a call outside a canary (almost
+    # every one) costs its insert nothing here
+    sa.Index(
+        "ix_requests_canary",
+        "canary_id",
+        "created_at",
+        postgresql_where=sa.text("canary_id IS NOT NULL"),
+        sqlite_where=sa.text("canary_id IS NOT NULL"),
+    ),
     # Spend reports (migrations 0004, 0008, 0011): a covering index per store, empty (partial, WHERE
     # false) on the other one. SQLite's covers every column a report reads; PostgreSQL's leaves
     # out ``user`` and ``tags_json``, which a client can make longer than a B-tree entry may be.
@@ -286,6 +299,10 @@ sa.Table(
     col("severity", sa.String),  # info | warning | critical
     col("title", sa.String),
     col("details_json", sa.Text, null=True),
+    # for the operations report's MTTD / MTTR (migration 0012): the first record the condition
+    # affected, and when the alert was resolved (or its canary rolled back); NULL: not known / open
+    col("first_affected_at", UTCDateTime, null=True),
+    col("resolved_at", UTCDateTime, null=True),
 )
 
 
@@ -315,5 +332,6 @@ def row_defaults(of: sa.Table) -> tuple[dict[str, Any], frozenset[str]]:
 
 
 # The live monitors' tables live in their own module; importing it here puts them on the metadata.
+from llmgate.store import canary_tables as _canary_tables  # noqa: E402, F401  (canary releases)
 from llmgate.store import monitor_tables as _monitor_tables  # noqa: E402, F401
 from llmgate.store import response_tables as _response_tables  # noqa: E402, F401  (Responses API)

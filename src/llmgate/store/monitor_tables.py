@@ -46,6 +46,8 @@ sa.Table(
     col("answer_relevance", sa.Float, null=True),
     col("rag_json", sa.Text, null=True),  # per passage, unsupported words, source
     sa.Index("ix_monitor_samples_model_route_created", "model", "route", "created_at"),
+    # a canary's quality gates read the samples taken since their last read (migration 0012)
+    sa.Index("ix_monitor_samples_sampled_at", "sampled_at", "record_id"),
 )
 
 #: A pinned reference window for a model (``route`` ``*``: every route).

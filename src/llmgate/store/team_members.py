@@ -20,8 +20,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from llmgate.errors import InvalidRequest
+from llmgate.store.audit import transaction, write_audit
 from llmgate.store.key_rows import NotFound
-from llmgate.store.keys import _audit, _team, _transaction
+from llmgate.store.keys import _team
 from llmgate.store.models import table
 from llmgate.store.users import insert_user, revoke_keys_where
 
@@ -71,7 +72,7 @@ def add_members(
     """Add ``(user_id, role)`` members to the team (a user already in it is refused: 400); users
     that do not exist are created (``internal_user``). The team's members afterwards."""
     m = table("team_members")
-    with _transaction(engine) as conn:
+    with transaction(engine) as conn:
         _team(conn, team_id, lock=True)
         at = datetime.now(UTC)
         for user_id, role in members:
@@ -83,7 +84,7 @@ def add_members(
                 )
             _ensure_user(conn, user_id, at, actor, create_users)
             conn.execute(sa.insert(m).values(team_id=team_id, user_id=user_id, role=role, created_at=at))
-            _audit(
+            write_audit(
                 conn,
                 at,
                 actor,
@@ -105,23 +106,25 @@ def _ensure_user(conn: Connection, user_id: str, at: datetime, actor: str, creat
 
 def update_member(engine: Engine, team_id: str, user_id: str, role: str, *, actor: str) -> MemberRow:
     m = table("team_members")
-    with _transaction(engine) as conn:
+    with transaction(engine) as conn:
         old = _one_member(conn, team_id, user_id)
         if old.role != role:
             conn.execute(sa.update(m).where(m.c.team_id == team_id, m.c.user_id == user_id).values(role=role))
-            _audit(conn, datetime.now(UTC), actor, "team.member_update", team_id, {user_id: [old.role, role]})
+            write_audit(
+                conn, datetime.now(UTC), actor, "team.member_update", team_id, {user_id: [old.role, role]}
+            )
         return _one_member(conn, team_id, user_id)
 
 
 def remove_members(engine: Engine, team_id: str, user_ids: Sequence[str], *, actor: str) -> None:
     """Take the users out of the team (each must be a member: 404 otherwise). Their keys stay."""
     m = table("team_members")
-    with _transaction(engine) as conn:
+    with transaction(engine) as conn:
         at = datetime.now(UTC)
         for user_id in user_ids:
             _one_member(conn, team_id, user_id)
             conn.execute(sa.delete(m).where(m.c.team_id == team_id, m.c.user_id == user_id))
-            _audit(conn, at, actor, "team.member_delete", team_id, {"member": [user_id, None]})
+            write_audit(conn, at, actor, "team.member_delete", team_id, {"member": [user_id, None]})
 
 
 def _one_member(conn: Connection, team_id: str, user_id: str) -> MemberRow:
@@ -137,7 +140,7 @@ def delete_teams(engine: Engine, team_ids: Sequence[str], *, actor: str) -> dict
     keys. The ids of the keys revoked, per team."""
     teams, m, keys = table("teams"), table("team_members"), table("api_keys")
     revoked: dict[str, list[str]] = {}
-    with _transaction(engine) as conn:
+    with transaction(engine) as conn:
         at = datetime.now(UTC)
         for team_id in team_ids:
             _team(conn, team_id, lock=True)
@@ -148,5 +151,5 @@ def delete_teams(engine: Engine, team_ids: Sequence[str], *, actor: str) -> dict
             changes: Mapping[str, object] = (
                 {"keys_revoked": [None, revoked[team_id]]} if revoked[team_id] else {}
             )
-            _audit(conn, at, actor, "team.delete", team_id, changes)
+            write_audit(conn, at, actor, "team.delete", team_id, changes)
     return revoked

@@ -22,8 +22,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from llmgate.errors import InvalidRequest
+from llmgate.store.audit import transaction, write_audit
 from llmgate.store.key_rows import Change, NotFound, json_value
-from llmgate.store.keys import _audit, _transaction
 from llmgate.store.models import table
 from llmgate.store.sessions import end_sessions_of
 
@@ -121,14 +121,14 @@ def insert_user(
             id=user_id, created_at=at, updated_at=at, **_columns(values)
         )
     )
-    _audit(conn, at, actor, "user.create", user_id, audit)
+    write_audit(conn, at, actor, "user.create", user_id, audit)
 
 
 def create_user(
     engine: Engine, user_id: str, *, actor: str, values: Mapping[str, Any], audit: Mapping[str, Any]
 ) -> UserRow:
     """Insert a user with valid ``values`` (``auth/user_admin.py`` checked them) and its entry."""
-    with _transaction(engine) as conn:
+    with transaction(engine) as conn:
         insert_user(conn, user_id, datetime.now(UTC), actor, values, audit)
         return _user(conn, user_id)
 
@@ -138,14 +138,14 @@ def change_user(
 ) -> UserRow:
     """Lock the user, ``decide`` what changes from the row as it is, write it with its entry."""
     users = table("internal_users")
-    with _transaction(engine) as conn:
+    with transaction(engine) as conn:
         old = _user(conn, user_id, lock=True)
         at = datetime.now(UTC)
         change = decide(old, at)
         if change.values:
             values = _columns(change.values)
             conn.execute(sa.update(users).where(users.c.id == old.id).values(updated_at=at, **values))
-            _audit(conn, at, actor, "user.update", old.id, change.audit)
+            write_audit(conn, at, actor, "user.update", old.id, change.audit)
         return _user(conn, old.id)
 
 
@@ -156,7 +156,7 @@ def revoke_keys_where(conn: Connection, where: sa.ColumnElement[bool], at: datet
     ids = [r[0] for r in conn.execute(sa.select(keys.c.id).where(where, keys.c.revoked_at.is_(None)))]
     for key_id in ids:
         conn.execute(sa.update(keys).where(keys.c.id == key_id).values(revoked_at=at, updated_at=at))
-        _audit(conn, at, actor, "key.revoke", key_id, {"revoked_at": [None, at.isoformat()]})
+        write_audit(conn, at, actor, "key.revoke", key_id, {"revoked_at": [None, at.isoformat()]})
         end_sessions_of(conn, key_id)
     return ids
 
@@ -164,7 +164,7 @@ def revoke_keys_where(conn: Connection, where: sa.ColumnElement[bool], at: datet
 def delete_users(engine: Engine, user_ids: Sequence[str], *, actor: str) -> list[str]:
     """Delete each user (all or none: an unknown id is a 404), its memberships, and revoke its keys."""
     users, members, keys = table("internal_users"), table("team_members"), table("api_keys")
-    with _transaction(engine) as conn:
+    with transaction(engine) as conn:
         at = datetime.now(UTC)
         for user_id in user_ids:
             _user(conn, user_id, lock=True)
@@ -172,7 +172,7 @@ def delete_users(engine: Engine, user_ids: Sequence[str], *, actor: str) -> list
             revoked = revoke_keys_where(conn, keys.c.user_id == user_id, at, actor)
             conn.execute(sa.delete(members).where(members.c.user_id == user_id))
             conn.execute(sa.delete(users).where(users.c.id == user_id))
-            _audit(
+            write_audit(
                 conn, at, actor, "user.delete", user_id, {"keys_revoked": [None, revoked]} if revoked else {}
             )
         # the registry notices a deletion by its count; a key revoked moves api_keys' marker

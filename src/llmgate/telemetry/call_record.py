@@ -57,6 +57,7 @@ def attempt_of(
             status_code=200,
             started_ms=started_ms,
             model=deployment.upstream_model,
+            group=deployment.model_name,
         )
     return Attempt(
         deployment.id,
@@ -67,6 +68,7 @@ def attempt_of(
         status_code=exc.status_code,
         started_ms=started_ms,
         model=deployment.upstream_model,
+        group=deployment.model_name,
     )
 
 
@@ -80,6 +82,9 @@ class Attempt:
     status_code: int | None = None
     started_ms: float = 0.0  # from the request's arrival
     model: str = ""  # the model name sent upstream
+    # the deployment's model group: a later attempt on another group is a fallback, on the same
+    # group a retry (the operations report, reports/ops.py); "" in records from before it was kept
+    group: str = ""
 
     def __reduce__(self) -> tuple[Any, ...]:
         # pickled as its values (the writer pipe, spill files): the slots dataclass default,
@@ -96,6 +101,7 @@ class Attempt:
             "status_code": self.status_code,
             "started_ms": round(self.started_ms, 3),
             "model": self.model,
+            "group": self.group,
         }
 
 
@@ -130,6 +136,11 @@ class CallRecord:
     cache: str | None = None
     cache_key: str | None = None  # the entry a hit came from, or the one a miss is stored under
     cache_similarity: float | None = None  # a semantic hit's cosine similarity
+    #: a canary release (routing/canaries.py): the canary that routed the call, and its arm
+    #: ("stable" | "candidate"); None: no canary. Last, with defaults: a record pickled before
+    #: they existed (a shorter values tuple) still loads
+    canary_id: str | None = None
+    arm: str | None = None
 
     def __reduce__(self) -> tuple[Any, ...]:
         # pickled as its values, in field order (see Attempt.__reduce__): 4.5 -> 2.6 µs a record
@@ -221,6 +232,21 @@ def cache_columns(call: CallRecord) -> dict[str, Any]:
     }
 
 
+def fell_back(call: CallRecord) -> bool:
+    """The answer came from another model group than the one the call was first sent to: a
+    fallback. The first group is the first attempt's (a canary's candidate arm, or a promoted
+    canary, is first sent to the candidate's group, routing/canaries.py), else the alias asked for."""
+    if call.deployment is None:
+        return False
+    first = call.attempts[0].group if call.attempts and call.attempts[0].group else call.model
+    return call.deployment.model_name != first
+
+
+def canary_columns(call: CallRecord) -> dict[str, Any]:
+    """The canary that routed a call and its arm (both None outside a canary)."""
+    return {"canary_id": call.canary_id, "arm": call.arm}
+
+
 def to_row(call: CallRecord, prices: PriceBook) -> dict[str, Any]:
     """The stored form of a call (see the ``requests`` table in ``store/models.py``)."""
     return to_row_parsed(call, prices)[0]
@@ -310,6 +336,7 @@ def to_row_parsed(call: CallRecord, prices: PriceBook) -> tuple[dict[str, Any], 
         "team_id": call.team_id,
         **cache_columns(call),
         "saved_usd": None,
+        **canary_columns(call),
     }
     if call.stored_response is not None:  # inserted with the row, by the record's writer
         row[STORED_RESPONSE] = call.stored_response

@@ -21,7 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from llmgate.telemetry.call_record import CallRecord
+from llmgate.telemetry.call_record import CallRecord, fell_back
 
 #: name -> (help, label names); every value is a running total
 COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -143,7 +143,7 @@ class CallMetrics:
                 add("llmgate_upstream_attempts_total", (attempt.deployment, outcome))
             if len(call.attempts) > 1:
                 add("llmgate_retries_total", (model,), len(call.attempts) - 1)
-            if call.deployment is not None and call.deployment.model_name != call.model:
+            if call.deployment is not None and fell_back(call):
                 add("llmgate_fallbacks_total", (model, call.deployment.model_name))
             if call.attempts or call.deployment is not None:
                 self._observe("llmgate_request_duration_seconds", (model, deployment), call.latency_ms / 1000)

@@ -15,7 +15,7 @@ import orjson
 
 from llmgate.protocol.endpoints import Endpoint
 from llmgate.telemetry.answers import Parsed
-from llmgate.telemetry.call_record import Attempt, CallRecord
+from llmgate.telemetry.call_record import Attempt, CallRecord, fell_back
 
 #: llmgate/litellm provider names -> ``gen_ai.provider.name`` well-known values (others pass as they are)
 PROVIDERS = {
@@ -119,11 +119,6 @@ def _content(call: CallRecord, row: dict[str, Any], parsed: Parsed) -> dict[str,
     return out
 
 
-def is_fallback(call: CallRecord) -> bool:
-    """The answer came from another model group than the one the client asked for."""
-    return call.deployment is not None and call.deployment.model_name != call.model
-
-
 def request_attributes(
     call: CallRecord, row: dict[str, Any], parsed: Parsed, *, capture_content: bool
 ) -> dict[str, Any]:
@@ -136,7 +131,7 @@ def request_attributes(
         "http.response.status_code": call.status_code,
         "llmgate.request.id": call.id,
         "llmgate.attempts": len(call.attempts),
-        "llmgate.fallback": is_fallback(call),
+        "llmgate.fallback": fell_back(call),
         "llmgate.stream": call.stream,
     }
     attrs.update(_request_params(call.request))
