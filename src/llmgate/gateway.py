@@ -48,6 +48,7 @@ from llmgate.protocol.stream_errors import stream_error
 from llmgate.providers.base import Provider, UpstreamResponse, UpstreamStream
 from llmgate.routing import Router
 from llmgate.routing.attempts import Attempts
+from llmgate.routing.canaries import CanaryTable, canary_headers, variant_body
 from llmgate.routing.modes import check_endpoint
 from llmgate.telemetry.call_record import CallRecord, attempt_of, bounded_name, to_row
 from llmgate.telemetry.metrics import CallMetrics
@@ -63,6 +64,14 @@ CLIENT_CLOSED_TYPE = "client_closed"
 
 #: Header carrying a request's retrieved passages (a JSON array of strings, or one passage).
 CONTEXT_HEADER = "x-llmgate-context"
+
+
+def _new_call(endpoint: Endpoint) -> CallRecord:
+    """A request's record as it arrives: nothing known yet but its endpoint."""
+    now, request_id = datetime.now(UTC), os.urandom(16).hex()
+    return CallRecord(
+        id=request_id, created_at=now, endpoint=endpoint.value, model="", request={}, stream=False
+    )
 
 
 @dataclass(slots=True)
@@ -99,7 +108,9 @@ class Gateway:
         metrics: CallMetrics | None = None,
         adapters: Adapters | None = None,
         cache: ResponseCache | None = None,
+        canaries: CanaryTable | None = None,
     ) -> None:
+        self._canaries = canaries or CanaryTable()  # canary releases (routing/canaries.py)
         self._enforcer = enforcer
         self._cache = cache  # the response cache (cache/); None when the config turns it on nowhere
         self._adapters = adapters or Adapters()  # a deployment of another API (apis/)
@@ -124,14 +135,7 @@ class Gateway:
         self, endpoint: Endpoint, raw: bytes, headers: Mapping[str, str], started: float
     ) -> Reply | StreamReply:
         """Serve one proxied request. ``started`` is ``time.perf_counter()`` at arrival."""
-        call = CallRecord(
-            id=os.urandom(16).hex(),
-            created_at=datetime.now(UTC),
-            endpoint=endpoint.value,
-            model="",
-            request={},
-            stream=False,
-        )
+        call = _new_call(endpoint)
         CURRENT_RECORD.set(call)  # adapters leave what the store keeps with the record (apis/base.py)
         try:
             identity = await self._auth.aauthenticate(headers.get("authorization"), api_key_header(headers))
@@ -180,17 +184,18 @@ class Gateway:
                 admission = await self._enforcer.admit(
                     key, identity.team, call.user, parsed.model, worst_case=worst
                 )
+            via = self._canaries.steer(call, headers, identity.is_admin)  # routing/canaries.py
             plan: Plan | None = None
-            if self._cache is not None:  # a hit answers without any upstream
-                found = await self._cache.lookup(endpoint.value, call, parsed, identity, headers)
+            if self._cache is not None and call.arm is None:  # a hit answers without any upstream
+                found = await self._cache.lookup(endpoint.value, call, parsed, identity, headers, via)
                 if found.entry is not None:
                     return self._cached(call, found, started, admission)
                 plan = found.plan
             elif "cache" in parsed.body:  # LiteLLM's per-request cache controls are never sent upstream
                 del parsed.body["cache"]
             if parsed.stream:
-                return await self._open_stream(endpoint, call, headers, started, admission, plan)
-            return await self._complete(endpoint, call, headers, started, admission, plan)
+                return await self._open_stream(endpoint, call, headers, started, admission, plan, via)
+            return await self._complete(endpoint, call, headers, started, admission, plan, via)
         except AuthenticationError as exc:  # only authentication raises it
             token = bearer_token(headers.get("authorization"), api_key_header(headers))
             self._auth_failures.refused(exc.code or "invalid_api_key", token)
@@ -211,14 +216,7 @@ class Gateway:
 
     def reject(self, endpoint: Endpoint, exc: LlmgateError, started: float) -> Reply:
         """Record and answer a request refused before its body was read (e.g. too large)."""
-        call = CallRecord(
-            id=os.urandom(16).hex(),
-            created_at=datetime.now(UTC),
-            endpoint=endpoint.value,
-            model="",
-            request={},
-            stream=False,
-        )
+        call = _new_call(endpoint)
         return self._fail(call, exc, started)
 
     # --- internals ------------------------------------------------------------------------
@@ -229,6 +227,8 @@ class Gateway:
             headers["x-llmgate-model"] = call.deployment.id
         if call.cache is not None:
             headers.update(cache_headers(call))
+        if call.arm is not None:
+            headers.update(canary_headers(call))
         return headers
 
     def _cached(
@@ -251,6 +251,8 @@ class Gateway:
         for key, value in deployment.request_defaults.items():
             body.setdefault(key, value)
         body["model"] = deployment.upstream_model
+        if deployment.request_overrides or deployment.system_prompt is not None:  # a canary's variant
+            variant_body(body, deployment, call.endpoint)
         return body
 
     async def _complete(
@@ -261,6 +263,7 @@ class Gateway:
         started: float,
         admission: Admission | None,
         plan: Plan | None = None,
+        via: str | None = None,
     ) -> Reply:
         def send(deployment: Deployment, timeout: float) -> Awaitable[UpstreamResponse]:
             provider = self._providers[deployment.id]
@@ -271,7 +274,9 @@ class Gateway:
             return provider.send(deployment, endpoint, body, timeout=timeout)
 
         try:
-            response = await self._attempts.first_answer(call.model, send, call.attempts, started=started)
+            response = await self._attempts.first_answer(
+                call.model, send, call.attempts, started=started, via=via
+            )
         except ProviderError as exc:
             self._account(call, admission)  # nothing answered: releases its reservation
             return self._fail(call, exc, started)
@@ -299,6 +304,7 @@ class Gateway:
         started: float,
         admission: Admission | None,
         plan: Plan | None = None,
+        via: str | None = None,
     ) -> Reply | StreamReply:
         def open_one(deployment: Deployment, timeout: float) -> Awaitable[UpstreamStream]:
             provider = self._providers[deployment.id]
@@ -310,7 +316,7 @@ class Gateway:
 
         try:
             stream = await self._attempts.first_answer(
-                call.model, open_one, call.attempts, started=started, stream=True
+                call.model, open_one, call.attempts, started=started, stream=True, via=via
             )
         except ProviderError as exc:
             self._account(call, admission)  # nothing answered: releases its reservation

@@ -171,8 +171,11 @@ class ResponseCache:
         request: ParsedRequest,
         identity: Identity,
         headers: Mapping[str, str],
+        group: str | None = None,
     ) -> Lookup:
-        """Look ``request`` up (its ``cache`` field is taken out of its body, whatever happens)."""
+        """Look ``request`` up (its ``cache`` field is taken out of its body, whatever happens).
+        ``group``: the model group it is routed to when not ``call.model`` (a promoted canary's
+        candidate, ``routing/canaries.py``): the entries are filed under it, the settings are the model's."""
         body, stream = request.body, request.stream
         key_row, team = identity.key, identity.team
         directives = read_directives(
@@ -188,9 +191,8 @@ class ResponseCache:
             return NOTHING
         scope = scope_of(policy.scope, call.key_id, call.team_id)
         namespace = directives.namespace or policy.namespace
-        key = call.cache_key = entry_key(
-            namespace, call.model, scope, canonical_digest(endpoint, call.model, body)
-        )
+        filed = group or call.model
+        key = call.cache_key = entry_key(namespace, filed, scope, canonical_digest(endpoint, filed, body))
         if directives.denied:
             self._note(call, "bypass")
             return NOTHING
@@ -198,12 +200,10 @@ class ResponseCache:
         plan = None
         if not directives.no_store and ttl > 0:
             keep = not stream or (not body.get("logprobs") and body.get("n") in (None, 1))
-            plan = Plan(self, key, ttl, endpoint, call.model, keep_stream=keep)
+            plan = Plan(self, key, ttl, endpoint, filed, keep_stream=keep)
         rule = self._rules(endpoint, body, policy.semantic) if semantic and self._rules is not None else None
         space = (
-            space_key(namespace, call.model, scope, canonical_digest(endpoint, call.model, rule[0]))
-            if rule
-            else None
+            space_key(namespace, filed, scope, canonical_digest(endpoint, filed, rule[0])) if rule else None
         )
         if plan is not None and rule is not None:
             plan.space, plan.text = space, rule[1]

@@ -49,6 +49,9 @@ class Deployment:
     mock_seed: int | None
     responses_api: bool | None = None  # model_info.responses_api (apis/responses_choice.py)
     cache_creation_input_token_cost: Decimal | None = None  # writing Anthropic's prompt cache
+    # a canary's variant of a deployment (routing/canaries.py), applied by the gateway's _body_for:
+    request_overrides: dict[str, Any] = field(default_factory=dict)  # forced onto the request body
+    system_prompt: str | None = None  # replaces the first system message of a chat request, or goes first
 
     @property
     def price_key(self) -> str:

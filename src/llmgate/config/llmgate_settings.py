@@ -2,7 +2,8 @@
 
 Storage, prompt logging, request limits, time zone and pricing, the recorder, HTTP and dashboard
 hardening, alert sinks (``alerts``), eval schedules (``eval_schedules``), monitors and the
-OpenTelemetry export. Every section here is ``Strict``: a key llmgate does not know is an error.
+OpenTelemetry export, canary releases (``canaries``, ``canary_controller``: ``canary_settings.py``).
+Every section here is ``Strict``: a key llmgate does not know is an error.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator
 
 from llmgate.config.cache_settings import CacheSettings
+from llmgate.config.canary_settings import CanaryControllerSettings, CanarySettings
 from llmgate.config.hardening import HttpSettings, RecorderSettings, UiSettings
 from llmgate.config.monitors import MonitorSettings
 from llmgate.config.schema_base import Strict
@@ -108,6 +110,8 @@ class LlmgateSettings(Strict):
     otel_sample_rate: float = Field(default=1.0, ge=0, le=1)
     metrics_require_auth: bool = False  # GET /metrics: open (as scrape targets are) or admin only
     cache: CacheSettings = CacheSettings()  # the response cache (cache/): scope, bounds, per model group
+    canaries: list[CanarySettings] = Field(default_factory=list)  # canary releases (routing/canaries.py)
+    canary_controller: CanaryControllerSettings = CanaryControllerSettings()
 
     @field_validator("eval_schedules")
     @classmethod

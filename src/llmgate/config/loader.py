@@ -3,7 +3,8 @@
 Every failure is a ``ConfigError`` with one message that names the file and the key, so
 ``llmgate serve`` can stop before anything half-starts. Relative SQLite paths and the spill
 directory are resolved against the config file's folder, so the server and every CLI
-command pointed at the same file find the same store.
+command pointed at the same file find the same store; so are eval schedules' suites and canaries'
+``eval:<suite>`` gates.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import yaml
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from llmgate.config.canary_settings import EVAL_GATE_PREFIX
 from llmgate.config.problems import key_path, plain_problem
 from llmgate.config.schema import GatewayConfig
 from llmgate.errors import ConfigError
@@ -111,6 +113,13 @@ def _normalise_database_url(url: str, base_dir: Path) -> str:
     return url
 
 
+def _eval_gate(gate: str, base_dir: Path) -> str:
+    """A canary's ``eval:<suite>`` gate with the suite's path made absolute (others as they are)."""
+    if not gate.startswith(EVAL_GATE_PREFIX):
+        return gate
+    return EVAL_GATE_PREFIX + str((base_dir / gate[len(EVAL_GATE_PREFIX) :].strip()).resolve())
+
+
 def parse_config(
     data: dict[str, Any], *, source: str = "config", base_dir: Path | None = None, lenient_env: bool = False
 ) -> GatewayConfig:
@@ -152,15 +161,27 @@ def parse_config(
         )
         for schedule in config.llmgate.eval_schedules
     ]
+    canaries = [  # eval gates' suites relative to the config file, as schedules' are
+        canary.model_copy(update={"gates": tuple(_eval_gate(gate, base_dir) for gate in canary.gates)})
+        for canary in config.llmgate.canaries
+    ]
     llmgate = config.llmgate.model_copy(
         update={
             "eval_schedules": schedules,
+            "canaries": canaries,
             "pricing_file": pricing_file,
             "database_url": database_url,
             "spill_dir": str(spill_dir if spill_dir.is_absolute() else (base_dir / spill_dir).resolve()),
         }
     )
     return config.model_copy(update={"llmgate": llmgate})
+
+
+def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The config file as written, its ``include:`` files merged in, ``os.environ/NAME`` left as it
+    is (``llmgate canary export`` copies ``model_list`` entries from it without their secrets)."""
+    file = Path(path).expanduser()
+    return _merge_includes(file, _read_yaml(file))
 
 
 def load_config(path: str | os.PathLike[str] | None = None, *, for_store_only: bool = False) -> GatewayConfig:

@@ -18,10 +18,11 @@ together (``general_settings``, the checks across sections) and re-exports them,
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from llmgate.config.canary_settings import CANARY_GROUP_PREFIX, check_canaries, resolve_bare_candidates
 from llmgate.config.litellm_compat import LiteLLMCompatible, litellm_known_keys
 from llmgate.config.llmgate_settings import MIB, AlertSettings, EvalSchedule, LlmgateSettings, WebhookSettings
 from llmgate.config.model_entry import REQUEST_DEFAULT_PARAMS, LiteLLMParams, ModelEntry, ModelInfo
@@ -102,6 +103,24 @@ class GatewayConfig(Strict):
     general_settings: GeneralSettings = GeneralSettings()
     environment_variables: dict[str, str] = Field(default_factory=dict)
     llmgate: LlmgateSettings = LlmgateSettings()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_candidates(cls, data: Any) -> Any:  # a canary's ``candidate: <deployment id>``
+        return resolve_bare_candidates(data)
+
+    @model_validator(mode="after")
+    def _canaries_name_groups(self) -> GatewayConfig:
+        for i, entry in enumerate(self.model_list):
+            if entry.model_name.startswith(CANARY_GROUP_PREFIX):
+                raise ValueError(
+                    f"model_list[{i}].model_name: {entry.model_name!r}: names starting with "
+                    f"{CANARY_GROUP_PREFIX!r} are llmgate's (a canary's candidate group)"
+                )
+        if self.llmgate.canaries:
+            ids = {e.model_info.id: e.model_name for e in self.model_list if e.model_info.id}
+            check_canaries(self.llmgate.canaries, {e.model_name for e in self.model_list}, ids)
+        return self
 
     @model_validator(mode="after")
     def _fallbacks_name_groups(self) -> GatewayConfig:

@@ -12,7 +12,10 @@ gateway's ``Attempt`` rows of the call), and it decides the rest:
 - a context-window or content-policy 400 jumps to that kind of fallback, or is answered as it came;
   the caller's own errors are answered as they came, never retried;
 - when every deployment of the last group is cooling down after a 429, its ``Retry-After`` is
-  waited out in the request if it is short (``MAX_RETRY_AFTER_WAIT_S``) and the deadline allows.
+  waited out in the request if it is short (``MAX_RETRY_AFTER_WAIT_S``) and the deadline allows;
+- a ``via`` group (a canary's candidate arm, ``canaries.py``) is tried before the model's own:
+  whatever it fails with, even the caller's kind of error, the request goes on to the model's group
+  and its fallbacks as if it had come for them (the app never sees the candidate fail).
 
 It raises the last ``ProviderError`` when nothing answered, ``RequestTimeout`` when the request's
 ``request_timeout`` passed, and ``NoDeploymentAvailable`` when every deployment was cooling down.
@@ -92,12 +95,18 @@ class Attempts(Generic[A]):
         *,
         started: float,
         stream: bool = False,
+        via: str | None = None,
     ) -> T:
         """The first answer of ``model``'s deployments (then its fallbacks'); each try appended to
-        ``trail``. ``started`` is the request's arrival on the loop's clock (its deadline counts from it)."""
+        ``trail``. ``started`` is the request's arrival on the loop's clock (its deadline counts from it).
+        ``via``: a group tried first, whose failures all move on to ``model``'s."""
         router, health, clock, record = self._router, self._router.health, self._clock, self._record
         deadline = started + self._request_timeout
         groups = [model, *router.fallbacks_for(model)]
+        if via is not None and via != model:
+            groups.insert(0, via)
+        else:
+            via = None
         visited: list[str] = []
         last: ProviderError | None = None
         while groups:
@@ -109,6 +118,12 @@ class Attempts(Generic[A]):
             tries = 0
             while tries <= self._num_retries:
                 deployment = router.pick(group, failed)
+                if deployment is None and group == via and tries == 0:
+                    # a canary's candidate cooling down: its turn is a failed attempt on the record,
+                    # so the candidate's error gate sees what its circuit saw (canary/gates.py)
+                    trail.append(
+                        record(router.group(via)[0], _cooling(router, via), (clock() - started) * 1000, 0.0)
+                    )
                 if deployment is None:  # all cooling down: wait for a 429's Retry-After if it is short
                     wait = router.soonest_available_in([group])
                     if groups or last is None or not isinstance(last, RateLimited):
@@ -140,6 +155,8 @@ class Attempts(Generic[A]):
                     )
                     last = exc
                     action = classify(exc)
+                    if group == via and action is not Action.RETRY:
+                        break  # the candidate refused it: the model's own group is asked
                     if action is Action.CALLER:
                         raise
                     if action is not Action.RETRY:
@@ -177,3 +194,10 @@ class Attempts(Generic[A]):
             f"The request did not complete within its {self._request_timeout:g} s deadline "
             f"({made} attempt(s) made)."
         )
+
+
+def _cooling(router: Router, group: str) -> NoDeploymentAvailable:
+    wait = router.soonest_available_in([group])
+    return NoDeploymentAvailable(
+        f"Every deployment of '{group}' is cooling down after failures.", retry_after=wait
+    )

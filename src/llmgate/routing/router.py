@@ -13,6 +13,8 @@ down (see ``health.py``) and, while others remain, those that already failed thi
 ``default_fallbacks``), and likewise for context-window and content-policy failures.
 A name no group has exactly may be served by a wildcard group (``model_name: "anthropic/*"``,
 ``wildcards.py``): looked up only after the exact lookup missed, kept per name.
+Groups may also be made at run time (``add_group`` / ``remove_group``: a canary's candidate,
+``canaries.py``); they are routed like the others but not listed in ``model_names``.
 The strategies are named once, by ``RoutingStrategy`` in the config schema, which refuses others.
 Pure logic: no I/O.
 """
@@ -59,7 +61,8 @@ class Router:
         if strategy not in STRATEGIES:  # the config refuses it first; this is a caller's mistake
             raise ValueError(f"unknown routing strategy {strategy!r}: one of {', '.join(STRATEGIES)}")
         self.strategy = strategy
-        self._fallbacks = fallbacks or {}
+        self._fallbacks = dict(fallbacks or {})  # a copy: groups made at run time add theirs
+        self._added: set[str] = set()  # the groups made at run time (add_group)
         self._default_fallbacks = list(default_fallbacks)
         self._context_window = context_window_fallbacks or {}
         self._content_policy = content_policy_fallbacks or {}
@@ -67,7 +70,8 @@ class Router:
 
     @property
     def model_names(self) -> list[str]:
-        return list(self._groups)
+        """The configured groups (not those made at run time)."""
+        return [name for name in self._groups if name not in self._added]
 
     @property
     def deployments(self) -> list[Deployment]:
@@ -83,6 +87,30 @@ class Router:
                     f"The model '{model}' does not exist or you do not have access to it."
                 ) from None
             return found
+
+    def add_group(self, name: str, deployments: Sequence[Deployment], fallbacks: Sequence[str] = ()) -> None:
+        """Route ``name`` to ``deployments`` (then ``fallbacks``), replacing a group made here
+        before under that name; a configured group is never replaced. The deployments' health is
+        tracked and the app's providers learn them (``on_new_deployment``). Call it on the event loop."""
+        if name in self._groups and name not in self._added:
+            raise ValueError(f"{name!r} is a configured model group")
+        if not deployments:
+            raise ValueError(f"model group {name!r} needs at least one deployment")
+        for deployment in deployments:
+            self._new_deployment(deployment)
+        self._groups[name] = list(deployments)
+        self._added.add(name)
+        if fallbacks:
+            self._fallbacks[name] = list(fallbacks)
+        else:
+            self._fallbacks.pop(name, None)
+
+    def remove_group(self, name: str) -> None:
+        """Forget a group made by ``add_group`` (a configured group, or an unknown name: nothing)."""
+        if name in self._added:
+            self._added.discard(name)
+            del self._groups[name]
+            self._fallbacks.pop(name, None)
 
     def _new_deployment(self, deployment: Deployment) -> None:
         self.health.track(deployment.id)
