@@ -337,6 +337,8 @@ def is_refusal(text: str | None) -> bool:
     text that opens with a caveat is an answer with a caveat). English phrases only.
     """
     text = (text or "").strip()
+    if len(words(text)) > 80:
+        return False  # checked first: splitting a long answer into sentences costs milliseconds
     sentences = split_sentences(text)
     opening = " ".join(sentences[:2]) if sentences else text
-    return bool(_REFUSAL.search(opening)) and not _CONTINUES.search(text) and len(words(text)) <= 80
+    return bool(_REFUSAL.search(opening)) and not _CONTINUES.search(text)
