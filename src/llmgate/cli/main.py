@@ -28,7 +28,7 @@ COMMANDS = {
     "db": Lazy("llmgate.cli.db", "app", "The store: migrations and status."),
     "keys": Lazy("llmgate.cli.keys", "keys_app", "Virtual keys: create, list, info, update, revoke, rotate."),
     "teams": Lazy("llmgate.cli.teams", "teams_app", "Teams with their own budgets and limits."),
-    "report": Lazy("llmgate.cli.report", "app", "Spend and budget reports for finance."),
+    "report": Lazy("llmgate.cli.report", "app", "Spend, budget and operations reports."),
     "eval": Lazy("llmgate.cli.evals", "app", "Eval suites: run, list, show, compare, baseline."),
     "audit": Lazy("llmgate.cli.audit", "audit", "The admin audit log."),
     "monitor": Lazy("llmgate.cli.monitors", "monitor", "Run the live drift and retrieval-quality monitor."),
@@ -37,6 +37,11 @@ COMMANDS = {
     ),
     "quality": Lazy("llmgate.cli.monitors", "quality_app", "Retrieval quality of RAG traffic."),
     "cache": Lazy("llmgate.cli.cache", "app", "The response cache: stats and clear."),
+    "canary": Lazy(
+        "llmgate.cli.canary",
+        "canary_app",
+        "Canary releases: start, status, promote, pause, resume, rollback, history, export.",
+    ),
 }
 
 

@@ -18,7 +18,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -34,8 +34,10 @@ from llmgate.providers.base import Provider
 from llmgate.recording.recorder import Recorder
 from llmgate.recording.writer_process import RecorderProcess
 from llmgate.server.builders import (
+    bounded,
     build_adapters,
     build_admin,
+    build_canaries,
     build_enforcer,
     build_keys,
     build_monitor,
@@ -88,8 +90,6 @@ GC_THRESHOLDS = (50_000, 20, 10)
 #: set by ``llmgate serve --workers N``: where the workers share their metric totals
 METRICS_DIR_ENV = "LLMGATE_METRICS_DIR"
 PUBLISH_INTERVAL_S = 5.0
-#: the longest any one part may take to close at shutdown (the recorder bounds its own drain)
-CLOSE_STEP_S = 5.0
 
 
 def tune_process() -> None:
@@ -170,8 +170,9 @@ class AppState:
         deployments = build_deployments(config)
         providers = build_providers(config, deployments, overrides.providers)
         self.providers, self._warmers = providers.by_kind, providers.warm
-        self.router, self.shared = build_router(config, deployments)
-        self.router.on_new_deployment = providers.serve  # a wildcard group's deployment for one name
+        self.router, self.shared, self.canaries = build_router(config, deployments, providers.serve)
+        # canary releases: the split followed from the store, decided by one leader (canary/)
+        self.canary_parts = build_canaries(settings, config, self.router, self.canaries, lambda: self.engine)
         self.registry, self.authenticator = build_keys(config, self.prices, self.metrics, lambda: self.engine)
         self.responses = build_responses(  # the Responses API's kept responses (apis/responses_service.py)
             lambda: self.router.deployments, providers.by_deployment, self.authenticator, lambda: self.engine
@@ -190,6 +191,7 @@ class AppState:
             metrics=self.metrics,  # llmgate_auth_failures_total, counted where no record is made
             adapters=self.adapters,
             cache=self.cache,
+            canaries=self.canaries,
         )
 
     async def _stored_spend(self, scope: str, owner: str, since: datetime) -> Decimal:
@@ -262,6 +264,7 @@ class AppState:
                 self.monitor.start()
         if self.shared_totals is not None:
             self._publish = asyncio.create_task(self._publish_totals())
+        await self.canary_parts.start()
         if warming is not None:
             await warming
 
@@ -283,6 +286,7 @@ class AppState:
             log.warning("store unavailable at start (%s); records spill to disk until it is back", message)
 
     async def close(self) -> None:
+        await bounded(self.canary_parts.stop(), "stopping the canaries")
         if self.scheduler is not None:
             await self.scheduler.stop()
         if self.monitor is not None:
@@ -313,16 +317,6 @@ class AppState:
         await bounded(asyncio.to_thread(self.observer.shutdown), "exporting the last spans")
         if self._engine is not None:
             self._engine.dispose()
-
-
-async def bounded(step: Awaitable[object], what: str, timeout: float = CLOSE_STEP_S) -> None:
-    """Await one shutdown step for at most ``timeout`` seconds; log, never raise, if it fails."""
-    try:
-        await asyncio.wait_for(step, timeout)
-    except TimeoutError:
-        log.warning("shutdown: %s took more than %.0f s; going on without it", what, timeout)
-    except Exception:  # closing must go on for the other parts
-        log.exception("shutdown: %s failed", what)
 
 
 class LlmgateApp:

@@ -9,6 +9,7 @@ changed, on its own: the recorder (in-process or a writer process), the provider
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
@@ -40,7 +41,9 @@ from llmgate.recording.degrade import DegradedAlerts, degraded_call_row, degrade
 from llmgate.recording.recorder import Recorder
 from llmgate.recording.writer_process import RecorderProcess, WriterSettings
 from llmgate.routing import Router
+from llmgate.routing.canaries import CanaryTable
 from llmgate.routing.health import Health
+from llmgate.server.canary_parts import CanaryParts
 from llmgate.server.monitor_process import MonitorProcess
 from llmgate.server.routes import routers
 from llmgate.telemetry import tokens
@@ -62,6 +65,18 @@ if TYPE_CHECKING:
 
 #: the server's log (the same logger as app.py's)
 log = logging.getLogger("llmgate.server")
+#: the longest any one part may take to close at shutdown (the recorder bounds its own drain)
+CLOSE_STEP_S = 5.0
+
+
+async def bounded(step: Awaitable[object], what: str, timeout: float = CLOSE_STEP_S) -> None:
+    """Await one shutdown step for at most ``timeout`` seconds; log, never raise, if it fails."""
+    try:
+        await asyncio.wait_for(step, timeout)
+    except TimeoutError:
+        log.warning("shutdown: %s took more than %.0f s; going on without it", what, timeout)
+    except Exception:  # closing must go on for the other parts
+        log.exception("shutdown: %s failed", what)
 
 
 def in_memory_store(database_url: str) -> bool:
@@ -188,8 +203,12 @@ def build_providers(
     return Providers(by_kind, by_deployment, [k.warm for k in kinds.values() if k.warm is not None])
 
 
-def build_router(config: GatewayConfig, deployments: list[Deployment]) -> tuple[Router, SharedHealth | None]:
-    """Selection over the deployments, with cooldowns shared through Redis when configured."""
+def build_router(
+    config: GatewayConfig, deployments: list[Deployment], on_new: Callable[[Deployment], None]
+) -> tuple[Router, SharedHealth | None, CanaryTable]:
+    """Selection over the deployments, with cooldowns shared through Redis when configured;
+    ``on_new`` provides for the deployments made after start-up (a wildcard group's, a canary's
+    candidate), and the canary table starts empty (filled by ``canary/state.py``'s follower)."""
     policy = config.routing
     health = Health(
         [d.id for d in deployments],
@@ -206,12 +225,13 @@ def build_router(config: GatewayConfig, deployments: list[Deployment]) -> tuple[
         context_window_fallbacks=policy.context_window_fallbacks,
         content_policy_fallbacks=policy.content_policy_fallbacks,
     )
+    router.on_new_deployment = on_new
     shared: SharedHealth | None = None
     if policy.redis_url:  # the redis client is imported only when the config uses Redis
         from llmgate.routing.shared import SharedHealth
 
         shared = SharedHealth(health, policy.redis_url)
-    return router, shared
+    return router, shared, CanaryTable()
 
 
 def build_response_cache(
@@ -309,3 +329,14 @@ def build_scheduler(settings: Settings, config: GatewayConfig, engine: Callable[
         api_key=master.get_secret_value() if master else "llmgate",
         engine_factory=engine,
     )
+
+
+def build_canaries(
+    settings: Settings,
+    config: GatewayConfig,
+    router: Router,
+    table: CanaryTable,
+    engine: Callable[[], Engine],
+) -> CanaryParts:
+    """Canary releases (``canary/``): the split's follower and the controller (not yet started)."""
+    return CanaryParts(settings, config, router, table, engine)
