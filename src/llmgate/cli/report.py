@@ -1,4 +1,4 @@
-"""``llmgate report spend|budgets|pricing-gaps``: what finance asks, from the store.
+"""``llmgate report spend|budgets|pricing-gaps|ops``: what finance and operations ask, from the store.
 
 Thin callers of ``llmgate.reports`` (the sums and their formats) and ``llmgate.store.spend``
 (pricing gaps); dates and calendar groups are local to ``llmgate.time_zone`` in the config.
@@ -207,3 +207,49 @@ def pricing_gaps(
     ]
     headers = ["model", "deployment", "provider", "requests", "first seen (UTC)", "last seen (UTC)"]
     _print_table(headers, rows, None, right=3)
+
+
+class OpsFormat(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+@app.command(
+    "ops",
+    help="Alerts' mean time to detect and resolve, availability, fallbacks and retries, canaries, "
+    "monitoring coverage.",
+)
+def ops(
+    since: Annotated[
+        str,
+        typer.Option(
+            help="From this local date (2026-11-01, midnight in llmgate.time_zone), datetime "
+            "(2026-11-01T09:00, in llmgate.time_zone unless it has an offset) or 7d ago."
+        ),
+    ],
+    config: ConfigOption = None,
+    until: UntilOption = None,
+    format: Annotated[OpsFormat, typer.Option("--format", help="table, csv or json.")] = OpsFormat.table,
+) -> None:
+    # SQLAlchemy (the store): off `llmgate report --help`
+    from llmgate.reports import ops as reports
+    from llmgate.reports import ops_formats as formats
+
+    with _store(config) as (engine, settings):
+        start, end = read_range(since, until, settings.time_zone)
+        assert start is not None
+        report = reports.ops_report(engine, since=start, until=end, tz=settings.time_zone)
+    if format is OpsFormat.json:
+        _echo_json(reports.to_json(report))
+    elif format is OpsFormat.csv:
+        typer.echo(formats.to_csv(report), nl=False)
+    else:
+        for title, headers, rows, right, note in formats.tables(report):
+            typer.echo(f"\n{title}")
+            if rows:
+                _print_table(headers, rows, None, right=right)
+            else:
+                typer.echo("  none in this range")
+            if note:
+                typer.echo(f"  {note}")

@@ -1,1 +1,2 @@
-"""Spend and budget reports for finance: the queries behind ``llmgate report`` and ``/admin/spend``."""
+"""Spend and budget reports for finance (``/admin/spend``) and the operations report
+(``/admin/report/ops``): what ``llmgate report`` prints."""

@@ -243,11 +243,17 @@ def _grouped(columns: list[sa.ColumnElement[Any]], where: list[sa.ColumnElement[
 
 def _outcome_counts(rows: sa.Subquery) -> list[sa.ColumnElement[Any]]:
     """How many of the rows ``succeeded``, ``failed`` and were ``rejected`` (see ``OUTCOMES``)."""
-    succeeded = rows.c.status == "success"
-    refused = sa.and_(rows.c.outcome_provider.is_(None), rows.c.status_code >= 400, rows.c.status_code < 500)
-
-    outcome = sa.case((succeeded, 0), (refused, 2), else_=1)  # the index in OUTCOMES
+    outcome = outcome_index(rows.c.status, rows.c.status_code, rows.c.outcome_provider)
     return [sa.func.sum(sa.case((outcome == index, 1), else_=0)) for index in range(len(OUTCOMES))]
+
+
+def outcome_index(status: Any, status_code: Any, provider: Any) -> sa.ColumnElement[int]:
+    """How a request ended, as its index in ``OUTCOMES`` (0 succeeded, 1 failed, 2 rejected), from
+    its ``status``, ``status_code`` and ``provider`` columns: the one rule, also the ops report's."""
+    succeeded = status == "success"
+    refused = sa.and_(provider.is_(None), status_code >= 400, status_code < 500)
+    outcome: sa.ColumnElement[int] = sa.case((succeeded, 0), (refused, 2), else_=1)
+    return outcome
 
 
 def _sqlite_sums_by_day(
