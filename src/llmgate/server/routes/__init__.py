@@ -23,8 +23,10 @@ def routers() -> list[APIRouter]:
     # request), never when the gateway starts: app.py imports this package for ``openai`` alone.
     from llmgate.server.routes import (
         admin_cache,
+        admin_canary,
         admin_keys,
         admin_monitors,
+        admin_ops,
         admin_spend,
         litellm_keys,
         litellm_models,
@@ -34,14 +36,31 @@ def routers() -> list[APIRouter]:
         metrics,
         ui,
         ui_api,
+        ui_canaries,
         ui_evals,
         ui_monitors,
+        ui_ops,
         ui_requests,
     )
 
-    data = [ui_api.router, ui_requests.router, ui_monitors.router, ui_evals.router]
+    data = [
+        ui_api.router,
+        ui_requests.router,
+        ui_monitors.router,
+        ui_evals.router,
+        ui_ops.router,
+        ui_canaries.router,
+    ]
     dashboard = [*data, ui.router, ui.root]  # the dashboard at /ui, and its icon at /favicon.ico
     # LiteLLM's management API (/key, /user, /team, /spend, /model...) on llmgate's keys and spend
     litellm = [litellm_keys, litellm_users, litellm_teams, litellm_spend, litellm_models]
-    admin = [admin_keys.router, admin_spend.router, admin_monitors.router, admin_cache.router, metrics.router]
+    admin = [
+        admin_keys.router,
+        admin_spend.router,
+        admin_ops.router,
+        admin_canary.router,
+        admin_monitors.router,
+        admin_cache.router,
+        metrics.router,
+    ]
     return [*admin, *(module.router for module in litellm), *dashboard]

@@ -19,6 +19,8 @@
     ["requests", "Requests"],
     ["monitors", "Monitors"],
     ["evals", "Evals"],
+    ["canaries", "Canaries"],
+    ["ops", "Operations"],
   ];
   var RANGES = [
     ["1h", "1h"],
