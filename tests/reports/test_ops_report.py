@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import Engine
 
+from llmgate.config.time_range import duration_text
 from llmgate.errors import InvalidRequest
 from llmgate.reports.ops import ops_report, to_json
-from llmgate.reports.ops_formats import duration_text, share_text, tables, to_csv
+from llmgate.reports.ops_formats import share_text, tables, to_csv
 from llmgate.store.db import create_engine_for
 from llmgate.store.migrate import upgrade
 from llmgate.store.records import insert_records

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from llmgate.canary.gates import GateResult
-from llmgate.telemetry.alerts import Alert
+from llmgate.telemetry.alerts import Alert, store_alert
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -81,23 +81,8 @@ def promoted_alert(row: CanaryRow, *, reason: str, evaluation: Mapping[str, Any]
 def store_rollback_alert(engine: Engine, alert: Alert, first_affected_at: datetime | None) -> int | None:
     """Store a rollback's alert, affected since ``first_affected_at`` and resolved at once (the
     rollback is the resolution). Never raises: the sinks get the alert all the same."""
-    # SQLAlchemy (the store): off the gateway's start-up, loaded in the thread this runs in
-    from llmgate.store.alerts import insert_alert, resolve_alert
-
     try:
-        alert_id = insert_alert(
-            engine,
-            at=alert.at,
-            source=alert.source,
-            kind=alert.kind,
-            severity=alert.severity,
-            title=alert.title,
-            details=alert.details,
-            first_affected_at=first_affected_at,
-        )
-        if alert_id is not None:
-            resolve_alert(engine, alert_id, alert.at)
-        return alert_id
+        return store_alert(engine, alert, first_affected_at=first_affected_at, resolved_at=alert.at)
     except Exception as exc:
         log.warning("could not store the alert %r: %s", alert.kind, type(exc).__name__)
         return None

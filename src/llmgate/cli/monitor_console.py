@@ -7,7 +7,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from llmgate.monitors.delay import seconds_text
+from llmgate.config.time_range import duration_text
 
 __all__ = ["print_drift_report", "print_quality_report", "print_status"]
 
@@ -48,7 +48,7 @@ def print_status(data: dict[str, Any]) -> None:
         table.add_column(column)
     for g in groups:
         alerts = ", ".join(
-            f"{c['condition']} since {c['since'][:19]} (delay {seconds_text(c['detection_delay_s'])})"
+            f"{c['condition']} since {c['since'][:19]} (delay {duration_text(c['detection_delay_s'])})"
             for c in g["open_conditions"]
         )
         status = {"alerting": "[red]alerting[/]", "drifted": "[yellow]drifted[/]", "ok": "[green]ok[/]"}.get(
@@ -81,9 +81,9 @@ def _print_health(console: Console, health: dict[str, Any] | None) -> None:
     since = health.get("since_success_s")
     console.print(
         f"Monitor worker: [{colour}]{status}[/] · last success "
-        + (f"{success[:19]} ({seconds_text(since)} ago)" if success else "never")
+        + (f"{success[:19]} ({duration_text(since)} ago)" if success else "never")
         + f" · {health['consecutive_failures']} failed passes in a row ({health['failures_total']} in all)"
-        + f" · lag {seconds_text(health.get('lag_s'))}",
+        + f" · lag {duration_text(health.get('lag_s'))}",
         highlight=False,
     )
     if health["consecutive_failures"] and health.get("last_error"):

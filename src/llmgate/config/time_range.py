@@ -13,7 +13,8 @@ bound lies in ``EARLIEST`` .. ``LATEST``, what every store and every calendar su
 A bad value is an ``InvalidRequest`` naming the parameter (``since``, ``until``, ...) whose message
 starts ``"<param>: "``: the API answers it 400 ``invalid_request_error`` with that ``param``, the
 CLI prints it as one line with the option as typed (``--since: ...``) and exits 2. Parsed bounds
-are aware datetimes in UTC. Imports only the standard library and ``llmgate.errors``.
+are aware datetimes in UTC. ``duration_text`` is the one way a duration is said to people.
+Imports only the standard library and ``llmgate.errors``.
 """
 
 from __future__ import annotations
@@ -103,3 +104,22 @@ def _out_of_range(param: str, value: object) -> InvalidRequest:
 def local_midnight(day: date, tz: str) -> datetime:
     """The UTC instant at which ``day`` begins in ``tz``."""
     return datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(tz)).astimezone(UTC)
+
+
+def duration_text(seconds: float | None) -> str:
+    """A duration for people: ``20.4 s`` under a minute, ``4 min 12 s`` under an hour, ``2 h 5 min``
+    under a day, then ``3 d 4 h``; ``-`` when there is none. Every report and alert says durations so."""
+    if seconds is None:
+        return "-"
+    if seconds < 59.95:
+        return f"{max(0.0, seconds):.1f} s"
+    whole = round(seconds)
+    if whole < 3600:
+        minutes, rest = divmod(whole, 60)
+        return f"{minutes} min {rest} s" if rest else f"{minutes} min"
+    minutes = round(seconds / 60)
+    if minutes < 24 * 60:
+        hours, rest = divmod(minutes, 60)
+        return f"{hours} h {rest} min" if rest else f"{hours} h"
+    days, rest = divmod(round(seconds / 3600), 24)
+    return f"{days} d {rest} h" if rest else f"{days} d"

@@ -19,7 +19,8 @@ import logging
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from llmgate.monitors.delay import detection_delay_s, seconds_text
+from llmgate.config.time_range import duration_text
+from llmgate.monitors.delay import detection_delay_s
 from llmgate.monitors.evaluate import CONDITIONS, GroupReport
 from llmgate.store import monitors as queries
 from llmgate.telemetry.alerts import Alert, Sink, raise_alert_sync
@@ -154,7 +155,7 @@ def _open(
         kind=condition,
         severity="warning",
         title=f"{report.model} ({report.route}): {_WHAT[condition]}: {', '.join(names)} "
-        f"(detected after {seconds_text(delay)})",
+        f"(detected after {duration_text(delay)})",
         details=details,
         at=now,
     )
@@ -179,7 +180,7 @@ def _open(
         condition,
         report.model,
         report.route,
-        seconds_text(delay),
+        duration_text(delay),
     )
     return alert
 

@@ -5,8 +5,8 @@
   that admins and clients chose) are neutralised as ``reports/spend.py``'s ``csv_text`` does, so a
   spreadsheet shows them as text and never runs them as formulas.
 - ``tables``: one terminal table per section, with a note under it (``llmgate report ops``).
-  Durations go through ``duration_text`` and shares through ``share_text``: the only formatting of
-  either in this report.
+  Durations go through ``config/time_range.py``'s ``duration_text`` (as every report's do) and shares
+  through ``share_text``: the only formatting of either in this report.
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from llmgate.config.time_range import duration_text
 from llmgate.reports.ops import OpsReport, to_json
 from llmgate.reports.spend import FORMULA_TRIGGERS, NONE_LABEL, TOTAL_LABEL, csv_text
 
-__all__ = ["Table", "duration_text", "share_text", "tables", "to_csv"]
+__all__ = ["Table", "share_text", "tables", "to_csv"]
 
 
 def to_csv(report: OpsReport) -> str:
@@ -68,24 +69,6 @@ def _csv_cell(text: str) -> str:
     if text.startswith(FORMULA_TRIGGERS) or any(c in neutral for c in ',"\r\n'):
         return '"' + neutral.replace('"', '""') + '"'
     return neutral
-
-
-def duration_text(seconds: float | None) -> str:
-    """A duration for people: ``20.4 s``, ``4 min 12 s``, ``2 h 5 min``, ``3 d 4 h``; ``-`` for none."""
-    if seconds is None:
-        return "-"
-    if seconds < 59.95:
-        return f"{max(0.0, seconds):.1f} s"
-    whole = round(seconds)
-    if whole < 3600:
-        minutes, rest = divmod(whole, 60)
-        return f"{minutes} min {rest} s" if rest else f"{minutes} min"
-    minutes = round(seconds / 60)
-    if minutes < 24 * 60:
-        hours, rest = divmod(minutes, 60)
-        return f"{hours} h {rest} min" if rest else f"{hours} h"
-    days, rest = divmod(round(seconds / 3600), 24)
-    return f"{days} d {rest} h" if rest else f"{days} d"
 
 
 def share_text(share: float | None) -> str:

@@ -179,12 +179,20 @@ def sinks_from_config(settings: AlertSettings) -> list[Sink]:
     return sinks
 
 
-def store_alert(engine: Engine, alert: Alert) -> int | None:
-    """Insert ``alert`` into the ``alerts`` table; returns its id."""
+def store_alert(
+    engine: Engine,
+    alert: Alert,
+    *,
+    first_affected_at: datetime | None = None,
+    resolved_at: datetime | None = None,
+) -> int | None:
+    """Insert ``alert`` into the ``alerts`` table; returns its id. ``first_affected_at``: the first
+    record its condition affected, when known; ``resolved_at``: when it was resolved, when that is
+    known as it is raised (a canary's rollback is its own resolution)."""
     # SQLAlchemy (the store): off processes that only send alerts to webhooks
-    from llmgate.store.alerts import insert_alert
+    from llmgate.store.alerts import insert_alert, resolve_alert
 
-    return insert_alert(
+    alert_id = insert_alert(
         engine,
         at=alert.at,
         source=alert.source,
@@ -192,7 +200,11 @@ def store_alert(engine: Engine, alert: Alert) -> int | None:
         severity=alert.severity,
         title=alert.title,
         details=alert.details,
+        first_affected_at=first_affected_at,
     )
+    if alert_id is not None and resolved_at is not None:
+        resolve_alert(engine, alert_id, resolved_at)
+    return alert_id
 
 
 def _store_or_log(engine: Engine | None, alert: Alert) -> int | None:

@@ -10,7 +10,7 @@
   var LG = window.LG;
   var el = LG.el;
 
-  /** A duration in seconds, as reports/ops.py duration_text writes it: 20.4 s, 4 min 12 s, 2 h 5 min, 3 d 4 h. */
+  /** A duration in seconds, as config/time_range.py duration_text writes it: 20.4 s, 4 min 12 s, 2 h 5 min, 3 d 4 h. */
   function fmtDuration(seconds) {
     if (seconds === null || seconds === undefined) return "–";
     if (seconds < 59.95) return Math.max(0, seconds).toFixed(1) + " s";
