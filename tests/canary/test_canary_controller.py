@@ -29,8 +29,10 @@ from llmgate.config import parse_config
 from llmgate.config.canary_settings import CanarySettings
 from llmgate.store.alerts import list_alerts
 from llmgate.store.canaries import canary_events, get_canary
+from llmgate.store.canary_evidence import evidence_rows
 from llmgate.store.db import create_engine_for
 from llmgate.store.migrate import upgrade
+from llmgate.store.monitors import insert_samples
 from llmgate.store.records import insert_records
 from llmgate.telemetry.alerts import WebhookSink
 from support.postgres import postgres_schema
@@ -175,6 +177,37 @@ def test_an_identical_candidate_is_promoted_step_by_step(
     assert receiver.kinds() == ["canary.promoted"]
     (stored,) = list_alerts(engine)
     assert (stored["kind"], stored["severity"]) == ("canary.promoted", "info")
+
+
+def test_a_promotion_waits_for_the_monitors_first_samples_of_each_arm(engine: Engine, tmp_path: Path) -> None:
+    """While the monitors sample the model, quality gates without scores mean "not scored yet"
+    (the monitor passes every ``monitors.interval_s``): the live gates alone do not promote."""
+    start(engine, min_step_requests=200)
+    rng = random.Random(4)
+    seed(engine, rng, "candidate", 2000)
+    seed(engine, rng, "stable", 2000)
+    time.sleep(0.01)
+    control = controller(engine, tmp_path / "lock", monitored=lambda model: model == "chat-model")
+    asyncio.run(control.tick())
+    row = get_canary(engine, "chat-model")
+    assert row is not None and (row.status, row.percent) == ("running", 10.0)
+    decision = row.last_evaluation["decision"]
+    assert decision["action"] == "hold" and "monitors" in decision["reason"]
+    rows, _ = evidence_rows(engine, "chat-model", None)
+    one_each = {row["arm"]: row for row in rows}.values()
+    now = datetime.now(UTC)
+    insert_samples(  # the monitor sampled one request of each arm (no RAG: no scores)
+        engine,
+        [
+            {"record_id": r["id"], "created_at": r["created_at"], "sampled_at": now, "model": "chat-model"}
+            | {"route": "chat/completions", "embedder": "test", "dim": 8}
+            for r in one_each
+        ],
+    )
+    asyncio.run(control.tick())
+    row = get_canary(engine, "chat-model")
+    assert row is not None and (row.status, row.percent) == ("running", 50.0)
+    assert {g["name"]: g["verdict"] for g in row.last_evaluation["gates"]}["groundedness"] == "no_data"
 
 
 def test_a_step_waits_for_its_own_candidate_requests(engine: Engine, tmp_path: Path) -> None:

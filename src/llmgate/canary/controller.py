@@ -11,7 +11,10 @@ For each running or paused canary, each tick:
 1. reads its new requests and monitor samples (``evidence_reader.py``, in a thread);
 2. computes every gate (``gates.evaluate_gates``, in a thread: the drift test is numpy work) and
    decides (``decide.decide``). The eval gates run before a promotion only: when every live gate
-   would promote, the suites start (``eval_gate.py``) and the canary holds until they pass;
+   would promote, the suites start (``eval_gate.py``) and the canary holds until they pass. While
+   the monitors sample the model (``monitored``, from the config) but have sampled no request of
+   an arm yet, a promotion waits too: the quality gates' ``no_data`` then means "not scored yet"
+   (the monitor runs every ``monitors.interval_s``), not "no signal";
 3. keeps the evaluation on the canary (``last_evaluation``: the dashboard and ``status`` show it),
    and writes an ``evaluate`` event at most every ``event_every_s`` (the decision log);
 4. acts: **rollback** (any gate fails; a paused canary too: pausing stops promotions, not the
@@ -67,6 +70,8 @@ EVENT_EVERY_S = 5.0
 STORE_WARN_AFTER_S = 10.0
 #: the drift test runs again when an arm's answer embeddings grew by this share since the last run
 DRIFT_GROWTH = 0.25
+#: the gates fed by the monitors' samples
+MONITOR_GATES = frozenset({"groundedness", "context_relevance", "answer_relevance", "response_drift"})
 
 
 class _CachedDrift:
@@ -112,6 +117,7 @@ class CanaryController:
         drift: DriftTest | None = None,
         redis_url: str | None = None,
         on_change: Callable[[], None] | None = None,
+        monitored: Callable[[str], bool] | None = None,
         lookback_s: float = LOOKBACK_S,
         settle_s: float = SETTLE_S,
         late_every_s: float = LATE_EVERY_S,
@@ -126,6 +132,7 @@ class CanaryController:
         self._drift = drift
         self._redis_url = redis_url
         self._on_change = on_change
+        self._monitored = monitored  # model -> whether the monitors sample its requests
         self._lookback_s = lookback_s
         self._settle_s = settle_s
         self._late_every_s = late_every_s
@@ -283,6 +290,8 @@ class CanaryController:
                 )
         if row.status == "paused" and decision.action == "promote":
             decision = Decision("hold", "paused: no promotion until resumed")
+        if decision.action == "promote" and self._awaiting_monitors(row, canary.reader):
+            decision = Decision("hold", "waiting for the monitors' first samples of each arm's requests")
         if decision.action != "rollback" and row.percent >= 100 and row.status == "running":
             decision = Decision("promote", "at 100%: the candidate serves all traffic")
         done = evaluation(
@@ -299,6 +308,12 @@ class CanaryController:
             await self._promote(row, decision, done)
         else:
             await asyncio.to_thread(self._keep, row, canary, done)
+
+    def _awaiting_monitors(self, row: CanaryRow, reader: EvidenceReader) -> bool:
+        if self._monitored is None or not MONITOR_GATES.intersection(row.gates):
+            return False
+        arms = (reader.evidence.candidate, reader.evidence.stable)
+        return self._monitored(row.model) and min(arm.quality_samples for arm in arms) == 0
 
     def _gates(self, row: CanaryRow, canary: _Canary, evals: dict[str, GateResult]) -> list[GateResult]:
         return evaluate_gates(

@@ -83,6 +83,11 @@ class CanaryParts:
             leadership = RedisLeadership(redis_url, ttl_s=max(5.0, 3 * interval), key=f"{LEADER_KEY}:{store}")
         else:
             leadership = FileLeadership(Path(s.spill_dir or ".llmgate-spill") / "canary-controller.lock")
+        monitors = s.monitors
+
+        def monitored(model: str) -> bool:  # this config's monitor child samples the model's requests
+            return monitors.enabled and monitors.sample_rates.get(model, monitors.sample_rate) > 0
+
         master = config.general_settings.master_key
         runner = HttpEvalGateRunner(
             local_base_url(self._settings.host, self._settings.port),
@@ -99,6 +104,7 @@ class CanaryParts:
             drift=drift_test(config),
             redis_url=redis_url,
             on_change=self.follower.wake,
+            monitored=monitored,
             lookback_s=config.routing.request_timeout + 5.0,  # no call is recorded later than that
         )
 
