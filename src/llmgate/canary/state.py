@@ -28,7 +28,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from llmgate.canary.channel import CHANNEL, SOCKET_TIMEOUT_S, apublish, publish
@@ -85,8 +85,16 @@ class CanaryFollower:
         redis_url: str | None = None,
         *,
         poll_s: float = POLL_S,
+        ask: Callable[[str], Awaitable[Any]] | None = None,
     ) -> None:
         self.table = table
+        #: the store's reads by name ("canary_version", "canaries"), answered by the record writer
+        #: process (``recording/writer_child.py`` QUERIES), so this process never opens the store
+        #: itself; None: read the store in a thread
+        self._ask = ask
+        #: called when the store holds a running or paused canary (``server/canary_parts.py``
+        #: starts the controller then: a gateway without canaries never loads it)
+        self.on_active: Callable[[], None] | None = None
         self._router = router
         self._engine_factory = engine_factory
         self._redis_url = redis_url
@@ -119,11 +127,15 @@ class CanaryFollower:
 
     async def refresh(self, *, force: bool = False) -> bool:
         """Re-read the canaries if they changed (or ``force``); True when the table was replaced."""
-        version = await asyncio.to_thread(self._probe)
+        ask = self._ask
+        version = await ask("canary_version") if ask is not None else await asyncio.to_thread(self._probe)
         if not force and version == self._version:
             return False
-        rows = await asyncio.to_thread(self._read)
-        self.table.replace(self._routes(rows))
+        rows = routes_from(await ask("canaries")) if ask is not None else await asyncio.to_thread(self._read)
+        routes = self._routes(rows)
+        self.table.replace(routes)
+        if self.on_active is not None and any(not route.promoted for route in routes):
+            self.on_active()
         self._version = version
         self.refreshes += 1
         return True

@@ -2,18 +2,20 @@
 
 It reads frames (see ``frames.py``) on stdin and answers on stdout; its log goes to stderr.
 The first frame is its ``WriterSettings``; then come ``("batch", seq, [CallRecord, ...])``,
-``("flush", token)``, ``("ping", token)`` and ``("stop",)``. Batches go into an ordinary
+``("flush", token)``, ``("ping", token, query or None)`` and ``("stop",)``. Batches go into an ordinary
 ``Recorder`` (queue, batch insert, spill, replay), so everything it promises holds here too. The answers are
 ``("ack", seq, stats)`` once every record of batch ``seq`` and those before it are in the store or
 fsynced to a spill file (``Recorder.confirmed_below``: never while a record is only in this
 process's memory, so the gateway keeps it and sends it again if this process dies);
 ``("stats", stats)`` when the recorder's state changed with nothing new to acknowledge (the
 store or the spill directory failing or back, records held); ``("flushed", token, stats)`` once a
-``Recorder.flush()`` begun after that frame is over; ``("pong", token, problem or None)`` after one
-round trip to the store; and ``("stopped", stats)`` after ``("stop",)`` or the end of stdin, when
-the recorder has drained. Answers go out when something changed, never on a timer: an idle
-writer sleeps. At the end of stdin (the gateway exited, even by ``kill -9``) the writer drains
-what it holds into the store or the spill file and exits; what neither takes is then lost, and
+``Recorder.flush()`` begun after that frame is over; ``("pong", token, problem or None, answer)``
+after one round trip to the store (with a query, ``answer`` is that read of ``QUERIES``: the gateway
+follows the store's canaries through it without opening the store itself); and
+``("stopped", stats)`` after ``("stop",)`` or the end of stdin, when the recorder has drained.
+Answers go out when something changed, never on a timer: an idle writer sleeps. At the end
+of stdin (the gateway exited, even by ``kill -9``) the writer drains what it holds into the store
+or the spill file and exits; what neither takes is then lost, and
 counted and logged as such.
 """
 
@@ -26,8 +28,11 @@ import os
 import signal
 import sys
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import Engine
 
 from llmgate.errors import LlmgateError
 from llmgate.pricing import PriceBook
@@ -35,6 +40,7 @@ from llmgate.recording import frames
 from llmgate.recording.degrade import DegradedAlerts, degraded_call_row, degraded_row
 from llmgate.recording.recorder import Recorder
 from llmgate.recording.writer_process import WriterSettings
+from llmgate.store.canaries import active_version, list_canaries
 from llmgate.store.db import create_engine_for, ping
 from llmgate.store.records import StoreWriter
 from llmgate.telemetry.alerts import sinks_from_config
@@ -43,6 +49,9 @@ from llmgate.telemetry.metrics import CallMetrics
 from llmgate.telemetry.observe import Observer
 
 log = logging.getLogger("llmgate.recording.writer")
+
+#: the store reads the gateway may ask for (``RecorderProcess.ask``): the canaries it routes by
+QUERIES: dict[str, Callable[[Engine], Any]] = {"canary_version": active_version, "canaries": list_canaries}
 
 #: after something settles, how long to gather what settles next into the same answer
 _ACK_INTERVAL_S = 0.005
@@ -119,13 +128,20 @@ class _Writer:
             message = exc.message if isinstance(exc, LlmgateError) else type(exc).__name__
             log.warning("store unavailable (%s); records spill to disk until it is back", message)
 
-    async def ping(self, token: int) -> None:
+    async def ping(self, token: int, query: str | None = None) -> None:
+        """A round trip to the store; with ``query``, one of ``QUERIES`` answered with the pong."""
         try:
-            await asyncio.to_thread(ping, self.engine)
+            if query is None:
+                await asyncio.to_thread(ping, self.engine)
+                answer = None
+            else:
+                answer = await asyncio.to_thread(QUERIES[query], self.engine)
         except LlmgateError as exc:
-            self.send(("pong", token, exc.message))
+            self.send(("pong", token, exc.message, None))
+        except Exception as exc:  # an unknown query or a failed read: the asker gets a StoreError
+            self.send(("pong", token, f"store read {query!r} failed: {type(exc).__name__}", None))
         else:
-            self.send(("pong", token, None))
+            self.send(("pong", token, None, answer))
 
     async def flush(self, token: int) -> None:
         await self.recorder.flush()
@@ -167,8 +183,8 @@ async def _serve(stdout_fd: int) -> None:
                     writer.recorder.submit(item)
                 writer.unsettled.append((writer.recorder.submitted(), seq))
             elif message[0] in ("flush", "ping"):
-                work = writer.flush if message[0] == "flush" else writer.ping
-                task = asyncio.create_task(work(message[1]))
+                work = writer.flush(message[1]) if message[0] == "flush" else writer.ping(*message[1:])
+                task = asyncio.create_task(work)
                 flushes.add(task)
                 task.add_done_callback(flushes.discard)
     finally:

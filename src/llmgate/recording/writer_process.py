@@ -93,7 +93,8 @@ class RecorderProcess:
         self._unacked_items = 0
         self._seq = 0
         self._flush_waiters: dict[int, asyncio.Future[None]] = {}
-        self._ping_waiters: dict[int, asyncio.Future[str | None]] = {}
+        self._ping_waiters: dict[int, asyncio.Future[tuple[str | None, Any]]] = {}
+        self._asks: dict[int, str] = {}  # pings that ask a question of the store (writer_child.QUERIES)
         self._flush_queue: deque[int] = deque()
         self._flush_token = 0
         self._wake = asyncio.Event()
@@ -152,20 +153,29 @@ class RecorderProcess:
 
         Waits for the writer to be up (the caller bounds the wait).
         """
+        await self.ask(None)
+
+    async def ask(self, query: str | None) -> Any:
+        """The answer of one of the writer's store reads (``writer_child.QUERIES``, by name; None: a
+        ping), so this process reads the store without opening it; raises ``StoreError`` if it fails."""
         if self._state != "running" or self._in_process:
             raise StoreError("the record writer process is not running")
         token = self._flush_token
         self._flush_token += 1
-        waiter: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+        waiter: asyncio.Future[tuple[str | None, Any]] = asyncio.get_running_loop().create_future()
         self._ping_waiters[token] = waiter
+        if query is not None:
+            self._asks[token] = query
         self._flush_queue.append(-token - 1)  # negative tokens are pings
         self._wake.set()
         try:
-            problem = await waiter
+            problem, answer = await waiter
         finally:
             self._ping_waiters.pop(token, None)
+            self._asks.pop(token, None)
         if problem is not None:
             raise StoreError(problem)
+        return answer
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Let the writer drain and exit; what it did not confirm goes to the fallback recorder."""
@@ -279,7 +289,7 @@ class RecorderProcess:
                 self._send_buffer(out)
             while self._flush_queue:
                 token = self._flush_queue.popleft()
-                message = ("ping", -token - 1) if token < 0 else ("flush", token)
+                message = ("ping", -token - 1, self._asks.get(-token - 1)) if token < 0 else ("flush", token)
                 out.write(frames.encode(message))
             if self._state != "running":
                 out.write(frames.encode(("stop",)))
@@ -345,7 +355,7 @@ class RecorderProcess:
             elif kind == "pong":
                 ping = self._ping_waiters.get(message[1])
                 if ping is not None and not ping.done():
-                    ping.set_result(message[2])
+                    ping.set_result((message[2], message[3] if len(message) > 3 else None))
             elif kind == "stopped":
                 return True
 

@@ -172,7 +172,9 @@ class AppState:
         self.providers, self._warmers = providers.by_kind, providers.warm
         self.router, self.shared, self.canaries = build_router(config, deployments, providers.serve)
         # canary releases: the split followed from the store, decided by one leader (canary/)
-        self.canary_parts = build_canaries(settings, config, self.router, self.canaries, lambda: self.engine)
+        self.canary_parts = build_canaries(
+            settings, config, self.router, self.canaries, lambda: self.engine, self.recorder
+        )
         self.registry, self.authenticator = build_keys(config, self.prices, self.metrics, lambda: self.engine)
         self.responses = build_responses(  # the Responses API's kept responses (apis/responses_service.py)
             lambda: self.router.deployments, providers.by_deployment, self.authenticator, lambda: self.engine

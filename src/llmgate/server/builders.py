@@ -337,6 +337,9 @@ def build_canaries(
     router: Router,
     table: CanaryTable,
     engine: Callable[[], Engine],
+    recorder: Recorder | RecorderProcess,
 ) -> CanaryParts:
-    """Canary releases (``canary/``): the split's follower and the controller (not yet started)."""
-    return CanaryParts(settings, config, router, table, engine)
+    """Canary releases (``canary/``): the split's follower and the controller (not yet started).
+    With a record writer process the follower reads the store through it (``RecorderProcess.ask``)."""
+    ask = recorder.ask if isinstance(recorder, RecorderProcess) else None
+    return CanaryParts(settings, config, router, table, engine, ask)

@@ -16,9 +16,9 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from llmgate.canary.state import CanaryFollower
 from llmgate.config import GatewayConfig
@@ -48,16 +48,27 @@ class CanaryParts:
         router: Router,
         table: CanaryTable,
         engine: Callable[[], Engine],
+        ask: Callable[[str], Awaitable[Any]] | None = None,
     ) -> None:
         self._settings, self._config, self._engine = settings, config, engine
-        self.follower = CanaryFollower(table, router, engine, config.routing.redis_url)
+        self.follower = CanaryFollower(table, router, engine, config.routing.redis_url, ask=ask)
+        self.follower.on_active = self._activate
         self.controller: CanaryController | None = None
         self._starting: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Follow the split now; build and start the controller in the background."""
+        """Follow the split now; the controller once there is a canary to decide on: at once for the
+        config's canaries, else when the follower first sees a running one (a gateway that never
+        runs a canary never loads the controller, numpy or, with a writer process, the store)."""
         self.follower.start()
-        self._starting = asyncio.create_task(self._start_controller(), name="llmgate-canary-controller-start")
+        if self._config.llmgate.canaries:
+            self._activate()
+
+    def _activate(self) -> None:
+        if self._starting is None:
+            self._starting = asyncio.create_task(
+                self._start_controller(), name="llmgate-canary-controller-start"
+            )
 
     async def _start_controller(self) -> None:
         try:
