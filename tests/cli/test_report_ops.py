@@ -111,6 +111,7 @@ def test_the_range_is_read_in_the_time_zone(config: Path) -> None:
         (["--since", "last tuesday"], "error: --since: expected e.g. 30m, 2h, 7d, 2026-11-01"),
         (["--since", "2026-11-02", "--until", "2026-11-01"], "error: --until: must be later than since"),
         (["--since", "99999d"], "error: --since: '99999d' is out of range"),
+        (["--since", ""], "error: --since: required"),
     ],
 )
 def test_bad_ranges_are_one_line(config: Path, args: list[str], message: str) -> None:

@@ -159,6 +159,9 @@ def test_bad_ranges_are_400_in_openai_shape(gw: RunningGateway) -> None:
     response = get(gw, "/admin/report/ops?since=1d&until=2d")
     assert response.status_code == 400 and response.json()["error"]["param"] == "until"
     assert get(gw, "/admin/report/ops").status_code in (400, 422)  # since is required
+    for path in ("/admin/report/ops?since=", "/admin/report/ops?since=&format=csv"):  # and not empty
+        response = get(gw, path)
+        assert response.status_code == 400 and response.json()["error"]["param"] == "since", response.text
 
 
 def test_only_admins(gw: RunningGateway) -> None:

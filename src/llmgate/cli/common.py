@@ -82,13 +82,21 @@ def read_range(
     *,
     default_since: datetime | None = None,
     default_until: datetime | None = None,
+    since_required: bool = False,
 ) -> tuple[datetime | None, datetime | None]:
     """``--since`` / ``--until`` as ``config.time_range`` reads them; a bad one is one line, exit 2."""
     # the config package is imported here, not at the top: it costs more than all of --help
     from llmgate.config.time_range import parse_range
 
     try:
-        return parse_range(since, until, tz, default_since=default_since, default_until=default_until)
+        return parse_range(
+            since,
+            until,
+            tz,
+            default_since=default_since,
+            default_until=default_until,
+            since_required=since_required,
+        )
     except InvalidRequest as exc:
         option_error(exc)
 

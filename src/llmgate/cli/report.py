@@ -237,8 +237,8 @@ def ops(
     from llmgate.reports import ops_formats as formats
 
     with _store(config) as (engine, settings):
-        start, end = read_range(since, until, settings.time_zone)
-        assert start is not None
+        start, end = read_range(since, until, settings.time_zone, since_required=True)
+        assert start is not None  # required: read_range refused an empty --since
         report = reports.ops_report(engine, since=start, until=end, tz=settings.time_zone)
     if format is OpsFormat.json:
         _echo_json(reports.to_json(report))

@@ -71,9 +71,13 @@ def parse_range(
     now: datetime | None = None,
     default_since: datetime | None = None,
     default_until: datetime | None = None,
+    since_required: bool = False,
 ) -> tuple[datetime | None, datetime | None]:
-    """``[since, until)`` in UTC (a missing bound is its default); ``until`` must follow ``since``."""
+    """``[since, until)`` in UTC (a missing bound is its default); ``until`` must follow ``since``.
+    ``since_required``: a missing or empty ``since`` is an error, not an open start."""
     now = now or datetime.now(UTC)
+    if since_required and not since:
+        raise InvalidRequest(f"since: required ({EXAMPLES})", param="since")
     start = parse_moment(since, tz, param="since", now=now) if since else default_since
     end = parse_moment(until, tz, param="until", now=now) if until else default_until
     if start is not None and end is not None and end <= start:

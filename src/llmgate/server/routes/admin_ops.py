@@ -64,8 +64,8 @@ def ops_report(
 
     state = app_state(request)
     tz = state.config.llmgate.time_zone
-    start, end = parse_range(since, until, tz)
-    assert start is not None
+    start, end = parse_range(since, until, tz, since_required=True)
+    assert start is not None  # required: parse_range refused an empty since
     report = reports.ops_report(state.engine, since=start, until=end, tz=tz)
     if format == "csv":
         return Response(
