@@ -152,7 +152,7 @@ class Gateway:
             call.model, call.request = model, body  # a body refused below is recorded with its model
             unknown = False
             try:
-                self._router.group(model)
+                self._router.asked(model)  # a canary's variant group is not a client's to name
             except ModelNotFound:  # recorded under a bounded name, counted under one metrics label
                 unknown, call.model, call.model_known = True, bounded_name(model), False
             parsed = check_body(endpoint.value, body, model, max_n=self._max_n)

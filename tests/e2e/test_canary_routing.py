@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import openai
 import orjson
 import pytest
 
@@ -215,6 +216,17 @@ def test_a_prompt_and_parameter_variant_reaches_the_upstream(
     assert (
         upstream.received[1].body["messages"] == MESSAGES and upstream.received[1].body["temperature"] == 0.9
     )
+
+
+def test_a_variant_group_is_not_a_model_clients_may_name(gateway: RunningGateway) -> None:
+    spec = CandidateSpec(system_prompt="Answer in one word.")
+    group = on_loop(gateway, lambda: register_candidate(gateway.state.router, "chat-v2", "chat", spec))
+    split(gateway, route(50, candidate_model=group))
+    client = gateway.client(MASTER_KEY)
+    with pytest.raises(openai.NotFoundError) as caught:
+        client.chat.completions.create(model=group, messages=MESSAGES)
+    assert caught.value.body["code"] == "model_not_found"  # type: ignore[index]
+    assert group not in [m.id for m in client.models.list().data]
 
 
 def test_a_forced_arm_is_honoured_for_admin_keys_only(

@@ -112,6 +112,13 @@ class Router:
             del self._groups[name]
             self._fallbacks.pop(name, None)
 
+    def asked(self, model: str) -> list[Deployment]:
+        """``group`` for a name a client asked for: a group made at run time (a canary's variant,
+        ``canary:<id>``) is reached through its canary only, never by name."""
+        if model in self._added:
+            raise ModelNotFound(f"The model '{model}' does not exist or you do not have access to it.")
+        return self.group(model)
+
     def _new_deployment(self, deployment: Deployment) -> None:
         self.health.track(deployment.id)
         if self.on_new_deployment is not None:
