@@ -164,7 +164,7 @@ def test_the_step_counts_candidate_requests_since_it_started() -> None:
     )
     assert evidence.step_requests == 2
     assert evidence.candidate.requests == 8
-    evidence.add_rows([row("shadow"), row(None)])  # rows of no arm are skipped
+    evidence.add_rows([row("candidate-pinned"), row("stable-pinned"), row(None)])  # not live: skipped
     assert evidence.candidate.requests + evidence.stable.requests == 9
 
 

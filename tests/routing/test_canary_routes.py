@@ -143,13 +143,14 @@ def test_a_forced_arm_is_honoured_for_admins_only() -> None:
     table = CanaryTable([route(0)])
     call = Call(user="u")
     assert table.steer(call, {ARM_HEADER: "candidate"}, admin=True) == "chat-next"
-    assert call.arm == "candidate"
+    assert call.arm == "candidate-pinned"  # recorded apart: the gates count live traffic only
+    assert canary_headers(call)["x-llmgate-canary"] == "candidate"
     call = Call(user="u")
     assert table.steer(call, {ARM_HEADER: "candidate"}, admin=False) is None
     assert call.arm == "stable"
     table.replace([route(100)])
     call = Call(user="u")
-    assert table.steer(call, {ARM_HEADER: "stable"}, admin=True) is None and call.arm == "stable"
+    assert table.steer(call, {ARM_HEADER: "stable"}, admin=True) is None and call.arm == "stable-pinned"
     call = Call(user="u")
     assert table.steer(call, {ARM_HEADER: "bogus"}, admin=True) == "chat-next"  # not an arm: ignored
 

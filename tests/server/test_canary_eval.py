@@ -6,6 +6,7 @@ distribution from stable's, and not those of the same one."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -71,9 +72,11 @@ def gateway_with(gateway_factory: Callable[..., RunningGateway], candidate: dict
         )
         return raw.headers.get("x-llmgate-canary") is not None
 
-    for _ in range(500):
+    deadline = time.monotonic() + 20  # the follower reads the store through the writer process
+    while time.monotonic() < deadline:
         if followed():
             return gateway
+        time.sleep(0.05)
     raise AssertionError("the gateway never routed through the canary")
 
 

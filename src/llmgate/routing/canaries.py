@@ -60,6 +60,9 @@ __all__ = [
 
 STABLE, CANDIDATE = "stable", "candidate"
 ARMS = (STABLE, CANDIDATE)
+#: the recorded arm of a call whose arm was forced (an eval gate's suite run): not live traffic,
+#: so the gates, which read the arms "stable" and "candidate" only, never count it
+PINNED = "-pinned"
 #: on every reply routed through a running canary: the arm, and the canary's id
 CANARY_HEADER = "x-llmgate-canary"
 CANARY_ID_HEADER = "x-llmgate-canary-id"
@@ -111,7 +114,7 @@ def canary_headers(call: Steered) -> dict[str, str]:
     """The reply's headers of a call routed through a running canary (none outside one)."""
     if call.arm is None or call.canary_id is None:
         return {}
-    return {CANARY_HEADER: call.arm, CANARY_ID_HEADER: call.canary_id}
+    return {CANARY_HEADER: call.arm.removesuffix(PINNED), CANARY_ID_HEADER: call.canary_id}
 
 
 class CanaryTable:
@@ -166,14 +169,14 @@ class CanaryTable:
         if route.promoted:
             return route.candidate_model
         forced = headers.get(ARM_HEADER) if admin else None
-        if forced in ARMS:
-            arm = forced
-        else:
-            session = headers.get(SESSION_HEADER)
-            if not session and route.sticky == "session" and call.metadata:
-                given = call.metadata.get("session_id")
-                session = given if isinstance(given, str) and given else None
-            arm = self.assign(route, user=call.user, session=session, key_id=call.key_id, request_id=call.id)
+        if forced in ARMS:  # recorded as pinned: the gates never count it as live traffic
+            call.canary_id, call.arm = route.canary_id, forced + PINNED
+            return route.candidate_model if forced == CANDIDATE else None
+        session = headers.get(SESSION_HEADER)
+        if not session and route.sticky == "session" and call.metadata:
+            given = call.metadata.get("session_id")
+            session = given if isinstance(given, str) and given else None
+        arm = self.assign(route, user=call.user, session=session, key_id=call.key_id, request_id=call.id)
         call.canary_id, call.arm = route.canary_id, arm
         return route.candidate_model if arm == CANDIDATE else None
 
