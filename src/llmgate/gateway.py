@@ -44,6 +44,7 @@ from llmgate.pricing import PriceBook
 from llmgate.protocol import check_body, error_body, error_from_exception, read_body
 from llmgate.protocol.endpoints import Endpoint
 from llmgate.protocol.forms import read_form, text_bytes
+from llmgate.protocol.session_headers import call_session
 from llmgate.protocol.stream_errors import stream_error
 from llmgate.providers.base import Provider, UpstreamResponse, UpstreamStream
 from llmgate.routing import Router
@@ -158,6 +159,7 @@ class Gateway:
             parsed = check_body(endpoint.value, body, model, max_n=self._max_n)
             call.stream, call.user = parsed.stream, (key.user_id if key is not None else None) or parsed.user
             call.metadata = parsed.metadata
+            call.session_id, call.parent_id, call.step = call_session(headers, parsed.body, parsed.metadata)
             call.traceparent = headers.get("traceparent")
             call.tags = request_tags(identity, headers.get("x-llmgate-tags"), parsed.metadata)
             context = headers.get(CONTEXT_HEADER)

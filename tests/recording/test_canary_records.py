@@ -133,7 +133,7 @@ class _OldCallRecord:
     """Pickles as a ``CallRecord`` did before ``canary_id`` and ``arm``: its values without them."""
 
     def __init__(self, record: CallRecord) -> None:
-        self.values = _call_values(record)[:-2]
+        self.values = _call_values(record)[:-5]  # the canary's two fields, and the session's three after them
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (CallRecord, self.values)

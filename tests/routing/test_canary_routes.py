@@ -14,11 +14,11 @@ from llmgate.config import parse_config
 from llmgate.config.canary_settings import CandidateSpec
 from llmgate.config.deployment import Deployment, build_deployments
 from llmgate.errors import InvalidRequest, ModelNotFound, UpstreamRejected
+from llmgate.protocol.session_headers import SESSION_ALIAS, SESSION_HEADER, call_session
 from llmgate.routing import Router
 from llmgate.routing.canaries import (
     ARM_HEADER,
     BUCKETS,
-    SESSION_HEADER,
     CanaryRoute,
     CanaryTable,
     bucket,
@@ -44,7 +44,7 @@ class Call:
     model: str = "chat"
     user: str | None = None
     key_id: str | None = None
-    metadata: dict[str, Any] | None = None
+    session_id: str | None = None
     canary_id: str | None = None
     arm: str | None = None
 
@@ -133,10 +133,16 @@ def test_a_session_comes_from_the_header_or_the_metadata() -> None:
     table = CanaryTable([route(50, "session")])
     cand = next(u for u in USERS if arm_of(table, route(50), u) == "candidate")
     stab = next(u for u in USERS if arm_of(table, route(50), u) == "stable")
-    call = Call(user=stab)
-    assert table.steer(call, {SESSION_HEADER: cand}, admin=False) == "chat-next"
-    call = Call(user=stab, metadata={"session_id": cand})
-    assert table.steer(call, {}, admin=False) == "chat-next"
+    # the session as the gateway reads it (protocol/session_headers.py), from either header or the metadata
+    for headers, metadata in (
+        ({SESSION_HEADER: cand}, None),
+        ({SESSION_ALIAS: cand}, None),
+        ({}, {"session_id": cand}),
+    ):
+        call = Call(user=stab, session_id=call_session(headers, {}, metadata).session_id)
+        assert table.steer(call, {}, admin=False) == "chat-next"
+    # steer itself reads no header: the gateway read the session once, by that rule
+    assert table.steer(Call(user=stab), {SESSION_ALIAS: cand}, admin=False) is None
 
 
 def test_a_forced_arm_is_honoured_for_admins_only() -> None:

@@ -57,7 +57,7 @@ def test_0012_up_down_and_up_again_with_data(empty_engine: Engine) -> None:
     to(empty_engine, "0011")
     old_data(empty_engine)
     upgrade(empty_engine)
-    assert current_revision(empty_engine) == head_revision() == "0012"
+    assert current_revision(empty_engine) == head_revision()
 
     inspector = sa.inspect(empty_engine)
     assert set(inspector.get_table_names()) >= NEW_TABLES
@@ -141,6 +141,6 @@ def test_0012_up_down_and_up_again_with_data(empty_engine: Engine) -> None:
 
     # and up again
     upgrade(empty_engine)
-    assert current_revision(empty_engine) == "0012"
+    assert current_revision(empty_engine) == head_revision()
     again = get_record(empty_engine, "new1")
     assert again is not None and (again["canary_id"], again["arm"]) == (None, None)

@@ -17,7 +17,7 @@ from llmgate.store.migrate import current_revision, head_revision, upgrade
 
 
 def test_head_is_numbered() -> None:
-    assert head_revision() == "0012"
+    assert head_revision() == "0013"
 
 
 def test_empty_database_to_head(empty_engine: Engine) -> None:
@@ -54,6 +54,7 @@ def test_empty_database_to_head(empty_engine: Engine) -> None:
         ],
         "ix_requests_spend_pg": ["created_at"],
         "ix_requests_canary": ["canary_id", "created_at"],
+        "ix_requests_session": ["session_id", "created_at"],
     }
     assert {"teams", "api_keys", "audit_log"} <= set(inspector.get_table_names())
 

@@ -77,9 +77,19 @@ def test_log_in_and_see_the_overview(browser: Any, traffic: Traffic) -> None:
     )
     assert drawn == [True, True, True, True]
     assert "Logged in as master" in css(browser, "#who")[0].text
-    # the navigation has every page, Monitors, Evals, Canaries and Operations included, and keeps the range
+    # the navigation has every page, Sessions, Monitors, Evals, Canaries and Operations included, and keeps
+    # the range
     links = {a.get_attribute("data-page"): a.get_attribute("href") for a in css(browser, ".topbar nav a")}
-    assert list(links) == ["overview", "spend", "requests", "monitors", "evals", "canaries", "ops"]
+    assert list(links) == [
+        "overview",
+        "spend",
+        "requests",
+        "sessions",
+        "monitors",
+        "evals",
+        "canaries",
+        "ops",
+    ]
     css(browser, '[data-range="7d"]')[0].click()
     wait_for(lambda: "since=7d" in browser.current_url, "the range in the URL")
     wait_for(

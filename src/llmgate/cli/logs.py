@@ -9,6 +9,7 @@ as every command reads them (``config.time_range``: a date is midnight in ``llmg
 ``--status`` (``ok``, ``error``, ``429``, ``4xx``), ``--cache`` (what the response cache did:
 ``hit``, ``semantic-hit``, ``miss``, ``bypass``) and ``--text`` (in the prompt or the response,
 case-insensitive). The table has a ``cache`` column when a listed record has a cache status.
+``logs --session ID`` shows one session's calls as a tree with their totals (``cli/sessions.py``).
 Times in the table and the single view are in ``llmgate.time_zone``; JSON keeps ISO 8601 with the
 offset. A bad option is one line and exit 2; an unknown ID one line and exit 1.
 """
@@ -28,6 +29,7 @@ import typer
 
 from llmgate.cli.common import ConfigOption, config_from, fail, option_error
 from llmgate.cli.log_record import render
+from llmgate.cli.sessions import show_session
 from llmgate.errors import InvalidRequest
 from llmgate.store.money import cost_text, usd
 
@@ -105,6 +107,10 @@ def logs(
     ] = None,
     limit: Annotated[int, typer.Option(min=1, max=100_000, help="At most this many rows.")] = 50,
     format: Annotated[LogFormat, typer.Option("--format", help="table or json.")] = LogFormat.table,
+    session: Annotated[
+        str | None,
+        typer.Option(help="Show this session's calls as a tree (parent → children) with its totals."),
+    ] = None,
 ) -> None:
     # SQLAlchemy (the store): off `llmgate logs --help`
     from llmgate.config.time_range import parse_range
@@ -119,6 +125,11 @@ def logs(
     )
 
     with _store(config) as (engine, tz):
+        if session is not None:
+            if record_id is not None:
+                fail("give a record ID or --session, not both", code=2)
+            show_session(engine, session, tz, as_json=format is LogFormat.json)
+            return
         if record_id is not None:
             _show_one(engine, record_id.strip(), tz, format)
             return

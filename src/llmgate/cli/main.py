@@ -22,6 +22,7 @@ from llmgate.version import __version__
 COMMANDS = {
     "serve": Lazy("llmgate.cli.serve", "serve", "Run the gateway."),
     "logs": Lazy("llmgate.cli.logs", "logs", "Show recorded requests."),
+    "sessions": Lazy("llmgate.cli.sessions", "sessions_app", "Agent and conversation sessions: list."),
     "scheduler": Lazy(
         "llmgate.cli.scheduler", "scheduler", "Run the config's eval schedules as a process of its own."
     ),

@@ -6,9 +6,9 @@ on), and inserting the row (a value the database refuses: a NUL character in a P
 column, an integer past 64 bits). Either way the recorder isolates that one record (one by one
 when preparing; by bisecting a batch the store refused) and stores it degraded: every column that
 identifies and charges the call (id, time, endpoint, model, deployment, key, team, user, status,
-tokens, cost, latency, what the response cache did and saved, the canary and its arm) is kept, and
-the bodies (request, response, tool calls, metadata, error text, attempts) are replaced by one
-marker saying why::
+tokens, cost, latency, what the response cache did and saved, the canary and its arm, the session,
+parent call and step) is kept, and the bodies (request, response, tool calls, metadata, error text,
+attempts) are replaced by one marker saying why::
 
     request_json = {"llmgate_degraded": "<why>"}
 
@@ -41,6 +41,7 @@ from llmgate.telemetry.call_record import (
     cache_columns,
     canary_columns,
     outcome_columns,
+    session_columns,
     to_row,
 )
 
@@ -94,6 +95,9 @@ KEPT = frozenset(
         "saved_usd",
         "canary_id",
         "arm",
+        "session_id",
+        "parent_id",
+        "step",
     }
 )
 #: the strict form: strings cut to this many characters, integers within a signed 64-bit column
@@ -136,9 +140,9 @@ def degraded_row(row: Mapping[str, Any], reason: str, strict: bool = False) -> R
             out["status_code"] = 0
         if not isinstance(out.get("latency_ms"), float | int):
             out["latency_ms"] = 0.0
-        for name in ("cache", "arm"):  # VARCHAR(16) on PostgreSQL
+        for name, width in (("cache", 16), ("arm", 16), ("parent_id", 32)):  # VARCHAR(n) on PostgreSQL
             if out.get(name) is not None:
-                out[name] = out[name][:16]
+                out[name] = out[name][:width]
         cost = row.get("cost_usd")
         if cost is not None and out.get("cost_usd") is None:
             out["cost_unknown"] = True  # the cost could not be stored: say so rather than 0
@@ -169,6 +173,7 @@ def _bare_row(call: CallRecord) -> Row:
         **outcome_columns(call),
         **cache_columns(call),
         **canary_columns(call),
+        **session_columns(call),
         "cost_usd": Decimal(0) if call.cache in CACHE_HITS else None,  # a hit called no upstream
         "cost_unknown": True,
         "latency_ms": round(call.latency_ms, 3),

@@ -8,9 +8,11 @@ A canaried request is assigned an arm by ``assign``: a bucket in ``[0, 10000)`` 
 (canary id, sticky value) goes to the candidate when it is below ``percent * 100``. The same user
 (or session, or key: ``sticky``) keeps its arm, and raising the percent only adds candidates. The
 sticky value: ``user``: the call's user, else its key id, else the request id; ``session``: the
-``x-llmgate-session`` header or ``metadata.session_id``, else as ``user``; ``key``: the key id, else
-the request id. An admin (the master key or an admin key) may force an arm with the
-``x-llmgate-canary-arm`` header (evals run a suite against one arm); anyone else's is ignored.
+call's session (the one rule of ``protocol/session_headers.py``: ``x-llmgate-session-id``, or its
+older name ``x-llmgate-session``, ``metadata.session_id``, LiteLLM's ``litellm_session_id``), else as
+``user``; ``key``: the key id, else the request id. An admin (the master key or an admin key) may
+force an arm with the ``x-llmgate-canary-arm`` header (evals run a suite against one arm); anyone
+else's is ignored.
 
 ``steer`` does all of it for the gateway (``route``, then ``assign``): it notes the canary and
 arm on the record and returns the group to try first (``Attempts.first_answer``'s ``via``): the
@@ -46,7 +48,6 @@ __all__ = [
     "CANARY_HEADER",
     "CANARY_ID_HEADER",
     "CANDIDATE",
-    "SESSION_HEADER",
     "STABLE",
     "CanaryRoute",
     "CanaryTable",
@@ -68,8 +69,6 @@ CANARY_HEADER = "x-llmgate-canary"
 CANARY_ID_HEADER = "x-llmgate-canary-id"
 #: an admin's forced arm (``stable`` | ``candidate``)
 ARM_HEADER = "x-llmgate-canary-arm"
-#: a conversation's id for ``sticky: session`` (else ``metadata.session_id``)
-SESSION_HEADER = "x-llmgate-session"
 BUCKETS = 10_000
 #: the endpoints whose bodies take a system message
 _CHAT = "chat/completions"
@@ -98,7 +97,7 @@ class Steered(Protocol):
     @property
     def key_id(self) -> str | None: ...
     @property
-    def metadata(self) -> dict[str, Any] | None: ...
+    def session_id(self) -> str | None: ...
 
     canary_id: str | None
     arm: str | None
@@ -172,11 +171,10 @@ class CanaryTable:
         if forced in ARMS:  # recorded as pinned: the gates never count it as live traffic
             call.canary_id, call.arm = route.canary_id, forced + PINNED
             return route.candidate_model if forced == CANDIDATE else None
-        session = headers.get(SESSION_HEADER)
-        if not session and route.sticky == "session" and call.metadata:
-            given = call.metadata.get("session_id")
-            session = given if isinstance(given, str) and given else None
-        arm = self.assign(route, user=call.user, session=session, key_id=call.key_id, request_id=call.id)
+        # the session as the gateway read it (protocol/session_headers.py)
+        arm = self.assign(
+            route, user=call.user, session=call.session_id, key_id=call.key_id, request_id=call.id
+        )
         call.canary_id, call.arm = route.canary_id, arm
         return route.candidate_model if arm == CANDIDATE else None
 

@@ -81,6 +81,11 @@ REQUESTS = sa.Table(
     # canary releases (migration 0012): the canary that routed the call and its arm; NULL: none
     col("canary_id", sa.String, null=True),
     col("arm", sa.String(16), null=True),  # stable | candidate
+    # sessions (migration 0013, protocol/session_headers.py): the session a call joined, the earlier
+    # call it names as its parent (a request id) and its step; NULL: none said
+    col("session_id", sa.String, null=True),
+    col("parent_id", sa.String(32), null=True),
+    col("step", sa.String, null=True),
     sa.Index("ix_requests_created_at_model", "created_at", "model"),
     # a canary's evidence in (created_at, id) order; partial, so a call outside a canary (almost
     # every one) costs its insert nothing here
@@ -90,6 +95,15 @@ REQUESTS = sa.Table(
         "created_at",
         postgresql_where=sa.text("canary_id IS NOT NULL"),
         sqlite_where=sa.text("canary_id IS NOT NULL"),
+    ),
+    # a session's calls in time order (store/call_sessions.py); partial, as the canary's: a call
+    # outside a session costs its insert nothing here
+    sa.Index(
+        "ix_requests_session",
+        "session_id",
+        "created_at",
+        postgresql_where=sa.text("session_id IS NOT NULL"),
+        sqlite_where=sa.text("session_id IS NOT NULL"),
     ),
     # Spend reports (migrations 0004, 0008, 0011): a covering index per store, empty (partial, WHERE
     # false) on the other one. SQLite's covers every column a report reads; PostgreSQL's leaves

@@ -141,6 +141,11 @@ class CallRecord:
     #: they existed (a shorter values tuple) still loads
     canary_id: str | None = None
     arm: str | None = None
+    #: the session the call joined, the earlier call it names as its parent, and its step
+    #: (protocol/session_headers.py); None: not said. Last, with defaults, as the canary's
+    session_id: str | None = None
+    parent_id: str | None = None
+    step: str | None = None
 
     def __reduce__(self) -> tuple[Any, ...]:
         # pickled as its values, in field order (see Attempt.__reduce__): 4.5 -> 2.6 µs a record
@@ -247,6 +252,11 @@ def canary_columns(call: CallRecord) -> dict[str, Any]:
     return {"canary_id": call.canary_id, "arm": call.arm}
 
 
+def session_columns(call: CallRecord) -> dict[str, Any]:
+    """The session a call joined, its parent call and its step (all None outside a session)."""
+    return {"session_id": call.session_id, "parent_id": call.parent_id, "step": call.step}
+
+
 def to_row(call: CallRecord, prices: PriceBook) -> dict[str, Any]:
     """The stored form of a call (see the ``requests`` table in ``store/models.py``)."""
     return to_row_parsed(call, prices)[0]
@@ -337,6 +347,7 @@ def to_row_parsed(call: CallRecord, prices: PriceBook) -> tuple[dict[str, Any], 
         **cache_columns(call),
         "saved_usd": None,
         **canary_columns(call),
+        **session_columns(call),
     }
     if call.stored_response is not None:  # inserted with the row, by the record's writer
         row[STORED_RESPONSE] = call.stored_response

@@ -172,6 +172,12 @@ def request_attributes(
             attrs[name] = value
     if call.user:
         attrs["user.id"] = call.user
+    if call.session_id:  # the session: OpenTelemetry's and the GenAI conventions' names for it
+        attrs["session.id"] = attrs["gen_ai.conversation.id"] = call.session_id
+    if call.parent_id:
+        attrs["llmgate.parent.id"] = call.parent_id
+    if call.step:
+        attrs["llmgate.step"] = call.step
     for tag, value in (call.tags or {}).items():
         attrs[f"llmgate.tag.{tag}"] = str(value)
     if capture_content and (deployment is None or deployment.log_prompts):

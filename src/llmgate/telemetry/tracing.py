@@ -6,7 +6,9 @@ nothing but keeping a ``traceparent`` header and the attempts' start times. Each
 SERVER span named ``{operation} {model}`` (``chat gpt-4o-mini``), with a CLIENT child per
 upstream attempt, carrying the GenAI semantic conventions (see ``otel_attributes.py``). An
 incoming W3C ``traceparent`` is continued (and its sampled flag honoured); without one, the
-trace id *is* the request id (``x-llmgate-request-id``), so a trace can be found from a response.
+trace id *is* the request id (``x-llmgate-request-id``), so a trace can be found from a response,
+except in a session: there every call shares the session's trace (``session_trace.py``), and a
+call that names its parent call links to the parent's span.
 
 Export is batched (``BatchSpanProcessor``, a periodic metric reader, a batch log processor), to
 OTLP over HTTP or gRPC, or nowhere; to the console, each span and event is printed as it ends.
@@ -35,12 +37,13 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from llmgate.telemetry import otel_attributes as attributes
 from llmgate.telemetry.answers import Parsed
 from llmgate.telemetry.call_record import CallRecord
 from llmgate.telemetry.otel_settings import OtelSettings
+from llmgate.telemetry.session_trace import KnownSpans, session_trace_id
 from llmgate.version import __version__
 
 log = logging.getLogger("llmgate.telemetry.tracing")
@@ -96,6 +99,7 @@ class Tracing:
         resource = Resource.create(resource_attrs)
         self._resource = resource
         self._scope = InstrumentationScope(SCOPE, __version__)
+        self._known = KnownSpans()  # recent session calls' spans, for their children's links
         # batched on its own thread; when the exporter cannot keep up, spans are dropped, never waited for.
         # The console is read by a person as it happens: there each span is printed as it ends.
         self._spans_out: SpanProcessor
@@ -149,12 +153,20 @@ class Tracing:
             if not parent.trace_flags.sampled:
                 return  # the caller decided not to record this trace
             trace_id = parent.trace_id
-        else:
-            trace_id = int(call.id, 16) if len(call.id) == 32 else random.getrandbits(128)
+        else:  # a session's calls share one trace (and a session is sampled whole)
+            if call.session_id:
+                trace_id = session_trace_id(call.session_id)
+            else:
+                trace_id = int(call.id, 16) if len(call.id) == 32 else random.getrandbits(128)
             if self.settings.sample_rate < 1.0 and (trace_id & _LOW_64) >= self.settings.sample_rate * 2**64:
                 return
         span_id = int(call.id[:16], 16) if len(call.id) == 32 else random.getrandbits(64)
         context = SpanContext(trace_id, span_id or 1, is_remote=False, trace_flags=_SAMPLED)
+        links: tuple[Link, ...] = ()
+        if call.session_id or call.parent_id:
+            self._known.remember(call.id, context)
+            link = self._known.parent_link(call.parent_id, call.session_id) if call.parent_id else None
+            links = (link,) if link is not None else ()
         start_ns = int(call.created_at.timestamp() * 1e9)
         end_ns = start_ns + int(call.latency_ms * 1e6)
         failed = call.status_code >= 400 or call.error_type
@@ -171,6 +183,7 @@ class Tracing:
                 Status(StatusCode.ERROR, call.error_message or call.error_type) if failed else _UNSET,
                 start_ns,
                 end_ns,
+                links,
             )
         ]
         last = len(call.attempts) - 1
@@ -204,6 +217,7 @@ class Tracing:
         status: Status,
         start_ns: int,
         end_ns: int,
+        links: tuple[Link, ...] = (),
     ) -> ReadableSpan:
         return ReadableSpan(
             name=name,
@@ -211,6 +225,7 @@ class Tracing:
             parent=parent,
             resource=self._resource,
             attributes=attrs,
+            links=links,
             kind=kind,
             status=status,
             start_time=start_ns,

@@ -27,6 +27,7 @@ def routers() -> list[APIRouter]:
         admin_keys,
         admin_monitors,
         admin_ops,
+        admin_sessions,
         admin_spend,
         litellm_keys,
         litellm_models,
@@ -41,11 +42,13 @@ def routers() -> list[APIRouter]:
         ui_monitors,
         ui_ops,
         ui_requests,
+        ui_sessions,
     )
 
     data = [
         ui_api.router,
         ui_requests.router,
+        ui_sessions.router,
         ui_monitors.router,
         ui_evals.router,
         ui_ops.router,
@@ -58,6 +61,7 @@ def routers() -> list[APIRouter]:
         admin_keys.router,
         admin_spend.router,
         admin_ops.router,
+        admin_sessions.router,
         admin_canary.router,
         admin_monitors.router,
         admin_cache.router,

@@ -17,6 +17,7 @@
     ["overview", "Overview"],
     ["spend", "Spend"],
     ["requests", "Requests"],
+    ["sessions", "Sessions"],
     ["monitors", "Monitors"],
     ["evals", "Evals"],
     ["canaries", "Canaries"],

@@ -131,6 +131,15 @@
         fact("User", r.user || "–"),
         fact("Tags", tags, { "data-fact": "tags" }),
         fact("Request id", r.id));
+      if (r.session_id || r.parent_id || r.step) {  // an agent's session: back to its timeline, its parent call
+        document.getElementById("facts").append(el("div", { "data-fact": "session" },
+          el("div", { class: "k", text: "Session" }),
+          el("div", { class: "v" },
+            r.session_id ? el("a", { href: "/ui/sessions?session=" + encodeURIComponent(r.session_id), text: r.session_id }) : "–",
+            r.step ? " · step " + r.step : "",
+            r.parent_id ? " · parent " : "",
+            r.parent_id ? el("a", { href: "/ui/requests/" + encodeURIComponent(r.parent_id), text: r.parent_id.slice(0, 12) }) : null)));
+      }
       var errorPanel = document.getElementById("error-panel");
       errorPanel.classList.toggle("hidden", !r.error_type && !r.error_message);
       document.getElementById("error").textContent = [r.error_type, r.error_message].filter(Boolean).join(": ");
