@@ -60,6 +60,7 @@ from llmgate.server.http import (
 )
 from llmgate.server.monitor_process import MonitorProcess
 from llmgate.server.routes import anthropic as anthropic_routes
+from llmgate.server.routes import feedback as feedback_routes
 from llmgate.server.routes import openai as openai_routes
 from llmgate.server.routes import responses as responses_routes
 from llmgate.telemetry.metrics import CallMetrics, SharedTotals
@@ -349,6 +350,8 @@ class LlmgateApp:
             await anthropic_routes.messages(self.state, scope, receive, send)
         elif scope["type"] == "http" and responses_routes.handles(scope["path"]):
             await responses_routes.dispatch(self.state, scope, receive, send)
+        elif scope["type"] == "http" and feedback_routes.handles(scope["path"]):
+            await feedback_routes.dispatch(self.state, scope, receive, send)
         elif scope["type"] == "lifespan":
             await self._lifespan(receive, send)
         else:

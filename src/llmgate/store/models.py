@@ -349,3 +349,4 @@ def row_defaults(of: sa.Table) -> tuple[dict[str, Any], frozenset[str]]:
 from llmgate.store import canary_tables as _canary_tables  # noqa: E402, F401  (canary releases)
 from llmgate.store import monitor_tables as _monitor_tables  # noqa: E402, F401
 from llmgate.store import response_tables as _response_tables  # noqa: E402, F401  (Responses API)
+from llmgate.store import score_tables as _score_tables  # noqa: E402, F401  (feedback and scores)

@@ -24,6 +24,7 @@ def routers() -> list[APIRouter]:
     from llmgate.server.routes import (
         admin_cache,
         admin_canary,
+        admin_feedback,
         admin_keys,
         admin_monitors,
         admin_ops,
@@ -62,6 +63,7 @@ def routers() -> list[APIRouter]:
         admin_spend.router,
         admin_ops.router,
         admin_sessions.router,
+        admin_feedback.router,
         admin_canary.router,
         admin_monitors.router,
         admin_cache.router,

@@ -8,7 +8,8 @@ prompt or the response, case-insensitive; see ``store.request_filter``), a page 
 prompt and the response. The detail is the whole record
 (``store.records.get_record``) with its JSON columns parsed: messages, response, tool calls,
 attempts, tokens, cost, timings, tags, key and team; and ``retrieved_context``, the passages of a
-RAG request, found where the retrieval-quality monitor finds them (``monitors.rag_extract``).
+RAG request, found where the retrieval-quality monitor finds them (``monitors.rag_extract``); and
+``scores``, every score the request got and from whom (feedback, the monitor's: ``store.scores``).
 
 Records hold untrusted text (prompts, responses): it goes out as JSON strings, and the pages put
 it on screen with ``textContent`` only.
@@ -122,6 +123,7 @@ def request_detail(request: Request, record_id: str) -> Response:
     # SQLAlchemy (the store): off the gateway process until this endpoint is called
     from llmgate.store.keys import get_key
     from llmgate.store.records import get_record
+    from llmgate.store.scores import request_scores
 
     state = app_state(request)
     row = get_record(state.engine, record_id) if _RECORD_ID.fullmatch(record_id) else None
@@ -137,6 +139,10 @@ def request_detail(request: Request, record_id: str) -> Response:
     out["key_alias"] = key.alias if key is not None else None
     out["attempts_detail"] = out.get("attempts_detail") or []
     out["retrieved_context"] = _retrieved_context(state.config.llmgate.monitors.rag, out)
+    # every score it got, from whom: feedback on it and its session, and the monitor's
+    out["scores"] = [
+        {k: _plain(v) for k, v in score.items()} for score in request_scores(state.engine, record_id)
+    ]
     return json_response(out)
 
 

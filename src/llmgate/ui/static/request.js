@@ -102,6 +102,35 @@
     table.appendChild(body);
   }
 
+  function scoreValue(s) {
+    if (s.kind === "bool") return s.value ? "true" : "false";
+    if (s.kind === "number") return String(Math.round(s.value * 1000) / 1000);
+    return s.value;
+  }
+
+  function scores(record) {  // every score this request got, from whom (feedback, the monitor)
+    var rows = record.scores || [];
+    var table = LG.clear(document.getElementById("scores"));
+    if (!rows.length) {
+      table.appendChild(el("tbody", {}, el("tr", {}, el("td", { class: "muted", text: "No scores yet (POST /v1/feedback, the monitors)." }))));
+      return;
+    }
+    table.appendChild(el("thead", {}, el("tr", {},
+      el("th", { text: "Name" }), el("th", { text: "Value" }), el("th", { text: "From" }),
+      el("th", { text: "On" }), el("th", { text: "Comment" }), el("th", { text: "Time" }))));
+    var body = el("tbody");
+    rows.forEach(function (s) {
+      body.appendChild(el("tr", { "data-score": s.name, "data-source": s.source },
+        el("td", { text: s.name }),
+        el("td", { text: scoreValue(s) }),
+        el("td", { text: s.source }),
+        el("td", { text: s.target_kind }),
+        el("td", { text: s.comment || "" }),
+        el("td", { text: LG.fmtTime(s.updated_at) })));
+    });
+    table.appendChild(body);
+  }
+
   function render() {
     var back = document.getElementById("back");
     back.setAttribute("href", "/ui/requests" + window.location.search);
@@ -146,6 +175,7 @@
       messages(r.request);
       response(r);
       retrievedContext(r.retrieved_context);
+      scores(r);
       attempts(r);
       var params = {};
       Object.keys(r.request || {}).forEach(function (k) {
