@@ -114,7 +114,10 @@ class OutputThresholdOverrides(Strict):
     """Output-drift settings; ``None`` keeps the default (see ``monitors/output_drift.py``). A
     statistic drifts when its test's p-value is under ``p_value`` and its effect reaches the
     minimum: ``min_effect`` for rates and the finish-reason mix, ``min_ks`` (a KS distance) for
-    lengths, latency and tokens; the per-statistic keys override those minimums."""
+    lengths, latency and tokens; the per-statistic keys override those minimums. The feedback
+    statistics are off unless set: ``feedback_rate`` (the minimum change of the share of requests
+    that got feedback) and ``feedback_score`` (of a score's mean, in its own units; see
+    ``monitors/feedback_drift.py``)."""
 
     p_value: float | None = Field(default=None, gt=0, lt=1)
     min_effect: float | None = Field(default=None, ge=0, le=1)
@@ -128,6 +131,8 @@ class OutputThresholdOverrides(Strict):
     latency_ms: float | None = Field(default=None, ge=0, le=1)
     prompt_tokens: float | None = Field(default=None, ge=0, le=1)
     completion_tokens: float | None = Field(default=None, ge=0, le=1)
+    feedback_rate: float | None = Field(default=None, ge=0, le=1)
+    feedback_score: float | None = Field(default=None, ge=0, allow_inf_nan=False)
 
 
 class DriftSettings(Strict):

@@ -7,8 +7,9 @@ what each condition (prompt drift, output drift, retrieval quality) says.
   the reference, at most the newest ``max_samples``.
 - Statistics: embedding drift of the prompts (``drift.py``; alerted as ``drift.prompt``), of the
   answers (reported, not alerted: answers follow prompts), output drift (``output_drift.py``;
-  ``drift.output``; its prompt-token statistic describes the prompts: it counts as prompt drift)
-  and the window's retrieval quality (``rag_quality.py``; ``rag_quality``).
+  ``drift.output``; its prompt-token statistic describes the prompts: it counts as prompt drift),
+  the users' feedback on the windows' requests when its thresholds are set (``feedback_drift.py``;
+  also ``drift.output``) and the window's retrieval quality (``rag_quality.py``; ``rag_quality``).
 
 ``evaluate_group`` only reads; ``conditions.py`` stores the statistics and raises alerts. Reports
 (``llmgate drift report``, ``/admin/monitors/...``) call ``evaluate_group`` with their own window.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import json
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -26,10 +28,12 @@ import numpy as np
 
 from llmgate.config.monitors import WindowSpec, parse_window
 from llmgate.monitors.drift import DriftThresholds, EmbeddingDrift, Statistic, embedding_drift
+from llmgate.monitors.feedback_drift import FeedbackWindow, feedback_drift, feedback_window
 from llmgate.monitors.health import describe
 from llmgate.monitors.output_drift import OutputSample, OutputThresholds, output_drift
 from llmgate.monitors.rag_quality import RagScores, RagThresholds, summarise
 from llmgate.store import monitors as queries
+from llmgate.store.scores import feedback_rows
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -149,6 +153,9 @@ def evaluate_group(
             )
             _add(report, "response", answers.statistics)
         _add(report, "output", output_drift(_outputs(reference_rows), _outputs(rows), output_t))
+        if output_t.feedback_rate is not None or output_t.feedback_score is not None:
+            feedback = feedback_drift(_feedback(engine, reference_rows), _feedback(engine, rows), output_t)
+            _add(report, "output", feedback)
     if not report.statistics:
         return report
 
@@ -253,6 +260,16 @@ def _outputs(rows: list[dict[str, Any]]) -> list[OutputSample]:
         )
         for row in rows
     ]
+
+
+def _feedback(engine: Engine, rows: Sequence[dict[str, Any]]) -> FeedbackWindow:
+    """The users' feedback on the requests of ``rows`` (one window's samples, oldest first)."""
+    ids = [row["record_id"] for row in rows]
+    if not rows:
+        return feedback_window(ids, [])
+    times = [row["created_at"] for row in rows]
+    until = max(times) + timedelta(microseconds=1)  # feedback_rows' until is exclusive
+    return feedback_window(ids, feedback_rows(engine, min(times), until, model=rows[0]["model"]))
 
 
 # --- statistics into the report -----------------------------------------------------------------

@@ -27,6 +27,8 @@ about). A statistic is left out when either window has no data for it.
   90th percentile: a few milliseconds of gateway-side jitter is significant to KS and to no one.
 
 Each minimum can be set per statistic (``OutputThresholds.error_rate = 0.01``, ...).
+``feedback_rate`` and ``feedback_score`` are output statistics too, computed only when set
+(``feedback_drift.py``, which reuses ``rate_change`` and ``decide`` from here).
 Calibration: synthetic windows (``tests/monitors/test_output_drift.py``) with no change
 never flag, and a 2% → 20% refusal rate, answers twice as long or a finish-reason mix moving
 from "stop" to "length" on 300 calls each do; a 1% change on 5000 calls does not.
@@ -42,7 +44,7 @@ from typing import Any
 
 from llmgate.monitors.drift import Statistic
 
-__all__ = ["OutputSample", "OutputThresholds", "output_drift"]
+__all__ = ["OutputSample", "OutputThresholds", "decide", "finite", "output_drift", "rate_change"]
 
 #: Finish reasons seen fewer times than this (both windows together) are pooled as "other".
 MIN_REASON_COUNT = 5
@@ -85,15 +87,19 @@ class OutputThresholds:
     latency_ms: float | None = None
     prompt_tokens: float | None = None
     completion_tokens: float | None = None
+    #: Off unless set: the minimum change of the share of requests that got feedback, and of a
+    #: score's mean (in the score's own units: not bounded by 1) (``feedback_drift.py``).
+    feedback_rate: float | None = None
+    feedback_score: float | None = None
 
     def __post_init__(self) -> None:
         for item in fields(self):
             value = getattr(self, item.name)
             if value is None and item.name not in ("p_value", "min_effect", "min_ks"):
                 continue
-            if item.name == "min_latency_ms":
+            if item.name in ("min_latency_ms", "feedback_score"):
                 if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
-                    raise ValueError(f"output threshold min_latency_ms must be a number >= 0, got {value!r}")
+                    raise ValueError(f"output threshold {item.name} must be a number >= 0, got {value!r}")
                 continue
             if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
                 raise ValueError(f"output threshold {item.name} must be a number in [0, 1], got {value!r}")
@@ -137,10 +143,19 @@ def output_drift(
     return tuple(statistic for statistic in found if statistic is not None)
 
 
-def _decide(
-    name: str, value: float, effect: float, p: float, limits: OutputThresholds, details: dict[str, Any]
+def decide(
+    name: str,
+    value: float,
+    effect: float,
+    p: float,
+    limits: OutputThresholds,
+    details: dict[str, Any],
+    *,
+    threshold: str | None = None,
 ) -> Statistic:
-    minimum = limits.minimum(name)
+    """The statistic ``name``: drifted when ``p < p_value`` and ``effect`` reaches the minimum of
+    ``threshold`` (default: the threshold named like the statistic)."""
+    minimum = limits.minimum(threshold or name)
     drifted = p < limits.p_value and effect >= minimum
     details = details | {"significance": limits.p_value}
     return Statistic(name, value, minimum, drifted, p, details)
@@ -155,21 +170,25 @@ def _rate(
 ) -> Statistic | None:
     if not reference or not current:
         return None
-    # scipy (the monitors extra, optional and heavy): only when this statistic is computed
-    from scipy.stats import fisher_exact
-
     ref_hits = sum(1 for s in reference if flag(s))
     cur_hits = sum(1 for s in current if flag(s))
-    ref_rate, cur_rate = ref_hits / len(reference), cur_hits / len(current)
-    table = [[ref_hits, len(reference) - ref_hits], [cur_hits, len(current) - cur_hits]]
-    p = 1.0 if ref_hits + cur_hits in (0, len(reference) + len(current)) else _finite(fisher_exact(table)[1])
-    details = {
-        "reference_rate": ref_rate,
-        "current_rate": cur_rate,
-        "reference_n": len(reference),
-        "current_n": len(current),
-    }
-    return _decide(name, cur_rate - ref_rate, abs(cur_rate - ref_rate), p, limits, details)
+    return rate_change(name, (ref_hits, len(reference)), (cur_hits, len(current)), limits)
+
+
+def rate_change(
+    name: str, reference: tuple[int, int], current: tuple[int, int], limits: OutputThresholds
+) -> Statistic:
+    """A rate's change from ``reference`` to ``current`` (each ``(hits, n)``, ``n > 0``): the
+    difference of the rates, Fisher's exact test (two-sided) and the minimum absolute change."""
+    # scipy (the monitors extra, optional and heavy): only when a rate is computed
+    from scipy.stats import fisher_exact
+
+    (ref_hits, ref_n), (cur_hits, cur_n) = reference, current
+    ref_rate, cur_rate = ref_hits / ref_n, cur_hits / cur_n
+    table = [[ref_hits, ref_n - ref_hits], [cur_hits, cur_n - cur_hits]]
+    p = 1.0 if ref_hits + cur_hits in (0, ref_n + cur_n) else finite(fisher_exact(table)[1])
+    details = {"reference_rate": ref_rate, "current_rate": cur_rate, "reference_n": ref_n, "current_n": cur_n}
+    return decide(name, cur_rate - ref_rate, abs(cur_rate - ref_rate), p, limits, details)
 
 
 def _finish_reasons(
@@ -197,14 +216,14 @@ def _finish_reasons(
         # scipy (the monitors extra, optional and heavy): only when this statistic is computed
         from scipy.stats import chi2_contingency
 
-        p = _finite(chi2_contingency(list(pooled.values()), correction=False)[1])
+        p = finite(chi2_contingency(list(pooled.values()), correction=False)[1])
     details = {
         "reference_shares": ref_share,
         "current_shares": cur_share,
         "reference_n": n_ref,
         "current_n": n_cur,
     }
-    return _decide("finish_reasons", distance, distance, p, limits, details)
+    return decide("finish_reasons", distance, distance, p, limits, details)
 
 
 def _distribution(
@@ -222,7 +241,7 @@ def _distribution(
     from scipy.stats import ks_2samp
 
     result = ks_2samp(ref, cur)
-    d, p = float(result.statistic), _finite(result.pvalue)
+    d, p = float(result.statistic), finite(result.pvalue)
     ref_median, cur_median = _median(ref), _median(cur)
     change = (cur_median - ref_median) / abs(ref_median) if ref_median else None
     details: dict[str, Any] = {
@@ -232,7 +251,7 @@ def _distribution(
         "reference_n": len(ref),
         "current_n": len(cur),
     }
-    statistic = _decide(name, d, d, p, limits, details)
+    statistic = decide(name, d, d, p, limits, details)
     if name == "latency_ms" and statistic.drifted:
         moved = max(abs(cur_median - ref_median), abs(_quantile(cur, 0.9) - _quantile(ref, 0.9)))
         if moved < limits.min_latency_ms:
@@ -253,6 +272,7 @@ def _median(values: list[float]) -> float:
     return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2.0
 
 
-def _finite(p: Any) -> float:
+def finite(p: Any) -> float:
+    """``p`` as a float; a NaN or infinite p-value (a degenerate test) counts as 1."""
     value = float(p)
     return value if math.isfinite(value) else 1.0

@@ -174,10 +174,16 @@ def request_scores(engine: Engine, request_id: str) -> list[dict[str, Any]]:
 
 
 def feedback_rows(
-    engine: Engine, since: datetime, until: datetime, *, names: tuple[str, ...] | None = None
+    engine: Engine,
+    since: datetime,
+    until: datetime,
+    *,
+    names: tuple[str, ...] | None = None,
+    model: str | None = None,
 ) -> list[dict[str, Any]]:
-    """The feedback on requests made in ``[since, until)``: ``model``, ``request_id``, ``name``,
-    ``kind``, ``value_num`` (monitor-sourced scores are in ``monitor_samples``, not here)."""
+    """The feedback on requests made in ``[since, until)`` (of ``model`` when given): ``model``,
+    ``request_id``, ``name``, ``kind``, ``value_num`` (monitor-sourced scores are in
+    ``monitor_samples``, not here)."""
     requests, scores = requests_table(), _scores()
     query = (
         sa.select(
@@ -197,6 +203,8 @@ def feedback_rows(
     )
     if names is not None:
         query = query.where(scores.c.name.in_(names))
+    if model is not None:
+        query = query.where(requests.c.model == model)
     return _run(engine, lambda conn: [dict(row) for row in conn.execute(query).mappings()])
 
 
