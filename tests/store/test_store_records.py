@@ -73,6 +73,9 @@ def make_row(**overrides: Any) -> dict[str, Any]:
         "saved_usd": Decimal("0.0000098765"),
         "canary_id": "chat-v2",
         "arm": "candidate",
+        "session_id": "agent-run-7",
+        "parent_id": "ef" * 16,
+        "step": "plan",
     }
     row.update(overrides)
     return row

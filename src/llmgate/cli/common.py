@@ -56,8 +56,9 @@ def config_from(path: str | None, *, for_store_only: bool = False) -> GatewayCon
 
 
 @contextmanager
-def store_engine(path: str | None) -> Iterator[Engine]:
-    """The store the config at ``path`` names (provider secrets need not be set), closed after use."""
+def store_and_zone(path: str | None) -> Iterator[tuple[Engine, str]]:
+    """The store the config at ``path`` names (provider secrets need not be set), closed after
+    use, and its ``llmgate.time_zone``."""
     # SQLAlchemy (the store): off `llmgate --help`
     from llmgate.store.db import create_engine_for
 
@@ -65,9 +66,16 @@ def store_engine(path: str | None) -> Iterator[Engine]:
     assert cfg.llmgate.database_url is not None
     engine = create_engine_for(cfg.llmgate.database_url)
     try:
-        yield engine
+        yield engine, cfg.llmgate.time_zone
     finally:
         engine.dispose()
+
+
+@contextmanager
+def store_engine(path: str | None) -> Iterator[Engine]:
+    """The store the config at ``path`` names (provider secrets need not be set), closed after use."""
+    with store_and_zone(path) as (engine, _):
+        yield engine
 
 
 def zone_of(path: str | None) -> str:

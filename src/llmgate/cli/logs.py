@@ -17,8 +17,6 @@ offset. A bad option is one line and exit 2; an unknown ID one line and exit 1.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
@@ -27,7 +25,7 @@ from zoneinfo import ZoneInfo
 import orjson
 import typer
 
-from llmgate.cli.common import ConfigOption, config_from, fail, option_error
+from llmgate.cli.common import ConfigOption, fail, option_error, store_and_zone
 from llmgate.cli.log_record import render
 from llmgate.cli.sessions import show_session
 from llmgate.errors import InvalidRequest
@@ -124,7 +122,7 @@ def logs(
         parse_tag,
     )
 
-    with _store(config) as (engine, tz):
+    with store_and_zone(config) as (engine, tz):
         if session is not None:
             if record_id is not None:
                 fail("give a record ID or --session, not both", code=2)
@@ -158,21 +156,6 @@ def logs(
         typer.echo(orjson.dumps([_plain(r) for r in rows], default=str, option=orjson.OPT_INDENT_2).decode())
         return
     _print_table(rows, tz)
-
-
-@contextmanager
-def _store(path: str | None) -> Iterator[tuple[Engine, str]]:
-    """The config's store (closed after use) and its ``llmgate.time_zone``."""
-    # SQLAlchemy (the store): off `llmgate logs --help`
-    from llmgate.store.db import create_engine_for
-
-    cfg = config_from(path, for_store_only=True)
-    assert cfg.llmgate.database_url is not None
-    engine = create_engine_for(cfg.llmgate.database_url)
-    try:
-        yield engine, cfg.llmgate.time_zone
-    finally:
-        engine.dispose()
 
 
 def _show_one(engine: Engine, record_id: str, tz: str, format: LogFormat) -> None:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
@@ -33,7 +32,7 @@ from zoneinfo import ZoneInfo
 import orjson
 import typer
 
-from llmgate.cli.common import ConfigOption, config_from, fail, read_range
+from llmgate.cli.common import ConfigOption, fail, read_range, store_and_zone
 from llmgate.cli.log_record import safe_text
 from llmgate.store.money import usd
 
@@ -73,7 +72,7 @@ def list_command(
     from llmgate.reports.sessions import sessions_csv, sessions_json
     from llmgate.store.call_sessions import SessionFilter, list_sessions
 
-    with _store(config) as (engine, tz):
+    with store_and_zone(config) as (engine, tz):
         start, end = read_range(since, until, tz)
         rows = list_sessions(engine, SessionFilter(start, end, user, model), limit=limit)
     if format is ListFormat.json:
@@ -97,21 +96,6 @@ def show_session(engine: Engine, session_id: str, tz: str, as_json: bool) -> Non
         typer.echo(orjson.dumps(session_json(session_id, calls), option=orjson.OPT_INDENT_2).decode())
         return
     _print_tree(session_id, session_tree(calls), session_totals(calls), tz)
-
-
-@contextmanager
-def _store(path: str | None) -> Iterator[tuple[Engine, str]]:
-    """The config's store (closed after use) and its ``llmgate.time_zone``."""
-    # SQLAlchemy (the store): off `llmgate sessions --help`
-    from llmgate.store.db import create_engine_for
-
-    cfg = config_from(path, for_store_only=True)
-    assert cfg.llmgate.database_url is not None
-    engine = create_engine_for(cfg.llmgate.database_url)
-    try:
-        yield engine, cfg.llmgate.time_zone
-    finally:
-        engine.dispose()
 
 
 def _console() -> Any:

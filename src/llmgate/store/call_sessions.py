@@ -28,7 +28,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from llmgate.errors import StoreError
-from llmgate.store.db import describe_error
+from llmgate.store.db import describe_error, lacks_table
 from llmgate.store.models import requests_table
 
 __all__ = ["CALL_COLUMNS", "MAX_CALLS", "MAX_SESSIONS", "SessionFilter", "list_sessions", "session_calls"]
@@ -159,14 +159,6 @@ def _read(engine: Engine, read: Any) -> list[dict[str, Any]]:
         with engine.connect() as conn:
             return read(conn)  # type: ignore[no-any-return]
     except (SQLAlchemyError, OSError) as exc:
-        if _no_requests_table(engine):  # a store the writer has not migrated yet holds no sessions
+        if lacks_table(engine, requests_table().name):  # not migrated yet: no sessions
             return []
         raise StoreError(f"store read failed: {describe_error(exc)}") from exc
-
-
-def _no_requests_table(engine: Engine) -> bool:
-    try:
-        with engine.connect() as conn:
-            return not sa.inspect(conn).has_table(requests_table().name)
-    except (SQLAlchemyError, OSError):
-        return False  # the store itself is down: the caller reports that

@@ -95,6 +95,16 @@ def ping(engine: Engine) -> None:
         raise StoreError(f"store unreachable: {describe_error(exc)}") from exc
 
 
+def lacks_table(engine: Engine, name: str) -> bool:
+    """Whether the store answers but has no table ``name`` yet (a store the writer has not migrated:
+    asked after a failed read only); False when the store itself is down (the caller reports that)."""
+    try:
+        with engine.connect() as conn:
+            return not sa.inspect(conn).has_table(name)
+    except (SQLAlchemyError, OSError):
+        return False
+
+
 def describe_error(exc: BaseException, *, limit: int = 200) -> str:
     """A one-line description of a store error: driver message only, no SQL, parameters or passwords."""
     if isinstance(exc, LlmgateError):  # already ours, already safe

@@ -28,7 +28,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyErro
 
 from llmgate.errors import StoreError
 from llmgate.store import STORED_RESPONSE
-from llmgate.store.db import describe_error
+from llmgate.store.db import describe_error, lacks_table
 from llmgate.store.migrate import upgrade
 from llmgate.store.models import Money, UTCDateTime, requests_table, row_defaults
 from llmgate.store.request_filter import RequestFilter, conditions
@@ -205,18 +205,9 @@ def _fetch(engine: Engine, query: sa.Select[Any]) -> list[dict[str, Any]]:
         with engine.connect() as conn:
             return [dict(row) for row in conn.execute(query).mappings()]
     except (SQLAlchemyError, OSError) as exc:
-        if _no_requests_table(engine):  # a store the writer has not migrated yet holds no records
+        if lacks_table(engine, requests_table().name):  # not migrated yet: no records
             return []
         raise StoreError(f"store read failed: {describe_error(exc)}") from exc
-
-
-def _no_requests_table(engine: Engine) -> bool:
-    """Whether the store answers but has no ``requests`` table yet (checked after a failed read only)."""
-    try:
-        with engine.connect() as conn:
-            return not sa.inspect(conn).has_table(requests_table().name)
-    except (SQLAlchemyError, OSError):
-        return False  # the store itself is down: the caller reports that
 
 
 def _requests_part(row: Mapping[str, Any]) -> Mapping[str, Any]:
