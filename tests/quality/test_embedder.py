@@ -11,6 +11,7 @@ import pytest
 
 from llmgate.errors import ConfigError
 from llmgate.quality.embedder import Embedder, default_embedder
+from llmgate.quality.forward_passes import exact_passes
 
 
 def test_importing_the_quality_package_imports_no_model_library() -> None:
@@ -72,6 +73,42 @@ def test_the_cache_is_bounded_and_returns_the_same_vectors(
 
 def test_default_embedder_is_one_instance() -> None:
     assert default_embedder() is default_embedder()
+
+
+def test_a_batch_invariant_vector_does_not_depend_on_its_batch_to_the_last_bit(
+    embedder: Embedder, qa_rows: list[dict[str, Any]]
+) -> None:
+    """What lets the evals score answers in batches with the scores of one at a time."""
+    exact = Embedder(str(embedder.model_path), cache_size=0, batch_invariant=True)
+    exact._model = embedder._model  # share the loaded weights; no cache: every vector computed
+    texts = list(
+        dict.fromkeys(
+            [row["question"] for row in qa_rows[:40]]
+            + [row["right_answer"] for row in qa_rows[:40]]
+            + [sentence + "." for sentence in qa_rows[0]["knowledge"].split(". ")]
+        )
+    )
+    alone = np.stack([exact.encode([text])[0] for text in texts])
+    together = exact.encode(texts)
+    backwards = exact.encode([*texts[::-1], "Another text of its own length, here to keep them company."])
+    assert np.array_equal(alone, together)
+    assert np.array_equal(alone, backwards[: len(texts)][::-1])
+    lengths = {len(batch) for batch in exact._batches(texts)}
+    assert max(lengths) > 2  # texts of one length did share passes
+    # padded passes, as before: the same vectors to about 1e-6, not to the bit
+    np.testing.assert_allclose(together, embedder.encode(texts), atol=1e-5)
+    assert default_embedder().batch_invariant
+
+
+def test_exact_passes_hold_one_length_each_within_the_bounds() -> None:
+    lengths = [5] * 30 + [7, 9, 9] + [100] * 9 + [300]
+    passes = exact_passes(lengths, batch_size=8, max_tokens=350)
+    assert sorted(i for p in passes for i in p) == list(range(len(lengths)))
+    assert all(len({lengths[i] for i in p}) == 1 for p in passes)
+    assert all(len(p) <= 8 and (len(p) == 1 or len(p) * lengths[p[0]] <= 350) for p in passes)
+    assert sorted(len(p) for p in passes if lengths[p[0]] == 5) == [6, 8, 8, 8]  # none left with a few
+    assert sorted(len(p) for p in passes if lengths[p[0]] == 100) == [3, 3, 3]
+    assert [len(p) for p in passes if lengths[p[0]] == 300] == [1]  # over the budget: alone
 
 
 def test_a_model_that_is_not_a_local_directory_is_a_config_error(tmp_path: Any) -> None:

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
     from llmgate.config import GatewayConfig
     from llmgate.evals.reported import Reported
+    from llmgate.evals.suite import Suite
 
 app = typer.Typer(no_args_is_help=True)
 baseline_app = typer.Typer(no_args_is_help=True)
@@ -140,7 +141,7 @@ def run(
             loaded, cases, models, base_url=base_url, api_key=api_key, cfg=cfg, config_path=config
         )
         with gateway as (url, key), maybe_engine(store_url(config) if store else None) as engine:
-            reported = _run(suite, models, url, key, engine, cfg, concurrency, repeat, tag)
+            reported = _run(loaded, suite, models, url, key, engine, cfg, concurrency, repeat, tag)
             reported = _with_baselines(engine, reported, alpha, min_effect, method.value)
     _emit(reported, output, out)
     failed = any(s.status != "passed" for s, _ in reported)
@@ -149,6 +150,7 @@ def run(
 
 
 def _run(
+    loaded: Suite,
     suite: str,
     models: list[str],
     base_url: str,
@@ -184,6 +186,7 @@ def _run(
             tags=tags,
             config=cfg,
             progress=progress,
+            loaded=loaded,
         )
     return [(s, None) for s in summaries]
 

@@ -2,7 +2,11 @@
 
 ``run_suite`` sends every selected case (``repeat`` times) to the model through an
 ``openai.AsyncOpenAI`` client pointed at a gateway, at most ``concurrency`` at once, checks each
-answer with the case's assertions, and returns a ``RunSummary``. With an engine it stores the run
+answer with the case's assertions, and returns a ``RunSummary``. Assertions that can score many
+answers at once (``grounded``) go to a ``BatchScorer`` (``scoring.py``) as soon as the answer
+arrives, and are scored in batches in a worker thread while the next model calls go on (the
+outcomes are those of scoring each answer alone); the others are checked per answer, within the
+case's ``concurrency`` slot (an ``llm_judge``'s calls count as the case's). With an engine it stores the run
 as it starts (``running``) and its results when it ends: the suite's name, path, content hash
 (sha256 of the file) and git commit (``git rev-parse HEAD`` in the file's folder, when it is in a
 repository), the model, and per case and repetition the vars, output, every assertion's score,
@@ -24,10 +28,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from llmgate.evals.assertions import Check, CheckError, Outcome, evaluate
-from llmgate.evals.calls import Caller, ModelCallError, Pricer
+from llmgate.evals.assertions import Check, CheckError, Outcome, batchable, evaluate
+from llmgate.evals.calls import Caller, ModelCallError, Pricer, Reply
 from llmgate.evals.events import export_runs
 from llmgate.evals.results import CaseResult, RunSummary
+from llmgate.evals.scoring import BatchScorer
 from llmgate.evals.suite import Case, Suite, SuiteError, load_suite
 
 if TYPE_CHECKING:
@@ -70,22 +75,50 @@ def _case_score(outcomes: list[Outcome]) -> float:
 class _CaseRunner:
     """Runs one case once: the model call, then its assertions."""
 
-    def __init__(self, suite: Suite, model: str, caller: Caller) -> None:
+    def __init__(self, suite: Suite, model: str, caller: Caller, scorer: BatchScorer) -> None:
         self.suite = suite
         self.model = model
         self.caller = caller
+        self.scorer = scorer
         self.params = suite.defaults.request_params()
 
-    async def run(self, case: Case, repetition: int) -> CaseResult:
+    async def run(self, case: Case, repetition: int, slot: asyncio.Semaphore) -> CaseResult:
+        """The case's model call and per-answer assertions within ``slot``; its batchable
+        assertions are queued on the scorer and awaited outside it."""
         assert case.id is not None
-        messages = self.suite.messages_for(case)
         values = {**self.suite.defaults.vars, **case.vars}
-        try:
-            reply = await self.caller.chat(self.model, messages, self.params)
-        except ModelCallError as exc:
-            return CaseResult(
-                case.id, repetition, values, None, "error", 0.0, error=str(exc), tags=list(case.tags)
-            )
+        async with slot:
+            try:
+                reply, check = await self._answer(case, values)
+            except ModelCallError as exc:
+                return CaseResult(
+                    case.id, repetition, values, None, "error", 0.0, error=str(exc), tags=list(case.tags)
+                )
+            specs = self.suite.assertions_for(case)
+            queued = {k: self.scorer.submit(spec, check) for k, spec in enumerate(specs) if batchable(spec)}
+            done = {k: await evaluate(spec, check) for k, spec in enumerate(specs) if k not in queued}
+        done.update({k: await future for k, future in queued.items()})
+        outcomes = [done[k] for k in range(len(specs))]
+        errored = [o for o in outcomes if o.error is not None]
+        status = "error" if errored else ("passed" if all(o.passed for o in outcomes) else "failed")
+        return CaseResult(
+            case_id=case.id,
+            repetition=repetition,
+            vars=values,
+            tags=list(case.tags),
+            output=reply.text,
+            status=status,
+            score=_case_score(outcomes),
+            assertions=outcomes,
+            latency_ms=reply.latency_ms,
+            cost_usd=reply.cost_usd,
+            error="; ".join(f"{o.type}: {o.error}" for o in errored) or None,
+        )
+
+    async def _answer(self, case: Case, values: dict[str, Any]) -> tuple[Reply, Check]:
+        """The answer to ``case`` and what its assertions see; ``ModelCallError`` when the call fails."""
+        messages = self.suite.messages_for(case)
+        reply = await self.caller.chat(self.model, messages, self.params)
 
         async def complete(msgs: list[dict[str, str]], model: str, params: dict[str, Any]) -> str:
             try:
@@ -111,22 +144,7 @@ class _CaseRunner:
             complete=complete,
             sample=sample,
         )
-        outcomes = [await evaluate(spec, check) for spec in self.suite.assertions_for(case)]
-        errored = [o for o in outcomes if o.error is not None]
-        status = "error" if errored else ("passed" if all(o.passed for o in outcomes) else "failed")
-        return CaseResult(
-            case_id=case.id,
-            repetition=repetition,
-            vars=values,
-            tags=list(case.tags),
-            output=reply.text,
-            status=status,
-            score=_case_score(outcomes),
-            assertions=outcomes,
-            latency_ms=reply.latency_ms,
-            cost_usd=reply.cost_usd,
-            error="; ".join(f"{o.type}: {o.error}" for o in errored) or None,
-        )
+        return reply, check
 
 
 async def run_suite(
@@ -177,15 +195,15 @@ async def run_suite(
 
         await asyncio.to_thread(start)
     caller = Caller(client, pricer)
-    runner = _CaseRunner(suite, model, caller)
+    scorer = BatchScorer()
+    runner = _CaseRunner(suite, model, caller, scorer)
     semaphore = asyncio.Semaphore(concurrency)
     total = len(cases) * repeat
     done = 0
 
     async def one(case: Case, repetition: int) -> CaseResult:
         nonlocal done
-        async with semaphore:
-            result = await runner.run(case, repetition)
+        result = await runner.run(case, repetition, semaphore)
         done += 1
         if progress is not None:
             progress(done, total)
@@ -199,6 +217,8 @@ async def run_suite(
         if engine is not None:
             _finish(engine, summary.ended("error", [], None, False))
         raise
+    finally:
+        await scorer.close()
     spent = caller.cost_usd if caller.calls else None
     finished = summary.ended(None, list(results), spent, caller.cost_complete)
     if engine is not None:
@@ -226,14 +246,16 @@ def run_suite_file(
     config: GatewayConfig | None = None,
     progress: Callable[[str, int, int], None] | None = None,
     timeout_s: float = 120.0,
+    loaded: Suite | None = None,
 ) -> list[RunSummary]:
     """Load the suite at ``path`` and run it against each model (``models``, else the suite's).
 
     Synchronous: call it from a thread without a running event loop. ``config`` (optional) prices
-    the calls; ``progress(model, done, total)`` is told as cases finish. Raises ``SuiteError`` for
-    an invalid suite or no model to run.
+    the calls; ``progress(model, done, total)`` is told as cases finish; ``loaded`` is the suite of
+    ``path`` when the caller has loaded it already. Raises ``SuiteError`` for an invalid suite or no
+    model to run.
     """
-    suite = load_suite(path)
+    suite = loaded if loaded is not None else load_suite(path)
     chosen = list(models or suite.models)
     if not chosen:
         raise SuiteError(f"{path}: no model to run: list models: in the suite or pass --model")

@@ -17,14 +17,16 @@ torch thread count is capped (by default at the CPUs this process may use, at mo
 scoring does not oversubscribe a small machine.
 
 Precision: by default (``precision="float32"``) the model computes in float32, and a text's
-vector does not depend on the texts batched with it (to about 1e-6), so the scorers are
-deterministic. ``precision="bfloat16"`` runs it under bfloat16 autocast, and ``"auto"`` does so
-on a CPU that computes bfloat16 natively (AVX512-BF16 or AMX), else float32. The weights and the
-returned vectors stay float32; bfloat16 matrix products are 3 to 4 times faster on such a CPU
-(``benchmarks/embedder_throughput.py``: about 2.5 times the embeddings per second on short
-prompts), and the vectors stay within a cosine of 0.9999 of the float32 ones, but differ by up
-to about 1e-3 per component with the padding of their batch. That suits the monitors, which
-compare windows of traffic embedded the same way; evals keep float32.
+vector does not depend on the texts batched with it (to about 1e-6); with ``batch_invariant=True``
+(``default_embedder``, the evals' one) not at all (``forward_passes.py``: one exact length per pass,
+no padding, and MKL's strict reproducibility, ``MKL_CBWR``, set on loading unless set already):
+scores do not depend on what was scored with them. ``precision="bfloat16"`` runs under bfloat16
+autocast, and ``"auto"`` does so on a CPU that computes bfloat16 natively (AVX512-BF16 or AMX),
+else float32. The weights and the returned vectors stay float32; bfloat16 matrix products are 3
+to 4 times faster on such a CPU (``benchmarks/embedder_throughput.py``: about 2.5 times the
+embeddings per second on short prompts), and the vectors stay within a cosine of 0.9999 of the
+float32 ones, but differ by up to about 1e-3 per component with the padding of their batch. That
+suits the monitors, which compare windows of traffic embedded the same way; evals keep float32.
 
 Every scorer takes any ``TextEmbedder`` (the protocol below), so the same scoring can run on
 another embedding model too:
@@ -76,6 +78,7 @@ from llmgate.quality.embedding import (
     check_sizes,
     prepare,
 )
+from llmgate.quality.forward_passes import exact_passes, padded_passes
 from llmgate.quality.http_embedder import HttpEmbedder
 
 if TYPE_CHECKING:
@@ -149,7 +152,8 @@ class Embedder:
     is safe to share between threads (encoding is serialised by a lock). Texts are cut to
     ``max_chars`` characters, a forward pass takes at most ``batch_size`` texts and
     ``max_batch_tokens`` padded word pieces, at most ``cache_size`` vectors are kept; ``precision`` is
-    ``"float32"`` (deterministic), ``"bfloat16"`` or ``"auto"`` (see the module doc).
+    ``"float32"`` (deterministic), ``"bfloat16"`` or ``"auto"`` (see the module doc);
+    ``batch_invariant`` makes float32 vectors independent of their batch to the last bit.
     """
 
     def __init__(
@@ -163,11 +167,13 @@ class Embedder:
         max_chars: int = DEFAULT_MAX_CHARS,
         precision: str = "float32",
         max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
+        batch_invariant: bool = False,
     ) -> None:
         check_sizes(batch_size, cache_size, max_chars)
         if max_batch_tokens < 1:
             raise ConfigError(f"embedder max_batch_tokens must be at least 1, got {max_batch_tokens}")
         self.max_batch_tokens = max_batch_tokens
+        self.batch_invariant = batch_invariant
         if precision not in PRECISIONS:
             raise ConfigError(f"embedder precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         self.model_path = _resolve_model(model)
@@ -206,6 +212,8 @@ class Embedder:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        # MKL's strict reproducibility: a product's rows do not depend on its shape (batch_invariant)
+        os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
         try:
             # torch, sentence-transformers (the quality extra, optional, heavy): only when the model loads
             import torch
@@ -302,24 +310,15 @@ class Embedder:
         return vectors.astype(np.float32, copy=False)
 
     def _batches(self, texts: list[str]) -> list[list[int]]:
-        """Indices of ``texts`` in forward passes: shortest first, each of at most ``batch_size``
-        texts and ``max_batch_tokens`` padded word pieces (estimated: a word piece per 3 bytes of
-        UTF-8, which over-counts English and is about right for CJK, capped at the model's window)."""
+        """Indices of ``texts`` per forward pass (``forward_passes.py``); padded passes estimate a word
+        piece per 3 bytes of UTF-8 (over-counts English, right for CJK), capped at the window."""
+        if self.batch_invariant:
+            tokenize = getattr(self._model, "preprocess", None) or self._model.tokenize  # 6.x, 5.x
+            lengths = tokenize(texts)["attention_mask"].sum(dim=1).tolist()
+            return exact_passes(lengths, self.batch_size, self.max_batch_tokens)
         window = int(getattr(self._model, "max_seq_length", 0) or 512)
         sizes = [min(window, len(text.encode("utf-8", "surrogatepass")) // 3 + 2) for text in texts]
-        batches: list[list[int]] = []
-        current: list[int] = []
-        for i in sorted(range(len(texts)), key=lambda k: sizes[k]):
-            # sorted ascending, so the text being added is the longest of its batch
-            if current and (
-                len(current) >= self.batch_size or sizes[i] * (len(current) + 1) > self.max_batch_tokens
-            ):
-                batches.append(current)
-                current = []
-            current.append(i)
-        if current:
-            batches.append(current)
-        return batches
+        return padded_passes(sizes, self.batch_size, self.max_batch_tokens)
 
     def clear_cache(self) -> None:
         with self._lock:
@@ -365,11 +364,12 @@ _default_lock = threading.Lock()
 
 
 def default_embedder() -> Embedder:
-    """The process-wide embedder with the packaged model, created on the first call."""
+    """The process-wide embedder with the packaged model (float32, batch invariant: the evals'
+    scores do not depend on what was scored with them), created on the first call."""
     global _default
     with _default_lock:
         if _default is None:
-            _default = Embedder()
+            _default = Embedder(batch_invariant=True)
         return _default
 
 

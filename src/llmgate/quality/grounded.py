@@ -35,7 +35,9 @@ yes/no gets a neutral 0.5. Matching is lexical with a light English stemmer, so 
 paraphrase scores lower than a quote, and world knowledge the context does not state ("Delhi,
 India" when the context only says Delhi) counts as unsupported, as it should for grounding.
 Deterministic for a given model; all claims of a case are embedded in one batch, and the
-context analysis and unit vectors are cached.
+context analysis and unit vectors are cached. ``grounded_many`` scores many answers with one
+embedder call for all of them; with a batch-invariant embedder (``default_embedder``, the evals')
+each score is, to the last bit, the one ``grounded`` gives that answer alone.
 """
 
 from __future__ import annotations
@@ -44,11 +46,18 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from llmgate.quality.embedder import TextEmbedder, default_embedder
 from llmgate.quality.text import Token, Vocabulary, content_tokens, has_negation, split_sentences
 
-__all__ = ["GroundedScore", "SentenceSupport", "grounded"]
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    FloatArray = npt.NDArray[np.float32]
+
+__all__ = ["GroundedScore", "SentenceSupport", "grounded", "grounded_many"]
 
 #: Weight of each kind of content token; question tokens are multiplied by QUESTION_WEIGHT.
 KIND_WEIGHTS = {"number": 3.0, "name": 2.0, "word": 1.0}
@@ -179,17 +188,63 @@ def grounded(
     embedder: TextEmbedder | None = None,
 ) -> GroundedScore:
     """Score how well ``context`` (a text or its passages) supports ``answer``; see the module doc."""
+    return grounded_many([(answer, context, question)], embedder=embedder)[0]
+
+
+def grounded_many(
+    cases: Sequence[tuple[str, str | Sequence[str], str | None]], *, embedder: TextEmbedder | None = None
+) -> list[GroundedScore]:
+    """``grounded`` of many ``(answer, context, question)`` cases, with one embedder call for them all.
+
+    Every text that any case needs embedded (its claims, its context units) goes to the embedder in
+    one ``encode``; each case's similarities are then computed from its own rows exactly as
+    ``grounded`` computes them for that case alone, so with an embedder whose vectors do not depend
+    on the texts batched together (``Embedder(batch_invariant=True)``, as ``default_embedder`` is)
+    each score is the one ``grounded`` gives that case alone, to the last bit.
+    """
     if embedder is None:
         embedder = default_embedder()
-    embedder.load()  # fail the same way (ConfigError) whether or not this answer needs it
+    embedder.load()  # fail the same way (ConfigError) whether or not these answers need it
+    prepared = [_prepare(answer, context, question) for answer, context, question in cases]
+    texts = list(dict.fromkeys(text for case in prepared if case is not None for text in case.texts))
+    vectors = embedder.encode(texts) if texts else None
+    row = {text: i for i, text in enumerate(texts)}
+    return [GroundedScore(0.0, ()) if case is None else _score(case, vectors, row) for case in prepared]
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """One answer read against its context: its claims, and what must be embedded to score them."""
+
+    claims: list[_Claim]
+    facts: _Context
+    #: Per claim that needs the embedder: the context units to compare it with.
+    wanted: dict[int, list[int]]
+    #: The units of ``wanted``, sorted.
+    unit_ids: list[int]
+
+    @property
+    def texts(self) -> list[str]:
+        """The wanted claims, then their units: the rows this answer alone would embed, in order."""
+        return [*(self.claims[i].text for i in self.wanted), *(self.facts.units[u] for u in self.unit_ids)]
+
+
+def _prepare(answer: str, context: str | Sequence[str], question: str | None) -> _Prepared | None:
     passages = (context,) if isinstance(context, str) else tuple(context)
     facts = _analyse_context(tuple(p for p in passages if p and p.strip()))
     asked = Vocabulary(question) if question else None
     claims = [_claim(sentence, asked, facts) for sentence in split_sentences(answer or "")]
     if not claims or not facts.units:
-        return GroundedScore(0.0, ())
+        return None
+    wanted = {i: claim.units_to_embed() for i, claim in enumerate(claims)}
+    wanted = {i: units for i, units in wanted.items() if units}
+    unit_ids = sorted({u for units in wanted.values() for u in units})
+    return _Prepared(claims, facts, wanted, unit_ids)
 
-    similarities = _similarities(claims, facts, embedder)
+
+def _score(case: _Prepared, vectors: FloatArray | None, row: dict[str, int]) -> GroundedScore:
+    claims, facts = case.claims, case.facts
+    similarities = _similarities(case, vectors, row)
     supports = tuple(_support(c, sims, facts) for c, sims in zip(claims, similarities, strict=True))
     weights = [c.weight if c.weight > 0 else CONTENTLESS_WEIGHT for c in claims]
     mean = sum(s.score * w for s, w in zip(supports, weights, strict=True)) / sum(weights)
@@ -212,19 +267,18 @@ def _claim(sentence: str, asked: Vocabulary | None, facts: _Context) -> _Claim:
     return _Claim(text, tokens, weights, bare, found, near)
 
 
-def _similarities(claims: list[_Claim], facts: _Context, embedder: TextEmbedder) -> list[dict[int, float]]:
-    """Cosine similarity of each claim with the context units that matter for it, in one batch."""
-    wanted = {i: claim.units_to_embed() for i, claim in enumerate(claims)}
-    wanted = {i: units for i, units in wanted.items() if units}
-    out: list[dict[int, float]] = [{} for _ in claims]
-    if not wanted:
+def _similarities(case: _Prepared, vectors: FloatArray | None, row: dict[str, int]) -> list[dict[int, float]]:
+    """Cosine similarity of each claim with the context units that matter for it, from the rows of
+    ``vectors`` (``row``: a text's row) stacked and multiplied as for this case alone."""
+    out: list[dict[int, float]] = [{} for _ in case.claims]
+    if not case.wanted or vectors is None:
         return out
-    unit_ids = sorted({u for units in wanted.values() for u in units})
-    vectors = embedder.encode([*(claims[i].text for i in wanted), *(facts.units[u] for u in unit_ids)])
-    matrix = (vectors[: len(wanted)] @ vectors[len(wanted) :].T).tolist()
-    column = {u: k for k, u in enumerate(unit_ids)}
-    for row, (i, units) in zip(matrix, wanted.items(), strict=True):
-        out[i] = {u: float(row[column[u]]) for u in units}
+    mine = vectors[[row[text] for text in case.texts]]
+    n = len(case.wanted)
+    matrix = (mine[:n] @ mine[n:].T).tolist()
+    column = {u: k for k, u in enumerate(case.unit_ids)}
+    for values, (i, units) in zip(matrix, case.wanted.items(), strict=True):
+        out[i] = {u: float(values[column[u]]) for u in units}
     return out
 
 

@@ -4,7 +4,9 @@ An assertion is written the way promptfoo writes one (``- type: contains``, ``va
 ``threshold: ...``, ``weight: ...``) and parsed into an ``AssertionSpec``. Each type is an
 ``AssertionType``: a ``validate`` that checks the spec when the suite is loaded (raising
 ``SpecProblem`` naming the offending key) and an async ``check`` that looks at one answer (a
-``Check``) and returns a ``Verdict``: a score in [0, 1], pass or fail, and a reason. A check that
+``Check``) and returns a ``Verdict``: a score in [0, 1], pass or fail, and a reason. A type may
+also have a ``check_batch`` that gives the verdicts of many answers at once (``grounded``: one
+embedder call for all of them), each the verdict ``check`` gives that answer alone. A check that
 cannot reach a verdict (a judge that answered something other than the JSON it was asked for, a
 cost nobody knows, a scorer that is not installed) raises ``CheckError``: the assertion is then an
 *error*, never a pass.
@@ -16,7 +18,7 @@ cost nobody knows, a scorer that is not installed) raises ``CheckError``: the as
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -85,6 +87,10 @@ class Outcome:
 
 #: ``check(spec, check)``: an assertion type's evaluation of one answer.
 CheckFn = Callable[["AssertionSpec", "Check"], Awaitable[Verdict]]
+#: ``check_batch(items)``: the verdicts of many ``(spec, check)`` items at once, in order, a
+#: ``CheckError`` in place of a verdict that could not be reached. Synchronous: the runner calls it
+#: from a worker thread.
+BatchCheckFn = Callable[[Sequence[tuple["AssertionSpec", "Check"]]], list[Verdict | CheckError]]
 #: ``complete(messages, model, params)``: one chat completion through the gateway, its text.
 Complete = Callable[[list[dict[str, str]], str, dict[str, Any]], Awaitable[str]]
 #: ``sample(n, temperature)``: ``n`` more answers to the case's own prompt from the model under test.
@@ -128,6 +134,7 @@ class AssertionType:
     needs_context: bool = False  # the case must have ``context``
     needs_reference: bool = False  # the case must have ``reference`` unless the spec has ``value``
     needs_embedder: bool = False  # scores with ``llmgate.quality``'s embedder (the quality extra)
+    check_batch: BatchCheckFn | None = None  # many answers at once, each as ``check`` scores it alone
 
 
 def require_text_value(spec: AssertionSpec) -> None:

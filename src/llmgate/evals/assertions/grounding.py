@@ -5,6 +5,8 @@ embeddings combined with lexical evidence); the embedding model loads on first u
 
 - ``grounded``: the answer is supported by the case's ``context`` (the retrieved passages);
   passes at ``threshold`` (default 0.5). The suite loader refuses a case without a context.
+  Batchable: ``check_batch`` scores many answers with one embedder call (``grounded_many``),
+  each verdict the one ``check`` gives that answer alone.
 - ``answer_relevance``: the answer addresses the question (the case's ``question`` variable, or
   else the last user message); passes at ``threshold`` (default 0.5).
 """
@@ -12,6 +14,7 @@ embeddings combined with lexical evidence); the embedding model loads on first u
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from llmgate.errors import ConfigError
@@ -23,7 +26,7 @@ from llmgate.evals.assertions.base import (
     clip,
     require_threshold_in_unit,
 )
-from llmgate.quality.grounded import grounded
+from llmgate.quality.grounded import grounded, grounded_many
 from llmgate.quality.relevance import answer_relevance
 
 if TYPE_CHECKING:
@@ -47,15 +50,54 @@ def _relevance_score(question: str, answer: str) -> float:
         raise CheckError(exc.message) from None
 
 
-async def _grounded(spec: AssertionSpec, check: Check) -> Verdict:
+def _grounded_early(check: Check) -> Verdict | None:
+    """The verdict when there is nothing to score (an empty answer); ``CheckError`` without a context."""
     if not check.context:
         raise CheckError("grounded needs the case's context")
     if not check.output.strip():
         return Verdict(0.0, False, "the answer is empty")
-    context = check.passages or check.context
-    score = clip(await asyncio.to_thread(_grounded_score, check.output, context, check.question))
+    return None
+
+
+def _grounded_verdict(spec: AssertionSpec, score: float) -> Verdict:
     threshold = spec.threshold_or(GROUNDED_THRESHOLD)
     return Verdict(score, score >= threshold, f"support {score:.3f} (threshold {threshold:g})")
+
+
+async def _grounded(spec: AssertionSpec, check: Check) -> Verdict:
+    early = _grounded_early(check)
+    if early is not None:
+        return early
+    context = check.passages or check.context or ""
+    score = clip(await asyncio.to_thread(_grounded_score, check.output, context, check.question))
+    return _grounded_verdict(spec, score)
+
+
+def _grounded_batch(items: Sequence[tuple[AssertionSpec, Check]]) -> list[Verdict | CheckError]:
+    """``_grounded`` of every item, with one ``grounded_many`` call for the answers to score."""
+    out: list[Verdict | CheckError | None] = []
+    todo: list[int] = []
+    for k, (_, check) in enumerate(items):
+        try:
+            out.append(_grounded_early(check))
+        except CheckError as exc:
+            out.append(exc)
+        if out[-1] is None:
+            todo.append(k)
+    cases = [
+        (items[k][1].output, items[k][1].passages or items[k][1].context or "", items[k][1].question or None)
+        for k in todo
+    ]
+    try:
+        scores = grounded_many(cases) if cases else []
+    except ConfigError as exc:
+        error = CheckError(exc.message)
+        return [error if verdict is None else verdict for verdict in out]
+    for k, result in zip(todo, scores, strict=True):
+        out[k] = _grounded_verdict(items[k][0], clip(float(result.score)))
+    done = [verdict for verdict in out if verdict is not None]
+    assert len(done) == len(items)
+    return done
 
 
 async def _answer_relevance(spec: AssertionSpec, check: Check) -> Verdict:
@@ -76,6 +118,7 @@ TYPES = (
         "the answer is supported by the case's context (offline)",
         needs_context=True,
         needs_embedder=True,
+        check_batch=_grounded_batch,
     ),
     AssertionType(
         "answer_relevance",
