@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -410,3 +411,32 @@ def test_git_commit(tmp_path: Path) -> None:
     ).stdout.strip()
     (tmp_path / "suite.yaml").write_text("x")
     assert git_commit(tmp_path / "suite.yaml") == head
+
+
+async def test_a_run_is_not_stored_when_its_scorer_process_cannot_load(
+    tmp_path: Path, client: openai.AsyncOpenAI, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A real fault: the scorer process finds a sentence_transformers that fails to import.
+    from llmgate.errors import ConfigError
+    from llmgate.evals.scorer_process import ScorerProcess
+
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "sentence_transformers.py").write_text("raise ImportError('simulated')\n")
+    monkeypatch.setattr(sys, "path", [str(shim), *sys.path])
+    suite = load_suite(
+        suite_with(
+            tmp_path,
+            "name: grounded\nprompt:\n  user: '{{q}}'\ncases:\n"
+            + "".join(
+                f"  - vars: {{q: q{i}}}\n    context: Paris is in France.\n    assert: [{{type: grounded}}]\n"
+                for i in range(3)
+            ),
+        )
+    )
+    with (
+        ScorerProcess("suite 'grounded' uses grounded") as child,
+        pytest.raises(ConfigError, match="uses grounded: the embedder needs torch"),
+    ):
+        await run_suite(suite, model="oracle", client=client, engine=engine, scoring=child)
+    assert store.list_runs(engine) == []

@@ -7,7 +7,8 @@
 - The gateway: ``checked_gateway`` checks the setup first (``evals.preflight``: the quality extra
   the suite needs, the gateway reachable, the key accepted, every model named served), then yields
   the URL and key to call: ``--base-url``, or a gateway for ``--config`` started in this process on
-  a free loopback port (recording inline, no writer process, no eval schedules).
+  a free loopback port (recording inline, no writer process, no eval schedules), and the scorer
+  process (``evals.scorer_process``) that loads the embedder meanwhile when the suite needs it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from llmgate.cli.common import config_from, fail
 
@@ -26,9 +27,18 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from llmgate.config import GatewayConfig
+    from llmgate.evals.scorer_process import ScorerProcess
     from llmgate.evals.suite import Case, Suite
 
 DEFAULT_STORE = "sqlite:///llmgate.db"
+
+
+class Gateway(NamedTuple):
+    """What a run calls: the gateway's base URL and key, and the scorer process (or ``None``)."""
+
+    url: str
+    key: str
+    scoring: ScorerProcess | None
 
 
 def store_url(config: str | None) -> str:
@@ -95,24 +105,34 @@ def checked_gateway(
     api_key: str | None,
     cfg: GatewayConfig | None,
     config_path: str | None,
-) -> Iterator[tuple[str, str]]:
-    """The gateway's base URL and key, once the setup checks pass (``SetupError`` when one fails)."""
+) -> Iterator[Gateway]:
+    """The gateway's base URL and key, and the scorer process when the suite needs the embedder,
+    once the setup checks pass (``SetupError`` when one fails); the scorer loads meanwhile."""
     # pydantic (the config schema): off `llmgate eval --help`
     from llmgate.evals.preflight import check_extras, check_gateway, models_named
 
-    check_extras(suite, cases)
     named = models_named(suite, models, cases)
-    if base_url:
-        key = api_key or "none"
-        check_gateway(base_url, key, named)
-        yield base_url, key
-        return
-    assert cfg is not None and config_path is not None
-    master = cfg.general_settings.master_key
-    key = master.get_secret_value() if master is not None else "none"
-    with in_process_gateway(cfg, config_path) as url:
-        check_gateway(url, key, named, where=f"the gateway of {config_path}")
-        yield url, key
+    with _closing(check_extras(suite, cases)) as scoring:
+        if base_url:
+            key = api_key or "none"
+            check_gateway(base_url, key, named)
+            yield Gateway(base_url, key, scoring)
+            return
+        assert cfg is not None and config_path is not None
+        master = cfg.general_settings.master_key
+        key = master.get_secret_value() if master is not None else "none"
+        with in_process_gateway(cfg, config_path) as url:
+            check_gateway(url, key, named, where=f"the gateway of {config_path}")
+            yield Gateway(url, key, scoring)
+
+
+@contextmanager
+def _closing(scoring: ScorerProcess | None) -> Iterator[ScorerProcess | None]:
+    try:
+        yield scoring
+    finally:
+        if scoring is not None:
+            scoring.close()
 
 
 @contextmanager

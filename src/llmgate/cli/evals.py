@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
     from llmgate.config import GatewayConfig
     from llmgate.evals.reported import Reported
+    from llmgate.evals.scorer_process import ScorerProcess
     from llmgate.evals.suite import Suite
 
 app = typer.Typer(no_args_is_help=True)
@@ -140,8 +141,8 @@ def run(
         gateway = checked_gateway(
             loaded, cases, models, base_url=base_url, api_key=api_key, cfg=cfg, config_path=config
         )
-        with gateway as (url, key), maybe_engine(store_url(config) if store else None) as engine:
-            reported = _run(loaded, suite, models, url, key, engine, cfg, concurrency, repeat, tag)
+        with gateway as (url, key, scoring), maybe_engine(store_url(config) if store else None) as engine:
+            reported = _run(loaded, suite, models, url, key, engine, cfg, concurrency, repeat, tag, scoring)
             reported = _with_baselines(engine, reported, alpha, min_effect, method.value)
     _emit(reported, output, out)
     failed = any(s.status != "passed" for s, _ in reported)
@@ -160,6 +161,7 @@ def _run(
     concurrency: int,
     repeat: int,
     tags: list[str] | None,
+    scoring: ScorerProcess | None,
 ) -> list[Reported]:
     # pydantic (the config schema) and rich: off `llmgate eval --help`
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
@@ -187,6 +189,7 @@ def _run(
             config=cfg,
             progress=progress,
             loaded=loaded,
+            scoring=scoring,
         )
     return [(s, None) for s in summaries]
 

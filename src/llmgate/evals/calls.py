@@ -5,7 +5,9 @@ turns the SDK's errors into ``ModelCallError`` with one readable line (an HTTP e
 gateway makes a case an *error*, not a crash). Prices (``Pricer``): an ``x-llmgate-cost`` header
 when the gateway sends one, else the answer's usage priced with the gateway config's prices (the
 deployment named by ``x-llmgate-model``, else the first of the model group) when the run was given
-the config; otherwise the cost is unknown (``None``).
+the config; otherwise the cost is unknown (``None``). A reply keeps the id the gateway recorded
+the call under (``x-llmgate-request-id``; ``None`` from a server that sends none), so an eval's
+scores can be written on that request.
 """
 
 from __future__ import annotations
@@ -28,17 +30,23 @@ if TYPE_CHECKING:
     from llmgate.config import Deployment
 
 
+#: the gateway's id of the request it recorded (``gateway.py``), on every answer
+REQUEST_ID_HEADER = "x-llmgate-request-id"
+
+
 class ModelCallError(Exception):
     """A model call failed (HTTP error, timeout, unreachable gateway); the message is one line."""
 
 
 @dataclass(frozen=True)
 class Reply:
-    """One answer: its text, how long the call took, and what it cost (``None``: unknown)."""
+    """One answer: its text, how long the call took, what it cost (``None``: unknown), and the
+    gateway's id of the recorded request (``None``: none given)."""
 
     text: str
     latency_ms: float
     cost_usd: Decimal | None
+    request_id: str | None = None
 
 
 class Pricer:
@@ -137,4 +145,5 @@ class Caller:
             self.cost_complete = False
         else:
             self.cost_usd += price
-        return Reply(_text_of(completion.choices[0].message), latency_ms, price)
+        request_id = raw.headers.get(REQUEST_ID_HEADER) or None
+        return Reply(_text_of(completion.choices[0].message), latency_ms, price, request_id)

@@ -4,10 +4,14 @@ A broken setup (the quality extra missing for a suite's ``grounded`` or ``simila
 model the gateway does not serve, a gateway that cannot be reached or refuses the key) would
 otherwise make every case an error and store an errored run, which CI cannot tell from a model
 that got worse. Each check raises ``SetupError`` (a ``ConfigError``: one line; ``llmgate eval
-run`` exits 2) before any model is called or anything is stored.
+run`` exits 2) before any model is called or anything is stored (but see ``check_extras``).
 
-- ``check_extras``: when a selected case has an assertion scored with the embedder, load it (the
-  run would load it at its first such assertion; it stays loaded for the run).
+- ``check_extras``: when a selected case has an assertion scored with the embedder, load it: here
+  for the assertions checked answer by answer (``similar``, ``answer_relevance``), and for the
+  batchable ones (``grounded``) in the scorer process (``scorer_process.py``), which it starts: it
+  loads while the gateway starts and the first model calls go on. The run waits for it before it
+  stores anything: an embedder that cannot load there is the same one-line ``ConfigError`` (exit
+  2), the calls already sent are cancelled, and no run is stored.
 - ``check_gateway``: one ``GET {base_url}/models``: the gateway answers, accepts the key, and
   lists every model the run will call (``models_named``: the models under test and the judges of
   ``llm_judge``). A server without a models list (404 or 405) is taken at its word.
@@ -20,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from llmgate.errors import ConfigError
 from llmgate.evals.assertions import ASSERTIONS
 from llmgate.evals.calls import describe_error
+from llmgate.evals.scorer_process import ScorerProcess
 from llmgate.evals.suite import Case, Suite
 from llmgate.quality.embedder import default_embedder
 
@@ -30,8 +35,10 @@ class SetupError(ConfigError):
     """The run cannot be a fair test of its models: an extra, a model or the gateway is missing."""
 
 
-def check_extras(suite: Suite, cases: Iterable[Case]) -> None:
-    """Load the embedder if any assertion of ``cases`` needs it; ``SetupError`` when it cannot load."""
+def check_extras(suite: Suite, cases: Iterable[Case]) -> ScorerProcess | None:
+    """Start the scorer process if an assertion of ``cases`` that it scores (a batchable one) needs
+    the embedder (its ``wait_ready`` raises the ``ConfigError`` when the embedder cannot load); load
+    the embedder here if an assertion scored here needs it (``SetupError`` when it cannot)."""
     needing = sorted(
         {
             spec.type
@@ -40,13 +47,15 @@ def check_extras(suite: Suite, cases: Iterable[Case]) -> None:
             if ASSERTIONS[spec.type].needs_embedder
         }
     )
-    if not needing:
-        return
-
-    try:
-        default_embedder().load()
-    except ConfigError as exc:
-        raise SetupError(f"suite {suite.name!r} uses {', '.join(needing)}: {exc.message}") from None
+    what = f"suite {suite.name!r} uses {', '.join(needing)}"
+    if any(ASSERTIONS[kind].check_batch is None for kind in needing):
+        try:
+            default_embedder().load()
+        except ConfigError as exc:
+            raise SetupError(f"{what}: {exc.message}") from None
+    if any(ASSERTIONS[kind].check_batch is not None for kind in needing):
+        return ScorerProcess(what)
+    return None
 
 
 def models_named(suite: Suite, models: Sequence[str], cases: Iterable[Case]) -> list[str]:

@@ -35,6 +35,9 @@ class CaseResult:
     cost_usd: Decimal | None = None
     error: str | None = None
     tags: list[str] = field(default_factory=list)
+    #: the gateway's id of the recorded request that answered (``None``: no id given); kept in the
+    #: ``scores`` rows of the run (``request_scores.py``), not in ``eval_results`` nor the reports
+    request_id: str | None = None
 
     @property
     def passed(self) -> bool:

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from llmgate.config import GatewayConfig
+    from llmgate.evals.scorer_process import ScorerProcess
 
 __all__ = ["CaseResult", "RunSummary", "git_commit", "run_suite", "run_suite_file"]
 
@@ -113,6 +114,7 @@ class _CaseRunner:
             latency_ms=reply.latency_ms,
             cost_usd=reply.cost_usd,
             error="; ".join(f"{o.type}: {o.error}" for o in errored) or None,
+            request_id=reply.request_id,
         )
 
     async def _answer(self, case: Case, values: dict[str, Any]) -> tuple[Reply, Check]:
@@ -160,8 +162,12 @@ async def run_suite(
     progress: Progress | None = None,
     suite_path: str | None = None,
     pricer: Pricer | None = None,
+    scoring: ScorerProcess | None = None,
 ) -> RunSummary:
     """Run ``suite`` against ``model`` (see the module docstring); stores the run when ``engine`` is given.
+
+    ``scoring``: a scorer process for the batchable assertions (else they are scored in a thread
+    here); the run is stored once it is ready, and not at all if it cannot load (``ConfigError``).
 
     Raises ``SuiteError`` when no case has any of ``tags``, ``ValueError`` for a bad
     ``concurrency`` or ``repeat``, ``StoreError`` when the store cannot be written.
@@ -186,16 +192,8 @@ async def run_suite(
         description=suite.description,
         tags=list(tags or []),
     )
-    if engine is not None:
-        from llmgate.store import evals as store  # SQLAlchemy: only once a run is stored
-
-        def start() -> None:
-            store.ensure_schema(engine)
-            store.insert_run(engine, summary.run_row())
-
-        await asyncio.to_thread(start)
     caller = Caller(client, pricer)
-    scorer = BatchScorer()
+    scorer = BatchScorer() if scoring is None else BatchScorer(score=scoring.score)
     runner = _CaseRunner(suite, model, caller, scorer)
     semaphore = asyncio.Semaphore(concurrency)
     total = len(cases) * repeat
@@ -211,10 +209,20 @@ async def run_suite(
 
     if progress is not None:
         progress(0, total)
+    stored = False
+    work = asyncio.ensure_future(asyncio.gather(*(one(case, rep) for case in cases for rep in range(repeat))))
     try:
-        results = await asyncio.gather(*(one(case, rep) for case in cases for rep in range(repeat)))
-    except BaseException:
+        if scoring is not None:  # the model calls go on while the scorer process loads
+            await asyncio.to_thread(scoring.wait_ready)
         if engine is not None:
+            await asyncio.to_thread(_start, engine, summary)
+            stored = True
+        results = await work
+    except BaseException:
+        work.cancel()
+        await asyncio.gather(work, return_exceptions=True)
+        if stored:
+            assert engine is not None
             _finish(engine, summary.ended("error", [], None, False))
         raise
     finally:
@@ -226,10 +234,23 @@ async def run_suite(
     return finished
 
 
-def _finish(engine: Engine, summary: RunSummary) -> None:
+def _start(engine: Engine, summary: RunSummary) -> None:
     from llmgate.store import evals as store  # SQLAlchemy: only once a run is stored
 
+    store.ensure_schema(engine)
+    store.insert_run(engine, summary.run_row())
+
+
+def _finish(engine: Engine, summary: RunSummary) -> None:
+    """Store the run's results, and each assertion's score on the request it scored
+    (``request_scores.py``)."""
+    # SQLAlchemy: only once a run is stored
+    from llmgate.evals.request_scores import request_score_rows, source_of
+    from llmgate.store import evals as store
+    from llmgate.store.scores import put_request_scores
+
     store.finish_run(engine, summary.run_id, summary.final_values(), summary.result_rows())
+    put_request_scores(engine, source_of(summary.run_id), request_score_rows(summary))
 
 
 def run_suite_file(
@@ -247,12 +268,14 @@ def run_suite_file(
     progress: Callable[[str, int, int], None] | None = None,
     timeout_s: float = 120.0,
     loaded: Suite | None = None,
+    scoring: ScorerProcess | None = None,
 ) -> list[RunSummary]:
     """Load the suite at ``path`` and run it against each model (``models``, else the suite's).
 
     Synchronous: call it from a thread without a running event loop. ``config`` (optional) prices
     the calls; ``progress(model, done, total)`` is told as cases finish; ``loaded`` is the suite of
-    ``path`` when the caller has loaded it already. Raises ``SuiteError`` for an invalid suite or no
+    ``path`` when the caller has loaded it already; ``scoring`` scores the batchable assertions in
+    its process (``run_suite``). Raises ``SuiteError`` for an invalid suite or no
     model to run.
     """
     suite = loaded if loaded is not None else load_suite(path)
@@ -287,6 +310,7 @@ def run_suite_file(
                         progress=report,
                         suite_path=resolved,
                         pricer=pricer,
+                        scoring=scoring,
                     )
                 )
         return summaries

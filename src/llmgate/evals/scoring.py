@@ -10,17 +10,20 @@ alone (the evals' embedder is batch invariant). Other assertion types are not it
 runner evaluates them per answer.
 
 Only the worker thread scores, so the embedder is never asked by two threads at once; the event
-loop that owns the scorer only queues items and hands out results.
+loop that owns the scorer only queues items and hands out results. ``score`` is what scores a
+batch: ``evaluate_batch`` in this process by default, or a ``ScorerProcess``'s ``score``
+(``scorer_process.py``: the same outcomes, computed in a child process on the other core).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from llmgate.evals.assertions import AssertionSpec, Check, Outcome, evaluate_batch
 
-__all__ = ["MAX_BATCH", "BatchScorer"]
+__all__ = ["MAX_BATCH", "BatchScorer", "ScoreBatch"]
 
 #: Answers scored together at most: bounds one embedder call (it cuts its own forward passes).
 #: Big batches pay: the batch-invariant embedder runs one forward pass per length in word pieces,
@@ -29,6 +32,8 @@ __all__ = ["MAX_BATCH", "BatchScorer"]
 MAX_BATCH = 512
 
 _Item = tuple[AssertionSpec, Check, asyncio.Future[Outcome]]
+#: ``score(items)``: the outcomes of a batch of one assertion type, in order (synchronous).
+ScoreBatch = Callable[[Sequence[tuple[AssertionSpec, Check]]], list[Outcome]]
 
 
 class BatchScorer:
@@ -38,10 +43,11 @@ class BatchScorer:
     ``batch_sizes`` lists the size of every batch scored, in order.
     """
 
-    def __init__(self, max_batch: int = MAX_BATCH) -> None:
+    def __init__(self, max_batch: int = MAX_BATCH, score: ScoreBatch = evaluate_batch) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self.max_batch = max_batch
+        self._score = score
         self.batch_sizes: list[int] = []
         self._queue: list[_Item] = []
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="eval-scorer")
@@ -65,7 +71,7 @@ class BatchScorer:
             self.batch_sizes.append(len(batch))
             try:
                 outcomes = await loop.run_in_executor(
-                    self._worker, evaluate_batch, [(spec, check) for spec, check, _ in batch]
+                    self._worker, self._score, [(spec, check) for spec, check, _ in batch]
                 )
             except asyncio.CancelledError:
                 for _, _, future in batch:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -117,6 +117,11 @@ class Check:
     judge_model: str | None = None
     complete: Complete = _no_calls
     sample: Sample = _no_calls
+
+    def detached(self) -> Check:
+        """This check without its ways to call models: what can be sent to another process (a
+        batchable assertion never calls a model)."""
+        return replace(self, complete=_no_calls, sample=_no_calls)
 
 
 def _no_validation(spec: AssertionSpec) -> None:
