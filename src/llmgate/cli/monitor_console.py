@@ -146,7 +146,12 @@ def print_quality_report(data: dict[str, Any]) -> None:
         )
         return
     for g in data["groups"]:
-        console.rule(f"{g['model']} · {g['route']} · {g.get('n', 0)} requests · window {data['window']}")
+        rated = {"good": " · rated good", "bad": " · rated bad", "unrated": " · unrated"}.get(
+            g.get("feedback"), ""
+        )
+        console.rule(
+            f"{g['model']} · {g['route']}{rated} · {g.get('n', 0)} requests · window {data['window']}"
+        )
         metrics = g.get("metrics", {})
         table = Table()
         for column in ("metric", "mean", "p10", "below threshold", "threshold", "breached"):

@@ -243,13 +243,21 @@ def quality_report(
     model: ModelOption = None,
     window: WindowOption = None,
     format: FormatOption = Format.table,
+    by_feedback: Annotated[
+        bool,
+        typer.Option(
+            "--by-feedback",
+            help="Split each model's figures by the users' rating of its requests: good, bad, unrated.",
+        ),
+    ] = False,
 ) -> None:
     # SQLAlchemy (the store): off `llmgate monitor --help`
     from llmgate.monitors.reports import quality_report as report
 
     _check_window(window)
     with _store(config) as (engine, settings):
-        data = report(engine, settings, now=datetime.now(UTC), model=model, window=window)
+        now = datetime.now(UTC)
+        data = report(engine, settings, now=now, model=model, window=window, by_feedback=by_feedback)
         if format is Format.json:
             _echo_json(data)
             return

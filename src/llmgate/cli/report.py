@@ -112,7 +112,8 @@ def spend(
         str | None,
         typer.Option(
             "--group-by",
-            help="Comma-separated: team, key, user, model, provider, endpoint, day, week, month, tag:NAME.",
+            help="Comma-separated: team, key, user, model, provider, endpoint, day, week, month, "
+            "feedback (the users' rating: good, bad, unrated), tag:NAME.",
         ),
     ] = None,
     format: Annotated[SpendFormat, typer.Option("--format", help="table, csv or json.")] = SpendFormat.table,

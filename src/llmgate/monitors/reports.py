@@ -17,6 +17,7 @@ from llmgate.monitors.delay import detection_delay_s
 from llmgate.monitors.health import health_summary
 from llmgate.monitors.rag_quality import RagScores, summarise
 from llmgate.store import monitors as queries
+from llmgate.store.feedback_ratings import RATINGS, request_ratings
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -110,9 +111,12 @@ def quality_report(
     now: datetime,
     model: str | None = None,
     window: str | None = None,
+    by_feedback: bool = False,
 ) -> dict[str, Any]:
     """Retrieval quality per model over the window (a time span, or the last N scored requests):
-    means, low tails, shares under the thresholds, and the worst requests."""
+    means, low tails, shares under the thresholds, and the worst requests. ``by_feedback``: per
+    model, route and users' rating of the requests (``feedback``: ``good``, ``bad``, ``unrated``,
+    as ``store/feedback_ratings.py`` rules; a rating with no scored request has no group)."""
     # numpy (monitors.evaluate): only for a report evaluated now, off reading the drift status
     from llmgate.monitors.evaluate import thresholds_from
 
@@ -120,7 +124,8 @@ def quality_report(
     since = now - timedelta(seconds=spec.seconds) if spec.seconds is not None else None
     rows = queries.rag_samples(engine, model=model, since=since, limit=spec.requests or 100_000)
     _, _, thresholds = thresholds_from(settings)
-    by_model: dict[tuple[str, str], list[tuple[str, RagScores]]] = {}
+    ratings = request_ratings(engine, (row["record_id"] for row in rows)) if by_feedback else {}
+    by_model: dict[tuple[str, str, int], list[tuple[str, RagScores]]] = {}
     excerpts: dict[str, str | None] = {}
     for row in rows:
         extra = json.loads(row["rag_json"] or "{}")
@@ -131,15 +136,18 @@ def quality_report(
             per_passage=tuple(extra.get("per_passage", ())),
             unsupported=tuple(extra.get("unsupported", ())),
         )
-        by_model.setdefault((row["model"], row["route"]), []).append((row["record_id"], scores))
+        rating = RATINGS.index(ratings[row["record_id"]]) if by_feedback else -1
+        by_model.setdefault((row["model"], row["route"], rating), []).append((row["record_id"], scores))
         excerpts[row["record_id"]] = row["prompt_excerpt"]
     groups = []
-    for (group_model, group_route), scored in sorted(by_model.items()):
+    for (group_model, group_route, rating), scored in sorted(by_model.items()):
         summary = summarise(scored, thresholds=thresholds, worst_n=settings.rag.worst_n).to_json()
         for worst in summary.get("worst", []):
             worst["question"] = excerpts.get(worst.get("record_id", ""))
-        groups.append({"model": group_model, "route": group_route, **summary})
-    return plain_json({"at": now.isoformat(), "window": spec.text, "groups": groups})
+        split = {"feedback": RATINGS[rating]} if by_feedback else {}
+        groups.append({"model": group_model, "route": group_route, **split, **summary})
+    report = {"at": now.isoformat(), "window": spec.text, "by_feedback": by_feedback, "groups": groups}
+    return plain_json(report)
 
 
 def plain_json(value: Any) -> dict[str, Any]:

@@ -15,6 +15,9 @@ as ``kind`` with ``value_num`` / ``value_label``) rates the answer:
 Only users' feedback rates an answer (sources ``key:<id>``, ``master``, ``anonymous``), never a
 monitor or an eval, which score it. Several ratings of one answer combine to ``bad`` when any is
 bad (a disputed answer is not a reference), else ``good`` when any is good, else ``None``.
+
+The lists of labels and sources live in ``store/feedback_ratings.py``, with this rule's SQL form
+for the queries that group requests by rating (spend, the overview, the quality report).
 """
 
 from __future__ import annotations
@@ -22,22 +25,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal
 
+from llmgate.store.feedback_ratings import BAD_LABELS, GOOD_LABELS, USER_SOURCES
+
 __all__ = ["BAD_LABELS", "GOOD_LABELS", "Rating", "combined_rating", "is_user_source", "rating_of"]
 
 Rating = Literal["good", "bad"]
 
-GOOD_LABELS = frozenset({"up", "good", "positive", "yes", "correct", "like", "👍", "thumbs_up", "thumbs-up"})
-BAD_LABELS = frozenset(
-    {"down", "bad", "negative", "no", "incorrect", "wrong", "dislike", "👎", "thumbs_down", "thumbs-down"}
-)
-
-#: sources whose scores are users' feedback (``server/feedback.py`` ``source_of``)
-_USER_SOURCES = ("key:", "master", "anonymous")
-
 
 def is_user_source(source: str) -> bool:
     """Is a score from this source users' feedback (not a monitor's nor an eval's)?"""
-    return source.startswith(_USER_SOURCES)
+    return source.startswith(USER_SOURCES)
 
 
 def rating_of(kind: str, value_num: float | None, value_label: str | None) -> Rating | None:

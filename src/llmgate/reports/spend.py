@@ -5,10 +5,12 @@
 defines them), input (prompt) and output (completion) tokens and cost per group, plus a totals row.
 Groups are any mix of ``team``, ``key``, ``user``, ``model``, ``provider``, ``endpoint`` (the path
 after ``/v1/``: ``chat/completions``, ``embeddings``, ``responses``, ...), ``day``, ``week``,
-``month`` and ``tag:NAME``. The sums come from ``store.spend.spend_sums``: summed in SQL over every
-recorded request (successes and errors; a missing cost counts as 0) and exact, integers and
-``Decimal`` throughout, never floats. Calendar groups are local to ``llmgate.time_zone``: the store
-groups by local date and this module rolls dates up into weeks (starting Monday) and months.
+``month``, ``tag:NAME`` and ``feedback`` (the users' combined rating of each request, as
+``reports/feedback_rating.py`` rules: ``good``, ``bad`` or ``unrated``). The sums come from
+``store.spend.spend_sums``: summed in SQL over every recorded request (successes and errors; a
+missing cost counts as 0) and exact, integers and ``Decimal`` throughout, never floats. Calendar
+groups are local to ``llmgate.time_zone``: the store groups by local date and this module rolls
+dates up into weeks (starting Monday) and months.
 
 Formats (``to_json``, ``to_csv``, ``table``):
 
@@ -58,7 +60,7 @@ from llmgate.store.pricing_gaps import pricing_gaps as store_pricing_gaps
 from llmgate.store.spend import OUTCOMES, TAG_PREFIX, spend_sums, tag_name
 
 #: The ``--group-by`` names besides ``tag:NAME``.
-GROUP_BYS = ("team", "key", "user", "model", "provider", "endpoint", "day", "week", "month")
+GROUP_BYS = ("team", "key", "user", "model", "provider", "endpoint", "day", "week", "month", "feedback")
 CALENDAR = ("day", "week", "month")
 #: the output columns after the groups; newer ones (the outcome counts, then the response cache's)
 #: come after the older, so the columns a spreadsheet already reads by position keep their places

@@ -25,6 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from llmgate.errors import StoreError
 from llmgate.store.db import describe_error
+from llmgate.store.feedback_ratings import rating_label, request_rank
 from llmgate.store.models import UTCDateTime, requests_table
 from llmgate.store.request_filter import tag_value
 
@@ -75,8 +76,9 @@ def period_spend(
 #: 5xx, a stream cut short, a client that left).
 OUTCOMES = ("succeeded", "failed", "rejected")
 
-#: Dimensions ``spend_sums`` groups by, besides ``tag:NAME``; ``date`` is the local date.
-SPEND_DIMENSIONS = ("team", "key", "user", "model", "provider", "endpoint", "date")
+#: Dimensions ``spend_sums`` groups by, besides ``tag:NAME``; ``date`` is the local date, ``feedback``
+#: the users' combined rating of the request (``store/feedback_ratings.py``: good, bad, unrated).
+SPEND_DIMENSIONS = ("team", "key", "user", "model", "provider", "endpoint", "date", "feedback")
 _DIMENSION_COLUMNS = {
     "team": "team_id",
     "key": "key_id",
@@ -158,7 +160,8 @@ def spend_sums(
     or token count adds 0. ``saved_usd`` sums what the response cache's hits saved, ``cache_hits``
     counts them. ``key`` groups by
     ``key_id``, ``team`` by ``team_id``, ``tag:NAME`` by that tag's value (``None`` without it),
-    ``date`` by the local date in ``tz`` (a ``datetime.date``). Rows come in no particular order.
+    ``date`` by the local date in ``tz`` (a ``datetime.date``), ``feedback`` by the users' rating
+    (``good``, ``bad``, ``unrated``). Rows come in no particular order.
     """
     for dimension in dimensions:
         if dimension not in SPEND_DIMENSIONS and tag_name(dimension) is None:
@@ -343,6 +346,8 @@ def _dimension_expression(dialect: str, dimension: str) -> sa.ColumnElement[Any]
     requests = requests_table()
     if dimension in _DIMENSION_COLUMNS:
         return requests.c[_DIMENSION_COLUMNS[dimension]]
+    if dimension == "feedback":
+        return rating_label(request_rank(dialect, requests.c.id))
     name = tag_name(dimension)
     if name is None:
         raise ValueError(f"unknown spend dimension {dimension!r}")

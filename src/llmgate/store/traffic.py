@@ -7,6 +7,8 @@
   in the database and a few hundred rows on the wire, on SQLite and PostgreSQL alike. Latency
   percentiles are over successful requests (an instant 404 for an unknown model says nothing
   about the upstreams); buckets start at multiples of their width in local time (``tz``).
+- ``traffic_by_feedback``: the same figures for the whole range per users' rating of the requests
+  (``good``, ``bad``, ``unrated``: ``store/feedback_ratings.py``), for the overview's split.
 - ``search_requests``: the newest requests first, filtered as ``store.request_filter`` says
   (model, status, key, team, user, tags, free text in the prompt or the response), a page at a
   time with a keyset cursor. The scan stops at the page size.
@@ -30,6 +32,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from llmgate.errors import StoreError
 from llmgate.store.db import describe_error
+from llmgate.store.feedback_ratings import RATINGS, UNRATED, request_rank
 from llmgate.store.models import requests_table
 from llmgate.store.request_filter import MAX_TEXT, RequestFilter, conditions
 
@@ -39,6 +42,7 @@ __all__ = [
     "filter_values",
     "pick_bucket_seconds",
     "search_requests",
+    "traffic_by_feedback",
     "traffic_series",
 ]
 
@@ -164,8 +168,53 @@ def traffic_series(
     return Series(since, until, bucket_seconds, [buckets[i] for i in sorted(buckets)], totals)
 
 
+def traffic_by_feedback(engine: Engine, since: datetime, until: datetime) -> dict[str, Bucket]:
+    """The figures of ``traffic_series``'s totals per users' rating (``RATINGS``, each present),
+    over the requests in ``[since, until)``; each bucket's ``start`` is ``since``."""
+    table = requests_table()
+    rated = (
+        sa.select(
+            request_rank(engine.dialect.name, table.c.id).label("rank"),
+            table.c.status,
+            table.c.latency_ms,
+            table.c.prompt_tokens,
+            table.c.completion_tokens,
+            table.c.cost_usd,
+        )
+        .where(table.c.created_at >= since, table.c.created_at < until)
+        .subquery("rated")
+    )
+    sums = sa.select(
+        rated.c.rank,
+        sa.func.count(),
+        sa.func.sum(sa.case((rated.c.status == "error", 1), else_=0)),
+        sa.func.sum(rated.c.prompt_tokens),
+        sa.func.sum(rated.c.completion_tokens),
+        sa.func.sum(rated.c.cost_usd),  # keeps the Money type: exact Decimals
+    ).group_by(rated.c.rank)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sums).all()
+            latencies = _percentiles(conn, rated, rated.c.status == "success", rated.c.rank)
+    except (SQLAlchemyError, OSError) as exc:
+        raise StoreError(f"store read failed: {describe_error(exc)}") from exc
+    names = {0: UNRATED, 1: "good", 2: "bad"}
+    out = {rating: Bucket(since) for rating in RATINGS}
+    for rank, requests, errors, prompt, completion, cost in rows:
+        bucket = out[names[int(rank)]]
+        bucket.requests, bucket.errors = int(requests), int(errors or 0)
+        bucket.input_tokens, bucket.output_tokens = int(prompt or 0), int(completion or 0)
+        bucket.cost_usd = cost if cost is not None else Decimal(0)
+    for rank, (p50, p95) in latencies.items():
+        out[names[rank]].p50_ms, out[names[rank]].p95_ms = p50, p95
+    return out
+
+
 def _percentiles(
-    conn: sa.Connection, table: sa.Table, where: sa.ColumnElement[bool], index: sa.ColumnElement[Any] | None
+    conn: sa.Connection,
+    table: sa.Table | sa.Subquery,
+    where: sa.ColumnElement[bool],
+    index: sa.ColumnElement[Any] | None,
 ) -> dict[int, tuple[float | None, float | None]]:
     """p50 and p95 (nearest rank) of ``latency_ms`` per bucket (``0`` when ``index`` is None)."""
     partition = [index] if index is not None else None

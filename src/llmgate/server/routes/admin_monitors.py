@@ -3,7 +3,7 @@
 - ``/admin/monitors/drift/status``: ``llmgate drift status``
 - ``/admin/monitors/drift/report``: ``llmgate drift report`` (``model``, ``route``, ``window``)
 - ``/admin/monitors/drift/history``: statistics over time, for charts
-- ``/admin/monitors/quality/report``: ``llmgate quality report`` (``model``, ``window``)
+- ``/admin/monitors/quality/report``: ``llmgate quality report`` (``model``, ``window``, ``by_feedback``)
 - ``/admin/monitors/alerts``: monitor alerts and conditions, open and resolved
 
 The master key or an admin key. Plain ``def`` handlers: FastAPI runs them in its thread pool, off the event
@@ -80,6 +80,9 @@ def quality_report(
     request: Request,
     model: Annotated[str | None, Query(description="Only this model (alias).")] = None,
     window: Annotated[str | None, Query(description=_WINDOW)] = None,
+    by_feedback: Annotated[
+        bool, Query(description="Split by the users' rating of the requests: good, bad, unrated.")
+    ] = False,
 ) -> dict[str, Any]:
     # SQLAlchemy (the store): off the gateway process until this endpoint is called
     from llmgate.monitors.reports import quality_report as report
@@ -91,6 +94,7 @@ def quality_report(
         now=datetime.now(UTC),
         model=model,
         window=check_window(window),
+        by_feedback=by_feedback,
     )
 
 

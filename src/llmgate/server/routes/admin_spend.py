@@ -62,9 +62,8 @@ class SpendTotals(BaseModel):
 
 class SpendRow(SpendTotals):
     """One group: a field per `group_by` entry (`team`, `key` with `key_id`, `user`, `model`,
-    `provider`, `endpoint`, `day`, `week` (its Monday), `month`, `tag:NAME`; `null` when a request has
-    none),
-    then the sums."""
+    `provider`, `endpoint`, `day`, `week` (its Monday), `month`, `feedback` (`good`, `bad`, `unrated`),
+    `tag:NAME`; `null` when a request has none), then the sums."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -114,7 +113,7 @@ def spend_report(
         str | None,
         Query(
             description="Comma-separated groups: team, key, user, model, provider, endpoint, day, week, "
-            "month, tag:NAME. None: totals only.",
+            "month, feedback (the users' rating: good, bad, unrated), tag:NAME. None: totals only.",
             examples=["team,model,month"],
         ),
     ] = None,

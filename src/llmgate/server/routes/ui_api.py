@@ -3,8 +3,10 @@
 - ``GET /ui/api/session``: who is logged in.
 - ``GET /ui/api/overview``: requests, errors, p50/p95 latency, tokens and cost per time bucket
   (``store.traffic.traffic_series``), the bucket width chosen from the range.
+- ``GET /ui/api/overview/feedback``: the same figures for the whole range per users' rating of the
+  requests (``good``, ``bad``, ``unrated``: ``store.traffic.traffic_by_feedback``).
 - ``GET /ui/api/spend``: ``reports.spend.spend_report`` as JSON, grouped by ``team``, ``key``,
-  ``model``, ``endpoint`` or ``tag:NAME``; the same function as ``llmgate report spend`` and
+  ``model``, ``endpoint``, ``feedback`` or ``tag:NAME``; the same function as ``llmgate report spend`` and
   ``/admin/spend/report``, so the numbers are the same.
 - ``GET /ui/api/spend.csv``: the same report as ``reports.spend.to_csv`` (a download).
 - ``GET /ui/api/filters``: models and tag names seen in the range, the keys and teams, the endpoints.
@@ -41,7 +43,7 @@ router = APIRouter(
     dependencies=[Depends(refuse_nul), Depends(require_ui_admin), Depends(schema_ready)],
 )
 
-SPEND_GROUPS = ("team", "key", "model", "endpoint")
+SPEND_GROUPS = ("team", "key", "model", "endpoint", "feedback")
 
 
 @router.get("/session")
@@ -59,33 +61,42 @@ def overview(request: Request, since: Since = None, until: Until = None) -> Resp
     width = pick_bucket_seconds(end - start)
     series = traffic_series(state.engine, start, end, width, state.config.llmgate.time_zone)
 
-    def figures(bucket: Bucket) -> dict[str, Any]:
-        return {
-            "start": bucket.start.isoformat(),
-            "requests": bucket.requests,
-            "errors": bucket.errors,
-            "error_rate": bucket.errors / bucket.requests if bucket.requests else None,
-            "p50_ms": bucket.p50_ms,
-            "p95_ms": bucket.p95_ms,
-            "input_tokens": bucket.input_tokens,
-            "output_tokens": bucket.output_tokens,
-            "cost_usd": _cost(bucket.cost_usd),
-        }
-
     return json_response(
         {
             "since": start.isoformat(),
             "until": end.isoformat(),
             "time_zone": state.config.llmgate.time_zone,
             "bucket_seconds": width,
-            "totals": figures(series.totals),
-            "buckets": [figures(b) for b in series.buckets],
+            "totals": _figures(series.totals),
+            "buckets": [_figures(b) for b in series.buckets],
         }
     )
 
 
-def _cost(amount: Any) -> str:
-    return cost_text(amount)
+@router.get("/overview/feedback")
+def overview_feedback(request: Request, since: Since = None, until: Until = None) -> Response:
+    # SQLAlchemy (the store): off the gateway process until this endpoint is called
+    from llmgate.store.traffic import traffic_by_feedback
+
+    state = app_state(request)
+    start, end = time_range(state, since, until)
+    split = traffic_by_feedback(state.engine, start, end)
+    groups = [{"rating": rating, **_figures(bucket)} for rating, bucket in split.items()]
+    return json_response({"since": start.isoformat(), "until": end.isoformat(), "groups": groups})
+
+
+def _figures(bucket: Bucket) -> dict[str, Any]:
+    return {
+        "start": bucket.start.isoformat(),
+        "requests": bucket.requests,
+        "errors": bucket.errors,
+        "error_rate": bucket.errors / bucket.requests if bucket.requests else None,
+        "p50_ms": bucket.p50_ms,
+        "p95_ms": bucket.p95_ms,
+        "input_tokens": bucket.input_tokens,
+        "output_tokens": bucket.output_tokens,
+        "cost_usd": cost_text(bucket.cost_usd),
+    }
 
 
 def _group(value: str | None) -> str:
@@ -106,7 +117,9 @@ def _report(request: Request, since: str | None, until: str | None, group_by: st
     return spend_report(state.engine, since=start, until=end, group_by=groups, tz=tz)
 
 
-GroupBy = Annotated[str | None, Query(description="team, key, model, endpoint or tag:NAME (default team).")]
+GroupBy = Annotated[
+    str | None, Query(description="team, key, model, endpoint, feedback or tag:NAME (default team).")
+]
 
 
 @router.get("/spend")

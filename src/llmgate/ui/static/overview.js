@@ -1,4 +1,5 @@
-/* Overview: totals for the range, then requests, latency, tokens and spend per time bucket. */
+/* Overview: totals for the range, then requests, latency, tokens and spend per time bucket, and the
+   same totals per users' rating of the requests (good, bad, unrated). */
 (function () {
   "use strict";
   var LG = window.LG;
@@ -28,8 +29,31 @@
     };
   }
 
+  var RATING_TITLES = { good: "Rated good", bad: "Rated bad", unrated: "Unrated" };
+
+  function feedbackTable(split) {
+    var head = el("tr", {}, ["rating", "requests", "error rate", "p50 latency", "p95 latency",
+      "input tokens", "output tokens", "spend"].map(function (name, i) {
+      return el("th", { class: i ? "num" : null, text: name });
+    }));
+    var body = el("tbody", {}, split.groups.map(function (g) {
+      return el("tr", { "data-rating": g.rating },
+        el("td", { text: RATING_TITLES[g.rating] || g.rating }),
+        el("td", { class: "num", "data-figure": "requests", text: LG.fmtInt(g.requests) }),
+        el("td", { class: "num", "data-figure": "error_rate", text: LG.fmtPct(g.error_rate) }),
+        el("td", { class: "num", text: LG.fmtMs(g.p50_ms) }),
+        el("td", { class: "num", text: LG.fmtMs(g.p95_ms) }),
+        el("td", { class: "num", text: LG.fmtInt(g.input_tokens) }),
+        el("td", { class: "num", text: LG.fmtInt(g.output_tokens) }),
+        el("td", { class: "num", "data-figure": "cost_usd", title: g.cost_usd, text: LG.fmtUsd(g.cost_usd) }));
+    }));
+    LG.append(LG.clear(document.getElementById("feedback-table")), [el("thead", {}, head), body]);
+  }
+
   function render() {
-    return LG.getJSON(LG.withQuery("/ui/api/overview")).then(function (data) {
+    var split = LG.getJSON(LG.withQuery("/ui/api/overview/feedback"));
+    return Promise.all([LG.getJSON(LG.withQuery("/ui/api/overview")), split]).then(function (results) {
+      var data = results[0];
       var totals = data.totals;
       var empty = document.getElementById("empty");
       var content = document.getElementById("content");
@@ -44,6 +68,7 @@
       }
       empty.classList.add("hidden");
       content.classList.remove("hidden");
+      feedbackTable(results[1]);
 
       LG.clear(document.getElementById("totals")).append(
         card("requests", "Requests", LG.fmtInt(totals.requests)),

@@ -1,11 +1,12 @@
-/* Spend: the spend report (same numbers as `llmgate report spend`) by team, key, model, endpoint or tag,
+/* Spend: the spend report (same numbers as `llmgate report spend`) by team, key, model, endpoint, users'
+   feedback (good, bad, unrated) or tag,
    with what the response cache saved and its hit rate. */
 (function () {
   "use strict";
   var LG = window.LG;
   var el = LG.el;
   var TOP = 15; // bars in the chart; the table has every group
-  var NAMES = { team: "team", key: "key", model: "model", endpoint: "endpoint" };
+  var NAMES = { team: "team", key: "key", model: "model", endpoint: "endpoint", feedback: "users' rating" };
   // how the requests ended, as llmgate report spend counts them (store/spend.py OUTCOMES)
   var OUTCOMES = ["succeeded", "failed", "rejected"];
 
