@@ -17,7 +17,7 @@ from llmgate.store.migrate import current_revision, head_revision, upgrade
 
 
 def test_head_is_numbered() -> None:
-    assert head_revision() == "0014"
+    assert head_revision() == "0015"
 
 
 def test_empty_database_to_head(empty_engine: Engine) -> None:

@@ -23,6 +23,11 @@ COMMANDS = {
     "serve": Lazy("llmgate.cli.serve", "serve", "Run the gateway."),
     "logs": Lazy("llmgate.cli.logs", "logs", "Show recorded requests."),
     "sessions": Lazy("llmgate.cli.sessions", "sessions_app", "Agent and conversation sessions: list."),
+    "dataset": Lazy(
+        "llmgate.cli.datasets",
+        "dataset_app",
+        "Datasets from recorded traffic: create, export, list, show, add, remove, delete.",
+    ),
     "scheduler": Lazy(
         "llmgate.cli.scheduler", "scheduler", "Run the config's eval schedules as a process of its own."
     ),

@@ -7,7 +7,8 @@ Two tests, applied together:
   camelCase) is replaced whole, whatever its type, at any depth of dicts and lists;
 - by value: text shaped like a known key format (``sk-...``, which covers OpenAI's, Anthropic's and
   llmgate's own ``sk-lg-`` virtual keys, ``Bearer <token>``, AWS, Google, GitHub, Slack, Hugging
-  Face, Groq and xAI keys, JWTs) is masked wherever it appears in a string.
+  Face, Groq and xAI keys, JWTs, PEM private key blocks) is masked wherever it appears in a string;
+  ``mask_keys`` is the same rule with a mask of the caller's (datasets' ``[KEY]``) and a count.
 
 ``redact`` copies parsed JSON with both applied; the recorder uses it on the stored request and
 metadata when it builds the row (in the writer, off the request path). ``scrub`` masks given secret
@@ -21,7 +22,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 REDACTED = "[redacted]"
@@ -80,6 +81,13 @@ _KEY_FORMATS = (
     (("gsk_",), r"[A-Za-z0-9]{20,}"),  # Groq keys
     (("xai-",), r"[A-Za-z0-9]{20,}"),  # xAI keys
     (("eyJ",), r"[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"),  # JWTs (Azure AD tokens)
+    # PEM private keys (RSA, EC, OPENSSH, ENCRYPTED, ...): the whole block, or to the end of its
+    # base64 when it was cut off before its END line
+    (
+        ("-----BEGIN ",),
+        r"(?:[A-Z0-9]+ )*PRIVATE KEY-----(?:[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----"
+        r"|[A-Za-z0-9+/=\s:,\-]*)",
+    ),
 )
 #: ``Bearer <token>`` keeps its scheme; a token shorter than 16 characters may be an English word
 _BEARER = (("Bearer", "bearer", "BEARER"), r"\s+[A-Za-z0-9._~+/\-]{16,}=*")
@@ -139,14 +147,31 @@ def _secret_name(name: str) -> bool:
 
 def redact_text(text: str) -> str:
     """``text`` with every known key format masked."""
+    return _masked(text, _mask)[0]
+
+
+def mask_keys(text: str, mask: str) -> tuple[str, int]:
+    """``text`` with every known key format replaced by ``mask`` (a ``Bearer`` scheme kept before
+    it), and how many were replaced: ``redact_text`` with another mask, for datasets' PII scrub."""
+
+    def replace(match: re.Match[str]) -> str:
+        scheme = match.groupdict().get("scheme")
+        return f"{scheme} {mask}" if scheme else mask
+
+    return _masked(text, replace)
+
+
+def _masked(text: str, replace: Callable[[re.Match[str]], str]) -> tuple[str, int]:
     if len(text) < _SHORTEST_MATCH:
-        return text
+        return text, 0
     if len(text) <= _SCAN_DIRECTLY:
-        return _PATTERN.sub(_mask, text)
+        return _PATTERN.subn(replace, text)
+    total = 0
     for prefix, pattern in _BY_PREFIX:
         if prefix in text:
-            text = pattern.sub(_mask, text)
-    return text
+            text, count = pattern.subn(replace, text)
+            total += count
+    return text, total
 
 
 def redact(value: Any) -> Any:

@@ -347,6 +347,7 @@ def row_defaults(of: sa.Table) -> tuple[dict[str, Any], frozenset[str]]:
 
 # The live monitors' tables live in their own module; importing it here puts them on the metadata.
 from llmgate.store import canary_tables as _canary_tables  # noqa: E402, F401  (canary releases)
+from llmgate.store import dataset_tables as _dataset_tables  # noqa: E402, F401  (datasets)
 from llmgate.store import monitor_tables as _monitor_tables  # noqa: E402, F401
 from llmgate.store import response_tables as _response_tables  # noqa: E402, F401  (Responses API)
 from llmgate.store import score_tables as _score_tables  # noqa: E402, F401  (feedback and scores)

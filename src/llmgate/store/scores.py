@@ -7,13 +7,18 @@
   its value and comment (and ``updated_at``), a repeat with the same value and comment changes
   nothing. Two writers racing on a new row: the unique index refuses the second insert, which
   then updates the row the first one made.
+- ``put_request_scores``: many numeric scores on requests from one source at once (an eval run's,
+  ``eval:<run id>``), in one transaction: a new (request, name) is inserted, a changed one updated,
+  an equal one left alone, and a name of the source no longer given on one of these requests
+  deleted, so storing a run's scores again leaves the same rows.
 - ``request_owner`` / ``session_keys``: whose request it is (``None``: no such request), and the
   keys a session's calls were made with (empty: no such session), for ``POST /v1/feedback``'s
   check that a key scores only its own.
 - ``request_scores``: every score of one request, from whom: the feedback on the request and on
   its session (``scores``), and the monitor's groundedness and relevance for it
-  (``monitor_samples``, source ``monitor``), in one read.
-- ``feedback_rows``: the scored requests of a window, with their model, for the monitor's
+  (``monitor_samples``, source ``monitor``), in one read; ``scores_of_requests`` the same for a
+  batch of requests (datasets read a window of calls' scores that way).
+- ``feedback_rows``: the requests of a window users scored, with their model, for the monitor's
   feedback statistics.
 
 Synchronous Core SQL on both stores (callers on the event loop use ``asyncio.to_thread``); a store
@@ -23,7 +28,7 @@ failure is ``StoreError``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -33,27 +38,34 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from llmgate.errors import InvalidRequest, StoreError
 from llmgate.store.db import describe_error
+from llmgate.store.feedback_ratings import user_source
 from llmgate.store.models import requests_table, table
 from llmgate.store.score_tables import MAX_COMMENT, MAX_LABEL, MAX_NAME
 
 __all__ = [
     "MAX_COMMENT",
+    "MAX_IDS",
     "MAX_LABEL",
     "MAX_NAME",
     "MONITOR_SCORES",
     "feedback_rows",
+    "put_request_scores",
     "put_score",
     "request_owner",
     "request_scores",
     "score_value",
+    "scores_of_requests",
     "session_keys",
 ]
 
 #: the monitor's scores of a sampled record (columns of ``monitor_samples``), shown as source ``monitor``
 MONITOR_SCORES = ("groundedness", "context_relevance", "answer_relevance")
 TARGET_KINDS = ("request", "session")
+#: most request ids ``scores_of_requests`` reads at once (bound parameters stay well under SQLite's limit)
+MAX_IDS = 1000
 _COLUMNS = ("target_kind", "target_id", "name", "kind", "value_num", "value_label", "comment", "source")
 _T = TypeVar("_T")
+_CHUNK = 500  # request ids per IN (...) list
 
 
 def score_value(value: object) -> tuple[str, float | None, str | None]:
@@ -113,6 +125,56 @@ def put_score(
         return _run(engine, write, writes=True)
 
 
+def put_request_scores(
+    engine: Engine, source: str, rows: Sequence[Mapping[str, Any]], *, now: datetime | None = None
+) -> int:
+    """Set ``source``'s numeric scores on requests to ``rows`` (``target_id``, ``name``, ``value``,
+    ``comment``; each (target_id, name) once); the number of rows inserted, updated or deleted."""
+    at, scores = now or datetime.now(UTC), _scores()
+    wanted: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rows:
+        value = float(row["value"])
+        if not row["name"] or len(row["name"]) > MAX_NAME or not math.isfinite(value):
+            raise ValueError(f"score {row['name']!r} = {value!r}: not a storable name or number")
+        comment = row.get("comment")
+        values = {"kind": "number", "value_num": value, "value_label": None, "comment": comment}
+        wanted[(str(row["target_id"]), str(row["name"]))] = values
+    targets = sorted({target for target, _ in wanted})
+
+    def write(conn: Connection) -> int:
+        existing: dict[tuple[str, str], dict[str, Any]] = {}
+        for start in range(0, len(targets), _CHUNK):
+            query = sa.select(scores).where(
+                scores.c.target_kind == "request",
+                scores.c.target_id.in_(targets[start : start + _CHUNK]),
+                scores.c.source == source,
+            )
+            existing |= {(r["target_id"], r["name"]): dict(r) for r in conn.execute(query).mappings()}
+        new = [
+            {"target_kind": "request", "target_id": t, "name": n, "source": source, **v}
+            | {"created_at": at, "updated_at": at}
+            for (t, n), v in wanted.items()
+            if (t, n) not in existing
+        ]
+        if new:
+            conn.execute(sa.insert(scores), new)
+        changed = 0
+        for key, row in existing.items():
+            values = wanted.get(key)
+            if values is None:
+                conn.execute(sa.delete(scores).where(scores.c.id == row["id"]))
+            elif any(row[column] != value for column, value in values.items()):
+                conn.execute(
+                    sa.update(scores).where(scores.c.id == row["id"]).values(**values, updated_at=at)
+                )
+            else:
+                continue
+            changed += 1
+        return len(new) + changed
+
+    return _run(engine, write, writes=True) if wanted else 0
+
+
 def request_owner(engine: Engine, request_id: str) -> tuple[bool, str | None]:
     """(the request is recorded, the virtual key it was made with: ``None`` for the master key or none)."""
     requests = requests_table()
@@ -134,40 +196,56 @@ def session_keys(engine: Engine, session_id: str) -> set[str | None]:
 
 def request_scores(engine: Engine, request_id: str) -> list[dict[str, Any]]:
     """Every score of request ``request_id``: feedback on it and on its session, then the monitor's."""
-    requests, samples, scores = requests_table(), table("monitor_samples"), _scores()
-    session = sa.select(requests.c.session_id).where(requests.c.id == request_id).scalar_subquery()
-    feedback = (
-        sa.select(scores)
-        .where(
-            sa.or_(
-                sa.and_(scores.c.target_kind == "request", scores.c.target_id == request_id),
-                sa.and_(scores.c.target_kind == "session", scores.c.target_id == session),
-            )
-        )
-        .order_by(scores.c.created_at, scores.c.id)
-    )
-    monitor = sa.select(samples.c.sampled_at, *(samples.c[n] for n in MONITOR_SCORES)).where(
-        samples.c.record_id == request_id
-    )
+    return scores_of_requests(engine, [request_id]).get(request_id, [])
 
-    def read(conn: Connection) -> list[dict[str, Any]]:
-        found = [_public(row) for row in conn.execute(feedback).mappings()]
-        sample = conn.execute(monitor).mappings().first()
-        for name in MONITOR_SCORES if sample is not None else ():
-            if sample is not None and sample[name] is not None:
-                found.append(
-                    {
-                        "target_kind": "request",
-                        "target_id": request_id,
-                        "name": name,
-                        "kind": "number",
-                        "value": float(sample[name]),
-                        "comment": None,
-                        "source": "monitor",
-                        "created_at": sample["sampled_at"],
-                        "updated_at": sample["sampled_at"],
-                    }
-                )
+
+def scores_of_requests(engine: Engine, request_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """``request_scores`` of many requests in one read (at most ``MAX_IDS`` ids): request id to its
+    scores (feedback on it and on its session, oldest first, then the monitor's); a request without
+    any has no entry."""
+    ids = list(dict.fromkeys(request_ids))
+    if len(ids) > MAX_IDS:
+        raise ValueError(f"at most {MAX_IDS} request ids at a time, got {len(ids)}")
+    if not ids:
+        return {}
+    requests, samples, scores = requests_table(), table("monitor_samples"), _scores()
+    sessions = sa.select(requests.c.id, requests.c.session_id).where(
+        requests.c.id.in_(ids), requests.c.session_id.is_not(None)
+    )
+    monitor = sa.select(
+        samples.c.record_id, samples.c.sampled_at, *(samples.c[n] for n in MONITOR_SCORES)
+    ).where(samples.c.record_id.in_(ids))
+
+    def read(conn: Connection) -> dict[str, list[dict[str, Any]]]:
+        session_of = {row[0]: row[1] for row in conn.execute(sessions)}
+        members: dict[str, list[str]] = {}
+        for request_id, session in session_of.items():
+            members.setdefault(session, []).append(request_id)
+        targets = [sa.and_(scores.c.target_kind == "request", scores.c.target_id.in_(ids))]
+        if members:
+            targets.append(sa.and_(scores.c.target_kind == "session", scores.c.target_id.in_(list(members))))
+        feedback = sa.select(scores).where(sa.or_(*targets)).order_by(scores.c.created_at, scores.c.id)
+        found: dict[str, list[dict[str, Any]]] = {}
+        for row in conn.execute(feedback).mappings():
+            owners = [row["target_id"]] if row["target_kind"] == "request" else members[row["target_id"]]
+            for owner in owners:
+                found.setdefault(owner, []).append(_public(row))
+        for sample in conn.execute(monitor).mappings():
+            for name in MONITOR_SCORES:
+                if sample[name] is not None:
+                    found.setdefault(sample["record_id"], []).append(
+                        {
+                            "target_kind": "request",
+                            "target_id": sample["record_id"],
+                            "name": name,
+                            "kind": "number",
+                            "value": float(sample[name]),
+                            "comment": None,
+                            "source": "monitor",
+                            "created_at": sample["sampled_at"],
+                            "updated_at": sample["sampled_at"],
+                        }
+                    )
         return found
 
     return _run(engine, read)
@@ -181,9 +259,9 @@ def feedback_rows(
     names: tuple[str, ...] | None = None,
     model: str | None = None,
 ) -> list[dict[str, Any]]:
-    """The feedback on requests made in ``[since, until)`` (of ``model`` when given): ``model``,
-    ``request_id``, ``name``, ``kind``, ``value_num`` (monitor-sourced scores are in
-    ``monitor_samples``, not here)."""
+    """The users' feedback on requests made in ``[since, until)`` (of ``model`` when given):
+    ``model``, ``request_id``, ``name``, ``kind``, ``value_num`` (an eval's scores are not
+    feedback; the monitor's are in ``monitor_samples``)."""
     requests, scores = requests_table(), _scores()
     query = (
         sa.select(
@@ -196,6 +274,7 @@ def feedback_rows(
         .join(requests, requests.c.id == scores.c.target_id)
         .where(
             scores.c.target_kind == "request",
+            user_source(scores.c.source),
             requests.c.created_at >= since,
             requests.c.created_at < until,
         )

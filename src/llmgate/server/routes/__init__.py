@@ -24,6 +24,7 @@ def routers() -> list[APIRouter]:
     from llmgate.server.routes import (
         admin_cache,
         admin_canary,
+        admin_datasets,
         admin_feedback,
         admin_keys,
         admin_monitors,
@@ -39,6 +40,7 @@ def routers() -> list[APIRouter]:
         ui,
         ui_api,
         ui_canaries,
+        ui_datasets,
         ui_evals,
         ui_monitors,
         ui_ops,
@@ -54,6 +56,7 @@ def routers() -> list[APIRouter]:
         ui_evals.router,
         ui_ops.router,
         ui_canaries.router,
+        ui_datasets.router,
     ]
     dashboard = [*data, ui.router, ui.root]  # the dashboard at /ui, and its icon at /favicon.ico
     # LiteLLM's management API (/key, /user, /team, /spend, /model...) on llmgate's keys and spend
@@ -64,6 +67,7 @@ def routers() -> list[APIRouter]:
         admin_ops.router,
         admin_sessions.router,
         admin_feedback.router,
+        admin_datasets.router,
         admin_canary.router,
         admin_monitors.router,
         admin_cache.router,

@@ -21,7 +21,7 @@ import html
 import re
 from pathlib import Path
 from typing import Annotated
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse
@@ -43,6 +43,7 @@ from llmgate.server.ui_auth import (
     safe_next,
     set_session_cookie,
 )
+from llmgate.server.ui_common import cross_site as _cross_site  # a form posted from another site
 from llmgate.server.ui_throttle import LoginThrottle, address_bucket, prefix_bucket
 from llmgate.ui import static_dir as ui_static
 
@@ -114,14 +115,6 @@ def _throttle(request: Request) -> LoginThrottle:
 
 
 # --- login and logout ---------------------------------------------------------------------------
-
-
-def _cross_site(request: Request) -> bool:
-    """A form posted from another site (SameSite keeps the cookie; this keeps the form)."""
-    origin = request.headers.get("origin")
-    if origin is None:  # not sent by a browser, or a same-origin request from an older one
-        return False
-    return origin == "null" or urlsplit(origin).netloc != request.headers.get("host", "")
 
 
 @router.get("/login")

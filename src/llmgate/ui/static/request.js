@@ -108,11 +108,21 @@
     return s.value;
   }
 
-  function scores(record) {  // every score this request got, from whom (feedback, the monitor)
+  // who gave a score: a key's or the master key's feedback, the monitor, an eval run (a link to it)
+  function scoreSource(source) {
+    if (source.indexOf("eval:") === 0) {
+      var run = source.slice(5);
+      return el("a", { href: "/ui/evals?run=" + encodeURIComponent(run), title: source, text: "eval run " + run.slice(0, 12) });
+    }
+    if (source.indexOf("key:") === 0) return el("span", { title: source, text: "key " + source.slice(4) });
+    return el("span", { text: source === "master" ? "master key" : source });
+  }
+
+  function scores(record) {  // every score this request got, from whom (feedback, the monitor, evals)
     var rows = record.scores || [];
     var table = LG.clear(document.getElementById("scores"));
     if (!rows.length) {
-      table.appendChild(el("tbody", {}, el("tr", {}, el("td", { class: "muted", text: "No scores yet (POST /v1/feedback, the monitors)." }))));
+      table.appendChild(el("tbody", {}, el("tr", {}, el("td", { class: "muted", text: "No scores yet (POST /v1/feedback, the monitors, eval runs)." }))));
       return;
     }
     table.appendChild(el("thead", {}, el("tr", {},
@@ -123,7 +133,7 @@
       body.appendChild(el("tr", { "data-score": s.name, "data-source": s.source },
         el("td", { text: s.name }),
         el("td", { text: scoreValue(s) }),
-        el("td", { text: s.source }),
+        el("td", {}, scoreSource(s.source)),
         el("td", { text: s.target_kind }),
         el("td", { text: s.comment || "" }),
         el("td", { text: LG.fmtTime(s.updated_at) })));
@@ -183,6 +193,7 @@
       });
       if (r.metadata) params["(metadata)"] = r.metadata;
       document.getElementById("params").textContent = JSON.stringify(params, null, 2);
+      LG.addToDataset(document.getElementById("dataset-add"), { request_id: r.id });
       document.getElementById("content").classList.remove("hidden");
     });
   }

@@ -140,6 +140,7 @@
     return LG.getJSON("/ui/api/sessions/" + encodeURIComponent(id)).then(function (data) {
       var t = data.totals;
       document.getElementById("session-id").textContent = data.session_id;
+      LG.addToDataset(document.getElementById("dataset-add"), { session_id: data.session_id });
       LG.append(LG.clear(document.getElementById("totals")), [
         card("calls", "Calls", LG.fmtInt(t.calls), LG.fmtInt(t.errors) + (t.errors === 1 ? " error" : " errors")),
         card("tokens", "Tokens in / out", tokens(t.prompt_tokens, t.completion_tokens), LG.fmtInt(t.total_tokens) + " in all"),
