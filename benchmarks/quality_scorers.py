@@ -44,9 +44,10 @@ from _common import load_jsonl, shared_data_dir, write_section
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
 SECTION = "## Quality scorers"
-TARGET_ACCURACY = 0.92
-TARGET_AUROC = 0.92
-TARGET_CASES_PER_S = 50.0
+# issue 20: on each half of the shared QA rows, at least 100 cases/s in isolation
+TARGET_ACCURACY = 0.95
+TARGET_AUROC = 0.95
+TARGET_CASES_PER_S = 100.0
 
 
 def auroc(positives: Sequence[float], negatives: Sequence[float]) -> float:
@@ -287,10 +288,12 @@ def main(argv: list[str] | None = None) -> int:
     text = render(results)
     print(f"model loaded in {load_s:.1f} s\n")
     print(text)
-    g_all = results["grounded"]["all"]
     met = (
-        g_all["accuracy"] >= TARGET_ACCURACY
-        and g_all["auroc"] >= TARGET_AUROC
+        all(
+            half["accuracy"] >= TARGET_ACCURACY and half["auroc"] >= TARGET_AUROC
+            for name, half in results["grounded"].items()
+            if name != "embedded_share"
+        )
         and results["grounded_speed"]["shared"] >= TARGET_CASES_PER_S
     )
     print("grounded targets met" if met else "grounded targets NOT met")
