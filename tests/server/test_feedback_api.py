@@ -131,6 +131,18 @@ def test_master_and_admin_keys_score_any_request(world: World) -> None:
     assert refused.status_code == 403 and refused.json()["error"]["type"] == "permission_error"
 
 
+def test_feedback_posted_as_soon_as_the_answer_arrives_waits_for_its_record(world: World) -> None:
+    # No flush: the call is recorded in the background, after the answer; the post must not 404.
+    key, _ = world.keys["alice"]
+    for n in range(5):
+        raw = world.gateway.client(key).chat.completions.with_raw_response.create(
+            model=MODEL, messages=[{"role": "user", "content": f"rate me {n}"}]
+        )
+        request_id = raw.headers["x-llmgate-request-id"]
+        stored = feedback(world, key, {"request_id": request_id, "name": "thumbs", "value": n % 2 == 0})
+        assert stored["target_id"] == request_id and stored["kind"] == "bool"
+
+
 def test_unknown_request_is_404(world: World) -> None:
     with pytest.raises(openai.NotFoundError):
         world.gateway.client(MASTER_KEY).post(

@@ -11,7 +11,10 @@ most 2,000; anything else is 400 naming the field). Who may score what (``check_
   (403 otherwise);
 - on a gateway without a master key, an anonymous caller: the requests made without a key.
 
-A request or session that is not recorded is 404. The score's source is ``master``, ``key:<id>``
+A request or session that is not recorded is 404, after waiting up to ``RECORD_WAIT_S`` for it:
+the gateway records a call in the background, a fraction of a second after answering it, and a
+client that posts feedback as soon as it has the answer must not be told the call does not exist.
+The score's source is ``master``, ``key:<id>``
 or ``anonymous``; a repeat of (target, name, source) updates the one row (``store/scores.py``).
 The store is used from a worker thread, migrated to the newest schema the first time it is needed
 (SQLAlchemy loads then, not when the gateway starts).
@@ -38,6 +41,9 @@ MAX_NAME = 64  # as store/score_tables.py: checked here too, before the store is
 MAX_COMMENT = 2000
 MAX_LABEL = 128
 MAX_ID = 256
+#: how long a feedback post waits for its request (or session) to be recorded before a 404
+RECORD_WAIT_S = 3.0
+_RECORD_POLL_S = 0.1
 _FIELDS = frozenset({"request_id", "session_id", "name", "value", "comment"})
 
 
@@ -145,7 +151,16 @@ def _give(engine: Engine, identity: Identity, feedback: Feedback) -> dict[str, A
 async def give_feedback(engine: Engine, identity: Identity, raw: bytes) -> bytes:
     """Parse, check and store one feedback post; the stored score as JSON."""
     feedback = parse_feedback(raw)
-    stored = await asyncio.to_thread(_give, engine, identity, feedback)
+    waited = 0.0
+    while True:
+        try:
+            stored = await asyncio.to_thread(_give, engine, identity, feedback)
+            break
+        except NotRecorded:
+            if waited >= RECORD_WAIT_S:
+                raise
+        await asyncio.sleep(_RECORD_POLL_S)  # its record may still be on the way to the store
+        waited += _RECORD_POLL_S
     stored.pop("value_num", None)
     stored.pop("value_label", None)
     return orjson.dumps(stored)
