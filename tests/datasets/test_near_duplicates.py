@@ -63,6 +63,24 @@ def test_greedy_keep_first_is_not_transitive() -> None:
     assert len(embedder.calls) == 1  # one batched encode
 
 
+def test_of_near_duplicates_the_rated_one_is_kept() -> None:
+    # the same question three times: unrated first, then scored by a monitor, then rated by a user
+    embedder = TableEmbedder({"refund?": (1, 0, 0), "weather?": (0, 1, 0)})
+    plain = item("refund?", 1)
+    items = [
+        plain,
+        DatasetItem(
+            request_id="r2", model="m", created_at=AT, messages=plain.messages, scores={"groundedness": 0.2}
+        ),
+        item("weather?", 3),
+        DatasetItem(request_id="r4", model="m", created_at=AT, messages=plain.messages, rating="bad"),
+    ]
+    kept, dropped = drop_near_duplicates(items, embedder)  # type: ignore[arg-type]
+    assert [i.request_id for i in kept] == ["r3", "r4"] and dropped == 2  # the order kept as given
+    kept, _ = drop_near_duplicates(items[:3], embedder)  # type: ignore[arg-type]
+    assert [i.request_id for i in kept] == ["r2", "r3"]  # no rating: the scored one
+
+
 def test_the_latest_user_turn_leads_and_no_text_is_kept() -> None:
     embedder = TableEmbedder({"q\n\nfirst": (1, 0, 0), "q\n\nother": (0, 1, 0)})
     items = [item("q", 1, history=["first"]), item("q", 2, history=["other"])]

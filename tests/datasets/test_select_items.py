@@ -214,8 +214,9 @@ def test_dedupe_counts_and_tops_the_sample_up(store: Engine) -> None:
     full = select_items(
         store, since=SINCE, until=UNTIL, dedupe=True, keep_pii=True, embedder=SameForRefunds()
     )
-    assert [i.request_id for i in full.items] == ["r01", "r02", "r03", "r04", "r05", "r06", "r08"]
-    assert full.duplicates == 1  # r10 asks about a refund, as r03 did
+    # r10 asks about a refund, as r03 did; r10 was rated (thumbs down), r03 not: r10 is kept
+    assert [i.request_id for i in full.items] == ["r01", "r02", "r04", "r05", "r06", "r08", "r10"]
+    assert full.duplicates == 1
     where = "prompt contains refund or model = claude"  # r03, r04, r05, r06, r10
     topped = select_items(
         store,

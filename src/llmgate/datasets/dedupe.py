@@ -2,9 +2,12 @@
 
 ``drop_near_duplicates(items, embedder, threshold)`` embeds each item's user text
 (``prompt.user_text``: the user messages' words, the latest turn first) in one batched
-``encode`` call of the shared embedder, then walks the items in order and keeps an item unless
-its cosine similarity with an item already kept reaches ``threshold``: the first of a group of
-near-duplicates stays. Items without user text are compared by nothing and kept. The result
+``encode`` call of the shared embedder, then walks the items and keeps an item unless its cosine
+similarity with an item already kept reaches ``threshold``: the first of a group of
+near-duplicates stays. The walk takes the items users rated first, then those with any score,
+then the rest, each in order: of a group of near-duplicates the one that says most about its
+answer is kept (a thumbs-down is worth more to a regression suite than an unrated copy).
+Items without user text are compared by nothing and kept. The result
 keeps the items' order; the second value is the number dropped. ``NearDuplicates`` is the same
 walk continued over several calls (``select.py`` tops a sample up after dropping duplicates and
 checks the new items against those kept before).
@@ -63,7 +66,10 @@ class NearDuplicates:
     def keep_new(self, items: Sequence[DatasetItem]) -> tuple[list[DatasetItem], int]:
         """``items`` without those near-duplicating one kept before or earlier here; and how many."""
         texts = [user_text(item.messages) for item in items]
-        with_text = [i for i, text in enumerate(texts) if text.strip()]
+        with_text = sorted(
+            (i for i, text in enumerate(texts) if text.strip()),
+            key=lambda i: (items[i].rating is None, not items[i].scores, i),
+        )
         if not with_text:
             return list(items), 0
         vectors = np.asarray(self.embedder.encode([texts[i] for i in with_text]), dtype=np.float32)
