@@ -23,6 +23,12 @@ ConfigOption = Annotated[
     str | None,
     typer.Option("--config", "-c", envvar="LLMGATE_CONFIG", help="Config file (or set LLMGATE_CONFIG)."),
 ]
+#: ``--since`` / ``--until`` of a command that lists recorded things (read by ``read_range``)
+RangeSince = Annotated[
+    str | None,
+    typer.Option(help="From 30m, 2h, 7d ago, a date (midnight in llmgate.time_zone) or an ISO datetime."),
+]
+RangeUntil = Annotated[str | None, typer.Option(help="Up to (not including) this time, read as --since.")]
 
 
 _VALUE_ERROR = re.compile(r"\bValue error, ")  # pydantic's prefix, from typer's coercion of options

@@ -31,7 +31,15 @@ from zoneinfo import ZoneInfo
 import orjson
 import typer
 
-from llmgate.cli.common import ConfigOption, config_from, fail, option_error, read_range
+from llmgate.cli.common import (
+    ConfigOption,
+    RangeSince,
+    RangeUntil,
+    config_from,
+    fail,
+    option_error,
+    read_range,
+)
 from llmgate.cli.key_store import actor
 from llmgate.cli.log_record import safe_text
 from llmgate.errors import ConfigError, InvalidRequest, LlmgateError
@@ -103,13 +111,8 @@ def create_command(
     name: NameArg,
     from_logs: Annotated[bool, typer.Option("--from-logs", help="Select from the recorded calls.")] = False,
     model: Annotated[str | None, typer.Option(help="Only calls to this model alias.")] = None,
-    since: Annotated[
-        str | None,
-        typer.Option(help="From 30m, 2h, 7d ago, a date (midnight in llmgate.time_zone) or an ISO datetime."),
-    ] = None,
-    until: Annotated[
-        str | None, typer.Option(help="Up to (not including) this time, read as --since.")
-    ] = None,
+    since: RangeSince = None,
+    until: RangeUntil = None,
     where: Annotated[
         str | None, typer.Option(help="Filter, e.g. 'feedback.thumbs = down or groundedness < 0.5'.")
     ] = None,

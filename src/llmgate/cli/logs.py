@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 import orjson
 import typer
 
-from llmgate.cli.common import ConfigOption, fail, option_error, store_and_zone
+from llmgate.cli.common import ConfigOption, RangeSince, RangeUntil, fail, option_error, store_and_zone
 from llmgate.cli.log_record import render
 from llmgate.cli.sessions import show_session
 from llmgate.errors import InvalidRequest
@@ -74,13 +74,8 @@ def logs(
         typer.Argument(metavar="ID", help="Show this record whole: its id, or a unique start of it."),
     ] = None,
     config: ConfigOption = None,
-    since: Annotated[
-        str | None,
-        typer.Option(help="From 30m, 2h, 7d ago, a date (midnight in llmgate.time_zone) or an ISO datetime."),
-    ] = None,
-    until: Annotated[
-        str | None, typer.Option(help="Up to (not including) this time, read as --since.")
-    ] = None,
+    since: RangeSince = None,
+    until: RangeUntil = None,
     model: Annotated[str | None, typer.Option(help="Only this model alias (as asked for).")] = None,
     endpoint: Annotated[
         str | None,

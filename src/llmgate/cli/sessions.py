@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo
 import orjson
 import typer
 
-from llmgate.cli.common import ConfigOption, fail, read_range, store_and_zone
+from llmgate.cli.common import ConfigOption, RangeSince, RangeUntil, fail, read_range, store_and_zone
 from llmgate.cli.log_record import safe_text
 from llmgate.store.money import usd
 
@@ -56,13 +56,8 @@ class ListFormat(StrEnum):
 @sessions_app.command("list", help="One line per session with calls in the range, latest first.")
 def list_command(
     config: ConfigOption = None,
-    since: Annotated[
-        str | None,
-        typer.Option(help="From 30m, 2h, 7d ago, a date (midnight in llmgate.time_zone) or an ISO datetime."),
-    ] = None,
-    until: Annotated[
-        str | None, typer.Option(help="Up to (not including) this time, read as --since.")
-    ] = None,
+    since: RangeSince = None,
+    until: RangeUntil = None,
     user: Annotated[str | None, typer.Option(help="Only sessions with a call by this end user.")] = None,
     model: Annotated[str | None, typer.Option(help="Only sessions with a call to this model alias.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many sessions.")] = 50,

@@ -1,6 +1,6 @@
 /*
  * "Add to dataset", on a request's page and a session's: LG.addToDataset(container, target)
- * puts a dataset-name input (suggesting the datasets there are, from GET /ui/api/datasets) and a
+ * puts a dataset-name input (suggesting the existing datasets, from GET /ui/api/datasets) and a
  * button in container; the button posts target ({request_id} or {session_id}) as JSON to
  * POST /ui/api/datasets/NAME/items (the dataset is made when it does not exist, a request already
  * in it is not added twice) and says what happened next to it. Names are 1 to 128 letters,
@@ -27,26 +27,7 @@
   }
 
   function post(name, target) {
-    return fetch("/ui/api/datasets/" + encodeURIComponent(name) + "/items", {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", Accept: "application/json" },
-      body: JSON.stringify(target),
-    }).then(function (response) {
-      if (response.status === 401) {
-        var here = window.location.pathname + window.location.search;
-        window.location.assign("/ui/login?next=" + encodeURIComponent(here));
-        throw new Error("Your session has ended: log in again.");
-      }
-      return response.text().then(function (text) {
-        var body = null;
-        try { body = text ? JSON.parse(text) : null; } catch (e) { body = null; }
-        if (!response.ok) {
-          throw new Error(body && body.error && body.error.message ? body.error.message : "The server answered " + response.status + ".");
-        }
-        return body;
-      });
-    });
+    return LG.postJSON("/ui/api/datasets/" + encodeURIComponent(name) + "/items", target);
   }
 
   function fillNames(list) {

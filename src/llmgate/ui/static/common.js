@@ -6,7 +6,8 @@
  * - LG.rangePicker(container): last 1h / 24h / 7d / 30d or a custom range, kept in the URL
  *   (?since=24h, or ?since=ISO&until=ISO) so that reloads and links keep it.
  * - LG.getJSON(url): fetch with the session cookie; a lapsed session goes to the login page,
- *   other errors are shown in the page's banner (and thrown).
+ *   other errors are shown in the page's banner (and thrown). LG.postJSON(url, data): the same
+ *   for a JSON post, its errors thrown only (the caller says them where the user acted).
  * - LG.el(tag, attrs, ...children): build DOM. Text always goes in as text nodes: record
  *   contents (prompts, responses) are untrusted and never parsed as HTML.
  */
@@ -124,8 +125,12 @@
     if (node) node.classList.add("hidden");
   }
 
-  function getJSON(url) {
-    return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } }).then(
+  // One request to the dashboard's API: the session cookie, JSON back; a lapsed session goes to the
+  // login page; an error answer is thrown with the server's message (and, with banner, shown).
+  function requestJSON(url, init, banner) {
+    var options = Object.assign({ credentials: "same-origin" }, init);
+    options.headers = Object.assign({ Accept: "application/json" }, init.headers || {});
+    return fetch(url, options).then(
       function (response) {
         if (response.status === 401) {
           var here = window.location.pathname + window.location.search;
@@ -139,18 +144,30 @@
             var message = body && body.error && body.error.message
               ? body.error.message
               : "The server answered " + response.status + ".";
-            showError(message);
+            if (banner) showError(message);
             throw new Error(message);
           }
-          hideError();
+          if (banner) hideError();
           return body;
         });
       },
       function (error) {
-        showError("Cannot reach llmgate: " + error.message);
+        if (banner) showError("Cannot reach llmgate: " + error.message);
         throw error;
       }
     );
+  }
+
+  function getJSON(url) {
+    return requestJSON(url, {}, true);
+  }
+
+  function postJSON(url, data) {
+    return requestJSON(url, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(data),
+    }, false);
   }
 
   // --- formatting -----------------------------------------------------------------------------
@@ -347,7 +364,7 @@
 
   window.LG = {
     el: el, append: append, clear: clear, params: params, setParams: setParams, range: range,
-    rangeQuery: rangeQuery, withQuery: withQuery, getJSON: getJSON, showError: showError,
+    rangeQuery: rangeQuery, withQuery: withQuery, getJSON: getJSON, postJSON: postJSON, showError: showError,
     fmtInt: fmtInt, fmtMs: fmtMs, fmtUsd: fmtUsd, fmtUsdTick: fmtUsdTick, fmtPct: fmtPct, fmtTime: fmtTime, fmtBucket: fmtBucket,
     emptyState: emptyState, sendOneHint: sendOneHint, chart: chart, COLORS: COLORS, PALETTE: PALETTE,
     boot: boot,
