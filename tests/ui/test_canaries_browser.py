@@ -8,6 +8,7 @@ through the store's own functions (``support.canary_dashboard``).
 
 from __future__ import annotations
 
+import fcntl
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,13 +27,21 @@ DASH = "\N{EN DASH}"  # what the page writes for a number it does not have
 @pytest.fixture(scope="module")
 def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGateway]:
     base = tmp_path_factory.mktemp("canary-page")
-    gateway = RunningGateway(gateway_config(f"sqlite:///{base / 'store.db'}"), base).start()
-    try:
+    config = gateway_config(f"sqlite:///{base / 'store.db'}")
+    config["llmgate"]["spill_dir"] = str(base / "spill")
+    (base / "spill").mkdir()
+    # Another controller leads (it holds the lock this gateway's would take): the page shows the
+    # store's canaries as seeded, never a fresh evaluation of the paused one by this gateway.
+    with (base / "spill" / "canary-controller.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        gateway = RunningGateway(config, base)
         upgrade(gateway.state.engine)
         seed_canaries(gateway.state.engine)
-        yield gateway
-    finally:
-        gateway.stop()
+        gateway.start()
+        try:
+            yield gateway
+        finally:
+            gateway.stop()
 
 
 def _open(chrome: Any, gw: RunningGateway, path: str) -> None:
