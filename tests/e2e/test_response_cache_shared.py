@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -58,6 +59,12 @@ def test_two_gateway_processes_share_the_redis_cache(
         # a fresh process's first Redis lookup may pass the 5 ms bound (a bypass); its answer is kept all the same
         miss = chat(first)
         assert miss.headers["x-llmgate-cache"] in ("miss", "bypass")
+        # kept in the background: until it is in Redis, the second process would miss and keep its own
+        deadline = time.monotonic() + 5
+        admin = {"authorization": f"Bearer {MASTER_KEY}"}
+        while not httpx.get(first.url + "/admin/cache/stats", headers=admin).json()["entries"]:
+            assert time.monotonic() < deadline, "the first answer was never kept"
+            time.sleep(0.02)
         deadline = time.monotonic() + 5
         while (hit := chat(second)).headers["x-llmgate-cache"] != "hit" and time.monotonic() < deadline:
             time.sleep(0.05)
