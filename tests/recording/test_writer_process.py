@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -182,3 +183,35 @@ def test_writer_drains_when_the_gateway_vanishes(tmp_path: Path) -> None:
     assert messages[-1][0] == "stopped" and messages[-1][1]["written"] == 130
     assert ("ack", 1) in [m[:2] for m in messages]  # both batches confirmed before it left
     assert_each_once(stored(tmp_path), 130)
+
+
+GATEWAY_KILLED_AFTER_SUBMIT = """
+import asyncio, os, signal, sys
+from pathlib import Path
+sys.path[:0] = [{here!r}, {tests!r}]
+from test_writer_process import call, make
+
+async def main():
+    recorder = make(Path({tmp!r}))
+    await recorder.start()
+    await recorder.flush()  # the writer process is up
+    for i in range(40):
+        recorder.submit(call(i))
+    await asyncio.sleep(0)  # the end of the loop turn in which these answers were written to clients
+    os.kill(os.getpid(), signal.SIGKILL)
+
+asyncio.run(main())
+"""
+
+
+def test_a_record_submitted_is_kept_when_the_gateway_is_killed_at_once(tmp_path: Path) -> None:
+    """``kill -9`` once the loop turn that answered the clients is over: the records are in the
+    writer's pipe already (not waiting for a batch to gather), and the orphaned writer stores them."""
+    here = Path(__file__).resolve().parent
+    script = GATEWAY_KILLED_AFTER_SUBMIT.format(here=str(here), tests=str(here.parent), tmp=str(tmp_path))
+    gateway = subprocess.run([sys.executable, "-c", script], timeout=60, check=False)
+    assert gateway.returncode == -signal.SIGKILL
+    deadline = time.monotonic() + 20
+    while len(rows := stored(tmp_path)) < 40 and time.monotonic() < deadline:
+        time.sleep(0.1)  # the orphaned writer drains its pipe, stores and exits
+    assert_each_once(rows, 40)

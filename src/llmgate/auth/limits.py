@@ -21,6 +21,8 @@ from typing import Any
 from llmgate.auth.budgets import LocalBudgets, RedisBudgets
 
 WINDOW_S = 60.0
+#: Redis connections a process opens for limits and budgets at most (each command in flight holds one)
+MAX_CONNECTIONS = 64
 
 _RPM_SCRIPT = """
 local now, window, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -108,7 +110,12 @@ class RedisLimits:
         # redis: only when limits are shared through Redis, off the gateway's start-up otherwise
         import redis.asyncio as aioredis
 
-        self._redis: Any = aioredis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
+        # A command waits (up to 2 s) for a free connection past MAX_CONNECTIONS, never fails the request
+        # at once as the default pool does (redis.exceptions.MaxConnectionsError under a burst).
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=MAX_CONNECTIONS, timeout=2.0, socket_timeout=2.0, socket_connect_timeout=2.0
+        )
+        self._redis: Any = aioredis.Redis.from_pool(pool)
         self._prefix = prefix
         self._rpm = self._redis.register_script(_RPM_SCRIPT)
         self._tpm = self._redis.register_script(_TPM_READ_SCRIPT)

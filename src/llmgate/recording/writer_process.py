@@ -3,14 +3,15 @@
 Turning a call into a row (parsing the response, counting tokens, pricing) and inserting it cost
 about 110 µs of CPU per record; in the gateway process that work shares the GIL with the event
 loop. ``RecorderProcess`` has the ``Recorder``'s interface, but ``submit`` only appends to a
-list: every few milliseconds the batch is pickled down a pipe to ``writer_child`` (started with
-the gateway, one per worker), which runs an ordinary ``Recorder`` against the store.
+list: at the end of the event loop's turn the batch is pickled down a pipe to ``writer_child``
+(started with the gateway, one per worker), which runs an ordinary ``Recorder`` against the store.
 
-Nothing is lost on the way. A batch stays in the gateway's memory until the writer acknowledges
-it as stored or fsynced to a spill file (never while the writer only holds it in memory); if the
-writer dies, it is restarted and the unacknowledged batches are sent again (inserts are
-idempotent on the record id, so a batch written twice is stored once). A record that will not
-pickle (nested past pickle's depth) goes to the fallback on its own, never its batch.
+Nothing is lost on the way. A record is in the pipe by the end of the loop turn that produced its
+answer (one frame per turn), which the writer drains even when the gateway is killed (``kill -9``).
+A batch stays in the gateway's memory until the writer acknowledges it as stored or fsynced to a
+spill file (never while the writer only holds it in memory); if the writer dies, it is restarted
+and the unacknowledged batches are sent again (inserts are idempotent on the record id, so a batch
+written twice is stored once). A record that will not pickle goes to the fallback on its own.
 If the writer cannot be kept running, or falls behind by more than ``queue_size`` records, records
 go to an in-process ``Recorder`` (the fallback), which stores or spills them as before. When the
 gateway stops, the writer drains and exits; if the gateway is killed, the writer sees its stdin
@@ -43,8 +44,6 @@ from llmgate.telemetry.otel_settings import OtelSettings
 
 log = logging.getLogger("llmgate.recording.writer")
 
-#: how long records gather before a batch goes down the pipe
-SEND_INTERVAL_S = 0.005
 #: restarts within a minute before recording moves into the gateway process
 MAX_RESTARTS = 5
 #: where an answer from the writer carries its stats
@@ -76,7 +75,6 @@ class RecorderProcess:
         fallback: Recorder,
         *,
         command: list[str] | None = None,
-        send_interval_s: float = SEND_INTERVAL_S,
         max_restarts: int = MAX_RESTARTS,
         on_metrics: Callable[[Delta], None] | None = None,
     ) -> None:
@@ -84,7 +82,6 @@ class RecorderProcess:
         self._on_metrics = on_metrics
         self._fallback = fallback
         self._command = command or [sys.executable, "-m", "llmgate.recording.writer_child"]
-        self._send_interval = send_interval_s
         self._max_restarts = max_restarts
         self._buffer: list[Any] = []
         # seq -> (item count, the batch's frame), oldest first. Kept as bytes, not objects: nothing
@@ -101,6 +98,8 @@ class RecorderProcess:
         self._state = "new"  # new | running | stopping | stopped
         self._link: asyncio.Task[None] | None = None
         self._process: asyncio.subprocess.Process | None = None
+        self._out: asyncio.StreamWriter | None = None  # the running writer's stdin
+        self._push_due = False  # a push of the buffer is scheduled for the end of this loop turn
         self._in_process = False  # gave up on the writer process
         self._child_stats: dict[str, Any] = {}
         self._restarts = 0
@@ -120,8 +119,10 @@ class RecorderProcess:
                 self._fallback.submit(item)
                 return
             self._buffer.append(item)
-            if len(self._buffer) == 1:
-                self._wake.set()
+            self._wake.set()
+            if not self._push_due and self._out is not None:
+                self._push_due = True
+                asyncio.get_running_loop().call_soon(self._push)
         except Exception:  # never into the request
             log.exception("recorder: could not queue a record")
 
@@ -272,9 +273,11 @@ class RecorderProcess:
             self._flush_queue = deque([*self._flush_waiters, *(-token - 1 for token in self._ping_waiters)])
             answers = asyncio.create_task(self._read_answers(process.stdout))
             sender = asyncio.create_task(self._send_loop(out))
+            self._out = out
             try:
                 stopped = await answers
             finally:
+                self._out = None
                 sender.cancel()
                 with contextlib.suppress(asyncio.CancelledError, ConnectionError):
                     await sender
@@ -299,8 +302,12 @@ class RecorderProcess:
             if not self._buffer and not self._flush_queue:
                 await self._wake.wait()
                 self._wake.clear()
-                if self._state == "running" and not self._flush_queue:
-                    await asyncio.sleep(self._send_interval)  # let a batch gather
+
+    def _push(self) -> None:
+        """The records of this loop turn, into the pipe (its answers may be on their way already)."""
+        self._push_due = False
+        if self._buffer and self._out is not None and not self._out.is_closing():
+            self._send_buffer(self._out)
 
     def _send_buffer(self, out: asyncio.StreamWriter) -> None:
         items, self._buffer = self._buffer, []
