@@ -12,6 +12,9 @@ directory (``telemetry/leader.py``): one leader per host, which is every replica
 runs on one host with ``--workers N``. The kernel drops the lock with the process.
 
 A new leader rebuilds its evidence from the store (``evidence_reader.py``): nothing is handed over.
+
+The retention job (``server/retention_job.py``) is elected the same way, under a key and lock file
+of its own (``role`` names it in these log lines).
 """
 
 from __future__ import annotations
@@ -58,14 +61,16 @@ class Leadership(Protocol):
 class RedisLeadership:
     """The lead through a Redis key with an expiry, renewed at every tick (see the module doc)."""
 
-    def __init__(self, url: str, *, ttl_s: float, key: str = LEADER_KEY) -> None:
+    def __init__(
+        self, url: str, *, ttl_s: float, key: str = LEADER_KEY, role: str = "canary controller"
+    ) -> None:
         # redis: only when the config shares state through Redis
         import redis.asyncio as aioredis
 
         self._redis: Any = aioredis.from_url(
             url, socket_timeout=SOCKET_TIMEOUT_S, socket_connect_timeout=SOCKET_TIMEOUT_S
         )
-        self.key = key
+        self.key, self._role = key, role  # role: who leads, in log lines (the retention job too)
         self.token = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
         self._ttl_ms = max(1, int(ttl_s * 1000))
         self._leading = False
@@ -82,13 +87,14 @@ class RedisLeadership:
         except Exception as exc:  # Redis away: nobody leads until it is back
             if not self._down:
                 log.warning(
-                    "canary controller: Redis unreachable (%s); no canary decisions until it is back",
+                    "%s: Redis unreachable (%s); not leading until it is back",
+                    self._role,
                     redact_text(str(exc)) or type(exc).__name__,
                 )
             self._down, self._leading = True, False
             return False
         if self._down:
-            log.info("canary controller: Redis is back")
+            log.info("%s: Redis is back", self._role)
             self._down = False
         return self._leading
 
@@ -97,7 +103,7 @@ class RedisLeadership:
             if self._leading:
                 await self._redis.eval(_RELEASE, 1, self.key, self.token)
         except Exception as exc:  # the key expires by itself
-            log.debug("canary controller: could not release the lead: %s", type(exc).__name__)
+            log.debug("%s: could not release the lead: %s", self._role, type(exc).__name__)
         finally:
             self._leading = False
             await self._redis.aclose()
@@ -106,14 +112,14 @@ class RedisLeadership:
 class FileLeadership:
     """The lead through a lock file (one leader per host), for gateways without Redis."""
 
-    def __init__(self, path: Path) -> None:
-        self._lock = FileLock(path)
+    def __init__(self, path: Path, *, role: str = "canary controller") -> None:
+        self._lock, self._role = FileLock(path), role
 
     async def acquire(self) -> bool:
         try:
             return self._lock.acquire()
         except OSError as exc:
-            log.warning("canary controller: cannot take the lock %s: %s", self._lock.path, exc.strerror)
+            log.warning("%s: cannot take the lock %s: %s", self._role, self._lock.path, exc.strerror)
             return False
 
     async def release(self) -> None:

@@ -1,10 +1,15 @@
-"""``llmgate db``: bring the store's schema up to date, or say where it stands."""
+"""``llmgate db``: bring the store's schema up to date, say where it stands, or prune it
+(``llmgate db prune``: what ``llmgate.retention`` no longer keeps, ``store/prune.py``)."""
 
 from __future__ import annotations
 
+import time
+from typing import Annotated
+
 import typer
 
-from llmgate.cli.common import ConfigOption, store_engine
+from llmgate.cli.common import ConfigOption, config_from, fail, store_engine
+from llmgate.config.time_range import duration_text
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -28,3 +33,32 @@ def status_cmd(config: ConfigOption = None) -> None:
         current, head = current_revision(engine), head_revision()
     state = "up to date" if current == head else "needs `llmgate db upgrade`"
     typer.echo(f"current {current or 'none'}, newest {head}: {state}")
+
+
+@app.command("prune", help="Delete what llmgate.retention no longer keeps (serve does this every interval).")
+def prune_cmd(
+    config: ConfigOption = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only count what would go.")] = False,
+) -> None:
+    # SQLAlchemy (the store): off `llmgate db --help`
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from llmgate.store.db import describe_error
+    from llmgate.store.prune import prune
+
+    retention = config_from(config, for_store_only=True).llmgate.retention
+    if not retention.prunes:
+        typer.echo(retention.start_line())
+        typer.echo("nothing to prune: set llmgate.retention (see the README's Retention section)")
+        return
+    started = time.perf_counter()
+    with store_engine(config) as engine:
+        try:
+            results = prune(engine, retention, dry_run=dry_run)
+        except (SQLAlchemyError, OSError) as exc:  # the store refused: one line, not a trace
+            fail(f"prune stopped: {describe_error(exc)}")
+    for result in results:
+        typer.echo(result.line(dry_run=dry_run))
+    total = sum(r.count for r in results)
+    done = "would go (dry run: nothing changed)" if dry_run else "done"
+    typer.echo(f"{total:,} rows and bodies {done} in {duration_text(time.perf_counter() - started)}")

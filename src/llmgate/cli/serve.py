@@ -25,7 +25,7 @@ _SHOWN_MODELS = 20
 
 def start_lines(cfg: GatewayConfig, config: str, host: str, port: int) -> list[str]:
     """What ``serve`` says it runs with, at start: the config file, the models, the store (its
-    password hidden) and whether the dashboard is on, with its address."""
+    password hidden), whether the dashboard is on, with its address, and what is kept how long."""
     # here, not at the top: the store module brings SQLAlchemy, which `serve --help` does not need
     from llmgate.store.db import shown_url
 
@@ -46,6 +46,7 @@ def start_lines(cfg: GatewayConfig, config: str, host: str, port: int) -> list[s
         f"models: {named or 'none'} ({len(aliases)} aliases, {len(deployments)} deployments)",
         f"store: {shown_url(cfg.llmgate.database_url)}",
         dashboard,
+        cfg.llmgate.retention.start_line(),  # "everything is kept forever" included
     ]
 
 
@@ -58,10 +59,8 @@ def serve(
     access_log: Annotated[bool, typer.Option(help="Log every request line (slows the gateway).")] = False,
 ) -> None:
     # the server stack: off `llmgate serve --help`
-    import uvicorn
-
-    from llmgate.server.app import METRICS_DIR_ENV, Settings, create_app, tune_process
     from llmgate.server.edge import edge_protocol
+    from llmgate.server.retention_job import retention_job
 
     if log_level not in ("debug", "info", "warning", "error"):
         fail(f"--log-level must be debug, info, warning or error, not {log_level!r}", code=2)
@@ -94,6 +93,31 @@ def serve(
         "timeout_keep_alive": 30,
         "log_config": None,
     }
+    # retention (llmgate.retention): a thread of this process, the lead taken by one per store or host
+    job = retention_job(cfg)
+    if job is not None:
+        job.start()
+    try:
+        _run(cfg, config, host, port, workers, log_level, options)
+    finally:
+        if job is not None:
+            job.stop()
+
+
+def _run(
+    cfg: GatewayConfig,
+    config: str,
+    host: str,
+    port: int,
+    workers: int,
+    log_level: str,
+    options: dict[str, object],
+) -> None:
+    # the server stack: off `llmgate serve --help`
+    import uvicorn
+
+    from llmgate.server.app import METRICS_DIR_ENV, Settings, create_app, tune_process
+
     if workers > 1:
         os.environ["LLMGATE_CONFIG"] = str(Path(config).resolve())
         # Each worker builds its own app: tell it where the gateway listens (eval schedules call it).

@@ -2,7 +2,8 @@
 
 Storage, prompt logging, request limits, time zone and pricing, the recorder, HTTP and dashboard
 hardening, alert sinks (``alerts``), eval schedules (``eval_schedules``), monitors and the
-OpenTelemetry export, canary releases (``canaries``, ``canary_controller``: ``canary_settings.py``).
+OpenTelemetry export, canary releases (``canaries``, ``canary_controller``: ``canary_settings.py``),
+retention (``retention``: ``retention_settings.py``).
 Every section here is ``Strict``: a key llmgate does not know is an error.
 """
 
@@ -19,6 +20,7 @@ from llmgate.config.cache_settings import CacheSettings
 from llmgate.config.canary_settings import CanaryControllerSettings, CanarySettings
 from llmgate.config.hardening import HttpSettings, RecorderSettings, UiSettings
 from llmgate.config.monitors import MonitorSettings
+from llmgate.config.retention_settings import RetentionSettings
 from llmgate.config.schema_base import Strict
 
 __all__ = ["MIB", "AlertSettings", "EvalSchedule", "LlmgateSettings", "WebhookSettings"]
@@ -112,6 +114,7 @@ class LlmgateSettings(Strict):
     cache: CacheSettings = CacheSettings()  # the response cache (cache/): scope, bounds, per model group
     canaries: list[CanarySettings] = Field(default_factory=list)  # canary releases (routing/canaries.py)
     canary_controller: CanaryControllerSettings = CanaryControllerSettings()
+    retention: RetentionSettings = RetentionSettings()  # how long records are kept (store/prune.py)
 
     @field_validator("eval_schedules")
     @classmethod

@@ -110,6 +110,18 @@ def local_midnight(day: date, tz: str) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(tz)).astimezone(UTC)
 
 
+def parse_span(value: str) -> timedelta:
+    """A length of time written as ``--since`` writes one (``30s``, ``15m``, ``2h``, ``7d``, ``4w``);
+    a ``ValueError`` saying what was expected otherwise (config keys such as ``llmgate.retention``)."""
+    relative = _RELATIVE.match(str(value).strip())
+    if not relative:
+        raise ValueError(f"expected a duration such as 30m, 12h, 90d or 13w, got {str(value)[:64]!r}")
+    try:
+        return timedelta(**{_UNITS[relative.group(2)]: int(relative.group(1))})
+    except OverflowError:
+        raise ValueError(f"{str(value)[:64]!r} is too long a duration") from None
+
+
 def duration_text(seconds: float | None) -> str:
     """A duration for people: ``20.4 s`` under a minute, ``4 min 12 s`` under an hour, ``2 h 5 min``
     under a day, then ``3 d 4 h``; ``-`` when there is none. Every report and alert says durations so."""
