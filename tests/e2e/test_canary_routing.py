@@ -66,6 +66,13 @@ def route(percent: float, *, candidate_model: str = "chat-next", **kw: Any) -> C
 
 
 def split(gateway: RunningGateway, *routes: CanaryRoute) -> None:
+    """Set the split by hand, once the follower has made its first (forced) read of the store: a
+    first read landing after it would put back the store's (empty) split mid-test."""
+    follower = gateway.state.canary_parts.follower
+    deadline = time.monotonic() + 10
+    while follower.refreshes < 1:
+        assert time.monotonic() < deadline, "the canary follower never read the store"
+        time.sleep(0.01)
     gateway.state.canaries.replace(routes)
 
 
