@@ -46,6 +46,8 @@ from sqlalchemy.engine import make_url
 TITLE = "## Issue 21: scale-out"
 DEFAULT_DB = os.environ.get("LLMGATE_BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 DEFAULT_REDIS = os.environ.get("LLMGATE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+#: the replicas' master key; the load uses a virtual key instead (``measure`` sets ``run.KEY`` to it)
+MASTER_KEY = bench_run.KEY
 
 
 class Balancer:
@@ -115,6 +117,7 @@ def drop_schema(base_url: str, schema: str) -> None:
 
 def config_for(upstream: int, database_url: str, redis_url: str, spill: Path) -> dict[str, Any]:
     config = gateway_config(upstream, database_url)
+    config["general_settings"]["master_key"] = MASTER_KEY  # not the virtual key the load sends
     config["llmgate"]["spill_dir"] = str(spill)
     config["router_settings"] = {"redis_url": redis_url}
     return config

@@ -29,10 +29,12 @@ import math
 import os
 import time
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
+
+from llmgate.auth import redis_scripts
 
 log = logging.getLogger("llmgate.auth")
 
@@ -48,63 +50,6 @@ SPEND_TTL_S = 40 * 86400
 ZERO = Decimal(0)
 
 Seed = Callable[[], Awaitable[Decimal]]
-
-_RESERVE_SCRIPT = """
--- KEYS: spend counter and reservations hash of each scope, in pairs
--- ARGV: now_ms, lease deadline_ms, reservation id, amount, then each scope's budget (units)
-local now, deadline, id, amount = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
-local scopes = #KEYS / 2
-for i = 1, scopes do
-  local spent = redis.call('GET', KEYS[2 * i - 1])
-  if not spent then return {-1, i, 0, 0, 0} end
-  spent = tonumber(spent)
-  local held = redis.call('HGETALL', KEYS[2 * i])
-  local reserved, count = 0, 0
-  for j = 1, #held, 2 do
-    local value = held[j + 1]
-    local sep = string.find(value, ':', 1, true)
-    if tonumber(string.sub(value, sep + 1)) <= now then
-      redis.call('HDEL', KEYS[2 * i], held[j])  -- a lapsed lease: its holder is gone
-    else
-      reserved = reserved + tonumber(string.sub(value, 1, sep - 1))
-      count = count + 1
-    end
-  end
-  local budget = tonumber(ARGV[4 + i])
-  if spent >= budget or (count > 0 and spent + reserved + amount > budget) then
-    return {0, i, spent, reserved, count}
-  end
-end
-for i = 1, scopes do
-  redis.call('HSET', KEYS[2 * i], id, ARGV[4] .. ':' .. ARGV[2])
-  redis.call('PEXPIRE', KEYS[2 * i], deadline - now)
-end
-return {1, 0, 0, 0, 0}
-"""
-
-_SETTLE_SCRIPT = """
--- KEYS: spend counter and reservations hash of each scope, in pairs; ARGV: id, cost (units)
-local released = 0
-for i = 1, #KEYS / 2 do
-  released = released + redis.call('HDEL', KEYS[2 * i], ARGV[1])
-  -- a counter that is gone (Redis restarted) is seeded again from the store, which has this cost
-  if tonumber(ARGV[2]) > 0 and redis.call('EXISTS', KEYS[2 * i - 1]) == 1 then
-    redis.call('INCRBY', KEYS[2 * i - 1], ARGV[2])
-  end
-end
-return released
-"""
-
-_RENEW_SCRIPT = """
--- KEYS: reservations hashes; ARGV: id, amount, deadline_ms, ttl_ms
-for i = 1, #KEYS do
-  if redis.call('HEXISTS', KEYS[i], ARGV[1]) == 1 then
-    redis.call('HSET', KEYS[i], ARGV[1], ARGV[2] .. ':' .. ARGV[3])
-    redis.call('PEXPIRE', KEYS[i], tonumber(ARGV[4]))
-  end
-end
-return 0
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,9 +194,10 @@ class RedisBudgets(_Backend):
         super().__init__()
         self._redis = redis
         self._key_prefix = prefix
-        self._reserve = redis.register_script(_RESERVE_SCRIPT)
-        self._settle = redis.register_script(_SETTLE_SCRIPT)
-        self._renew = redis.register_script(_RENEW_SCRIPT)
+        self._reserve = redis.register_script(redis_scripts.RESERVE)
+        self._admit = redis.register_script(redis_scripts.ADMIT)
+        self._settle = redis.register_script(redis_scripts.SETTLE)
+        self._renew = redis.register_script(redis_scripts.RENEW)
         self._live: weakref.WeakValueDictionary[str, Reservation] = weakref.WeakValueDictionary()
         self._renewer: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -272,38 +218,73 @@ class RedisBudgets(_Backend):
         await self._redis.set(key, int(stored * UNITS), nx=True, ex=SPEND_TTL_S)
 
     async def reserve(self, checks: list[BudgetCheck], amount: Decimal) -> Reservation | Refusal:
+        status, outcome, _ = await self.admit(checks, amount, [], [])
+        assert outcome is not None and status in (0, 1)
+        return outcome
+
+    async def admit(
+        self, checks: list[BudgetCheck], amount: Decimal, limit_keys: list[str], limit_args: list[Any]
+    ) -> tuple[int, Reservation | Refusal | None, list[int]]:
+        """The rate limits of ``limit_keys`` (``redis_scripts.ADMIT``'s layout, ``limit_args`` from
+        its window on) and then the reservation of ``amount`` in every budget of ``checks``, in one
+        script: (status, the reservation or refusal (None when a rate limit refused or there is no
+        budget), the rate limits' figures)."""
         scopes = [(c.scope, c.period_start) for c in checks]
         units = math.ceil(amount * UNITS)
         reservation_id = self._new_id()
+        budgets = [int(c.budget * UNITS) for c in checks]
+        script, keys = (
+            (self._admit, self._keys(scopes) + limit_keys)
+            if limit_keys
+            else (self._reserve, self._keys(scopes))
+        )
         for _ in range(len(checks) + 1):  # each pass seeds at most one missing counter
             now_ms = int(time.time() * 1000)
-            status, index, spent, reserved, count = await self._reserve(
-                keys=self._keys(scopes),
-                args=[now_ms, now_ms + int(LEASE_S * 1000), reservation_id, units]
-                + [int(c.budget * UNITS) for c in checks],
-            )
-            if status == 1:
+            args = [now_ms, now_ms + int(LEASE_S * 1000), reservation_id, units]
+            args += [len(checks), *budgets, *limit_args] if limit_keys else budgets
+            status, index, spent, reserved, count, *figures = await script(keys=keys, args=args)
+            if status != -1:
                 break
             check = checks[int(index) - 1]
-            if status == 0:
-                return Refusal(
-                    int(index) - 1, Decimal(int(spent)) / UNITS, Decimal(int(reserved)) / UNITS, int(count)
-                )
             await self._seed(check.scope, check.period_start, check.seed)
         else:
             raise RuntimeError("budget counters could not be seeded")
+        figures = [int(value) for value in figures]
+        if status == 0:
+            refusal = Refusal(
+                int(index) - 1, Decimal(int(spent)) / UNITS, Decimal(int(reserved)) / UNITS, int(count)
+            )
+            return 0, refusal, figures
+        if status != 1 or not checks:
+            return int(status), None, figures
         reservation = self._new(reservation_id, checks, amount)
         self._live[reservation_id] = reservation
         if self._renewer is None or self._renewer.done():
             self._renewer = asyncio.get_running_loop().create_task(self._renew_leases())
-        return reservation
+        return 1, reservation, figures
 
-    async def settle(self, reservation: Reservation, cost: Decimal | None) -> None:
-        if not self._settling(reservation):
+    async def settle(
+        self,
+        reservation: Reservation | None,
+        cost: Decimal | None,
+        token_keys: Sequence[str] = (),
+        token_args: Sequence[int] = (0, 0, 0),
+    ) -> None:
+        """Release ``reservation`` and add ``cost`` to its scopes' spend and, in the same script,
+        count tokens in ``token_keys`` (``limits.py``'s: ``token_args`` is the second, the hashes'
+        TTL and the tokens, as ``redis_scripts.SETTLE`` takes them)."""
+        settling = reservation is not None and self._settling(reservation)
+        if not settling and not (token_keys and token_args[2] > 0):
             return
-        self._live.pop(reservation.id, None)
-        units = int(cost * UNITS) if cost and cost > 0 else 0
-        await self._settle(keys=self._keys(reservation.scopes), args=[reservation.id, units])
+        keys: list[str] = list(token_keys)
+        args: list[Any] = [len(token_keys), *token_args]
+        if reservation is not None and settling:
+            self._live.pop(reservation.id, None)
+            keys += self._keys(reservation.scopes)
+            args += [reservation.id, int(cost * UNITS) if cost and cost > 0 else 0]
+        else:
+            args += ["", 0]
+        await self._settle(keys=keys, args=args)
 
     def _release_dropped(self, reservation_id: str, scopes: list[tuple[str, float]]) -> None:
         task = asyncio.get_running_loop().create_task(self._release(reservation_id, scopes))
@@ -312,7 +293,7 @@ class RedisBudgets(_Backend):
 
     async def _release(self, reservation_id: str, scopes: list[tuple[str, float]]) -> None:
         try:
-            await self._settle(keys=self._keys(scopes), args=[reservation_id, 0])
+            await self._settle(keys=self._keys(scopes), args=[0, 0, 0, 0, reservation_id, 0])
         except Exception as exc:  # Redis down: its lease lapses instead
             log.warning("could not release a budget reservation (%s)", type(exc).__name__)
 

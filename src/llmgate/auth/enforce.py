@@ -25,7 +25,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from llmgate.auth.budgets import BudgetCheck, Refusal, Reservation
-from llmgate.auth.limits import Limits, RateState, ratelimit_headers
+from llmgate.auth.limits import Checked, Limits, LimitScope, RateState, ratelimit_headers
 from llmgate.config.budget_periods import PERIOD_NAMES, period_bounds
 from llmgate.config.model_patterns import allowed_by
 from llmgate.errors import BudgetExceeded, LimitExceeded, PermissionDenied
@@ -129,43 +129,55 @@ class Enforcer:
         if denied is not None:
             raise denied
         admission = Admission()
-        requests_state: RateState | None = None
-        tokens_state: RateState | None = None
-        for scope, rpm, tpm in (
-            (f"key:{key.id}", key.rpm, key.tpm),
-            *((f"team:{team.id}", team.rpm, team.tpm) for team in ([team] if team else [])),
-            *((f"user:{u.id}", u.rpm, u.tpm) for u in [owner] if u),
-        ):
-            if rpm:
-                state = await self._limits.hit(scope, rpm)
-                requests_state = _tighter(requests_state, state)
-                if not state.allowed:
-                    message = f"Rate limit reached: {rpm} requests per minute"
-                    raise self._limited(message, state, requests_state, tokens_state)
-            if tpm:
-                state = await self._limits.tokens(scope, tpm)
-                tokens_state = _tighter(tokens_state, state)
-                if not state.allowed:
-                    message = f"Rate limit reached: {tpm} tokens per minute"
-                    raise self._limited(message, state, requests_state, tokens_state)
-                admission.token_scopes.append(scope)
-        admission.headers = ratelimit_headers(requests_state, tokens_state)
         if key.max_parallel:  # in this process (LiteLLM's max_parallel_requests)
             running = self._in_flight.get(key.id, 0)
             if running >= key.max_parallel:
                 message = f"Max parallel request limit reached: {key.max_parallel} requests at once."
-                raise LimitExceeded(message, retry_after=1.0, headers=admission.headers)
+                raise LimitExceeded(message, retry_after=1.0)
             self._in_flight[key.id], admission.parallel = running + 1, key.id
+        scopes = [
+            LimitScope(scope, rpm, tpm)
+            for scope, rpm, tpm in (
+                (f"key:{key.id}", key.rpm, key.tpm),
+                *((f"team:{team.id}", team.rpm, team.tpm) for team in ([team] if team else [])),
+                *((f"user:{u.id}", u.rpm, u.tpm) for u in [owner] if u),
+            )
+            if rpm or tpm
+        ]
         budgets = self._budgets(key, team, user, owner)
-        if budgets:
-            amount = worst_case() if worst_case else Decimal(0)
-            try:
-                admission.reservation = await self._reserve(budgets, amount)
-            except BaseException:
-                self._release_slot(admission)
-                raise
-            admission.budget_scopes = admission.reservation.scopes
+        amount = (worst_case() if worst_case else Decimal(0)) if budgets else Decimal(0)
+        checks, ends = self._checks(budgets)
+        try:
+            checked = await self._limits.admit(scopes, checks, amount)  # one round trip in Redis
+            admission.headers = self._rate_states(checked, admission)
+            outcome = checked.outcome
+            if isinstance(outcome, Refusal):
+                raise self._over_budget(budgets[outcome.index], outcome, ends[outcome.index], amount)
+        except BaseException:
+            self._release_slot(admission)
+            raise
+        if outcome is not None:
+            admission.reservation = outcome
+            admission.budget_scopes = outcome.scopes
         return admission
+
+    def _rate_states(self, checked: Checked, admission: Admission) -> dict[str, str]:
+        """The ``x-ratelimit-*`` headers of what ``admit`` found; raises the 429 of a refusal."""
+        requests_state: RateState | None = None
+        tokens_state: RateState | None = None
+        for limit, requests, tokens in checked.states:
+            if requests is not None:
+                requests_state = _tighter(requests_state, requests)
+                if not requests.allowed:
+                    message = f"Rate limit reached: {limit.rpm} requests per minute"
+                    raise self._limited(message, requests, requests_state, tokens_state)
+            if tokens is not None:
+                tokens_state = _tighter(tokens_state, tokens)
+                if not tokens.allowed:
+                    message = f"Rate limit reached: {limit.tpm} tokens per minute"
+                    raise self._limited(message, tokens, requests_state, tokens_state)
+                admission.token_scopes.append(limit.scope)
+        return ratelimit_headers(requests_state, tokens_state)
 
     def _release_slot(self, admission: Admission) -> None:
         if admission.parallel is not None:
@@ -174,26 +186,24 @@ class Enforcer:
                 self._in_flight[admission.parallel] = left
             admission.parallel = None
 
-    async def _reserve(self, budgets: list[_Budget], amount: Decimal) -> Reservation:
-        """Reserve ``amount`` in every budget at once, or raise ``BudgetExceeded`` for the first
-        one it does not fit."""
+    def _checks(self, budgets: list[_Budget]) -> tuple[list[BudgetCheck], list[datetime]]:
+        """Each budget's check for its current period, and the period's end."""
         checks, ends = [], []
         for budget in budgets:
             start, end = _period(budget.period, self._tz)
             seed = functools.partial(self._stored_spend, budget.column_scope, budget.owner, start)
             checks.append(BudgetCheck(budget.scope, start.timestamp(), budget.amount, seed))
             ends.append(end)
-        outcome = await self._limits.budgets.reserve(checks, amount)
-        if not isinstance(outcome, Refusal):
-            return outcome
-        budget = budgets[outcome.index]
+        return checks, ends
+
+    @staticmethod
+    def _over_budget(budget: _Budget, outcome: Refusal, end: datetime, amount: Decimal) -> BudgetExceeded:
         message = budget_message(
             budget.column_scope, budget.owner, budget.amount, budget.period, outcome, amount
         )
         if outcome.spent >= budget.amount:
-            retry = max(1.0, (ends[outcome.index] - datetime.now(UTC)).total_seconds())
-            raise BudgetExceeded(message, retry_after=retry)
-        raise BudgetExceeded(message, retry_after=1.0)  # money is left, but not beside what is in flight
+            return BudgetExceeded(message, retry_after=max(1.0, (end - datetime.now(UTC)).total_seconds()))
+        return BudgetExceeded(message, retry_after=1.0)  # money is left, but not beside what is in flight
 
     def settle(self, admission: Admission, cost: Decimal | None, tokens: int | None) -> None:
         """Count a finished (or failed) call and release its reservation, once (from the event
@@ -209,16 +219,10 @@ class Enforcer:
         task.add_done_callback(self._pending.discard)
 
     async def _settle(self, admission: Admission, cost: Decimal | None, tokens: int | None) -> None:
-        try:
-            for scope in admission.token_scopes:
-                await self._limits.add_tokens(scope, tokens or 0)
-        except Exception as exc:  # Redis down: the store still has them
-            log.warning("could not count tokens (%s)", type(exc).__name__)
-        if admission.reservation is not None:
-            try:
-                await self._limits.budgets.settle(admission.reservation, cost)
-            except Exception as exc:  # Redis down: the store still has the spend; the lease lapses
-                log.warning("could not count spend (%s)", type(exc).__name__)
+        try:  # tokens and spend: one round trip in Redis
+            await self._limits.settle(admission.token_scopes, tokens or 0, admission.reservation, cost)
+        except Exception as exc:  # Redis down: the store still has them; a reservation's lease lapses
+            log.warning("could not count tokens and spend (%s)", type(exc).__name__)
 
     async def drain(self) -> None:
         if self._pending:

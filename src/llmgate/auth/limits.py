@@ -3,7 +3,9 @@
 Rate limits are exact sliding windows over the last 60 s: a request is admitted if fewer than
 ``rpm`` were admitted in the window (and it is counted at once); tokens are added when the answer
 is complete, and a request is refused while the window holds ``tpm`` tokens or more. In Redis
-each check is one Lua script (atomic across replicas); in-process it is a deque per scope.
+(``redis_scripts.py``: atomic across replicas) a request's whole admission, its rate limits in
+every scope and its budget reservation, is one script call (``admit``), and counting its tokens
+and spend another (``settle``); tokens are kept per second there. In-process it is a deque per scope.
 
 Budget counters and the reservations of requests in flight are ``budgets.py``'s; each backend
 here carries the matching one as ``.budgets`` (the Redis one shares its connection).
@@ -14,44 +16,17 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
-from llmgate.auth.budgets import LocalBudgets, RedisBudgets
+from llmgate.auth import redis_scripts
+from llmgate.auth.budgets import BudgetCheck, LocalBudgets, RedisBudgets, Refusal, Reservation
 
 WINDOW_S = 60.0
 #: Redis connections a process opens for limits and budgets at most (each command in flight holds one)
 MAX_CONNECTIONS = 64
-
-_RPM_SCRIPT = """
-local now, window, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-local n = redis.call('ZCARD', KEYS[1])
-if n >= limit then
-  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  return {0, n, tonumber(oldest[2])}
-end
-redis.call('ZADD', KEYS[1], now, ARGV[4])
-redis.call('PEXPIRE', KEYS[1], window)
-return {1, n + 1, 0}
-"""
-
-_TPM_READ_SCRIPT = """
-local now, window = tonumber(ARGV[1]), tonumber(ARGV[2])
-local fields = redis.call('HGETALL', KEYS[1])
-local total, oldest = 0, -1
-for i = 1, #fields, 2 do
-  local at = tonumber(fields[i])
-  if at <= now - window then
-    redis.call('HDEL', KEYS[1], fields[i])
-  else
-    total = total + tonumber(fields[i + 1])
-    if oldest < 0 or at < oldest then oldest = at end
-  end
-end
-return {total, oldest}
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +37,29 @@ class RateState:
     limit: int
     remaining: int
     reset_s: float  # until the window has room again
+
+
+@dataclass(frozen=True, slots=True)
+class LimitScope:
+    """A scope's rate limits (``None``: none), as ``admit`` checks them."""
+
+    scope: str
+    rpm: int | None
+    tpm: int | None
+
+
+@dataclass(slots=True)
+class Checked:
+    """What ``admit`` found: each scope checked, in order, up to the first that refused (its
+    requests and tokens states, ``None`` where it has no such limit), and the budget reservation
+    (or refusal; ``None`` when there is no budget or a rate limit refused first)."""
+
+    states: list[tuple[LimitScope, RateState | None, RateState | None]]
+    outcome: Reservation | Refusal | None = None
+
+    @property
+    def refused(self) -> bool:
+        return any(state is not None and not state.allowed for _, *pair in self.states for state in pair)
 
 
 class LocalLimits:
@@ -99,6 +97,25 @@ class LocalLimits:
             self._tokens.setdefault(scope, deque()).append((self._clock(), count))
             self._token_sums[scope] = self._token_sums.get(scope, 0) + count
 
+    async def admit(
+        self, scopes: Sequence[LimitScope], checks: list[BudgetCheck], amount: Decimal
+    ) -> Checked:
+        """Each scope's requests and tokens per minute in order (a request is counted in each scope
+        until one refuses), then, if none did, ``amount`` reserved in every budget of ``checks``."""
+        checked = await _check_each(self, scopes)
+        if checks and not checked.refused:
+            checked.outcome = await self.budgets.reserve(checks, amount)
+        return checked
+
+    async def settle(
+        self, token_scopes: Sequence[str], tokens: int, reservation: Reservation | None, cost: Decimal | None
+    ) -> None:
+        """Count ``tokens`` in each of ``token_scopes`` and settle ``reservation`` at ``cost``."""
+        for scope in token_scopes:
+            await self.add_tokens(scope, tokens)
+        if reservation is not None:
+            await self.budgets.settle(reservation, cost)
+
     async def close(self) -> None:
         return None
 
@@ -117,8 +134,8 @@ class RedisLimits:
         )
         self._redis: Any = aioredis.Redis.from_pool(pool)
         self._prefix = prefix
-        self._rpm = self._redis.register_script(_RPM_SCRIPT)
-        self._tpm = self._redis.register_script(_TPM_READ_SCRIPT)
+        self._rpm = self._redis.register_script(redis_scripts.RPM)
+        self._tpm = self._redis.register_script(redis_scripts.TPM_READ)
         self._seq = 0
         self.budgets = RedisBudgets(self._redis, prefix)
 
@@ -134,18 +151,54 @@ class RedisLimits:
 
     async def tokens(self, scope: str, tpm: int) -> RateState:
         now_ms = int(time.time() * 1000)
-        key = f"{self._prefix}:tpm:{scope}"
-        total, oldest = await self._tpm(keys=[key], args=[now_ms, int(WINDOW_S * 1000)])
+        total, oldest = await self._tpm(keys=[self._tpm_key(scope)], args=[now_ms, int(WINDOW_S * 1000)])
         reset = (int(oldest) + WINDOW_S * 1000 - now_ms) / 1000 if int(oldest) >= 0 else 0.0
         return RateState(int(total) < tpm, tpm, max(0, tpm - int(total)), max(0.0, reset))
 
     async def add_tokens(self, scope: str, count: int) -> None:
-        if count > 0:
-            key = f"{self._prefix}:tpm:{scope}"
-            async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.hincrby(key, str(int(time.time() * 1000)), count)
-                pipe.pexpire(key, int(WINDOW_S * 2000))
-                await pipe.execute()
+        await self.budgets.settle(None, None, [self._tpm_key(scope)], self._token_args(count))
+
+    async def admit(
+        self, scopes: Sequence[LimitScope], checks: list[BudgetCheck], amount: Decimal
+    ) -> Checked:
+        """``LocalLimits.admit``, in one script (``redis_scripts.ADMIT``): one round trip."""
+        self._seq += 1
+        keys: list[str] = []
+        args: list[Any] = [int(WINDOW_S * 1000), f"{time.time_ns()}:{id(self)}:{self._seq}", len(scopes)]
+        for limit in scopes:
+            keys += [f"{self._prefix}:rpm:{limit.scope}", self._tpm_key(limit.scope)]
+            args += [limit.rpm or 0, limit.tpm or 0]
+        now_ms = int(time.time() * 1000)
+        _, outcome, figures = await self.budgets.admit(checks, amount, keys, args)
+        checked = Checked([], outcome)
+        for index, limit in enumerate(scopes[: len(figures) // 5]):
+            allowed, count, oldest, total, first = figures[5 * index : 5 * index + 5]
+            requests = None
+            if limit.rpm:
+                reset = (oldest + WINDOW_S * 1000 - now_ms) / 1000 if not allowed else 0.0
+                requests = RateState(bool(allowed), limit.rpm, max(0, limit.rpm - count), max(0.0, reset))
+            tokens = None
+            if limit.tpm and allowed:
+                reset = (first + WINDOW_S * 1000 - now_ms) / 1000 if first >= 0 else 0.0
+                tokens = RateState(total < limit.tpm, limit.tpm, max(0, limit.tpm - total), max(0.0, reset))
+            checked.states.append((limit, requests, tokens))
+        return checked
+
+    async def settle(
+        self, token_scopes: Sequence[str], tokens: int, reservation: Reservation | None, cost: Decimal | None
+    ) -> None:
+        """Tokens and spend in one script (``redis_scripts.SETTLE``): one round trip."""
+        keys = [self._tpm_key(scope) for scope in token_scopes]
+        await self.budgets.settle(reservation, cost, keys, self._token_args(tokens))
+
+    def _tpm_key(self, scope: str) -> str:
+        return f"{self._prefix}:tpm:{scope}"
+
+    @staticmethod
+    def _token_args(count: int) -> tuple[int, int, int]:
+        """``redis_scripts.SETTLE``'s: the second (ms) the tokens count in, the hash's TTL, the tokens."""
+        now_ms = int(time.time() * 1000)
+        return now_ms - now_ms % redis_scripts.TOKEN_BUCKET_MS, int(WINDOW_S * 2000), max(0, count)
 
     async def close(self) -> None:
         await self.budgets.close()
@@ -179,3 +232,17 @@ def _duration(seconds: float) -> str:
 
 async def first_of(awaitables: list[Awaitable[RateState]]) -> list[RateState]:
     return list(await asyncio.gather(*awaitables))
+
+
+async def _check_each(limits: LocalLimits | RedisLimits, scopes: Sequence[LimitScope]) -> Checked:
+    """The scopes' limits one check at a time, up to the first refusal."""
+    checked = Checked([])
+    for limit in scopes:
+        requests = await limits.hit(limit.scope, limit.rpm) if limit.rpm else None
+        tokens = None
+        if limit.tpm and (requests is None or requests.allowed):
+            tokens = await limits.tokens(limit.scope, limit.tpm)
+        checked.states.append((limit, requests, tokens))
+        if checked.refused:
+            break
+    return checked
