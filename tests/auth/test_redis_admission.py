@@ -5,6 +5,7 @@ small however many requests a minute it serves."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import AsyncIterator
@@ -120,3 +121,32 @@ async def test_the_local_backend_answers_alike() -> None:
     assert not (await local.tokens("key:k5", 100)).allowed
     probe = await local.admit([], [check("key:k5", "0.5")], Decimal("0.1"))
     assert isinstance(probe.outcome, Refusal) and probe.outcome.spent == Decimal("0.5")
+
+
+async def test_admissions_of_one_loop_turn_are_each_answered(
+    limits: RedisLimits, client: aioredis.Redis
+) -> None:
+    """Sixty requests at once (one pipeline): each gets its own answer, and the limit is exact."""
+    scopes = [LimitScope("key:k6", 50, None)]
+    checked = await asyncio.gather(
+        *(limits.admit(scopes, [check("key:k6", "100")], Decimal("0.01")) for _ in range(60))
+    )
+    admitted = [c for c in checked if isinstance(c.outcome, Reservation)]
+    assert len(admitted) == 50 and sum(c.refused for c in checked) == 10
+    assert sorted(c.states[0][1].remaining for c in admitted if c.states[0][1]) == list(range(50))
+    assert await client.zcard(f"{limits._prefix}:rpm:key:k6") == 50
+    await asyncio.gather(*(limits.settle([], 0, c.outcome, Decimal("0.01")) for c in admitted))
+    probe = await limits.admit([], [check("key:k6", "0.5")], Decimal("0.01"))
+    assert isinstance(probe.outcome, Refusal) and probe.outcome.spent == Decimal("0.50")
+    assert probe.outcome.in_flight == 0
+
+
+async def test_scripts_lost_by_redis_are_loaded_again(limits: RedisLimits, client: aioredis.Redis) -> None:
+    scopes = [LimitScope("key:k7", 10, 100)]
+    assert not (await limits.admit(scopes, [], Decimal(0))).refused
+    await client.script_flush()  # what a restarted Redis has
+    again = await asyncio.gather(*(limits.admit(scopes, [], Decimal(0)) for _ in range(3)))
+    assert [c.states[0][1].remaining for c in again if c.states[0][1]] == [8, 7, 6]
+    await client.script_flush()
+    await limits.settle(["key:k7"], 40, None, None)
+    assert (await limits.tokens("key:k7", 100)).remaining == 60

@@ -199,7 +199,7 @@ def test_the_canary_read_goes_through_the_partial_index(engine: Engine) -> None:
                 ).scalars()
             )
             definition = conn.exec_driver_sql(
-                "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_requests_canary'"
+                "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_requests_canary' AND schemaname = current_schema()"
             ).scalar_one()
         else:
             plan = " ".join(

@@ -35,6 +35,7 @@ from decimal import Decimal
 from typing import Any
 
 from llmgate.auth import redis_scripts
+from llmgate.auth.redis_batch import ScriptBatcher
 
 log = logging.getLogger("llmgate.auth")
 
@@ -194,9 +195,7 @@ class RedisBudgets(_Backend):
         super().__init__()
         self._redis = redis
         self._key_prefix = prefix
-        self._reserve = redis.register_script(redis_scripts.RESERVE)
-        self._admit = redis.register_script(redis_scripts.ADMIT)
-        self._settle = redis.register_script(redis_scripts.SETTLE)
+        self._batch = ScriptBatcher(redis)  # admissions and settlings of one loop turn: one round trip
         self._renew = redis.register_script(redis_scripts.RENEW)
         self._live: weakref.WeakValueDictionary[str, Reservation] = weakref.WeakValueDictionary()
         self._renewer: asyncio.Task[None] | None = None
@@ -234,15 +233,15 @@ class RedisBudgets(_Backend):
         reservation_id = self._new_id()
         budgets = [int(c.budget * UNITS) for c in checks]
         script, keys = (
-            (self._admit, self._keys(scopes) + limit_keys)
+            (redis_scripts.ADMIT, self._keys(scopes) + limit_keys)
             if limit_keys
-            else (self._reserve, self._keys(scopes))
+            else (redis_scripts.RESERVE, self._keys(scopes))
         )
         for _ in range(len(checks) + 1):  # each pass seeds at most one missing counter
             now_ms = int(time.time() * 1000)
             args = [now_ms, now_ms + int(LEASE_S * 1000), reservation_id, units]
             args += [len(checks), *budgets, *limit_args] if limit_keys else budgets
-            status, index, spent, reserved, count, *figures = await script(keys=keys, args=args)
+            status, index, spent, reserved, count, *figures = await self._batch.call(script, keys, args)
             if status != -1:
                 break
             check = checks[int(index) - 1]
@@ -284,7 +283,7 @@ class RedisBudgets(_Backend):
             args += [reservation.id, int(cost * UNITS) if cost and cost > 0 else 0]
         else:
             args += ["", 0]
-        await self._settle(keys=keys, args=args)
+        await self._batch.call(redis_scripts.SETTLE, keys, args)
 
     def _release_dropped(self, reservation_id: str, scopes: list[tuple[str, float]]) -> None:
         task = asyncio.get_running_loop().create_task(self._release(reservation_id, scopes))
@@ -293,7 +292,7 @@ class RedisBudgets(_Backend):
 
     async def _release(self, reservation_id: str, scopes: list[tuple[str, float]]) -> None:
         try:
-            await self._settle(keys=self._keys(scopes), args=[0, 0, 0, 0, reservation_id, 0])
+            await self._batch.call(redis_scripts.SETTLE, self._keys(scopes), [0, 0, 0, 0, reservation_id, 0])
         except Exception as exc:  # Redis down: its lease lapses instead
             log.warning("could not release a budget reservation (%s)", type(exc).__name__)
 
@@ -327,3 +326,4 @@ class RedisBudgets(_Backend):
                 await self._renewer
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._batch.close()

@@ -2,15 +2,17 @@
 
 ``admit`` runs on the request path for requests made with a virtual key (the master key and an
 open gateway have no limits): the model allow-lists of the key, its team and its internal user
-(403), requests per minute and tokens per minute of each (429 with ``Retry-After`` and OpenAI's
-``x-ratelimit-*`` headers), the key's requests in flight in this process (``max_parallel``, 429
-past it; ``settle`` gives the slot back), then the budgets of the key, its team and its user for
+(403), the key's requests in flight in this process (``max_parallel``, 429 past it; ``settle``
+gives the slot back), requests per minute and tokens per minute of each (429 with ``Retry-After``
+and OpenAI's ``x-ratelimit-*`` headers), then the budgets of the key, its team and its user for
 the current period (429 ``budget_exceeded``; a user's budget is its internal user's own, else
 ``llmgate.user_budget_usd``, read from the ``KeyRegistry``'s copy: no store query): admission
 reserves the request's worst-case cost in each budget, and refuses a request that does not fit
-beside those in flight (``budgets.py``). ``settle`` releases the reservation and adds the answer's
-tokens and real cost to the counters once the answer is complete, or the call failed; the cost is
-computed exactly as the stored record's (``to_row``). It is called on every path, and counts once.
+beside those in flight (``budgets.py``). The rate limits and the budgets are one call to the
+limits backend: one script in Redis, sent with the other admissions of the same loop turn.
+``settle`` releases the reservation and adds the answer's tokens and real cost to the counters
+once the answer is complete, or the call failed; the cost is computed exactly as the stored
+record's (``to_row``). It is called on every path, and counts once.
 """
 
 from __future__ import annotations
