@@ -51,7 +51,7 @@ from llmgate.routing import Router
 from llmgate.routing.attempts import Attempts
 from llmgate.routing.canaries import CanaryTable, canary_headers, variant_body
 from llmgate.routing.modes import check_endpoint
-from llmgate.telemetry.call_record import CallRecord, attempt_of, bounded_name, to_row
+from llmgate.telemetry.call_record import CallRecord, attempt_of, bounded_name, call_cost
 from llmgate.telemetry.metrics import CallMetrics
 
 log = logging.getLogger("llmgate.gateway")
@@ -374,12 +374,12 @@ class Gateway:
         if admission is None or not admission.counts or admission.settled or self._enforcer is None:
             return
         try:
-            row = to_row(call, self._prices)  # the same cost and tokens the record will have
+            cost, total_tokens = call_cost(call, self._prices)  # the record's own cost and tokens
         except Exception:
             log.exception("could not price request %s for its budget", call.id)
             self._enforcer.settle(admission, None, None)
             return
-        self._enforcer.settle(admission, row["cost_usd"], row["total_tokens"])
+        self._enforcer.settle(admission, cost, total_tokens)
 
     def _fail(self, call: CallRecord, exc: LlmgateError, started: float) -> Reply:
         call.status_code = exc.status_code

@@ -7,11 +7,12 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
+import pytest
 
 from llmgate.config import build_deployments, parse_config
 from llmgate.pricing import PriceBook
 from llmgate.telemetry.answers import parse_stream
-from llmgate.telemetry.call_record import CallRecord, to_row
+from llmgate.telemetry.call_record import CallRecord, call_cost, to_row
 from support.configs import PRICED_GPT
 
 CONFIG = {
@@ -167,3 +168,39 @@ def test_secrets_never_stored_and_log_prompts_false() -> None:
     )
     assert "Say hi" not in (quiet["request_json"] or "") and quiet["response_text"] is None
     assert quiet["prompt_hash"] == row["prompt_hash"] and quiet["response_chars"] == len("secret answer")
+
+
+# --- call_cost: what budgets settle with on the request path is the stored row's cost and total
+# tokens, without building the row (priced usage, counted tokens, unknown price, cache hit, failure)
+
+ANSWER = {"choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi there"}}]}
+USAGE = {"prompt_tokens": 1200, "completion_tokens": 345, "total_tokens": 1545}
+
+CASES = {
+    "priced usage": call(response_body=orjson.dumps({**ANSWER, "usage": USAGE})),
+    "cached prompt tokens": call(
+        response_body=orjson.dumps(
+            {**ANSWER, "usage": {**USAGE, "prompt_tokens_details": {"cached_tokens": 1024}}}
+        )
+    ),
+    "counted (no usage)": call(response_body=orjson.dumps(ANSWER)),
+    "stream, counted": call(stream=True, stream_chunks=[sse(CHUNKS)]),
+    "unknown price": call(deployment=PRIVATE, response_body=orjson.dumps({**ANSWER, "usage": USAGE})),
+    "cache hit": call(response_body=orjson.dumps({**ANSWER, "usage": USAGE}), cache="hit"),
+    "failed": call(status_code=502, error_type="upstream_error", error_message="bad gateway"),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_the_settled_cost_is_the_rows(name: str) -> None:
+    record: CallRecord = CASES[name]
+    row = to_row(record, PriceBook())
+    assert call_cost(record, PriceBook()) == (row["cost_usd"], row["total_tokens"])
+
+
+def test_the_cases_cover_what_differs() -> None:
+    costs = {name: call_cost(record, PriceBook()) for name, record in CASES.items()}
+    assert costs["priced usage"][0] is not None and costs["priced usage"][0] > 0
+    assert costs["counted (no usage)"][1] and costs["stream, counted"][1]  # tiktoken counted them
+    assert costs["unknown price"][0] is None
+    assert costs["cache hit"] == (Decimal(0), 1545)

@@ -299,5 +299,13 @@ def _tighter(current: RateState | None, new: RateState) -> RateState:
     return new if current is None or new.remaining < current.remaining else current
 
 
+_PERIODS: dict[tuple[str, str], tuple[datetime, datetime]] = {}  # (period, zone) -> the current one
+
+
 def _period(period: str, tz: str) -> tuple[datetime, datetime]:
-    return period_bounds(period, datetime.now(UTC), tz)
+    """The budget period containing now (kept until it ends: zone arithmetic is not free)."""
+    now = datetime.now(UTC)
+    bounds = _PERIODS.get((period, tz))
+    if bounds is None or not bounds[0] <= now < bounds[1]:
+        bounds = _PERIODS[(period, tz)] = period_bounds(period, now, tz)
+    return bounds

@@ -155,9 +155,6 @@ class RedisLimits:
         reset = (int(oldest) + WINDOW_S * 1000 - now_ms) / 1000 if int(oldest) >= 0 else 0.0
         return RateState(int(total) < tpm, tpm, max(0, tpm - int(total)), max(0.0, reset))
 
-    async def add_tokens(self, scope: str, count: int) -> None:
-        await self.budgets.settle(None, None, [self._tpm_key(scope)], self._token_args(count))
-
     async def admit(
         self, scopes: Sequence[LimitScope], checks: list[BudgetCheck], amount: Decimal
     ) -> Checked:
@@ -234,7 +231,7 @@ async def first_of(awaitables: list[Awaitable[RateState]]) -> list[RateState]:
     return list(await asyncio.gather(*awaitables))
 
 
-async def _check_each(limits: LocalLimits | RedisLimits, scopes: Sequence[LimitScope]) -> Checked:
+async def _check_each(limits: LocalLimits, scopes: Sequence[LimitScope]) -> Checked:
     """The scopes' limits one check at a time, up to the first refusal."""
     checked = Checked([])
     for limit in scopes:

@@ -262,11 +262,22 @@ def to_row(call: CallRecord, prices: PriceBook) -> dict[str, Any]:
     return to_row_parsed(call, prices)[0]
 
 
-def to_row_parsed(call: CallRecord, prices: PriceBook) -> tuple[dict[str, Any], Parsed]:
-    """``to_row``, with the parsed response beside it (finish reasons, response id and model)."""
-    deployment = call.deployment
+def call_cost(call: CallRecord, prices: PriceBook) -> tuple[Decimal | None, int | None]:
+    """The cost and total tokens ``to_row`` gives ``call``, without the rest of its row (budgets
+    settle with them on the request path; the record is made in the writer)."""
+    if call.endpoint in media_usage.ENDPOINTS:  # priced by units, from the row's metadata
+        row = to_row(call, prices)
+        return row["cost_usd"], row["total_tokens"]
     parsed = parse_answer(call.endpoint, call.stream, call.response_body, call.stream_chunks)
+    counted = _count(call, prices, parsed)[2]
+    return (Decimal(0) if call.cache in CACHE_HITS else counted["cost_usd"]), counted["total_tokens"]
 
+
+def _count(
+    call: CallRecord, prices: PriceBook, parsed: Parsed
+) -> tuple[str | None, str | None, dict[str, Any]]:
+    """The answer's text and tool calls as stored, and the row's token and cost columns."""
+    deployment = call.deployment
     response_text = CHOICE_SEPARATOR.join(parsed.texts) if parsed.texts else None
     tool_calls_json = _json(parsed.tool_calls) if parsed.tool_calls else None
     has_output = bool(response_text or parsed.tool_calls)
@@ -303,6 +314,24 @@ def to_row_parsed(call: CallRecord, prices: PriceBook) -> tuple[dict[str, Any], 
             created = _int(usage.get("cache_creation_input_tokens")) or 0  # Anthropic's cache writes
             usage_counts = Usage(prompt_tokens, completion_tokens or 0, cached or 0, reasoning or 0, created)
             cost_usd = cost(usage_counts, price)
+    columns = {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": total_tokens,
+        "cached_tokens": cached,
+        "reasoning_tokens": reasoning,
+        "tokens_estimated": estimated,
+        "cost_usd": cost_usd,
+        "cost_unknown": cost_unknown,
+    }
+    return response_text, tool_calls_json, columns
+
+
+def to_row_parsed(call: CallRecord, prices: PriceBook) -> tuple[dict[str, Any], Parsed]:
+    """``to_row``, with the parsed response beside it (finish reasons, response id and model)."""
+    deployment = call.deployment
+    parsed = parse_answer(call.endpoint, call.stream, call.response_body, call.stream_chunks)
+    response_text, tool_calls_json, counted = _count(call, prices, parsed)
 
     prompt = _prompt_of(call.endpoint, call.request)
     prompt_bytes = orjson.dumps(prompt, option=orjson.OPT_SORT_KEYS) if prompt is not None else b""
@@ -323,14 +352,7 @@ def to_row_parsed(call: CallRecord, prices: PriceBook) -> tuple[dict[str, Any], 
         "response_text": redact_text(response_text) if log_prompts and response_text else None,
         "tool_calls_json": redact_text(tool_calls_json) if log_prompts and tool_calls_json else None,
         "finish_reason": parsed.finish_reason,
-        "prompt_tokens": prompt_tokens,
-        "completion_tokens": completion_tokens,
-        "total_tokens": total_tokens,
-        "cached_tokens": cached,
-        "reasoning_tokens": reasoning,
-        "tokens_estimated": estimated,
-        "cost_usd": cost_usd,
-        "cost_unknown": cost_unknown,
+        **counted,  # tokens and cost
         "latency_ms": round(call.latency_ms, 3),
         "ttft_ms": round(call.ttft_ms, 3) if call.ttft_ms is not None else None,
         "attempts": len(call.attempts),
