@@ -18,7 +18,6 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 from llmgate.apis.base import CURRENT_RECORD
@@ -370,17 +369,17 @@ class Gateway:
             self._submit(call)
 
     def _account(self, call: CallRecord, admission: Admission | None) -> None:
-        """Settle a finished (or failed) call's limits and budgets, once (the first path to call)."""
-        if admission is not None and self._enforcer is not None:
-            self._enforcer.settle(admission, functools.partial(self._price, call))
-
-    def _price(self, call: CallRecord) -> tuple[Decimal | None, int | None]:
-        """The call's cost and total tokens, as its record will have them (priced after the answer)."""
+        """Count a finished (or failed) call against its key's and team's budgets and token
+        limits, releasing its reservation; once per admission, whichever path calls it first."""
+        if admission is None or not admission.counts or admission.settled or self._enforcer is None:
+            return
         try:
-            return call_cost(call, self._prices)
+            cost, total_tokens = call_cost(call, self._prices)  # the record's own cost and tokens
         except Exception:
             log.exception("could not price request %s for its budget", call.id)
-            return None, None
+            self._enforcer.settle(admission, None, None)
+            return
+        self._enforcer.settle(admission, cost, total_tokens)
 
     def _fail(self, call: CallRecord, exc: LlmgateError, started: float) -> Reply:
         call.status_code = exc.status_code

@@ -207,24 +207,20 @@ class Enforcer:
             return BudgetExceeded(message, retry_after=max(1.0, (end - datetime.now(UTC)).total_seconds()))
         return BudgetExceeded(message, retry_after=1.0)  # money is left, but not beside what is in flight
 
-    def settle(self, admission: Admission, price: Callable[[], tuple[Decimal | None, int | None]]) -> None:
+    def settle(self, admission: Admission, cost: Decimal | None, tokens: int | None) -> None:
         """Count a finished (or failed) call and release its reservation, once (from the event
-        loop). The slot is given back at once; ``price`` (the call's cost and total tokens) and
-        the counting run in a task, after the answer is on its way."""
+        loop; the counting runs as a task)."""
         if not admission.counts or admission.settled:
             return
         admission.settled = True
         self._release_slot(admission)
         if not (admission.token_scopes or admission.reservation):
             return
-        task = asyncio.get_running_loop().create_task(self._settle(admission, price))
+        task = asyncio.get_running_loop().create_task(self._settle(admission, cost, tokens))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
-    async def _settle(
-        self, admission: Admission, price: Callable[[], tuple[Decimal | None, int | None]]
-    ) -> None:
-        cost, tokens = price()
+    async def _settle(self, admission: Admission, cost: Decimal | None, tokens: int | None) -> None:
         try:  # tokens and spend: one round trip in Redis
             await self._limits.settle(admission.token_scopes, tokens or 0, admission.reservation, cost)
         except Exception as exc:  # Redis down: the store still has them; a reservation's lease lapses
