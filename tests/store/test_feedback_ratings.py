@@ -20,8 +20,8 @@ from llmgate.store.feedback_ratings import (
 )
 from llmgate.store.models import table
 from llmgate.store.records import insert_records
+from llmgate.store.rollup_reads import spend_sums
 from llmgate.store.scores import put_request_scores, put_score
-from llmgate.store.spend import spend_sums
 from llmgate.store.traffic import traffic_by_feedback
 
 NOW = datetime(2026, 5, 1, tzinfo=UTC)

@@ -19,7 +19,8 @@ from sqlalchemy.engine import Engine
 
 from llmgate.store.pricing_gaps import pricing_gaps
 from llmgate.store.records import insert_records
-from llmgate.store.spend import offset_segments, spend_sums
+from llmgate.store.rollup_reads import spend_sums
+from llmgate.store.spend import offset_segments
 
 ODD_ZONES = [
     "America/New_York",  # -5/-4, DST

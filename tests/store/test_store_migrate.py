@@ -17,7 +17,7 @@ from llmgate.store.migrate import current_revision, head_revision, upgrade
 
 
 def test_head_is_numbered() -> None:
-    assert head_revision() == "0015"
+    assert head_revision() == "0016"
 
 
 def test_empty_database_to_head(empty_engine: Engine) -> None:
@@ -99,7 +99,7 @@ def test_0011_adds_the_cache_columns_to_existing_requests(empty_engine: Engine) 
 
     from llmgate.store.migrate import alembic_config
     from llmgate.store.records import get_record, insert_records
-    from llmgate.store.spend import spend_sums
+    from llmgate.store.rollup_reads import spend_sums
 
     with empty_engine.begin() as conn:
         command.upgrade(alembic_config(conn), "0010")

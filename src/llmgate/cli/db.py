@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from llmgate.cli.common import ConfigOption, config_from, fail, store_engine
+from llmgate.cli.common import ConfigOption, config_from, fail, read_range, store_engine
 from llmgate.config.time_range import duration_text
 
 app = typer.Typer(no_args_is_help=True)
@@ -62,3 +62,40 @@ def prune_cmd(
     total = sum(r.count for r in results)
     done = "would go (dry run: nothing changed)" if dry_run else "done"
     typer.echo(f"{total:,} rows and bodies {done} in {duration_text(time.perf_counter() - started)}")
+
+
+@app.command("rollup", help="Rebuild the hourly and daily rollups from the recorded requests.")
+def rollup_cmd(
+    config: ConfigOption = None,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Sum the raw rows again (required).")] = False,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            help="From this local date (2026-11-01, midnight in llmgate.time_zone), datetime or 30d ago "
+            "(its hour). Default: every recorded request."
+        ),
+    ] = None,
+) -> None:
+    # SQLAlchemy (the store): off `llmgate db --help`
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from llmgate.store.db import describe_error
+    from llmgate.store.migrate import upgrade
+    from llmgate.store.rollups import EVERYTHING, rebuild_rollups, use_day_zone
+
+    if not rebuild:
+        fail("nothing to do: say --rebuild (and --since to rebuild only from then)")
+    tz = config_from(config, for_store_only=True).llmgate.time_zone
+    start, _ = read_range(since, None, tz, default_since=EVERYTHING)
+    with store_engine(config) as engine:
+        try:
+            upgrade(engine)
+            use_day_zone(engine, tz)
+            result = rebuild_rollups(engine, start or EVERYTHING)
+        except (SQLAlchemyError, OSError) as exc:  # the store refused: one line, not a trace
+            fail(f"rollup rebuild stopped: {describe_error(exc)}")
+    typer.echo(
+        f"rebuilt the rollups from {result.since:%Y-%m-%d %H:%M} UTC: {result.rows:,} requests into "
+        f"{result.hour_groups:,} hourly and {result.day_groups:,} daily groups "
+        f"in {duration_text(result.seconds)}"
+    )

@@ -61,7 +61,7 @@ class _Writer:
     def __init__(self, settings: WriterSettings, out: asyncio.StreamWriter) -> None:
         self.out = out
         self.engine = create_engine_for(settings.database_url)
-        self.store = StoreWriter(self.engine)
+        self.store = StoreWriter(self.engine, settings.time_zone)
         self.prices = PriceBook(overrides=settings.price_overrides)
         self.metrics = CallMetrics()
         self.observer = Observer(self.prices, self.metrics, settings.otel)

@@ -13,9 +13,8 @@ spill file (never while the writer only holds it in memory); if the writer dies,
 and the unacknowledged batches are sent again (inserts are idempotent on the record id, so a batch
 written twice is stored once). A record that will not pickle goes to the fallback on its own.
 If the writer cannot be kept running, or falls behind by more than ``queue_size`` records, records
-go to an in-process ``Recorder`` (the fallback), which stores or spills them as before. When the
-gateway stops, the writer drains and exits; if the gateway is killed, the writer sees its stdin
-close and drains all the same.
+go to an in-process ``Recorder`` (the fallback), which stores or spills them as before. The writer
+drains and exits when the gateway stops, or is killed (it sees its stdin close).
 
 ``unrecordable`` (an attribute, read on the request path) is true while the writer (or the
 fallback) can neither store nor spill records: readiness fails, and with
@@ -56,6 +55,7 @@ class WriterSettings:
 
     database_url: str
     spill_dir: str
+    time_zone: str = "UTC"  # llmgate.time_zone: the rollups' days (store/rollups.py)
     queue_size: int = 10_000
     batch_size: int = 500
     flush_interval_s: float = 0.25

@@ -3,7 +3,7 @@
 For every key and team that has ``budget_usd`` (and, when ``llmgate.user_budget_usd`` is set, every
 user who spent in the current period) ``budget_report`` gives the budget, the current period
 (``daily``, ``weekly`` from Monday, ``monthly``; monthly when none is set, as the enforcement
-does) in ``llmgate.time_zone``, the spend recorded in it so far (``store.spend.period_spend``), what
+does) in ``llmgate.time_zone``, the spend recorded in it so far (``store.rollup_reads.period_spend``), what
 is left, and the forecast to the period's end at the current burn rate::
 
     forecast = spend / elapsed * period length
@@ -30,7 +30,7 @@ from sqlalchemy.engine import Engine
 from llmgate.config.budget_periods import period_bounds
 from llmgate.store.keys import load_keys, load_teams
 from llmgate.store.money import cost_text, usd
-from llmgate.store.spend import period_spend
+from llmgate.store.rollup_reads import period_spend
 
 DEFAULT_PERIOD = "monthly"
 _PLACES = Decimal(1).scaleb(-10)

@@ -27,7 +27,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
 
-from llmgate.store.spend import SpendSums, spend_sums
+from llmgate.store.rollup_reads import spend_sums
+from llmgate.store.spend import SpendSums
 from llmgate.store.spend_logs import SpendRow
 
 #: llmgate's endpoint -> LiteLLM's call_type

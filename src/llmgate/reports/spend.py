@@ -7,7 +7,7 @@ Groups are any mix of ``team``, ``key``, ``user``, ``model``, ``provider``, ``en
 after ``/v1/``: ``chat/completions``, ``embeddings``, ``responses``, ...), ``day``, ``week``,
 ``month``, ``tag:NAME`` and ``feedback`` (the users' combined rating of each request, as
 ``reports/feedback_rating.py`` rules: ``good``, ``bad`` or ``unrated``). The sums come from
-``store.spend.spend_sums``: summed in SQL over every recorded request (successes and errors; a
+``store.rollup_reads.spend_sums``: summed in SQL over every recorded request (successes and errors; a
 missing cost counts as 0) and exact, integers and ``Decimal`` throughout, never floats. Calendar
 groups are local to ``llmgate.time_zone``: the store groups by local date and this module rolls
 dates up into weeks (starting Monday) and months.
@@ -57,7 +57,8 @@ from llmgate.store.keys import load_keys
 from llmgate.store.money import cost_text, usd
 from llmgate.store.pricing_gaps import PricingGap
 from llmgate.store.pricing_gaps import pricing_gaps as store_pricing_gaps
-from llmgate.store.spend import OUTCOMES, TAG_PREFIX, spend_sums, tag_name
+from llmgate.store.rollup_reads import spend_sums
+from llmgate.store.spend import OUTCOMES, TAG_PREFIX, tag_name
 
 #: The ``--group-by`` names besides ``tag:NAME``.
 GROUP_BYS = ("team", "key", "user", "model", "provider", "endpoint", "day", "week", "month", "feedback")

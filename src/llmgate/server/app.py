@@ -199,7 +199,7 @@ class AppState:
 
     async def _stored_spend(self, scope: str, owner: str, since: datetime) -> Decimal:
         # SQLAlchemy and the store load only when this process itself reads or writes the store
-        from llmgate.store.spend import period_spend
+        from llmgate.store.rollup_reads import period_spend
 
         totals = await asyncio.to_thread(period_spend, self.engine, scope, since)
         return totals.get(owner, Decimal(0))
@@ -220,7 +220,7 @@ class AppState:
         if self._store_writer is None:
             from llmgate.store.records import StoreWriter  # SQLAlchemy: only once the store is used
 
-            self._store_writer = StoreWriter(self.engine)
+            self._store_writer = StoreWriter(self.engine, self.config.llmgate.time_zone)
         return self._store_writer
 
     def _write(self, rows: list[dict[str, Any]]) -> None:

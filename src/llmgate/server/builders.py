@@ -133,6 +133,7 @@ def build_recorder(
         return inline
     writer = WriterSettings(
         database_url=s.database_url,
+        time_zone=s.time_zone,
         spill_dir=s.spill_dir,
         queue_size=s.recorder.queue_size,
         batch_size=s.recorder.batch_size,

@@ -28,7 +28,7 @@ from llmgate.errors import InvalidRequest, PermissionDenied
 from llmgate.server.deps import app_state
 from llmgate.store import keys as store
 from llmgate.store.migrate import upgrade
-from llmgate.store.spend import period_spend
+from llmgate.store.rollup_reads import period_spend
 
 if TYPE_CHECKING:
     from llmgate.auth.keys import Identity

@@ -30,7 +30,7 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 from llmgate.store.money import MONEY_QUANTUM as _MONEY_QUANTUM
 from llmgate.store.money import MONEY_SCALE as MONEY_SCALE
 
-__all__ = ["MONEY_SCALE", "Money", "UTCDateTime", "col", "metadata", "serial_id"]
+__all__ = ["MONEY_SCALE", "Money", "UTCDateTime", "col", "metadata", "money_value", "serial_id"]
 
 _MONEY_SQLITE_LIMIT = 2**63 - 1
 
@@ -72,7 +72,7 @@ class Money(TypeDecorator[Decimal]):
     def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Decimal | int | None:
         if value is None:
             return None
-        amount = _to_decimal(value).quantize(_MONEY_QUANTUM, rounding=ROUND_HALF_UP)
+        amount = money_value(value)
         if dialect.name == "sqlite":
             units = int(amount.scaleb(MONEY_SCALE))
             if abs(units) > _MONEY_SQLITE_LIMIT:
@@ -86,6 +86,11 @@ class Money(TypeDecorator[Decimal]):
         if dialect.name == "sqlite" and isinstance(value, int):
             return Decimal(value).scaleb(-MONEY_SCALE)
         return _to_decimal(value).quantize(_MONEY_QUANTUM, rounding=ROUND_HALF_UP)
+
+
+def money_value(value: object) -> Decimal:
+    """``value`` as the money columns store it: an exact ``Decimal`` rounded half up to 10 places."""
+    return _to_decimal(value).quantize(_MONEY_QUANTUM, rounding=ROUND_HALF_UP)
 
 
 def _to_decimal(value: object) -> Decimal:

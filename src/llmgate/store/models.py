@@ -350,4 +350,5 @@ from llmgate.store import canary_tables as _canary_tables  # noqa: E402, F401  (
 from llmgate.store import dataset_tables as _dataset_tables  # noqa: E402, F401  (datasets)
 from llmgate.store import monitor_tables as _monitor_tables  # noqa: E402, F401
 from llmgate.store import response_tables as _response_tables  # noqa: E402, F401  (Responses API)
+from llmgate.store import rollup_tables as _rollup_tables  # noqa: E402, F401  (rollups)
 from llmgate.store import score_tables as _score_tables  # noqa: E402, F401  (feedback and scores)

@@ -14,8 +14,7 @@ missing), so trying again later may work; ``InvalidRecord`` means the rows thems
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from functools import cache
@@ -28,11 +27,13 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyErro
 
 from llmgate.errors import StoreError
 from llmgate.store import STORED_RESPONSE
+from llmgate.store.bulk_sql import BulkStatement, compile_bulk
 from llmgate.store.db import describe_error, lacks_table
 from llmgate.store.migrate import upgrade
 from llmgate.store.models import Money, UTCDateTime, requests_table, row_defaults
 from llmgate.store.request_filter import RequestFilter, conditions
 from llmgate.store.responses import insert_kept
+from llmgate.store.rollups import add_to_rollups, use_day_zone
 
 _HEX = re.compile(r"[0-9a-fA-F]{1,32}")
 
@@ -42,24 +43,26 @@ class InvalidRecord(ValueError):
 
 
 def insert_records(engine: Engine, rows: list[dict[str, Any]]) -> int:
-    """Insert ``rows`` in one transaction, skipping ids already stored; returns how many were new."""
+    """Insert ``rows`` in one transaction, skipping ids already stored; returns how many were new.
+
+    The rollups take the new rows in the same transaction (``store/rollups.py``). A batch some of
+    whose ids are stored already (a replayed spill) is rolled back and stored again without them,
+    so a replay never counts a request twice.
+    """
     if not rows:
         return 0
     kept = [row[STORED_RESPONSE] for row in rows if row.get(STORED_RESPONSE)]
     insert = _bulk_insert(engine.dialect)
     try:
-        values = [insert.parameters(_complete(_requests_part(row))) for row in rows]
+        complete = [_complete(_requests_part(row)) for row in rows]
+        values = [insert.parameters(row) for row in complete]
     except (TypeError, ValueError, ArithmeticError) as exc:  # a value its column type cannot bind
         raise InvalidRecord(f"record rejected: {type(exc).__name__}: {exc}") from exc
     try:
-        with engine.begin() as conn:
-            # executemany: psycopg pipelines it, pysqlite loops in C; both report the summed
-            # rowcount when asked to preserve it (RETURNING via insertmanyvalues is 5x slower on
-            # psycopg, which re-parses a 19,000-parameter statement for every batch).
-            result = conn.exec_driver_sql(insert.sql, values, execution_options={"preserve_rowcount": True})
-            if kept:  # Responses API answers kept with their records (store/responses.py)
-                insert_kept(conn, engine.dialect.name, kept)
-            return max(0, result.rowcount)
+        try:
+            return _store(engine, insert.sql, complete, values, kept, replay=False)
+        except _Replayed:
+            return _store(engine, insert.sql, complete, values, kept, replay=True)
     except (IntegrityError, DataError) as exc:
         raise InvalidRecord(f"record rejected by the store: {describe_error(exc)}") from exc
     except DBAPIError as exc:
@@ -70,30 +73,51 @@ def insert_records(engine: Engine, rows: list[dict[str, Any]]) -> int:
         raise StoreError(f"store write failed: {describe_error(exc)}") from exc
 
 
-@dataclass(frozen=True, slots=True)
-class _BulkInsert:
-    """The records' ``INSERT ... ON CONFLICT (id) DO NOTHING`` compiled once for a dialect, and each
-    column's bind processor (what SQLAlchemy would apply: ``UTCDateTime``, ``Money``, booleans).
-
-    Rows go to the driver's ``executemany`` as plain tuples (positional paramstyles) or dicts
-    (named ones): SQLAlchemy's per-row parameter processing of a compiled ``insert()`` cost the
-    record writer about a fifth of its CPU (py-spy under load, issue 16).
-    """
-
-    sql: str
-    columns: tuple[tuple[str, Callable[[Any], Any] | None], ...]  # (bind name, processor), in bind order
-    positional: bool
-
-    def parameters(self, row: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
-        if self.positional:
-            return tuple(row[name] if proc is None else proc(row[name]) for name, proc in self.columns)
-        return {name: row[name] if proc is None else proc(row[name]) for name, proc in self.columns}
+class _Replayed(Exception):
+    """Some of the batch was stored before: roll back, and store the rest on their own."""
 
 
-_BULK_INSERTS: dict[tuple[str, str], _BulkInsert] = {}
+def _store(
+    engine: Engine,
+    sql: str,
+    complete: list[Mapping[str, Any]],
+    values: list[Any],
+    kept: list[dict[str, Any]],
+    *,
+    replay: bool,
+) -> int:
+    with engine.begin() as conn:
+        if replay:  # only the ids not stored yet, each once
+            table = requests_table()
+            ids = [row["id"] for row in complete]
+            seen = set(conn.execute(sa.select(table.c.id).where(table.c.id.in_(ids))).scalars())
+            fresh: list[int] = []
+            for index, row in enumerate(complete):
+                if row["id"] not in seen:
+                    seen.add(row["id"])
+                    fresh.append(index)
+            complete, values = [complete[i] for i in fresh], [values[i] for i in fresh]
+        # executemany: psycopg pipelines it, pysqlite loops in C; both report the summed rowcount
+        # when asked to preserve it (RETURNING via insertmanyvalues is 5x slower on psycopg, which
+        # re-parses a 19,000-parameter statement for every batch).
+        stored_now = 0
+        if values:
+            result = conn.exec_driver_sql(sql, values, execution_options={"preserve_rowcount": True})
+            stored_now = max(0, result.rowcount)
+        if stored_now != len(values):
+            if replay:  # another writer stored some of these meanwhile: try again later
+                raise StoreError("store write raced another writer of the same records")
+            raise _Replayed
+        add_to_rollups(conn, complete)
+        if kept:  # Responses API answers kept with their records (store/responses.py)
+            insert_kept(conn, engine.dialect.name, kept)
+        return stored_now
 
 
-def _bulk_insert(dialect: Dialect) -> _BulkInsert:
+_BULK_INSERTS: dict[tuple[str, str], BulkStatement] = {}
+
+
+def _bulk_insert(dialect: Dialect) -> BulkStatement:
     found = _BULK_INSERTS.get((dialect.name, dialect.paramstyle))
     if found is not None:
         return found
@@ -104,14 +128,7 @@ def _bulk_insert(dialect: Dialect) -> _BulkInsert:
         stmt = sqlite.insert(table).on_conflict_do_nothing(index_elements=["id"])
     else:  # pragma: no cover - create_engine_for only builds the two
         raise StoreError(f"unsupported database {dialect.name!r}")
-    compiled = stmt.compile(dialect=dialect)
-    names = tuple(compiled.positiontup or ()) if compiled.positional else tuple(compiled.binds)
-    columns = tuple(
-        (name, table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in names
-    )
-    found = _BULK_INSERTS[(dialect.name, dialect.paramstyle)] = _BulkInsert(
-        str(compiled), columns, compiled.positional
-    )
+    found = _BULK_INSERTS[(dialect.name, dialect.paramstyle)] = compile_bulk(stmt, table, dialect)
     return found
 
 
@@ -122,13 +139,15 @@ class StoreWriter:
     disk and the migrations run as soon as the store answers.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, time_zone: str = "UTC") -> None:
         self._engine = engine
+        self._time_zone = time_zone  # the rollups' days are local to it
         self._ready = False
 
     def ensure_schema(self) -> None:
         if not self._ready:
             upgrade(self._engine)
+            use_day_zone(self._engine, self._time_zone)
             self._ready = True
 
     def __call__(self, rows: list[dict[str, Any]]) -> None:

@@ -120,9 +120,12 @@ def parse_tag(value: str) -> tuple[str, str | None]:
     return name, tag_value_text.strip() if found else None
 
 
-def tag_value(dialect: str, name: str) -> sa.ColumnElement[Any]:
-    """The value of tag ``name`` in a record's ``tags_json``, as text (``NULL`` without it)."""
-    tags_json = requests_table().c.tags_json
+def tag_value(
+    dialect: str, name: str, tags_json: sa.ColumnElement[Any] | None = None
+) -> sa.ColumnElement[Any]:
+    """The value of tag ``name`` in a record's ``tags_json`` (or in this ``tags_json`` column of
+    another table), as text (``NULL`` without it)."""
+    tags_json = requests_table().c.tags_json if tags_json is None else tags_json
     if dialect == "postgresql":
         value: sa.ColumnElement[Any] = sa.cast(tags_json, postgresql.JSON)[name].astext
         return value

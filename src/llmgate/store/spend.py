@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -33,7 +33,7 @@ from llmgate.store.request_filter import tag_value
 SCOPE_COLUMNS = {"key": "key_id", "team": "team_id", "user": "user"}
 
 
-def period_spend(
+def raw_period_spend(
     engine: Engine, scope: str, since: datetime, until: datetime | None = None
 ) -> dict[str, Decimal]:
     """Recorded cost per key, team or user (``scope``) from ``since`` (UTC), as exact Decimals."""
@@ -147,7 +147,7 @@ def offset_segments(tz: str, start: datetime, end: datetime) -> list[tuple[datet
     return segments
 
 
-def spend_sums(
+def raw_spend_sums(
     engine: Engine,
     dimensions: Sequence[str],
     since: datetime,
@@ -163,17 +163,34 @@ def spend_sums(
     ``date`` by the local date in ``tz`` (a ``datetime.date``), ``feedback`` by the users' rating
     (``good``, ``bad``, ``unrated``). Rows come in no particular order.
     """
+    check_dimensions(dimensions)
+    return spend_lines(dimensions, raw_sums(engine, dimensions, since, until, tz))
+
+
+def check_dimensions(dimensions: Sequence[str]) -> None:
+    """Refuse a dimension ``spend_sums`` does not group by (``ValueError``)."""
     for dimension in dimensions:
         if dimension not in SPEND_DIMENSIONS and tag_name(dimension) is None:
             raise ValueError(f"unknown spend dimension {dimension!r}")
+
+
+def raw_sums(
+    engine: Engine, dimensions: Sequence[str], since: datetime, until: datetime | None, tz: str
+) -> Sequence[Sequence[Any]]:
+    """The raw rows' grouped sums: one row per group, its values then ``add_sums``'s nine sums."""
     try:
-        result = _sums(engine, dimensions, since, until, tz)
+        return _sums(engine, dimensions, since, until, tz)
     except (SQLAlchemyError, OSError) as exc:
         raise StoreError(f"store read failed: {describe_error(exc)}") from exc
+
+
+def spend_lines(dimensions: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[SpendSums]:
+    """Grouped rows (the group's values, then the nine sums) as ``SpendSums``, groups read back
+    into their Python types; a group of no requests is left out."""
     width = len(dimensions)
     return [
         SpendSums(
-            groups=tuple(_group_value(dimensions[i], row[i]) for i in range(width)),
+            groups=tuple(group_value(dimensions[i], row[i]) for i in range(width)),
             requests=int(row[width]),
             prompt_tokens=int(row[width + 1] or 0),
             completion_tokens=int(row[width + 2] or 0),
@@ -184,7 +201,7 @@ def spend_sums(
             saved_usd=row[width + 7] if row[width + 7] is not None else Decimal(0),
             cache_hits=int(row[width + 8] or 0),
         )
-        for row in result
+        for row in rows
         if row[width]  # no group-by over no rows still answers one row of zeros
     ]
 
@@ -205,7 +222,7 @@ def _sums(
                 # the zone's offsets over the records' own span, not the asked one: a range of
                 # 1970..8999 would otherwise walk 7,000 years in 3-hour steps
                 start, end = _data_span(conn, in_range) or (since, since)
-                columns.append(_local_date(offset_segments(tz, start, end)))
+                columns.append(local_date("postgresql", offset_segments(tz, start, end)))
             else:
                 columns.append(_dimension_expression("postgresql", dimension))
         return conn.execute(_grouped(columns, in_range)).all()
@@ -290,7 +307,7 @@ def _sqlite_sums_by_day(
             for day, start, end in part:
                 for row in conn.execute(query, {"low": start, "high": end}):
                     if row[width]:
-                        _add(merged, tuple(day if i < 0 else row[i] for i in place), row[width:])
+                        add_sums(merged, tuple(day if i < 0 else row[i] for i in place), row[width:])
         return merged
 
     workers = min(_SQLITE_WORKERS, os.cpu_count() or 1, len(days) // 8)
@@ -303,11 +320,11 @@ def _sqlite_sums_by_day(
     total = parts[0]
     for part in parts[1:]:
         for key, sums in part.items():
-            _add(total, key, sums)
+            add_sums(total, key, sums)
     return [(*key, *sums) for key, sums in total.items()]
 
 
-def _add(merged: dict[tuple[Any, ...], list[Any]], key: tuple[Any, ...], sums: Sequence[Any]) -> None:
+def add_sums(merged: dict[tuple[Any, ...], list[Any]], key: tuple[Any, ...], sums: Sequence[Any]) -> None:
     acc = merged.get(key)
     if acc is None:
         merged[key] = acc = [0, 0, 0, Decimal(0), *(0 for _ in OUTCOMES), Decimal(0), 0]
@@ -354,20 +371,28 @@ def _dimension_expression(dialect: str, dimension: str) -> sa.ColumnElement[Any]
     return tag_value(dialect, name)
 
 
-def _local_date(segments: list[tuple[datetime, int]]) -> sa.ColumnElement[Any]:
-    """PostgreSQL: the local date of ``created_at``, its UTC time plus its segment's offset."""
-    created_at = requests_table().c.created_at
+def local_date(
+    dialect: str, segments: list[tuple[datetime, int]], moment: sa.ColumnElement[Any] | None = None
+) -> sa.ColumnElement[Any]:
+    """The local date of ``moment`` (``created_at`` by default), its UTC time plus its segment's
+    offset. SQLite answers text (``YYYY-MM-DD``), PostgreSQL a date."""
+    moment = requests_table().c.created_at if moment is None else moment
+    if dialect == "sqlite":
+        modifiers = [sa.literal(f"{offset:+d} seconds", sa.String) for _, offset in segments]
+        modifier: sa.ColumnElement[Any] = modifiers[0]
+        if len(modifiers) > 1:
+            pairs = zip(segments[1:], modifiers[:-1], strict=True)
+            modifier = sa.case(*((moment < start, value) for (start, _), value in pairs), else_=modifiers[-1])
+        return sa.func.date(moment, modifier)
     shifts = [sa.literal(timedelta(seconds=offset), sa.Interval()) for _, offset in segments]
     shift: sa.ColumnElement[Any] = shifts[0]
     if len(shifts) > 1:
-        whens = [
-            (created_at < start, value) for (start, _), value in zip(segments[1:], shifts[:-1], strict=True)
-        ]
+        whens = [(moment < start, value) for (start, _), value in zip(segments[1:], shifts[:-1], strict=True)]
         shift = sa.case(*whens, else_=shifts[-1])
-    return sa.cast(sa.func.timezone("UTC", created_at) + shift, sa.Date)
+    return sa.cast(sa.func.timezone("UTC", moment) + shift, sa.Date)
 
 
-def _group_value(dimension: str, value: Any) -> str | date | None:
+def group_value(dimension: str, value: Any) -> str | date | None:
     if value is None:
         return None
     if dimension == "date":

@@ -1,0 +1,99 @@
+"""Rollups: hourly and daily sums of the recorded requests, and from when each level holds them.
+
+``rollup_hours`` (one row per UTC hour and group of team, key, user, model, deployment, provider,
+endpoint, outcome, status class and tag set) and ``rollup_days`` (per local day of the configured
+zone, without user and deployment) hold the sums the reports read; ``rollup_coverage`` says from
+when each level holds every request. On a store that already has records the hour level starts at
+the next whole hour (``llmgate db rollup --rebuild --since ...`` fills in the past); on an empty
+one it covers everything. Recording's rows are unchanged; a downgrade drops the three tables.
+
+Revision ID: 0016
+Revises: 0015
+Create Date: 2027-02-10
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0016"
+down_revision: str | None = "0015"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+_TIME = sa.DateTime(timezone=True)
+# Money: NUMERIC(20, 10); on SQLite a BIGINT count of 1e-10 USD (see store/columns.py).
+_MONEY = sa.Numeric(20, 10).with_variant(sa.BigInteger(), "sqlite")
+# the latency histogram's buckets (store/rollup_tables.py): 35 bounds, 36 buckets
+_BUCKETS = [f"lat_{i:02d}" for i in range(36)]
+
+
+def _dimensions(with_user: bool) -> list[sa.Column[Any]]:
+    names = ["team_id", "key_id", "user", "model", "deployment", "provider", "endpoint"]
+    if not with_user:
+        names = [n for n in names if n not in ("user", "deployment")]
+    return [
+        *(sa.Column(name, sa.String(), nullable=True) for name in names),
+        sa.Column("outcome", sa.SmallInteger(), nullable=False),
+        sa.Column("status_class", sa.SmallInteger(), nullable=False),
+        sa.Column("tags_json", sa.Text(), nullable=True),
+    ]
+
+
+def _sums() -> list[sa.Column[Any]]:
+    counts = ["requests", "prompt_tokens", "completion_tokens", "cached_tokens", "reasoning_tokens"]
+    return [
+        *(sa.Column(name, sa.BigInteger(), nullable=False) for name in counts),
+        sa.Column("cost_usd", _MONEY, nullable=False),
+        sa.Column("saved_usd", _MONEY, nullable=False),
+        sa.Column("cache_hits", sa.BigInteger(), nullable=False),
+        sa.Column("latency_ms_sum", sa.Float(), nullable=False),
+        sa.Column("ttft_ms_sum", sa.Float(), nullable=False),
+        sa.Column("ttft_count", sa.BigInteger(), nullable=False),
+        *(sa.Column(name, sa.BigInteger(), nullable=False) for name in _BUCKETS),
+    ]
+
+
+def upgrade() -> None:
+    op.create_table(
+        "rollup_hours",
+        sa.Column("hour", _TIME, nullable=False),
+        sa.Column("grain", sa.String(32), nullable=False),
+        *_dimensions(with_user=True),
+        *_sums(),
+        sa.PrimaryKeyConstraint("hour", "grain", name="pk_rollup_hours"),
+    )
+    op.create_table(
+        "rollup_days",
+        sa.Column("time_zone", sa.String(), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("grain", sa.String(32), nullable=False),
+        *_dimensions(with_user=False),
+        *_sums(),
+        sa.PrimaryKeyConstraint("time_zone", "day", "grain", name="pk_rollup_days"),
+    )
+    coverage = op.create_table(
+        "rollup_coverage",
+        sa.Column("level", sa.String(8), nullable=False),
+        sa.Column("time_zone", sa.String(), nullable=True),
+        sa.Column("covered_from", _TIME, nullable=False),
+        sa.PrimaryKeyConstraint("level", name="pk_rollup_coverage"),
+    )
+    has_records = op.get_bind().execute(sa.text("SELECT 1 FROM requests LIMIT 1")).first() is not None
+    start = datetime(1970, 1, 1, tzinfo=UTC)
+    if has_records:  # the next whole hour: the raw rows answer for everything before it
+        start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    if op.get_bind().dialect.name == "sqlite":  # UTC wall time, as store/columns.py UTCDateTime keeps it
+        start = start.replace(tzinfo=None)
+    op.bulk_insert(coverage, [{"level": "hour", "time_zone": None, "covered_from": start}])
+
+
+def downgrade() -> None:
+    op.drop_table("rollup_coverage")
+    op.drop_table("rollup_days")
+    op.drop_table("rollup_hours")

@@ -1,0 +1,185 @@
+"""Keeping the rollups (``store/rollup_tables.py``): the writer's upkeep, the day level's zone, and
+rebuilding from raw rows.
+
+- ``add_to_rollups(conn, rows)``: called by ``records.insert_records`` in the transaction that
+  stores ``rows`` (only rows that were new there), so the rollups and the raw rows never disagree:
+  one upsert (``INSERT ... ON CONFLICT DO UPDATE SET n = n + excluded.n``) per level, groups in
+  primary-key order so two writers never deadlock.
+- ``use_day_zone(engine, tz)``: ``llmgate serve`` names the zone its day level sums local days in.
+  A new zone starts from its next local midnight at least an hour away (every writer has reread the
+  level by then); days in the old zone are dropped. A store without records covers everything.
+- ``rebuild_rollups(engine, since)``: sums the raw rows from ``since`` (its hour) again, under a lock that
+  holds writers back until it commits, and moves both levels' coverage back to there.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from weakref import WeakKeyDictionary
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Dialect, Engine
+
+from llmgate.store.bulk_sql import BulkStatement, compile_bulk
+from llmgate.store.models import requests_table
+from llmgate.store.rollup_groups import SOURCE_COLUMNS, DayLevel, Groups, group_rows
+from llmgate.store.rollup_tables import ROLLUP_COVERAGE, ROLLUP_DAYS, ROLLUP_HOURS, SUMS
+
+#: the start of time for a level that holds every record (a store that had none when it began)
+EVERYTHING = datetime(1970, 1, 1, tzinfo=UTC)
+#: how long a writer keeps the day level's zone before reading it again
+_DAY_LEVEL_TTL_S = 60.0
+#: a new zone's days start at a local midnight at least this far away (see ``use_day_zone``)
+_ZONE_SWITCH_MARGIN = timedelta(hours=1)
+_REBUILD_CHUNK = 50_000
+
+_UPSERTS: dict[tuple[str, str, str], BulkStatement] = {}
+#: per engine: until when its state as last read holds, whether it has the rollups, its day level
+_STATES: WeakKeyDictionary[Engine, tuple[float, bool, DayLevel | None]] = WeakKeyDictionary()
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """From when each level holds every record (``None``: the day level is not kept)."""
+
+    hours_from: datetime
+    day_level: DayLevel | None
+
+
+@dataclass(frozen=True, slots=True)
+class RebuildResult:
+    since: datetime
+    rows: int
+    hour_groups: int
+    day_groups: int
+    seconds: float
+
+
+def add_to_rollups(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Add ``rows`` (complete request rows, just stored in ``conn``'s transaction) to the rollups."""
+    if rows:
+        present, level = _cached_state(conn)
+        if present:
+            _upsert(conn, group_rows(rows, level), level)
+
+
+def read_coverage(conn: Connection) -> Coverage:
+    """Where the levels stand (an install migrated before it had records covers everything)."""
+    found = {row.level: row for row in conn.execute(sa.select(ROLLUP_COVERAGE))}
+    hour, day = found.get("hour"), found.get("day")
+    day_level = DayLevel(day.time_zone, day.covered_from) if day is not None and day.time_zone else None
+    return Coverage(hour.covered_from if hour is not None else EVERYTHING, day_level)
+
+
+def use_day_zone(engine: Engine, tz: str, now: datetime | None = None) -> DayLevel:
+    """Make ``tz`` the day level's zone (nothing changes if it already is); returns the level."""
+    now = now or datetime.now(UTC)
+    with engine.begin() as conn:
+        level = read_coverage(conn).day_level
+        if level is not None and level.time_zone == tz:
+            return level
+        requests = requests_table()
+        empty = conn.execute(sa.select(requests.c.id).limit(1)).first() is None
+        start = EVERYTHING if empty else next_midnight(tz, now + _ZONE_SWITCH_MARGIN)
+        conn.execute(sa.delete(ROLLUP_DAYS))
+        _set_coverage(conn, "day", tz, start)
+    _STATES.clear()
+    return DayLevel(tz, start)
+
+
+def rebuild_rollups(engine: Engine, since: datetime) -> RebuildResult:
+    """Sum the raw rows from ``since``'s hour on into both levels again."""
+    began = time.perf_counter()
+    start = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    requests = requests_table()
+    rows = hour_groups = day_groups = 0
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":  # writers wait at their upsert until this commits
+            conn.exec_driver_sql("LOCK TABLE rollup_hours, rollup_days IN SHARE ROW EXCLUSIVE MODE")
+        coverage = read_coverage(conn)
+        conn.execute(sa.delete(ROLLUP_HOURS).where(ROLLUP_HOURS.c.hour >= start))
+        day_level = coverage.day_level
+        if day_level is not None:
+            day_start = next_midnight(day_level.time_zone, start)
+            first_day = day_start.astimezone(ZoneInfo(day_level.time_zone)).date()
+            conn.execute(sa.delete(ROLLUP_DAYS).where(ROLLUP_DAYS.c.day >= first_day))
+            day_level = DayLevel(day_level.time_zone, day_start)
+        query = sa.select(*(requests.c[name] for name in SOURCE_COLUMNS)).where(
+            requests.c.created_at >= start
+        )
+        result = conn.execute(query, execution_options={"stream_results": True, "yield_per": _REBUILD_CHUNK})
+        for part in result.mappings().partitions(_REBUILD_CHUNK):
+            groups = group_rows(part, day_level)
+            rows += len(part)
+            hour_groups += len(groups.hours)
+            day_groups += len(groups.days)
+            _upsert(conn, groups, day_level)
+        _set_coverage(conn, "hour", None, min(coverage.hours_from, start))
+        if day_level is not None and coverage.day_level is not None:
+            day_from = min(coverage.day_level.covered_from, day_level.covered_from)
+            _set_coverage(conn, "day", day_level.time_zone, day_from)
+    _STATES.clear()
+    return RebuildResult(start, rows, hour_groups, day_groups, time.perf_counter() - began)
+
+
+def next_midnight(tz: str, moment: datetime) -> datetime:
+    """The first local midnight of ``tz`` at or after ``moment``, in UTC."""
+    zone = ZoneInfo(tz)
+    local = moment.astimezone(zone)
+    day = local.date()
+    midnight = datetime(day.year, day.month, day.day, tzinfo=zone)
+    if midnight.astimezone(UTC) < moment:
+        following = day + timedelta(days=1)
+        midnight = datetime(following.year, following.month, following.day, tzinfo=zone)
+    return midnight.astimezone(UTC)
+
+
+# --- internals ------------------------------------------------------------------------------
+
+
+def _upsert(conn: Connection, groups: Groups, level: DayLevel | None) -> None:
+    dialect = conn.dialect
+    if groups.hours:
+        statement = _statement(dialect, ROLLUP_HOURS, ("hour", "grain"))
+        conn.exec_driver_sql(statement.sql, [statement.parameters(row) for row in groups.hour_rows()])
+    if groups.days and level is not None:
+        statement = _statement(dialect, ROLLUP_DAYS, ("time_zone", "day", "grain"))
+        rows = groups.day_rows(level.time_zone)
+        conn.exec_driver_sql(statement.sql, [statement.parameters(row) for row in rows])
+
+
+def _statement(dialect: Dialect, table: sa.Table, key: tuple[str, ...]) -> BulkStatement:
+    found = _UPSERTS.get((dialect.name, dialect.paramstyle, table.name))
+    if found is not None:
+        return found
+    insert = postgresql.insert(table) if dialect.name == "postgresql" else sqlite.insert(table)
+    stmt = insert.on_conflict_do_update(
+        index_elements=list(key), set_={name: table.c[name] + insert.excluded[name] for name in SUMS}
+    )
+    found = _UPSERTS[(dialect.name, dialect.paramstyle, table.name)] = compile_bulk(stmt, table, dialect)
+    return found
+
+
+def _cached_state(conn: Connection) -> tuple[bool, DayLevel | None]:
+    """Whether this engine's store has the rollups (a store migrated only up to 0015 has not:
+    its rows are stored without them), and its day level, as last read (again after
+    ``_DAY_LEVEL_TTL_S``)."""
+    now = time.monotonic()
+    found = _STATES.get(conn.engine)
+    if found is not None and found[0] > now:
+        return found[1], found[2]
+    present = sa.inspect(conn).has_table(ROLLUP_COVERAGE.name)
+    level = read_coverage(conn).day_level if present else None
+    _STATES[conn.engine] = (now + _DAY_LEVEL_TTL_S, present, level)
+    return present, level
+
+
+def _set_coverage(conn: Connection, level: str, tz: str | None, covered_from: datetime) -> None:
+    conn.execute(sa.delete(ROLLUP_COVERAGE).where(ROLLUP_COVERAGE.c.level == level))
+    conn.execute(sa.insert(ROLLUP_COVERAGE).values(level=level, time_zone=tz, covered_from=covered_from))
