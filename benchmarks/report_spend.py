@@ -48,6 +48,7 @@ from llmgate.reports.spend import spend_report, to_json
 from llmgate.store.db import create_engine_for
 from llmgate.store.migrate import upgrade
 from llmgate.store.models import requests_table
+from llmgate.store.rollups import rebuild_rollups, use_day_zone
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / ".work"
@@ -277,6 +278,13 @@ def run_store(name: str, url: str, args: argparse.Namespace, prepare: Any) -> di
             started = time.perf_counter()
             (load_sqlite if engine.dialect.name == "sqlite" else load_postgres)(engine, names, rows)
             print(f"  loaded {args.rows:,} rows in {time.perf_counter() - started:.0f} s", flush=True)
+            # bulk-loaded rows bypass the writer's rollups: sum them as `llmgate db rollup --rebuild` does
+            use_day_zone(engine, TIME_ZONE)
+            rebuilt = rebuild_rollups(engine, START - timedelta(days=1))
+            print(
+                f"  rollups rebuilt: {rebuilt.hour_groups:,} hourly groups in {rebuilt.seconds:.0f} s",
+                flush=True,
+            )
         else:
             upgrade(engine)
         result = {

@@ -10,13 +10,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from llmgate.config.retention_settings import RetentionSettings
-from llmgate.store.db import lacks_table
 from llmgate.store.models import table
 from llmgate.store.prune import BODY_COLUMNS, prune
 from llmgate.store.records import insert_records
@@ -220,12 +218,10 @@ def test_kept_responses_with_content_go_with_the_bodies(engine: Engine) -> None:
 
 
 def test_rollups_are_never_pruned(engine: Engine) -> None:
-    if lacks_table(engine, "request_rollups"):
-        pytest.skip("no request_rollups table at this revision (issue 21's rollups, migration 0016)")
     seed(engine)
-    rollups = sa.table("request_rollups", sa.column("hour"), sa.column("dims_hash"), sa.column("requests"))
-    query = sa.select(rollups.c.hour, rollups.c.dims_hash, rollups.c.requests).order_by(
-        rollups.c.hour, rollups.c.dims_hash
+    rollups = sa.table("rollup_hours", sa.column("hour"), sa.column("grain"), sa.column("requests"))
+    query = sa.select(rollups.c.hour, rollups.c.grain, rollups.c.requests).order_by(
+        rollups.c.hour, rollups.c.grain
     )
     with engine.connect() as conn:
         before = conn.execute(query).all()

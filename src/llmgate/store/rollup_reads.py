@@ -29,7 +29,7 @@ from llmgate.errors import StoreError
 from llmgate.store.db import describe_error
 from llmgate.store.request_filter import tag_value
 from llmgate.store.rollup_tables import DAY_DIMENSIONS, ROLLUP_DAYS, ROLLUP_HOURS
-from llmgate.store.rollups import Coverage, next_midnight, read_coverage
+from llmgate.store.rollups import Coverage, ceil_hour, floor_hour, next_midnight, read_coverage
 from llmgate.store.spend import (
     OUTCOMES,
     SCOPE_COLUMNS,
@@ -126,8 +126,8 @@ def plan_reads(
     plan = Plan()
     if until is not None and until <= since:
         return plan
-    first = max(_ceil_hour(since), coverage.hours_from)
-    last = _floor_hour(until) if until is not None else None
+    first = max(ceil_hour(since), coverage.hours_from)
+    last = floor_hour(until) if until is not None else None
     if last is not None and last <= first:
         plan.raw.append((since, until))
         return plan
@@ -157,8 +157,8 @@ def _split_hours(plan: Plan, start: datetime, end: datetime | None) -> None:
     """Whole hours of ``[start, end)`` to the hour level, what is left of it to the raw rows."""
     if end is not None and end <= start:
         return
-    low = _ceil_hour(start)
-    high = _floor_hour(end) if end is not None else None
+    low = ceil_hour(start)
+    high = floor_hour(end) if end is not None else None
     if high is not None and high <= low:
         plan.raw.append((start, end))
         return
@@ -261,15 +261,6 @@ def _hours_end(conn: Connection, end: datetime | None) -> datetime:
 
 def _within(column: Any, start: datetime, end: datetime | None) -> list[sa.ColumnElement[bool]]:
     return [column >= start] + ([column < end] if end is not None else [])
-
-
-def _ceil_hour(moment: datetime) -> datetime:
-    floor = _floor_hour(moment)
-    return floor if floor == moment else floor + _HOUR
-
-
-def _floor_hour(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 def _last_midnight(tz: str, moment: datetime) -> datetime:

@@ -3,12 +3,12 @@
 ``rollup_hours`` holds one row per UTC hour and group of (team, key, user, model, deployment,
 provider, endpoint, outcome, status class, tag set); ``rollup_days`` one per local day in the
 configured time zone and group of the same without user and deployment, a grain coarse enough for
-a year of finance reports to read a few hundred thousand rows. A group is named by ``grain``, a
-hash of its values (``store/rollup_groups.py``), so the primary key stays short whatever the
-values are (a tag set or user id can be longer than an index entry may be) and NULLs compare
-equal. The sums are those the reports read: requests, tokens by kind, cost and what the response
-cache saved (exact ``Money``), cache hits, latency and time-to-first-token sums, and a latency
-histogram over fixed log-spaced buckets (``lat_00`` ...), which merges by addition and gives
+a year of finance reports to read a few hundred thousand rows. A group is named by ``grain``, from
+its values (``store/rollup_sql.py``: an md5 on PostgreSQL, so the primary key stays short whatever
+a tag set or user id holds), and NULLs compare equal. The sums are those the reports read:
+requests, tokens by kind, cost and what the response cache saved (exact ``Money``), cache hits,
+latency and time-to-first-token sums; the hour level adds a latency histogram over fixed
+log-spaced buckets (``lat_00`` ..., ``store/latency_sketch.py``), which merges by addition and gives
 percentiles within a bucket's width.
 
 ``rollup_coverage`` says from when each level holds every request: ``hour`` from ``covered_from``
@@ -25,8 +25,8 @@ import sqlalchemy as sa
 
 from llmgate.store.columns import Money, UTCDateTime, col, metadata
 
-#: upper bounds of the latency histogram's buckets, in ms: 1 ms to 131 s in steps of sqrt(2); the
-#: last bucket (one more than there are bounds) takes everything slower
+#: bounds of the latency histogram's buckets, in ms: 1 ms to 131 s in steps of sqrt(2); bucket k
+#: holds [bound k-1, bound k), the last (one more than there are bounds) everything slower
 LATENCY_BOUNDS_MS: tuple[float, ...] = tuple(2 ** (k / 2) for k in range(35))
 LATENCY_BUCKETS: tuple[str, ...] = tuple(f"lat_{i:02d}" for i in range(len(LATENCY_BOUNDS_MS) + 1))
 
@@ -45,7 +45,7 @@ HOUR_DIMENSIONS = (
 )
 DAY_DIMENSIONS = tuple(d for d in HOUR_DIMENSIONS if d not in ("user", "deployment"))
 
-#: the sums, in the order ``rollup_groups`` keeps them; all add up when two rows merge
+#: the sums of both levels; the hour level adds the latency histogram (``HOUR_SUMS``)
 SUMS: tuple[str, ...] = (
     "requests",
     "prompt_tokens",
@@ -58,8 +58,8 @@ SUMS: tuple[str, ...] = (
     "latency_ms_sum",
     "ttft_ms_sum",
     "ttft_count",
-    *LATENCY_BUCKETS,
 )
+HOUR_SUMS: tuple[str, ...] = (*SUMS, *LATENCY_BUCKETS)
 MONEY_SUMS = frozenset({"cost_usd", "saved_usd"})
 FLOAT_SUMS = frozenset({"latency_ms_sum", "ttft_ms_sum"})
 
@@ -75,7 +75,7 @@ def _dimension_columns(names: tuple[str, ...]) -> list[sa.Column[Any]]:
     ]
 
 
-def _sum_columns() -> list[sa.Column[Any]]:
+def _sum_columns(names: tuple[str, ...]) -> list[sa.Column[Any]]:
     def kind(name: str) -> Any:
         if name in MONEY_SUMS:
             return Money
@@ -83,7 +83,7 @@ def _sum_columns() -> list[sa.Column[Any]]:
             return sa.Float
         return sa.BigInteger
 
-    return [col(name, kind(name)) for name in SUMS]
+    return [col(name, kind(name)) for name in names]
 
 
 ROLLUP_HOURS = sa.Table(
@@ -92,7 +92,7 @@ ROLLUP_HOURS = sa.Table(
     col("hour", UTCDateTime, primary_key=True),  # the UTC hour's start
     col("grain", sa.String(32), primary_key=True),
     *_dimension_columns(HOUR_DIMENSIONS),
-    *_sum_columns(),
+    *_sum_columns(HOUR_SUMS),
 )
 
 ROLLUP_DAYS = sa.Table(
@@ -102,7 +102,7 @@ ROLLUP_DAYS = sa.Table(
     col("day", sa.Date, primary_key=True),  # the local date in time_zone
     col("grain", sa.String(32), primary_key=True),
     *_dimension_columns(DAY_DIMENSIONS),
-    *_sum_columns(),
+    *_sum_columns(SUMS),
 )
 
 ROLLUP_COVERAGE = sa.Table(

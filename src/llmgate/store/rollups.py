@@ -23,13 +23,15 @@ from weakref import WeakKeyDictionary
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Dialect, Engine
+from sqlalchemy.engine import Connection, Engine
 
-from llmgate.store.bulk_sql import BulkStatement, compile_bulk
 from llmgate.store.models import requests_table
-from llmgate.store.rollup_groups import SOURCE_COLUMNS, DayLevel, Groups, group_rows
-from llmgate.store.rollup_tables import ROLLUP_COVERAGE, ROLLUP_DAYS, ROLLUP_HOURS, SUMS
+from llmgate.store.rollup_sql import upsert_ids, upsert_since
+from llmgate.store.rollup_tables import (
+    ROLLUP_COVERAGE,
+    ROLLUP_DAYS,
+    ROLLUP_HOURS,
+)
 
 #: the start of time for a level that holds every record (a store that had none when it began)
 EVERYTHING = datetime(1970, 1, 1, tzinfo=UTC)
@@ -37,11 +39,16 @@ EVERYTHING = datetime(1970, 1, 1, tzinfo=UTC)
 _DAY_LEVEL_TTL_S = 60.0
 #: a new zone's days start at a local midnight at least this far away (see ``use_day_zone``)
 _ZONE_SWITCH_MARGIN = timedelta(hours=1)
-_REBUILD_CHUNK = 50_000
-
-_UPSERTS: dict[tuple[str, str, str], BulkStatement] = {}
 #: per engine: until when its state as last read holds, whether it has the rollups, its day level
 _STATES: WeakKeyDictionary[Engine, tuple[float, bool, DayLevel | None]] = WeakKeyDictionary()
+
+
+@dataclass(frozen=True, slots=True)
+class DayLevel:
+    """Where the day level stands: its zone, and the first moment whose rows it holds."""
+
+    time_zone: str
+    covered_from: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +73,8 @@ def add_to_rollups(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
     if rows:
         present, level = _cached_state(conn)
         if present:
-            _upsert(conn, group_rows(rows, level), level)
+            zone, day_from = (level.time_zone, level.covered_from) if level is not None else (None, None)
+            upsert_ids(conn, [row["id"] for row in rows], zone, day_from)
 
 
 def read_coverage(conn: Connection) -> Coverage:
@@ -96,36 +104,42 @@ def use_day_zone(engine: Engine, tz: str, now: datetime | None = None) -> DayLev
 def rebuild_rollups(engine: Engine, since: datetime) -> RebuildResult:
     """Sum the raw rows from ``since``'s hour on into both levels again."""
     began = time.perf_counter()
-    start = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    requests = requests_table()
-    rows = hour_groups = day_groups = 0
+    start = floor_hour(since)
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":  # writers wait at their upsert until this commits
             conn.exec_driver_sql("LOCK TABLE rollup_hours, rollup_days IN SHARE ROW EXCLUSIVE MODE")
         coverage = read_coverage(conn)
         conn.execute(sa.delete(ROLLUP_HOURS).where(ROLLUP_HOURS.c.hour >= start))
-        day_level = coverage.day_level
-        if day_level is not None:
-            day_start = next_midnight(day_level.time_zone, start)
-            first_day = day_start.astimezone(ZoneInfo(day_level.time_zone)).date()
+        zone = day_start = None
+        if coverage.day_level is not None:
+            zone = coverage.day_level.time_zone
+            day_start = next_midnight(zone, start)
+            first_day = day_start.astimezone(ZoneInfo(zone)).date()
             conn.execute(sa.delete(ROLLUP_DAYS).where(ROLLUP_DAYS.c.day >= first_day))
-            day_level = DayLevel(day_level.time_zone, day_start)
-        query = sa.select(*(requests.c[name] for name in SOURCE_COLUMNS)).where(
-            requests.c.created_at >= start
-        )
-        result = conn.execute(query, execution_options={"stream_results": True, "yield_per": _REBUILD_CHUNK})
-        for part in result.mappings().partitions(_REBUILD_CHUNK):
-            groups = group_rows(part, day_level)
-            rows += len(part)
-            hour_groups += len(groups.hours)
-            day_groups += len(groups.days)
-            _upsert(conn, groups, day_level)
+        rows = upsert_since(conn, start, zone, day_start)
+        hour_groups = conn.execute(
+            sa.select(sa.func.count()).where(ROLLUP_HOURS.c.hour >= start)
+        ).scalar_one()
+        day_groups = 0
+        if coverage.day_level is not None and zone is not None and day_start is not None:
+            day_groups = conn.execute(
+                sa.select(sa.func.count()).where(ROLLUP_DAYS.c.day >= first_day)
+            ).scalar_one()
+            _set_coverage(conn, "day", zone, min(coverage.day_level.covered_from, day_start))
         _set_coverage(conn, "hour", None, min(coverage.hours_from, start))
-        if day_level is not None and coverage.day_level is not None:
-            day_from = min(coverage.day_level.covered_from, day_level.covered_from)
-            _set_coverage(conn, "day", day_level.time_zone, day_from)
     _STATES.clear()
     return RebuildResult(start, rows, hour_groups, day_groups, time.perf_counter() - began)
+
+
+def floor_hour(moment: datetime) -> datetime:
+    """The UTC hour ``moment`` is in."""
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def ceil_hour(moment: datetime) -> datetime:
+    """The first UTC hour that starts at or after ``moment``."""
+    floor = floor_hour(moment)
+    return floor if floor == moment else floor + timedelta(hours=1)
 
 
 def next_midnight(tz: str, moment: datetime) -> datetime:
@@ -141,29 +155,6 @@ def next_midnight(tz: str, moment: datetime) -> datetime:
 
 
 # --- internals ------------------------------------------------------------------------------
-
-
-def _upsert(conn: Connection, groups: Groups, level: DayLevel | None) -> None:
-    dialect = conn.dialect
-    if groups.hours:
-        statement = _statement(dialect, ROLLUP_HOURS, ("hour", "grain"))
-        conn.exec_driver_sql(statement.sql, [statement.parameters(row) for row in groups.hour_rows()])
-    if groups.days and level is not None:
-        statement = _statement(dialect, ROLLUP_DAYS, ("time_zone", "day", "grain"))
-        rows = groups.day_rows(level.time_zone)
-        conn.exec_driver_sql(statement.sql, [statement.parameters(row) for row in rows])
-
-
-def _statement(dialect: Dialect, table: sa.Table, key: tuple[str, ...]) -> BulkStatement:
-    found = _UPSERTS.get((dialect.name, dialect.paramstyle, table.name))
-    if found is not None:
-        return found
-    insert = postgresql.insert(table) if dialect.name == "postgresql" else sqlite.insert(table)
-    stmt = insert.on_conflict_do_update(
-        index_elements=list(key), set_={name: table.c[name] + insert.excluded[name] for name in SUMS}
-    )
-    found = _UPSERTS[(dialect.name, dialect.paramstyle, table.name)] = compile_bulk(stmt, table, dialect)
-    return found
 
 
 def _cached_state(conn: Connection) -> tuple[bool, DayLevel | None]:

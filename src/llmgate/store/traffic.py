@@ -6,7 +6,10 @@
   two rows at the nearest ranks (``ceil(p * n)``) come back, so a month of traffic costs a sort
   in the database and a few hundred rows on the wire, on SQLite and PostgreSQL alike. Latency
   percentiles are over successful requests (an instant 404 for an unknown model says nothing
-  about the upstreams); buckets start at multiples of their width in local time (``tz``).
+  about the upstreams); buckets start at multiples of their width in local time (``tz``). Where
+  the buckets fit the hour grid, whole UTC hours are read from ``rollup_hours`` instead, and the
+  percentiles of buckets holding them from their latency histogram (``store/traffic_rollups.py``);
+  ``raw_traffic_series`` reads the raw rows alone, as ``traffic_series`` did before the rollups.
 - ``traffic_by_feedback``: the same figures for the whole range per users' rating of the requests
   (``good``, ``bad``, ``unrated``: ``store/feedback_ratings.py``), for the overview's split.
 - ``search_requests``: the newest requests first, filtered as ``store.request_filter`` says
@@ -35,12 +38,22 @@ from llmgate.store.db import describe_error
 from llmgate.store.feedback_ratings import RATINGS, UNRATED, request_rank
 from llmgate.store.models import requests_table
 from llmgate.store.request_filter import MAX_TEXT, RequestFilter, conditions
+from llmgate.store.traffic_rollups import (
+    bucket_index,
+    histogram_latencies,
+    plan_series,
+    raw_histograms,
+    raw_plan,
+    read_hours,
+    within,
+)
 
 __all__ = [
     "MAX_TEXT",
     "RequestFilter",
     "filter_values",
     "pick_bucket_seconds",
+    "raw_traffic_series",
     "search_requests",
     "traffic_by_feedback",
     "traffic_series",
@@ -111,36 +124,55 @@ def traffic_series(
     engine: Engine, since: datetime, until: datetime, bucket_seconds: int, tz: str = "UTC"
 ) -> Series:
     """Requests, errors, tokens, cost and latency percentiles per bucket; see the module docstring."""
+    return _series(engine, since, until, bucket_seconds, tz, rollups=True)
+
+
+def raw_traffic_series(
+    engine: Engine, since: datetime, until: datetime, bucket_seconds: int, tz: str = "UTC"
+) -> Series:
+    """``traffic_series`` from the raw rows alone (its answer before the rollups), for checks."""
+    return _series(engine, since, until, bucket_seconds, tz, rollups=False)
+
+
+def _series(
+    engine: Engine, since: datetime, until: datetime, bucket_seconds: int, tz: str, *, rollups: bool
+) -> Series:
     if until <= since:
         raise ValueError("until must be later than since")
     if bucket_seconds <= 0:
         raise ValueError("bucket_seconds must be positive")
     offset = _utc_offset(tz, since)
     table = requests_table()
-    # the offset and width as SQL literals: PostgreSQL must see the same expression in GROUP BY
-    shift = sa.literal_column(str(int(offset)), sa.BigInteger)
-    width = sa.literal_column(str(int(bucket_seconds)), sa.BigInteger)
-    index = ((_epoch(engine, table.c.created_at) + shift) // width).label("bucket")
-    in_range = sa.and_(table.c.created_at >= since, table.c.created_at < until)
+    index = bucket_index(engine.dialect.name, table.c.created_at, offset, bucket_seconds).label("bucket")
     error = sa.case((table.c.status == "error", 1), else_=0)
-    sums = (
-        sa.select(
-            index,
-            sa.func.count(),
-            sa.func.sum(error),
-            sa.func.sum(table.c.prompt_tokens),
-            sa.func.sum(table.c.completion_tokens),
-            sa.func.sum(table.c.cost_usd),
-        )
-        .where(in_range)
-        .group_by(index)
-    )
-    ok = sa.and_(in_range, table.c.status == "success")
+    success = table.c.status == "success"
     try:
         with engine.connect() as conn:
-            sum_rows = conn.execute(sums).all()
-            per_bucket = _percentiles(conn, table, ok, index)
-            overall = _percentiles(conn, table, ok, None)
+            plan = (
+                plan_series(conn, tz, since, until, bucket_seconds, offset)
+                if rollups
+                else raw_plan(since, until)
+            )
+            in_raw = within(table.c.created_at, plan.raw)
+            sums = sa.select(
+                index,
+                sa.func.count(),
+                sa.func.sum(error),
+                sa.func.sum(table.c.prompt_tokens),
+                sa.func.sum(table.c.completion_tokens),
+                sa.func.sum(table.c.cost_usd),
+            ).where(in_raw)
+            sum_rows = conn.execute(sums.group_by(index)).all() if plan.raw else []
+            exact_ok = sa.and_(within(table.c.created_at, plan.exact), success)
+            per_bucket = _percentiles(conn, table, exact_ok, index) if plan.exact else {}
+            hours = read_hours(conn, plan, offset, bucket_seconds)
+            if plan.mixed is None:
+                overall = _percentiles(conn, table, sa.and_(in_raw, success), None).get(0, (None, None))
+            else:
+                ok = sa.and_(in_raw, success)
+                histograms = raw_histograms(conn, table.c.latency_ms, ok, index) if plan.raw else {}
+                mixed, overall = histogram_latencies(plan, hours, histograms)
+                per_bucket.update(mixed)
     except (SQLAlchemyError, OSError) as exc:
         raise StoreError(f"store read failed: {describe_error(exc)}") from exc
 
@@ -150,7 +182,10 @@ def traffic_series(
         i: Bucket(datetime.fromtimestamp(i * bucket_seconds - offset, UTC)) for i in range(first, last + 1)
     }
     totals = Bucket(since)
-    for number, requests, errors, prompt, completion, cost in sum_rows:
+    from_rollups = [
+        (n, s.requests, s.errors, s.input_tokens, s.output_tokens, s.cost_usd) for n, s in hours.items()
+    ]
+    for number, requests, errors, prompt, completion, cost in [*sum_rows, *from_rollups]:
         bucket = buckets.get(int(number))
         if bucket is None:  # pragma: no cover - every row in range falls in a bucket
             continue
@@ -163,8 +198,7 @@ def traffic_series(
     for number, (p50, p95) in per_bucket.items():
         if number in buckets:
             buckets[number].p50_ms, buckets[number].p95_ms = p50, p95
-    if overall:
-        totals.p50_ms, totals.p95_ms = overall[0]
+    totals.p50_ms, totals.p95_ms = overall
     return Series(since, until, bucket_seconds, [buckets[i] for i in sorted(buckets)], totals)
 
 
@@ -240,13 +274,6 @@ def _percentiles(
         p50, p95 = out.get(int(bucket), (None, None))
         out[int(bucket)] = (float(latency) if is50 else p50, float(latency) if is95 else p95)
     return out
-
-
-def _epoch(engine: Engine, column: sa.ColumnElement[Any]) -> sa.ColumnElement[int]:
-    """Whole seconds since 1970 (UTC) of a ``UTCDateTime`` column, in SQL."""
-    if engine.dialect.name == "sqlite":  # stored as UTC wall-clock text
-        return sa.cast(sa.func.strftime("%s", column), sa.BigInteger)
-    return sa.cast(sa.func.floor(sa.extract("epoch", column)), sa.BigInteger)
 
 
 def _utc_offset(tz: str, at: datetime) -> int:

@@ -29,7 +29,7 @@ depends_on: str | Sequence[str] | None = None
 _TIME = sa.DateTime(timezone=True)
 # Money: NUMERIC(20, 10); on SQLite a BIGINT count of 1e-10 USD (see store/columns.py).
 _MONEY = sa.Numeric(20, 10).with_variant(sa.BigInteger(), "sqlite")
-# the latency histogram's buckets (store/rollup_tables.py): 35 bounds, 36 buckets
+# the hour level's latency histogram (store/rollup_tables.py): 35 bounds, 36 buckets
 _BUCKETS = [f"lat_{i:02d}" for i in range(36)]
 
 
@@ -45,7 +45,7 @@ def _dimensions(with_user: bool) -> list[sa.Column[Any]]:
     ]
 
 
-def _sums() -> list[sa.Column[Any]]:
+def _sums(histogram: bool) -> list[sa.Column[Any]]:
     counts = ["requests", "prompt_tokens", "completion_tokens", "cached_tokens", "reasoning_tokens"]
     return [
         *(sa.Column(name, sa.BigInteger(), nullable=False) for name in counts),
@@ -55,7 +55,7 @@ def _sums() -> list[sa.Column[Any]]:
         sa.Column("latency_ms_sum", sa.Float(), nullable=False),
         sa.Column("ttft_ms_sum", sa.Float(), nullable=False),
         sa.Column("ttft_count", sa.BigInteger(), nullable=False),
-        *(sa.Column(name, sa.BigInteger(), nullable=False) for name in _BUCKETS),
+        *(sa.Column(name, sa.BigInteger(), nullable=False) for name in (_BUCKETS if histogram else [])),
     ]
 
 
@@ -65,7 +65,7 @@ def upgrade() -> None:
         sa.Column("hour", _TIME, nullable=False),
         sa.Column("grain", sa.String(32), nullable=False),
         *_dimensions(with_user=True),
-        *_sums(),
+        *_sums(histogram=True),
         sa.PrimaryKeyConstraint("hour", "grain", name="pk_rollup_hours"),
     )
     op.create_table(
@@ -74,7 +74,7 @@ def upgrade() -> None:
         sa.Column("day", sa.Date(), nullable=False),
         sa.Column("grain", sa.String(32), nullable=False),
         *_dimensions(with_user=False),
-        *_sums(),
+        *_sums(histogram=False),
         sa.PrimaryKeyConstraint("time_zone", "day", "grain", name="pk_rollup_days"),
     )
     coverage = op.create_table(

@@ -1,0 +1,244 @@
+"""The rollups' upkeep as SQL: request rows summed into their hour and day groups by the database.
+
+``upsert_groups(conn, table, source, ...)`` runs one ``INSERT INTO rollup_hours|rollup_days ...
+SELECT ... FROM requests WHERE <source> GROUP BY ... ON CONFLICT DO UPDATE SET n = n + excluded.n``:
+the writer's upkeep passes the ids it has just stored, a rebuild a time range. The database reads
+the rows it already holds and sums them in C; Python sends one parameter, not a value per column
+per group (summing in Python and sending the groups cost the writer twice what storing the rows
+did, py-spy and ``benchmarks/rollups.py``).
+
+What a row's group is, decided here once for both stores:
+
+- hour: its UTC hour; day: its local date in the day level's zone (PostgreSQL's tz database;
+  SQLite adds the zone's offsets over the rows' span, found in Python, ``spend.offset_segments``);
+- outcome: ``store.spend.outcome_index`` (0 succeeded, 1 failed, 2 rejected); status class: the
+  code's hundreds;
+- latency bucket ``k`` (columns ``lat_00``...): ``LATENCY_BOUNDS_MS[k-1] <= latency < LATENCY_BOUNDS_MS[k]``
+  (PostgreSQL's ``width_bucket``);
+- grain: the group's name, from its values: an md5 on PostgreSQL (the primary key stays short
+  whatever a tag set or a user id holds), the values themselves on SQLite (no length limit there);
+  a NULL and an empty string differ.
+
+A missing cost, count or latency adds 0; costs are summed as stored, so sums are exact.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Dialect
+
+from llmgate.store.models import requests_table
+from llmgate.store.rollup_tables import (
+    DAY_DIMENSIONS,
+    HOUR_DIMENSIONS,
+    HOUR_SUMS,
+    LATENCY_BOUNDS_MS,
+    LATENCY_BUCKETS,
+    ROLLUP_DAYS,
+    ROLLUP_HOURS,
+    SUMS,
+)
+from llmgate.store.spend import local_date, offset_segments, outcome_index
+
+_SEPARATOR = "\x1f"  # between a grain's values
+_NULL = "\x1e"  # a NULL value in a grain
+
+
+def upsert_ids(conn: Connection, ids: list[str], day_zone: str | None, day_from: datetime | None) -> None:
+    """Add the requests with these ``ids`` (just stored in ``conn``'s transaction) to the hour
+    level and, from ``day_from`` on, to the day level of ``day_zone``."""
+    dialect = conn.dialect
+    params = _params(dialect.name, ids=ids)
+    conn.exec_driver_sql(_sql(dialect, "ids", None), params)
+    if day_zone is not None and day_from is not None:
+        segments = _segments(conn, "ids", day_zone, params) if dialect.name == "sqlite" else None
+        day_params = {**params, **_params(dialect.name, day_from=day_from)}
+        conn.exec_driver_sql(_sql(dialect, "ids", (day_zone, segments)), day_params)
+
+
+def upsert_since(conn: Connection, since: datetime, day_zone: str | None, day_from: datetime | None) -> int:
+    """Add every request from ``since`` on (a rebuild); returns how many there were."""
+    dialect = conn.dialect
+    requests = requests_table()
+    counted = conn.execute(sa.select(sa.func.count()).where(requests.c.created_at >= since)).scalar_one()
+    conn.exec_driver_sql(_sql(dialect, "since", None), _params(dialect.name, since=since))
+    if day_zone is not None and day_from is not None:
+        params = _params(dialect.name, since=max(since, day_from), day_from=day_from)
+        segments = _segments(conn, "since", day_zone, params) if dialect.name == "sqlite" else None
+        conn.exec_driver_sql(_sql(dialect, "since", (day_zone, segments)), params)
+    return int(counted)
+
+
+# --- internals ------------------------------------------------------------------------------
+
+_Day = tuple[str, tuple[tuple[datetime, int], ...] | None]  # (zone, SQLite: its offsets over the rows)
+
+
+def _source(dialect: str, by: str) -> sa.ColumnElement[bool]:
+    """The rows to sum: those whose id is in ``:ids``, or from ``:since`` on."""
+    requests = requests_table()
+    if by == "since":
+        return requests.c.created_at >= _placeholder(dialect, "since")
+    if dialect == "postgresql":
+        return requests.c.id == sa.any_(_placeholder(dialect, "ids"))
+    listed: sa.Select[Any] = sa.select(sa.column("value")).select_from(
+        sa.func.json_each(_placeholder(dialect, "ids"))
+    )
+    return requests.c.id.in_(listed.scalar_subquery())
+
+
+def _segments(
+    conn: Connection, by: str, zone: str, params: dict[str, Any]
+) -> tuple[tuple[datetime, int], ...] | None:
+    """SQLite: the zone's UTC offsets over the rows to sum (``None``: there are none)."""
+    created_at = requests_table().c.created_at
+    span = sa.select(sa.func.min(created_at), sa.func.max(created_at)).where(_source("sqlite", by))
+    sql = str(span.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+    first, last = conn.exec_driver_sql(sql, params).one()
+    if first is None:
+        return None
+    first, last = (datetime.fromisoformat(str(v)).replace(tzinfo=UTC) for v in (first, last))
+    return tuple(offset_segments(zone, first, last + timedelta(microseconds=1)))
+
+
+@lru_cache(maxsize=64)
+def _sql(dialect: Dialect, by: str, day: _Day | None) -> str:
+    """``_statement`` as SQL text, its constants inlined: only ``ids``, ``since`` and ``day_from``
+    are parameters (bound as ``_params`` writes them), so a batch binds three values, not 140."""
+    statement = _statement(dialect.name, by, day)
+    sql = str(statement.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+    if dialect.paramstyle == "pyformat":  # the placeholders came out escaped as literal text (%%)
+        sql = sql.replace("%%(", "%(")
+    return sql
+
+
+def _placeholder(dialect: str, name: str) -> sa.ColumnElement[Any]:
+    text = f"%({name})s" if dialect == "postgresql" else f":{name}"
+    if dialect == "postgresql" and name == "ids":
+        text += "::varchar[]"
+    return sa.literal_column(text)
+
+
+def _params(dialect: str, **values: Any) -> dict[str, Any]:
+    """The parameters as the driver takes them: ids as an array (PostgreSQL) or a JSON list
+    (SQLite), times as ``UTCDateTime`` stores them."""
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        if name == "ids" and dialect == "sqlite":
+            out[name] = "[" + ",".join(f'"{i}"' for i in value) + "]"
+        elif isinstance(value, datetime) and dialect == "sqlite":
+            out[name] = value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        else:
+            out[name] = value
+    return out
+
+
+def _statement(dialect: str, by: str, day: _Day | None) -> sa.Insert:
+    """``INSERT INTO <level> SELECT <groups and sums> FROM requests WHERE <source> ... ON CONFLICT``."""
+    requests = requests_table()
+    table, dims = (ROLLUP_HOURS, HOUR_DIMENSIONS) if day is None else (ROLLUP_DAYS, DAY_DIMENSIONS)
+    where = _source(dialect, by)
+    if day is not None:
+        where = sa.and_(where, requests.c.created_at >= _placeholder(dialect, "day_from"))
+    inner: list[sa.ColumnElement[Any]] = [_period(dialect, day).label("period")]
+    for name in dims:
+        if name == "outcome":
+            inner.append(
+                outcome_index(requests.c.status, requests.c.status_code, requests.c.provider).label(name)
+            )
+        elif name == "status_class":
+            inner.append((requests.c.status_code // 100).label(name))
+        else:
+            inner.append(requests.c[name].label(name))
+    if day is None:
+        inner.append(latency_bucket_sql(dialect).label("bucket"))
+    inner += [requests.c[name] for name in _MEASURES]
+    rows = sa.select(*inner).where(where).subquery("r")
+    zero = sa.literal(0)
+    sums: dict[str, sa.ColumnElement[Any]] = {
+        "requests": sa.func.count(),
+        **{name: sa.func.coalesce(sa.func.sum(rows.c[name]), zero) for name in _MEASURES[:6]},
+        "cache_hits": sa.func.count().filter(rows.c.cache_hit),
+        "latency_ms_sum": sa.func.coalesce(sa.func.sum(rows.c.latency_ms), sa.literal(0.0)),
+        "ttft_ms_sum": sa.func.coalesce(sa.func.sum(rows.c.ttft_ms), sa.literal(0.0)),
+        "ttft_count": sa.func.count(rows.c.ttft_ms),
+    }
+    if day is None:  # the latency histogram: the hour level's only
+        sums.update(
+            {name: sa.func.count().filter(rows.c.bucket == i) for i, name in enumerate(LATENCY_BUCKETS)}
+        )
+    names_of_sums = HOUR_SUMS if day is None else SUMS
+    head: list[sa.ColumnElement[Any]] = [rows.c.period]
+    names = ["hour"]
+    if day is not None:
+        head, names = [sa.literal(day[0], sa.String), rows.c.period], ["time_zone", "day"]
+    query = sa.select(
+        *head,
+        _grain(dialect, [rows.c[name] for name in dims]),
+        *(rows.c[name] for name in dims),
+        *(sums[name] for name in names_of_sums),
+    ).group_by(rows.c.period, *(rows.c[name] for name in dims))
+    # in key order: two writers updating the same groups lock them in one order (no deadlock)
+    key_columns = ("1", "2") if day is None else ("2", "3")  # (hour, grain) or (day, grain)
+    query = query.order_by(*(sa.literal_column(position) for position in key_columns))
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    insert = insert.from_select([*names, "grain", *dims, *names_of_sums], query)
+    key = ["hour", "grain"] if day is None else ["time_zone", "day", "grain"]
+    return insert.on_conflict_do_update(
+        index_elements=key, set_={name: table.c[name] + insert.excluded[name] for name in names_of_sums}
+    )
+
+
+_MEASURES = (  # summed as they are (the first six), or counted (see _statement)
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "reasoning_tokens",
+    "cost_usd",
+    "saved_usd",
+    "cache_hit",
+    "latency_ms",
+    "ttft_ms",
+)
+
+
+def _period(dialect: str, day: _Day | None) -> sa.ColumnElement[Any]:
+    """The row's UTC hour (``day`` None) or its local date in ``day``'s zone."""
+    created_at = requests_table().c.created_at
+    if day is None:
+        if dialect == "postgresql":  # in UTC, whatever the session's zone
+            return sa.func.timezone("UTC", sa.func.date_trunc("hour", sa.func.timezone("UTC", created_at)))
+        return sa.func.substr(created_at, 1, 14, type_=sa.String) + sa.literal("00:00.000000")
+    zone, segments = day
+    if dialect == "postgresql":
+        return sa.cast(sa.func.timezone(zone, created_at), sa.Date)
+    if segments is None:  # no rows to sum: any date will do
+        return sa.func.date(created_at)
+    return local_date(dialect, list(segments), created_at)
+
+
+def latency_bucket_sql(
+    dialect: str, latency_ms: sa.ColumnElement[Any] | None = None
+) -> sa.ColumnElement[Any]:
+    """The latency bucket of ``latency_ms`` (the requests' column by default), in SQL: bucket ``k``
+    holds ``LATENCY_BOUNDS_MS[k-1] <= latency < LATENCY_BOUNDS_MS[k]`` (``latency_sketch``)."""
+    column = requests_table().c.latency_ms if latency_ms is None else latency_ms
+    latency = sa.func.coalesce(column, sa.literal(0.0))
+    if dialect == "postgresql":
+        bounds = postgresql.array([sa.literal(b, sa.Float) for b in LATENCY_BOUNDS_MS])
+        return sa.func.width_bucket(latency, bounds)
+    whens = [(latency < bound, index) for index, bound in enumerate(LATENCY_BOUNDS_MS)]
+    return sa.case(*whens, else_=len(LATENCY_BOUNDS_MS))
+
+
+def _grain(dialect: str, values: list[sa.ColumnElement[Any]]) -> sa.ColumnElement[Any]:
+    texts = [sa.func.coalesce(sa.cast(value, sa.Text), sa.literal(_NULL)) for value in values]
+    joined: sa.ColumnElement[Any] = texts[0]
+    for text in texts[1:]:
+        joined = joined + sa.literal(_SEPARATOR) + text
+    return sa.func.md5(joined) if dialect == "postgresql" else joined
