@@ -13,7 +13,7 @@ no bodies (the reports never read them). The rollups are then built as ``llmgate
 Timed, each as one cold run then the median of five: ``reports.spend.spend_report`` (what
 ``llmgate report spend`` and ``/admin/spend/report`` run) for ``team,model,month`` and ``key,day``
 over the whole year, through the rollups and, for comparison, today's method (``store.spend``'s raw
-queries); the dashboard overview's ``traffic_series`` over the last 7 days and the whole year; the
+queries); the dashboard overview's ``traffic_series`` over its default 24 hours, 30 days and the whole year; the
 totals of both methods are checked equal. Then deleting the oldest month with ``store.prune``.
 
 ``--writer-only``: ``insert_records`` in batches of 500 rows like the recorder's (1 KB bodies, 36,000
@@ -70,7 +70,7 @@ _PG_INSERT = """
 INSERT INTO requests (id, created_at, endpoint, model, deployment, provider, "user", stream, status,
   status_code, prompt_tokens, completion_tokens, total_tokens, tokens_estimated, cost_usd, cost_unknown,
   latency_ms, ttft_ms, attempts, tags_json, key_id, team_id, cache_hit)
-SELECT md5(i::text || %(seed)s), %(start)s::timestamptz + (i::float8 / %(n)s) * interval '365 days',
+SELECT md5(i::text || %(seed)s), %(start)s::timestamptz + ((i - 1)::float8 / %(n)s) * interval '365 days',
   'chat/completions', m.model, m.provider || '-1', CASE WHEN fate < 10 THEN NULL ELSE m.provider END,
   'user_' || k || '_' || (i %% 8), false, CASE WHEN fate < 40 THEN 'error' ELSE 'success' END,
   CASE WHEN fate < 10 THEN 429 WHEN fate < 40 THEN 500 ELSE 200 END, pt, ct, pt + ct, false,
@@ -92,7 +92,7 @@ g AS (SELECT i, (i * 2654435761 % 40) AS k, (i * 40503 % 1000) AS fate,
 INSERT INTO requests (id, created_at, endpoint, model, deployment, provider, "user", stream, status,
   status_code, prompt_tokens, completion_tokens, total_tokens, tokens_estimated, cost_usd, cost_unknown,
   latency_ms, ttft_ms, attempts, tags_json, key_id, team_id, cache_hit)
-SELECT printf('%032x', i), strftime('%Y-%m-%d %H:%M:%S', :start_julian + i * 365.0 / :n) || '.000000',
+SELECT printf('%032x', i), strftime('%Y-%m-%d %H:%M:%S', :start_julian + (i - 1) * 365.0 / :n) || '.000000',
   'chat/completions', json_extract(:models, '$[' || (mo - 1) || ']'),
   json_extract(:providers, '$[' || (mo - 1) || ']') || '-1',
   CASE WHEN fate < 10 THEN NULL ELSE json_extract(:providers, '$[' || (mo - 1) || ']') END,
@@ -209,12 +209,16 @@ def bench_store(label: str, url: str, rows: int, runs: int) -> dict[str, Any]:
             )
         out["reports"] = reports
         overview = {}
-        for name, since in (("7 days", END - timedelta(days=7)), ("365 days", START)):
+        for name, since in (
+            ("24 hours", END - timedelta(hours=24)),  # the dashboard's default range
+            ("30 days", END - timedelta(days=30)),
+            ("365 days", START),
+        ):
             bucket = pick_bucket_seconds(END - since)
             cold, warm, series = timed(lambda s=since, b=bucket: traffic_series(engine, s, END, b, TZ), runs)
             overview[name] = (cold, warm, bucket, series.totals.requests)
             print(
-                f"  overview {name} ({bucket // 3600} h buckets): {warm * 1000:,.0f} ms (cold {cold * 1000:,.0f})",
+                f"  overview {name} ({bucket // 60} min buckets): {warm * 1000:,.0f} ms (cold {cold * 1000:,.0f})",
                 flush=True,
             )
         out["overview"] = overview
@@ -311,11 +315,12 @@ def main() -> None:
     parser.add_argument("--no-sqlite", action="store_true")
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--writer-only", action="store_true")
+    parser.add_argument("--no-writer", action="store_true")
     parser.add_argument("--writer-rounds", type=int, default=3)
     parser.add_argument("--no-results", action="store_true")
     args = parser.parse_args()
     pg = None if args.no_postgres else os.environ.get("LLMGATE_BENCH_DATABASE_URL", DEFAULT_PG)
-    writer = bench_writer(pg, args.writer_rounds)
+    writer = {} if args.no_writer else bench_writer(pg, args.writer_rounds)
     results = []
     if not args.writer_only:
         if pg:
@@ -339,15 +344,15 @@ def render(
     ]
     if results:
         lines += [
-            "| store | rollup rows (hourly / daily) | `team,model,month` rollups / raw | `key,day` rollups / raw | overview 7 d / 365 d | prune oldest month |",
+            "| store | rollup rows (hourly / daily) | `team,model,month` rollups / raw | `key,day` rollups / raw | overview 24 h / 30 d / 365 d | prune oldest month |",
             "|---|---|---|---|---|---|",
         ]
         for r in results:
             tm, kd = r["reports"]["team,model,month"], r["reports"]["key,day"]
-            week, year = r["overview"]["7 days"], r["overview"]["365 days"]
+            day, month, year = (r["overview"][name] for name in ("24 hours", "30 days", "365 days"))
             lines.append(
                 f"| {r['store']} | {r['hour_rows']:,} / {r['day_rows']:,} | {tm[1] * 1000:,.0f} ms / {tm[3] * 1000:,.0f} ms | "
-                f"{kd[1] * 1000:,.0f} ms / {kd[3] * 1000:,.0f} ms | {week[1] * 1000:,.0f} ms / {year[1] * 1000:,.0f} ms | "
+                f"{kd[1] * 1000:,.0f} ms / {kd[3] * 1000:,.0f} ms | {day[1] * 1000:,.0f} / {month[1] * 1000:,.0f} / {year[1] * 1000:,.0f} ms | "
                 f"{r['prune'][1]:,} rows in {r['prune'][0]:.1f} s |"
             )
         lines.append("")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -227,3 +227,24 @@ def test_200k_requests_over_a_year_equal_the_raw_rows(engine: Engine) -> None:
         assert ordered(spend_sums(engine, dimensions, since, until, tz)) == ordered(
             raw_spend_sums(engine, dimensions, since, until, tz)
         )
+
+
+@pytest.mark.parametrize("tz", ["America/New_York", "Asia/Kolkata"])
+def test_months_are_the_raw_days_summed_by_month(engine: Engine, tz: str) -> None:
+    use_day_zone(engine, tz)
+    store(engine, generated(1_500, seed=9, span=timedelta(days=40)))  # March into April
+    since, until = START + timedelta(hours=5, minutes=3), START + timedelta(days=38, minutes=17)
+    expected: dict[tuple[Any, ...], list[Any]] = {}
+    for line in raw_spend_sums(engine, ["team", "date"], since, until, tz):
+        team, day = line.groups
+        assert isinstance(day, date)
+        sums = expected.setdefault((team, day.replace(day=1)), [0, Decimal(0), 0])
+        sums[0] += line.requests
+        sums[1] += line.cost_usd
+        sums[2] += line.failed
+    got = {
+        line.groups: [line.requests, line.cost_usd, line.failed]
+        for line in spend_sums(engine, ["team", "month"], since, until, tz)
+    }
+    assert got == expected
+    assert {month for _, month in got} == {date(2026, 3, 1), date(2026, 4, 1)}

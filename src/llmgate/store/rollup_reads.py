@@ -55,7 +55,7 @@ _COLUMNS = {
     "endpoint": "endpoint",
 }
 #: what the day level groups by (it has no user or deployment)
-_DAY_FIT = frozenset(d for d, column in _COLUMNS.items() if column in DAY_DIMENSIONS) | {"date"}
+_DAY_FIT = frozenset(d for d, column in _COLUMNS.items() if column in DAY_DIMENSIONS) | {"date", "month"}
 _HOUR = timedelta(hours=1)
 
 
@@ -75,26 +75,37 @@ def spend_sums(
     until: datetime | None = None,
     tz: str = "UTC",
 ) -> list[SpendSums]:
-    """``store.spend.raw_spend_sums``'s answer, read from the rollups where they fit."""
-    check_dimensions(dimensions)
+    """``store.spend.raw_spend_sums``'s answer, read from the rollups where they fit. Besides its
+    dimensions, ``month``: the first day of the local month (summed in SQL from the rollups: a
+    year by month is hundreds of groups, where by date it is tens of thousands)."""
+    check_dimensions([d for d in dimensions if d != "month"])
+    raw_dimensions = ["date" if d == "month" else d for d in dimensions]
     if "feedback" in dimensions:
-        return spend_lines(dimensions, raw_sums(engine, dimensions, since, until, tz))
+        return spend_lines(
+            dimensions, _to_months(dimensions, raw_sums(engine, raw_dimensions, since, until, tz))
+        )
     try:
         with engine.connect() as conn:
             coverage = read_coverage(conn)
             days_fit = all(d in _DAY_FIT or tag_name(d) for d in dimensions)
             plan = plan_reads(coverage, since, until, tz, days_fit=days_fit)
-            if "date" in dimensions and plan.hours and not _whole_hour_offsets(conn, tz, plan.hours):
+            dated = "date" in dimensions or "month" in dimensions
+            if dated and plan.hours and not _whole_hour_offsets(conn, tz, plan.hours):
                 plan = Plan(raw=[*plan.raw, *plan.hours], days=plan.days)
-            merged: dict[tuple[Any, ...], list[Any]] = {}
-            for start, end in plan.hours:
-                _merge(merged, dimensions, conn.execute(_hour_query(conn, dimensions, tz, start, end)).all())
+            parts: list[Sequence[Sequence[Any]]] = [
+                conn.execute(_hour_query(conn, dimensions, tz, start, end)).all() for start, end in plan.hours
+            ]
             if plan.days is not None:
-                _merge(merged, dimensions, conn.execute(_day_query(conn, dimensions, tz, *plan.days)).all())
+                parts.append(conn.execute(_day_query(conn, dimensions, tz, *plan.days)).all())
     except (SQLAlchemyError, OSError) as exc:
         raise StoreError(f"store read failed: {describe_error(exc)}") from exc
     for start, end in plan.raw:
-        _merge(merged, dimensions, raw_sums(engine, dimensions, start, end, tz))
+        parts.append(_to_months(dimensions, raw_sums(engine, raw_dimensions, start, end, tz)))
+    if len(parts) == 1:  # one source (a range of whole days, say): its groups are already distinct
+        return spend_lines(dimensions, parts[0])
+    merged: dict[tuple[Any, ...], list[Any]] = {}
+    for part in parts:
+        _merge(merged, dimensions, part)
     return spend_lines(dimensions, [(*key, *sums) for key, sums in merged.items()])
 
 
@@ -176,10 +187,9 @@ def _hour_query(
     dialect = conn.dialect.name
     columns: list[sa.ColumnElement[Any]] = []
     for dimension in dimensions:
-        if dimension == "date":
-            columns.append(
-                local_date(dialect, offset_segments(tz, start, _hours_end(conn, end)), table.c.hour)
-            )
+        if dimension in ("date", "month"):
+            day = local_date(dialect, offset_segments(tz, start, _hours_end(conn, end)), table.c.hour)
+            columns.append(day if dimension == "date" else _month(dialect, day))
         else:
             columns.append(_dimension(dialect, table, dimension))
     return _grouped(table, columns, _within(table.c.hour, start, end))
@@ -190,7 +200,8 @@ def _day_query(
 ) -> sa.Select[Any]:
     table = ROLLUP_DAYS
     dialect = conn.dialect.name
-    columns = [table.c.day if d == "date" else _dimension(dialect, table, d) for d in dimensions]
+    calendar = {"date": table.c.day, "month": _month(dialect, table.c.day)}
+    columns = [calendar[d] if d in calendar else _dimension(dialect, table, d) for d in dimensions]
     where = [table.c.time_zone == tz, table.c.day >= first]
     if last is not None:
         where.append(table.c.day < last)
@@ -221,6 +232,29 @@ def _grouped(table: sa.Table, columns: list[sa.ColumnElement[Any]], where: list[
         sa.func.sum(rows.c.cache_hits),
     )
     return query.group_by(*groups) if groups else query
+
+
+def _month(dialect: str, day: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    """The first day of ``day``'s month (a date on PostgreSQL, ``YYYY-MM-01`` on SQLite)."""
+    if dialect == "postgresql":
+        return sa.cast(sa.func.date_trunc("month", day), sa.Date)
+    return sa.func.strftime("%Y-%m-01", day)
+
+
+def _to_months(dimensions: Sequence[str], rows: Sequence[Sequence[Any]]) -> Sequence[Sequence[Any]]:
+    """Raw rows grouped by date, with each ``month`` group's date moved to its month's first day."""
+    months = [i for i, d in enumerate(dimensions) if d == "month"]
+    if not months:
+        return rows
+    out = []
+    for row in rows:
+        values = list(row)
+        for i in months:
+            day = group_value("date", values[i])
+            if isinstance(day, date):
+                values[i] = day.replace(day=1)
+        out.append(values)
+    return out
 
 
 def _dimension(dialect: str, table: sa.Table, dimension: str) -> sa.ColumnElement[Any]:

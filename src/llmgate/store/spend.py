@@ -395,6 +395,6 @@ def local_date(
 def group_value(dimension: str, value: Any) -> str | date | None:
     if value is None:
         return None
-    if dimension == "date":
-        return value if isinstance(value, date) else date.fromisoformat(str(value))
+    if dimension in ("date", "month"):
+        return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
     return str(value)
