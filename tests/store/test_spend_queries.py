@@ -264,29 +264,6 @@ def test_requests_split_into_succeeded_failed_and_rejected(engine: Engine) -> No
     assert all(s.succeeded + s.failed + s.rejected == s.requests for s in by_day)
 
 
-def test_the_spend_index_covers_the_outcome_columns(engine: Engine) -> None:
-    """SQLite sums a day from ``ix_requests_spend`` alone, never reading the rows (1 KB each)."""
-    if engine.dialect.name != "sqlite":
-        pytest.skip("SQLite's plan")
-    import sqlalchemy as sa
-
-    from llmgate.store import spend
-    from llmgate.store.models import requests_table
-
-    created_at = requests_table().c.created_at
-    query = spend._grouped(
-        [spend._dimension_expression("sqlite", "team")],
-        [created_at >= sa.bindparam("low"), created_at < sa.bindparam("high")],
-    )
-    compiled = query.compile(dialect=engine.dialect)
-    params = tuple(compiled.params[name] for name in compiled.positiontup or ())
-    with engine.connect() as conn:
-        plan = " ".join(
-            str(r[-1]) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + str(compiled), params)
-        )
-    assert "COVERING INDEX ix_requests_spend" in plan, plan
-
-
 def test_an_empty_range_has_no_rows(engine: Engine) -> None:
     assert spend_sums(engine, [], datetime(2026, 1, 1, tzinfo=UTC)) == []
     assert spend_sums(engine, ["date", "team"], datetime(2026, 1, 1, tzinfo=UTC), None, "Asia/Kolkata") == []

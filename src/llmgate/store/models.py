@@ -105,45 +105,7 @@ REQUESTS = sa.Table(
         postgresql_where=sa.text("session_id IS NOT NULL"),
         sqlite_where=sa.text("session_id IS NOT NULL"),
     ),
-    # Spend reports (migrations 0004, 0008, 0011): a covering index per store, empty (partial, WHERE
-    # false) on the other one. SQLite's covers every column a report reads; PostgreSQL's leaves
-    # out ``user`` and ``tags_json``, which a client can make longer than a B-tree entry may be.
-    sa.Index(
-        "ix_requests_spend",
-        "created_at",
-        "team_id",
-        "key_id",
-        "user",
-        "model",
-        "provider",
-        "prompt_tokens",
-        "completion_tokens",
-        "cost_usd",
-        "tags_json",
-        "status",
-        "status_code",
-        "cache_hit",
-        "saved_usd",
-        postgresql_where=sa.text("false"),
-    ),
-    sa.Index(
-        "ix_requests_spend_pg",
-        "created_at",
-        postgresql_include=[
-            "team_id",
-            "key_id",
-            "model",
-            "provider",
-            "prompt_tokens",
-            "completion_tokens",
-            "cost_usd",
-            "status",
-            "status_code",
-            "cache_hit",
-            "saved_usd",
-        ],
-        sqlite_where=sa.text("0"),
-    ),
+    # (the spend reports' covering indexes, migrations 0004-0011, went in 0016: they read the rollups)
 )
 
 

@@ -54,17 +54,17 @@ def raw_period_spend(
 
 # --- spend reports ---------------------------------------------------------------------------
 #
-# ``spend_sums`` is the one query behind ``llmgate report spend`` and ``GET /admin/spend/report``:
-# requests, prompt and completion tokens, cost, cache hits and their savings per group, summed in
+# ``raw_spend_sums`` sums the request rows: ``store/rollup_reads.py`` (``llmgate report spend``,
+# ``/admin/spend/report``) calls it where the rollups do not answer (partial hours, before their
+# coverage). Requests, prompt and completion tokens, cost, cache hits and savings per group, in
 # SQL (exact: integers and ``Money``). Local calendar days are exact in both stores, daylight
 # saving and offsets of :30 and :45 included, and agree with Python's tz database:
 #
-# - PostgreSQL sums in one query, hash-aggregated (``ix_requests_spend_pg`` covers every column but
-#   ``user`` and the tags, so most reports never read the table). Between two UTC-offset changes of
+# - PostgreSQL sums in one query, hash-aggregated. Between two UTC-offset changes of
 #   the zone the offset is constant, so the local date is ``date(created_at + offset)``, the offset
 #   picked by a short ``CASE`` over the transitions in range (found here with ``zoneinfo``).
 # - SQLite has no hash aggregate: it sorts to group. It sums one local day at a time
-#   (``_sqlite_sums_by_day``) over ``ix_requests_spend``, which covers every column used.
+#   (``_sqlite_sums_by_day``), its rows found through ``ix_requests_created_at``.
 #
 # Weeks and months are roll-ups of local days (``reports/spend.py``).
 
@@ -282,10 +282,10 @@ def _sqlite_sums_by_day(
     """SQLite: one grouped query per local day, on a couple of threads, merged here.
 
     SQLite groups by sorting every row; sorting a day's rows at a time is several times faster
-    than one sort of them all (the sort fits in cache and never spills to a temporary file),
-    and each query reads just its day's slice of ``ix_requests_spend``, which covers every column
-    used. A day's local date comes from its bounds, so ``date`` costs nothing per row. SQLite
-    runs a query without holding the GIL, so a file store answers on several cores at once.
+    than one sort of them all (the sort fits in cache and never spills to a temporary file), and
+    each query reads just its day's rows (``ix_requests_created_at``). A day's local date comes
+    from its bounds, so ``date`` costs nothing per row. SQLite runs a query without holding the
+    GIL, so a file store answers on several cores at once.
     """
     created_at = requests_table().c.created_at
     with engine.connect() as conn:

@@ -5,7 +5,11 @@ endpoint, outcome, status class and tag set) and ``rollup_days`` (per local day 
 zone, without user and deployment) hold the sums the reports read; ``rollup_coverage`` says from
 when each level holds every request. On a store that already has records the hour level starts at
 the next whole hour (``llmgate db rollup --rebuild --since ...`` fills in the past); on an empty
-one it covers everything. Recording's rows are unchanged; a downgrade drops the three tables.
+one it covers everything. The covering indexes the raw spend queries read (``ix_requests_spend`` on
+SQLite, ``ix_requests_spend_pg`` on PostgreSQL: the widest index entry of every stored request) go:
+the reports now read the rollups, and the raw rows only for partial hours, through
+``ix_requests_created_at``. Recording's rows are unchanged; a downgrade drops the three tables and
+builds 0011's spend indexes again.
 
 Revision ID: 0016
 Revises: 0015
@@ -31,6 +35,24 @@ _TIME = sa.DateTime(timezone=True)
 _MONEY = sa.Numeric(20, 10).with_variant(sa.BigInteger(), "sqlite")
 # the hour level's latency histogram (store/rollup_tables.py): 35 bounds, 36 buckets
 _BUCKETS = [f"lat_{i:02d}" for i in range(36)]
+# 0011's spend indexes (dropped here, built again by a downgrade)
+_SPEND_COLUMNS = [
+    "created_at",
+    "team_id",
+    "key_id",
+    "user",
+    "model",
+    "provider",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "tags_json",
+    "status",
+    "status_code",
+    "cache_hit",
+    "saved_usd",
+]
+_SPEND_INCLUDE = [c for c in _SPEND_COLUMNS if c not in ("created_at", "user", "tags_json")]
 
 
 def _dimensions(with_user: bool) -> list[sa.Column[Any]]:
@@ -92,8 +114,17 @@ def upgrade() -> None:
         start = start.replace(tzinfo=None)
     op.bulk_insert(coverage, [{"level": "hour", "time_zone": None, "covered_from": start}])
 
+    op.drop_index("ix_requests_spend_pg", table_name="requests")
+    op.drop_index("ix_requests_spend", table_name="requests")
+
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.create_index("ix_requests_spend", "requests", _SPEND_COLUMNS, postgresql_where=sa.text("false"))
+        op.create_index("ix_requests_spend_pg", "requests", ["created_at"], postgresql_include=_SPEND_INCLUDE)
+    else:
+        op.create_index("ix_requests_spend", "requests", _SPEND_COLUMNS)
+        op.create_index("ix_requests_spend_pg", "requests", ["created_at"], sqlite_where=sa.text("0"))
     op.drop_table("rollup_coverage")
     op.drop_table("rollup_days")
     op.drop_table("rollup_hours")
