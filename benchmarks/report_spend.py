@@ -48,6 +48,7 @@ from llmgate.reports.spend import spend_report, to_json
 from llmgate.store.db import create_engine_for
 from llmgate.store.migrate import upgrade
 from llmgate.store.models import requests_table
+from llmgate.store.partitions import ensure_months
 from llmgate.store.rollups import rebuild_rollups, use_day_zone
 
 HERE = Path(__file__).resolve().parent
@@ -186,6 +187,8 @@ def load_sqlite(engine: Engine, names: list[str], rows: Any) -> None:
 
 
 def load_postgres(engine: Engine, names: list[str], rows: Any) -> None:
+    # requests is partitioned by month there (store/partitions.py): COPY needs the months to exist
+    ensure_months(engine, (START + timedelta(days=day) for day in range((END - START).days + 2)))
     raw = engine.raw_connection()
     try:
         conn: psycopg.Connection[Any] = raw.driver_connection  # type: ignore[assignment]

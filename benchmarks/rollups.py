@@ -51,6 +51,7 @@ from llmgate.reports.spend import parse_group_by, spend_report
 from llmgate.store import records
 from llmgate.store.db import create_engine_for
 from llmgate.store.migrate import upgrade
+from llmgate.store.partitions import ensure_months
 from llmgate.store.prune import prune
 from llmgate.store.rollups import rebuild_rollups, use_day_zone
 from llmgate.store.spend import raw_spend_sums
@@ -148,6 +149,7 @@ def sqlite_store(name: str) -> Iterator[str]:
 
 def load(engine: Engine, rows: int) -> float:
     started = time.perf_counter()
+    ensure_months(engine, (START + timedelta(days=day) for day in range(367)))  # PostgreSQL's partitions
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             params = {"seed": "bench", "start": START, "n": rows, "models": MODELS, "providers": PROVIDERS}

@@ -40,6 +40,7 @@ from _common import write_section
 
 from llmgate.store.db import create_engine_for
 from llmgate.store.migrate import upgrade
+from llmgate.store.partitions import ensure_months, month_partitions
 from llmgate.store.records import insert_records
 
 TITLE = "## Issue 21: storage per request"
@@ -144,21 +145,28 @@ TUNING = (
 def postgres_sizes(url: str, schema: str, n: int, *, tuned: bool = False) -> dict[str, Any]:
     engine = create_engine_for(url)
     upgrade(engine)
-    if tuned:
+    if tuned:  # a storage parameter is each month's own (store/partitions.py): the fill's months
+        now = datetime.now(UTC)
+        ensure_months(engine, [now - timedelta(days=31), now])
         with engine.begin() as conn:
-            for statement in TUNING:
-                conn.exec_driver_sql(statement)
+            for name in month_partitions(conn).values():
+                for statement in TUNING:
+                    conn.exec_driver_sql(statement.replace("TABLE requests", f"TABLE {name}"))
     fill(engine, n)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("VACUUM ANALYZE requests")
         rel = f'"{schema}".requests'
+        # requests is partitioned by month (store/partitions.py): every size is summed over its months
         row = conn.exec_driver_sql(
-            f"SELECT pg_relation_size('{rel}'), pg_indexes_size('{rel}'), pg_total_relation_size('{rel}'),"
-            f" COALESCE((SELECT pg_total_relation_size(reltoastrelid) FROM pg_class"
-            f"  WHERE oid = '{rel}'::regclass AND reltoastrelid <> 0), 0)"
+            "SELECT sum(pg_relation_size(t.relid)), sum(pg_indexes_size(t.relid)),"
+            " sum(pg_total_relation_size(t.relid)),"
+            " sum(COALESCE((SELECT pg_total_relation_size(c.reltoastrelid) FROM pg_class c"
+            "  WHERE c.oid = t.relid AND c.reltoastrelid <> 0), 0))"
+            f" FROM pg_partition_tree('{rel}') t"
         ).one()
         indexes = conn.exec_driver_sql(
-            "SELECT c.relname, pg_relation_size(c.oid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+            "SELECT c.relname, (SELECT sum(pg_relation_size(p.relid)) FROM pg_partition_tree(c.oid) p)"
+            " FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
             f" WHERE i.indrelid = '{rel}'::regclass ORDER BY 2 DESC"
         ).all()
     engine.dispose()

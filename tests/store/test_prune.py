@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 
 from llmgate.config.retention_settings import RetentionSettings
 from llmgate.store.models import table
+from llmgate.store.partitions import is_partitioned, month_partitions
 from llmgate.store.prune import BODY_COLUMNS, prune
 from llmgate.store.records import insert_records
 
@@ -134,6 +135,11 @@ def test_prune_deletes_exactly_what_is_older_than_each_cutoff(engine: Engine) ->
     commits: list[int] = []
     event.listen(engine, "commit", lambda conn: commits.append(1))
 
+    with engine.connect() as conn:
+        partitioned = is_partitioned(conn)
+        months = set(month_partitions(conn)) if partitioned else set()
+    # PostgreSQL: prune first creates the coming months' partitions, a transaction each time
+    created = 1 if partitioned and {(2026, 12), (2027, 1), (2027, 2)} - months else 0
     dry = prune(engine, SETTINGS, now=NOW, dry_run=True)
     assert not commits, "a dry run writes nothing"
     assert count(engine, "requests") == total and with_bodies(engine) == total
@@ -166,8 +172,14 @@ def test_prune_deletes_exactly_what_is_older_than_each_cutoff(engine: Engine) ->
     assert kept and all(r == (Decimal("0.0000125"), 10, 12.5) for r in kept)
     # batches: ceil(n / 100) transactions per step (one more when n is a multiple: the empty one)
     rows_step = next(r for r in done if (r.table, r.what) == ("requests", "rows"))
-    assert rows_step.batches == old_rows // 100 + 1
-    assert len(commits) == sum(r.batches for r in done)
+    cutoff = NOW - timedelta(days=60)
+    # PostgreSQL: the months wholly before the cutoff are dropped whole (store/partitions.py), one
+    # transaction each; only the cutoff's own month is deleted from in batches
+    months_before = sorted({(at.year, at.month) for at in times if at < cutoff.replace(day=1, hour=0)})
+    in_months = sum(1 for at in times if at < cutoff.replace(day=1, hour=0)) if partitioned else 0
+    assert rows_step.partitions == (len(months_before) if partitioned else 0)
+    assert rows_step.batches == (old_rows - in_months) // 100 + 1
+    assert len(commits) == sum(r.batches + r.partitions for r in done) + created
     # monitor samples: older than 45 days go, but not a drift baseline's; their excerpts are blanked
     samples = table("monitor_samples")
     assert count(engine, "monitor_samples") == total - expected(times, 45) + baseline_samples

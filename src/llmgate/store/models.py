@@ -36,7 +36,9 @@ REQUESTS = sa.Table(
     "requests",
     metadata,
     col("id", sa.String(32), primary_key=True),  # uuid4 hex, the client-visible id
-    col("created_at", UTCDateTime, index=True),
+    # on PostgreSQL the table is partitioned by month of created_at, keyed by (id, created_at)
+    # (migration 0017, store/partitions.py); ix_requests_created_at_model serves time ranges
+    col("created_at", UTCDateTime),
     col("endpoint", sa.String),  # chat/completions | completions | embeddings
     col("model", sa.String, index=True),  # the alias the client asked for
     col("deployment", sa.String, null=True),

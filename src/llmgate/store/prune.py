@@ -3,7 +3,9 @@
 ``prune(engine, settings)`` works through ``PLAN``: for each kind whose age limit is set, every row
 (or, for ``bodies``, every content column) older than ``now - age`` goes, ``batch_size`` rows per
 transaction: ``DELETE ... WHERE pk IN (SELECT pk ... WHERE time < cutoff ORDER BY time LIMIT n)``,
-found through the table's index on its time column. A transaction is short, so on SQLite the
+found through the table's index on its time column. On PostgreSQL, ``requests`` is partitioned by
+month (``store/partitions.py``): every month wholly before the cutoff is dropped as a table, and
+only the month the cutoff falls in is deleted from in batches. A transaction is short, so on SQLite the
 gateway's writer never waits longer than one batch: between batches the pruner pauses (SQLite's
 busy handler is not fair: a waiting writer must get its turn). On PostgreSQL nothing is ever
 locked but the rows of the batch itself.
@@ -32,6 +34,7 @@ from llmgate.config.retention_settings import RetentionSettings
 from llmgate.config.time_range import duration_text
 from llmgate.store.db import lacks_table
 from llmgate.store.models import table
+from llmgate.store.partitions import PARTITIONED, drop_before, ensure_ahead
 
 __all__ = ["BODY_COLUMNS", "PLAN", "PruneResult", "prune"]
 
@@ -57,6 +60,7 @@ class PruneResult:
     count: int = 0
     batches: int = 0
     seconds: float = 0.0
+    partitions: int = 0  # PostgreSQL: whole months dropped (store/partitions.py)
 
     def line(self, *, dry_run: bool = False) -> str:
         """``requests: 8,000 rows deleted (older than 2026-10-06 20:51 UTC) in 9 batches, 0.6 s``."""
@@ -67,6 +71,9 @@ class PruneResult:
             return f"{self.table}: {self.count:,} {noun} {verb} ({older})"
         verb = "blanked" if self.what == "bodies" else "deleted"
         batches = f"{self.batches} batch{'es' if self.batches != 1 else ''}"
+        if self.partitions:
+            months = f"{self.partitions} month{'s' if self.partitions != 1 else ''}"
+            batches = f"{months} dropped whole and {batches}"
         took = duration_text(self.seconds)
         return f"{self.table}: {self.count:,} {noun} {verb} ({older}) in {batches}, {took}"
 
@@ -142,6 +149,8 @@ def prune(
     ``PLAN`` whose kind has an age limit. ``stop`` is asked between batches (a stopping server);
     ``bodies_from``: bodies older than this are known blank already (the job's previous cutoff)."""
     now = now or datetime.now(UTC)
+    if not dry_run:
+        ensure_ahead(engine, now)  # PostgreSQL: the coming months' partitions, before they are needed
     ages = settings.ages()
     results: list[PruneResult] = []
     for step in PLAN:
@@ -177,6 +186,19 @@ def _pk(t: sa.Table) -> sa.Column[Any]:
     return pk
 
 
+def _picked(
+    engine: Engine, t: sa.Table, where: list[sa.ColumnElement[bool]], order: sa.ColumnElement[Any], n: int
+) -> sa.ColumnElement[bool]:
+    """The batch: the first ``n`` rows by ``order`` that match ``where``, by primary key. A table
+    partitioned by its time (PostgreSQL's ``requests``) is matched on (key, time), so each row is
+    looked for in its own month's partition only."""
+    pk = _pk(t)
+    if engine.dialect.name == "postgresql" and t.name in PARTITIONED:
+        keys = sa.tuple_(pk, order)
+        return keys.in_(sa.select(pk, order).where(*where).order_by(order).limit(n))
+    return pk.in_(sa.select(pk).where(*where).order_by(order).limit(n))
+
+
 def _count(engine: Engine, step: _Step, cutoff: datetime, floor: datetime | None) -> int:
     t = table(step.table)
     where = _where(step, t, cutoff)
@@ -196,11 +218,14 @@ def _has_body(t: sa.Table) -> sa.ColumnElement[bool]:
 def _delete(
     engine: Engine, step: _Step, cutoff: datetime, n: int, result: PruneResult, stop: Callable[[], bool]
 ) -> None:
+    if step.table in PARTITIONED and step.what == "rows":  # PostgreSQL: whole months first
+        dropped = drop_before(engine, cutoff, step.table)
+        result.count += sum(month.rows for month in dropped)
+        result.partitions = len(dropped)
     t = table(step.table)
     pk = _pk(t)
     order = t.c[step.time_column] if step.time_column else pk
-    batch = sa.select(pk).where(*_where(step, t, cutoff)).order_by(order).limit(n)
-    statement = sa.delete(t).where(pk.in_(batch))
+    statement = sa.delete(t).where(_picked(engine, t, _where(step, t, cutoff), order, n))
     while True:
         began = time.perf_counter()
         with engine.begin() as conn:
@@ -220,14 +245,13 @@ def _blank(
     start: datetime | None,
 ) -> None:
     t = table(step.table)
-    pk, when = _pk(t), t.c[step.time_column]
+    when = t.c[step.time_column]
     blank = dict.fromkeys(BODY_COLUMNS[step.table])
     while True:
         where = [when < cutoff, _has_body(t)]
         if start is not None:
             where.append(when >= start)
-        batch = sa.select(pk).where(*where).order_by(when).limit(n)
-        statement = sa.update(t).where(pk.in_(batch)).values(blank).returning(when)
+        statement = sa.update(t).where(_picked(engine, t, where, when, n)).values(blank).returning(when)
         began = time.perf_counter()
         with engine.begin() as conn:
             moments: Sequence[datetime] = conn.execute(statement).scalars().all()

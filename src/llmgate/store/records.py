@@ -2,8 +2,10 @@
 
 Rows travel as plain dicts keyed by column name (see ``store/models.py``) with Python values:
 tz-aware UTC ``datetime``, exact ``Decimal`` costs, ``bool`` flags. Inserts are idempotent on
-``id`` (``INSERT ... ON CONFLICT (id) DO NOTHING``), which is what lets the recorder replay a spill
-file after a crash, or a batch whose outcome it never learned, without storing a record twice.
+``id`` (``INSERT ... ON CONFLICT DO NOTHING``; on PostgreSQL, whose ``requests`` is partitioned
+by month, the key is ``(id, created_at)``: ``store/partitions.py``), which is what lets the recorder
+replay a spill file after a crash, or a batch whose outcome it never learned, without storing a
+record twice.
 Everything here is Core SQL on one code path for SQLite and PostgreSQL; no ORM objects.
 
 Errors: ``StoreError`` means the store could not take the statement (unreachable, locked, schema
@@ -31,6 +33,7 @@ from llmgate.store.bulk_sql import BulkStatement, compile_bulk
 from llmgate.store.db import describe_error, lacks_table
 from llmgate.store.migrate import upgrade
 from llmgate.store.models import Money, UTCDateTime, requests_table, row_defaults
+from llmgate.store.partitions import ensure_ahead, ensure_months, forget, missing_partition
 from llmgate.store.request_filter import RequestFilter, conditions
 from llmgate.store.responses import insert_kept
 from llmgate.store.rollups import add_to_rollups, use_day_zone
@@ -59,9 +62,16 @@ def insert_records(engine: Engine, rows: list[dict[str, Any]]) -> int:
     except (TypeError, ValueError, ArithmeticError) as exc:  # a value its column type cannot bind
         raise InvalidRecord(f"record rejected: {type(exc).__name__}: {exc}") from exc
     try:
+        ensure_months(engine, (row["created_at"] for row in complete))
         try:
             return _store(engine, insert.sql, complete, values, kept, replay=False)
         except _Replayed:
+            return _store(engine, insert.sql, complete, values, kept, replay=True)
+        except IntegrityError as exc:  # a month another process dropped meanwhile (a late replay)
+            if not missing_partition(exc):
+                raise
+            forget(engine)
+            ensure_months(engine, (row["created_at"] for row in complete))
             return _store(engine, insert.sql, complete, values, kept, replay=True)
     except (IntegrityError, DataError) as exc:
         raise InvalidRecord(f"record rejected by the store: {describe_error(exc)}") from exc
@@ -123,7 +133,9 @@ def _bulk_insert(dialect: Dialect) -> BulkStatement:
         return found
     table = requests_table()
     if dialect.name == "postgresql":
-        stmt: sa.Insert = postgresql.insert(table).on_conflict_do_nothing(index_elements=["id"])
+        # no conflict target: the key is (id) before migration 0017 and (id, created_at) from it on
+        # (requests partitioned by month: store/partitions.py); either way the only unique one
+        stmt: sa.Insert = postgresql.insert(table).on_conflict_do_nothing()
     elif dialect.name == "sqlite":
         stmt = sqlite.insert(table).on_conflict_do_nothing(index_elements=["id"])
     else:  # pragma: no cover - create_engine_for only builds the two
@@ -148,6 +160,7 @@ class StoreWriter:
         if not self._ready:
             upgrade(self._engine)
             use_day_zone(self._engine, self._time_zone)
+            ensure_ahead(self._engine)  # PostgreSQL: this month's partition and the next ones
             self._ready = True
 
     def __call__(self, rows: list[dict[str, Any]]) -> None:

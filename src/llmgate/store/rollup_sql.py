@@ -49,11 +49,24 @@ _SEPARATOR = "\x1f"  # between a grain's values
 _NULL = "\x1e"  # a NULL value in a grain
 
 
-def upsert_ids(conn: Connection, ids: list[str], day_zone: str | None, day_from: datetime | None) -> None:
-    """Add the requests with these ``ids`` (just stored in ``conn``'s transaction) to the hour
-    level and, from ``day_from`` on, to the day level of ``day_zone``."""
+def upsert_ids(
+    conn: Connection,
+    ids: list[str],
+    span: tuple[datetime, datetime],
+    day_zone: str | None,
+    day_from: datetime | None,
+) -> None:
+    """Add the requests with these ``ids`` (just stored in ``conn``'s transaction, created within
+    ``span``, both ends included) to the hour level and, from ``day_from`` on, to the day level of
+    ``day_zone``."""
     dialect = conn.dialect
     params = _params(dialect.name, ids=ids)
+    if dialect.name == "postgresql":  # the span prunes the months (store/partitions.py) to look in
+        params.update(first=span[0], last=span[1])
+        # psycopg prepares a statement run five times; a generic plan cannot see the batch's span
+        # or size, and over monthly partitions PostgreSQL then scans every month for the ids
+        # (measured: 0.8 s a batch of 5,000 became 19 s); plan it for the batch at hand
+        conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
     conn.exec_driver_sql(_sql(dialect, "ids", None), params)
     if day_zone is not None and day_from is not None:
         segments = _segments(conn, "ids", day_zone, params) if dialect.name == "sqlite" else None
@@ -85,7 +98,8 @@ def _source(dialect: str, by: str) -> sa.ColumnElement[bool]:
     if by == "since":
         return requests.c.created_at >= _placeholder(dialect, "since")
     if dialect == "postgresql":
-        return requests.c.id == sa.any_(_placeholder(dialect, "ids"))
+        within = requests.c.created_at.between(_placeholder(dialect, "first"), _placeholder(dialect, "last"))
+        return sa.and_(requests.c.id == sa.any_(_placeholder(dialect, "ids")), within)
     listed: sa.Select[Any] = sa.select(sa.column("value")).select_from(
         sa.func.json_each(_placeholder(dialect, "ids"))
     )

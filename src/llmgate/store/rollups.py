@@ -74,7 +74,8 @@ def add_to_rollups(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         present, level = _cached_state(conn)
         if present:
             zone, day_from = (level.time_zone, level.covered_from) if level is not None else (None, None)
-            upsert_ids(conn, [row["id"] for row in rows], zone, day_from)
+            moments = [_utc(row["created_at"]) for row in rows]
+            upsert_ids(conn, [row["id"] for row in rows], (min(moments), max(moments)), zone, day_from)
 
 
 def read_coverage(conn: Connection) -> Coverage:
@@ -174,3 +175,7 @@ def _cached_state(conn: Connection) -> tuple[bool, DayLevel | None]:
 def _set_coverage(conn: Connection, level: str, tz: str | None, covered_from: datetime) -> None:
     conn.execute(sa.delete(ROLLUP_COVERAGE).where(ROLLUP_COVERAGE.c.level == level))
     conn.execute(sa.insert(ROLLUP_COVERAGE).values(level=level, time_zone=tz, covered_from=covered_from))
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment

@@ -64,7 +64,7 @@ def raw_period_spend(
 #   the zone the offset is constant, so the local date is ``date(created_at + offset)``, the offset
 #   picked by a short ``CASE`` over the transitions in range (found here with ``zoneinfo``).
 # - SQLite has no hash aggregate: it sorts to group. It sums one local day at a time
-#   (``_sqlite_sums_by_day``), its rows found through ``ix_requests_created_at``.
+#   (``_sqlite_sums_by_day``), its rows found through ``ix_requests_created_at_model``.
 #
 # Weeks and months are roll-ups of local days (``reports/spend.py``).
 
@@ -283,7 +283,7 @@ def _sqlite_sums_by_day(
 
     SQLite groups by sorting every row; sorting a day's rows at a time is several times faster
     than one sort of them all (the sort fits in cache and never spills to a temporary file), and
-    each query reads just its day's rows (``ix_requests_created_at``). A day's local date comes
+    each query reads just its day's rows (``ix_requests_created_at_model``). A day's local date comes
     from its bounds, so ``date`` costs nothing per row. SQLite runs a query without holding the
     GIL, so a file store answers on several cores at once.
     """

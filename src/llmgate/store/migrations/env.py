@@ -12,6 +12,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from llmgate.store.models import metadata
+from llmgate.store.partitions import not_a_partition
 
 
 def run_migrations_online() -> None:
@@ -23,6 +24,7 @@ def run_migrations_online() -> None:
         target_metadata=metadata,
         render_as_batch=connection.dialect.name == "sqlite",  # SQLite ALTERs rebuild the table
         compare_type=True,
+        include_name=not_a_partition,  # PostgreSQL's monthly partitions of requests (migration 0017)
     )
     with context.begin_transaction():
         context.run_migrations()
