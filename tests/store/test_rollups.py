@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 
 from llmgate.store.records import insert_records
 from llmgate.store.rollup_reads import period_spend, plan_reads, spend_sums
+from llmgate.store.rollup_sql import REBUILD_WINDOW
 from llmgate.store.rollup_tables import LATENCY_BUCKETS, ROLLUP_DAYS, ROLLUP_HOURS
 from llmgate.store.rollups import read_coverage, rebuild_rollups, use_day_zone
 from llmgate.store.spend import SpendSums, raw_period_spend, raw_spend_sums
@@ -248,3 +249,25 @@ def test_months_are_the_raw_days_summed_by_month(engine: Engine, tz: str) -> Non
     }
     assert got == expected
     assert {month for _, month in got} == {date(2026, 3, 1), date(2026, 4, 1)}
+
+
+@pytest.mark.parametrize("tz", ["America/New_York", "Asia/Kolkata"])
+def test_a_rebuild_over_many_windows_sums_what_the_writer_did(engine: Engine, tz: str) -> None:
+    """A rebuild sums a week of rows per statement: windows cut local days and DST weeks apart,
+    and the rollups come out as the writer had kept them, group for group."""
+    use_day_zone(engine, tz)
+    store(engine, generated(2_000, seed=13, span=timedelta(days=40)))  # March into April
+
+    def snapshot() -> tuple[list[Any], list[Any]]:
+        def rows(query: sa.Select[Any]) -> list[Any]:  # float sums: added in another order
+            return [tuple(round(v, 6) if isinstance(v, float) else v for v in r) for r in conn.execute(query)]
+
+        with engine.connect() as conn:
+            hours = rows(sa.select(ROLLUP_HOURS).order_by(ROLLUP_HOURS.c.hour, ROLLUP_HOURS.c.grain))
+            days = rows(sa.select(ROLLUP_DAYS).order_by(ROLLUP_DAYS.c.day, ROLLUP_DAYS.c.grain))
+            return hours, days
+
+    kept = snapshot()
+    result = rebuild_rollups(engine, START)
+    assert result.rows == 2_000 and (START + timedelta(days=40) - result.since) > 5 * REBUILD_WINDOW
+    assert snapshot() == kept

@@ -45,6 +45,8 @@ from llmgate.store.rollup_tables import (
 )
 from llmgate.store.spend import local_date, offset_segments, outcome_index
 
+#: a rebuild sums this much time of raw rows per statement
+REBUILD_WINDOW = timedelta(days=7)
 _SEPARATOR = "\x1f"  # between a grain's values
 _NULL = "\x1e"  # a NULL value in a grain
 
@@ -75,15 +77,30 @@ def upsert_ids(
 
 
 def upsert_since(conn: Connection, since: datetime, day_zone: str | None, day_from: datetime | None) -> int:
-    """Add every request from ``since`` on (a rebuild); returns how many there were."""
+    """Add every request from ``since`` on (a rebuild); returns how many there were.
+
+    The rows are summed a window of ``REBUILD_WINDOW`` at a time (the upserts add, so a group
+    split across two windows sums the same): each statement groups a week's rows, where one over
+    a year of rows made the database sort them all at once (SQLite: on disk)."""
     dialect = conn.dialect
     requests = requests_table()
-    counted = conn.execute(sa.select(sa.func.count()).where(requests.c.created_at >= since)).scalar_one()
-    conn.exec_driver_sql(_sql(dialect, "since", None), _params(dialect.name, since=since))
-    if day_zone is not None and day_from is not None:
-        params = _params(dialect.name, since=max(since, day_from), day_from=day_from)
-        segments = _segments(conn, "since", day_zone, params) if dialect.name == "sqlite" else None
-        conn.exec_driver_sql(_sql(dialect, "since", (day_zone, segments)), params)
+    counted, last = conn.execute(
+        sa.select(sa.func.count(), sa.func.max(requests.c.created_at)).where(requests.c.created_at >= since)
+    ).one()
+    if not counted:
+        return 0
+    end = last.replace(tzinfo=UTC) if last.tzinfo is None else last
+    start = since
+    while start <= end:
+        until = start + REBUILD_WINDOW
+        window = _params(dialect.name, since=start, until=until)
+        conn.exec_driver_sql(_sql(dialect, "since", None), window)
+        if day_zone is not None and day_from is not None and until > day_from:
+            params = _params(dialect.name, since=max(start, day_from), until=until, day_from=day_from)
+            segments = _segments(conn, "since", day_zone, params) if dialect.name == "sqlite" else None
+            if dialect.name == "postgresql" or segments is not None:
+                conn.exec_driver_sql(_sql(dialect, "since", (day_zone, segments)), params)
+        start = until
     return int(counted)
 
 
@@ -96,7 +113,8 @@ def _source(dialect: str, by: str) -> sa.ColumnElement[bool]:
     """The rows to sum: those whose id is in ``:ids``, or from ``:since`` on."""
     requests = requests_table()
     if by == "since":
-        return requests.c.created_at >= _placeholder(dialect, "since")
+        since, until = _placeholder(dialect, "since"), _placeholder(dialect, "until")
+        return sa.and_(requests.c.created_at >= since, requests.c.created_at < until)
     if dialect == "postgresql":
         within = requests.c.created_at.between(_placeholder(dialect, "first"), _placeholder(dialect, "last"))
         return sa.and_(requests.c.id == sa.any_(_placeholder(dialect, "ids")), within)
@@ -122,8 +140,9 @@ def _segments(
 
 @lru_cache(maxsize=64)
 def _sql(dialect: Dialect, by: str, day: _Day | None) -> str:
-    """``_statement`` as SQL text, its constants inlined: only ``ids``, ``since`` and ``day_from``
-    are parameters (bound as ``_params`` writes them), so a batch binds three values, not 140."""
+    """``_statement`` as SQL text, its constants inlined: only the rows' bounds (``ids`` and, on
+    PostgreSQL, their span ``first``/``last``; or ``since``/``until``) and ``day_from`` are
+    parameters (bound as ``_params`` writes them), so a batch binds a few values, not 140."""
     statement = _statement(dialect.name, by, day)
     sql = str(statement.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
     if dialect.paramstyle == "pyformat":  # the placeholders came out escaped as literal text (%%)
