@@ -191,7 +191,14 @@ def _statement(dialect: str, by: str, day: _Day | None) -> sa.Insert:
     if day is None:
         inner.append(latency_bucket_sql(dialect).label("bucket"))
     inner += [requests.c[name] for name in _MEASURES]
-    rows = sa.select(*inner).where(where).subquery("r")
+    # OFFSET 0 (SQLite: LIMIT -1) keeps the row-level subquery whole: merged into the grouping
+    # query, its latency bucket was computed again inside each of the 36 histogram counts
+    per_row = sa.select(*inner).where(where)
+    if dialect == "sqlite":
+        per_row = per_row.limit(sa.literal_column("-1"))
+    else:
+        per_row = per_row.offset(sa.literal_column("0"))
+    rows = per_row.subquery("r")
     zero = sa.literal(0)
     sums: dict[str, sa.ColumnElement[Any]] = {
         "requests": sa.func.count(),
