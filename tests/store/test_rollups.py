@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 from llmgate.store.records import insert_records
 from llmgate.store.rollup_reads import period_spend, plan_reads, spend_sums
 from llmgate.store.rollup_sql import REBUILD_WINDOW
-from llmgate.store.rollup_tables import LATENCY_BUCKETS, ROLLUP_DAYS, ROLLUP_HOURS
+from llmgate.store.rollup_tables import HOUR_SUMS, LATENCY_BUCKETS, ROLLUP_DAYS, ROLLUP_HOURS, ROLLUP_TRAFFIC
 from llmgate.store.rollups import read_coverage, rebuild_rollups, use_day_zone
 from llmgate.store.spend import SpendSums, raw_period_spend, raw_spend_sums
 
@@ -258,16 +258,47 @@ def test_a_rebuild_over_many_windows_sums_what_the_writer_did(engine: Engine, tz
     use_day_zone(engine, tz)
     store(engine, generated(2_000, seed=13, span=timedelta(days=40)))  # March into April
 
-    def snapshot() -> tuple[list[Any], list[Any]]:
+    def snapshot() -> tuple[list[Any], list[Any], list[Any]]:
         def rows(query: sa.Select[Any]) -> list[Any]:  # float sums: added in another order
             return [tuple(round(v, 6) if isinstance(v, float) else v for v in r) for r in conn.execute(query)]
 
         with engine.connect() as conn:
             hours = rows(sa.select(ROLLUP_HOURS).order_by(ROLLUP_HOURS.c.hour, ROLLUP_HOURS.c.grain))
             days = rows(sa.select(ROLLUP_DAYS).order_by(ROLLUP_DAYS.c.day, ROLLUP_DAYS.c.grain))
-            return hours, days
+            traffic = rows(
+                sa.select(ROLLUP_TRAFFIC).order_by(ROLLUP_TRAFFIC.c.hour, ROLLUP_TRAFFIC.c.outcome)
+            )
+            return hours, days, traffic
 
     kept = snapshot()
     result = rebuild_rollups(engine, START)
     assert result.rows == 2_000 and (START + timedelta(days=40) - result.since) > 5 * REBUILD_WINDOW
     assert snapshot() == kept
+
+
+def traffic_from_hours(engine: Engine) -> list[Any]:
+    """``rollup_hours`` summed per hour and outcome, as ``rollup_traffic`` should hold it."""
+    sums = [sa.func.sum(ROLLUP_HOURS.c[name]) for name in HOUR_SUMS]
+    query = (
+        sa.select(ROLLUP_HOURS.c.hour, ROLLUP_HOURS.c.outcome, *sums)
+        .group_by(ROLLUP_HOURS.c.hour, ROLLUP_HOURS.c.outcome)
+        .order_by(ROLLUP_HOURS.c.hour, ROLLUP_HOURS.c.outcome)
+    )
+    with engine.connect() as conn:
+        return [tuple(round(v, 6) if isinstance(v, float) else v for v in r) for r in conn.execute(query)]
+
+
+def traffic_rows(engine: Engine) -> list[Any]:
+    query = sa.select(ROLLUP_TRAFFIC).order_by(ROLLUP_TRAFFIC.c.hour, ROLLUP_TRAFFIC.c.outcome)
+    with engine.connect() as conn:
+        return [tuple(round(v, 6) if isinstance(v, float) else v for v in r) for r in conn.execute(query)]
+
+
+def test_the_traffic_level_is_the_hour_level_by_outcome(engine: Engine) -> None:
+    """``rollup_traffic`` (the overview's) is kept beside the hour level: the same sums, by outcome."""
+    rows = generated(1_500, seed=17)
+    store(engine, rows)
+    store(engine, rows[:300])  # the same requests again: a replay adds nothing
+    expected = traffic_from_hours(engine)
+    assert expected and traffic_rows(engine) == expected
+    assert sum(r[2] for r in expected) == 1_500

@@ -41,7 +41,9 @@ from llmgate.store.rollup_tables import (
     LATENCY_BUCKETS,
     ROLLUP_DAYS,
     ROLLUP_HOURS,
+    ROLLUP_TRAFFIC,
     SUMS,
+    TRAFFIC_DIMENSIONS,
 )
 from llmgate.store.spend import local_date, offset_segments, outcome_index
 
@@ -57,10 +59,12 @@ def upsert_ids(
     span: tuple[datetime, datetime],
     day_zone: str | None,
     day_from: datetime | None,
+    *,
+    traffic: bool = True,
 ) -> None:
     """Add the requests with these ``ids`` (just stored in ``conn``'s transaction, created within
-    ``span``, both ends included) to the hour level and, from ``day_from`` on, to the day level of
-    ``day_zone``."""
+    ``span``, both ends included) to the hour level, to ``rollup_traffic`` (``traffic``: a store
+    migrated to 0018) and, from ``day_from`` on, to the day level of ``day_zone``."""
     dialect = conn.dialect
     params = _params(dialect.name, ids=ids)
     if dialect.name == "postgresql":  # the span prunes the months (store/partitions.py) to look in
@@ -70,13 +74,22 @@ def upsert_ids(
         # (measured: 0.8 s a batch of 5,000 became 19 s); plan it for the batch at hand
         conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
     conn.exec_driver_sql(_sql(dialect, "ids", None), params)
+    if traffic:
+        conn.exec_driver_sql(_sql(dialect, "ids", None, True), params)
     if day_zone is not None and day_from is not None:
         segments = _segments(conn, "ids", day_zone, params) if dialect.name == "sqlite" else None
         day_params = {**params, **_params(dialect.name, day_from=day_from)}
         conn.exec_driver_sql(_sql(dialect, "ids", (day_zone, segments)), day_params)
 
 
-def upsert_since(conn: Connection, since: datetime, day_zone: str | None, day_from: datetime | None) -> int:
+def upsert_since(
+    conn: Connection,
+    since: datetime,
+    day_zone: str | None,
+    day_from: datetime | None,
+    *,
+    traffic: bool = True,
+) -> int:
     """Add every request from ``since`` on (a rebuild); returns how many there were.
 
     The rows are summed a window of ``REBUILD_WINDOW`` at a time (the upserts add, so a group
@@ -95,6 +108,8 @@ def upsert_since(conn: Connection, since: datetime, day_zone: str | None, day_fr
         until = start + REBUILD_WINDOW
         window = _params(dialect.name, since=start, until=until)
         conn.exec_driver_sql(_sql(dialect, "since", None), window)
+        if traffic:
+            conn.exec_driver_sql(_sql(dialect, "since", None, True), window)
         if day_zone is not None and day_from is not None and until > day_from:
             params = _params(dialect.name, since=max(start, day_from), until=until, day_from=day_from)
             segments = _segments(conn, "since", day_zone, params) if dialect.name == "sqlite" else None
@@ -139,11 +154,11 @@ def _segments(
 
 
 @lru_cache(maxsize=64)
-def _sql(dialect: Dialect, by: str, day: _Day | None) -> str:
+def _sql(dialect: Dialect, by: str, day: _Day | None, traffic: bool = False) -> str:
     """``_statement`` as SQL text, its constants inlined: only the rows' bounds (``ids`` and, on
     PostgreSQL, their span ``first``/``last``; or ``since``/``until``) and ``day_from`` are
     parameters (bound as ``_params`` writes them), so a batch binds a few values, not 140."""
-    statement = _statement(dialect.name, by, day)
+    statement = _statement(dialect.name, by, day, traffic)
     sql = str(statement.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
     if dialect.paramstyle == "pyformat":  # the placeholders came out escaped as literal text (%%)
         sql = sql.replace("%%(", "%(")
@@ -171,10 +186,14 @@ def _params(dialect: str, **values: Any) -> dict[str, Any]:
     return out
 
 
-def _statement(dialect: str, by: str, day: _Day | None) -> sa.Insert:
-    """``INSERT INTO <level> SELECT <groups and sums> FROM requests WHERE <source> ... ON CONFLICT``."""
+def _statement(dialect: str, by: str, day: _Day | None, traffic: bool = False) -> sa.Insert:
+    """``INSERT INTO <level> SELECT <groups and sums> FROM requests WHERE <source> ... ON CONFLICT``:
+    the day level (``day``), ``rollup_traffic`` (``traffic``) or the hour level."""
     requests = requests_table()
-    table, dims = (ROLLUP_HOURS, HOUR_DIMENSIONS) if day is None else (ROLLUP_DAYS, DAY_DIMENSIONS)
+    if day is not None:
+        table, dims = ROLLUP_DAYS, DAY_DIMENSIONS
+    else:
+        table, dims = (ROLLUP_TRAFFIC, TRAFFIC_DIMENSIONS) if traffic else (ROLLUP_HOURS, HOUR_DIMENSIONS)
     where = _source(dialect, by)
     if day is not None:
         where = sa.and_(where, requests.c.created_at >= _placeholder(dialect, "day_from"))
@@ -217,18 +236,19 @@ def _statement(dialect: str, by: str, day: _Day | None) -> sa.Insert:
     names = ["hour"]
     if day is not None:
         head, names = [sa.literal(day[0], sa.String), rows.c.period], ["time_zone", "day"]
+    grain = [] if traffic else [_grain(dialect, [rows.c[name] for name in dims])]  # traffic: by outcome
     query = sa.select(
         *head,
-        _grain(dialect, [rows.c[name] for name in dims]),
+        *grain,
         *(rows.c[name] for name in dims),
         *(sums[name] for name in names_of_sums),
     ).group_by(rows.c.period, *(rows.c[name] for name in dims))
     # in key order: two writers updating the same groups lock them in one order (no deadlock)
-    key_columns = ("1", "2") if day is None else ("2", "3")  # (hour, grain) or (day, grain)
+    key_columns = ("1", "2") if day is None else ("2", "3")  # (hour, grain|outcome) or (day, grain)
     query = query.order_by(*(sa.literal_column(position) for position in key_columns))
     insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-    insert = insert.from_select([*names, "grain", *dims, *names_of_sums], query)
-    key = ["hour", "grain"] if day is None else ["time_zone", "day", "grain"]
+    insert = insert.from_select([*names, *(["grain"] if grain else []), *dims, *names_of_sums], query)
+    key = ["hour", "outcome" if traffic else "grain"] if day is None else ["time_zone", "day", "grain"]
     return insert.on_conflict_do_update(
         index_elements=key, set_={name: table.c[name] + insert.excluded[name] for name in names_of_sums}
     )

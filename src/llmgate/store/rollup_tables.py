@@ -1,4 +1,4 @@
-"""The rollups' tables: hourly and daily sums of the recorded requests (migration 0016).
+"""The rollups' tables: hourly and daily sums of the recorded requests (migrations 0016, 0018).
 
 ``rollup_hours`` holds one row per UTC hour and group of (team, key, user, model, deployment,
 provider, endpoint, outcome, status class, tag set); ``rollup_days`` one per local day in the
@@ -9,7 +9,8 @@ a tag set or user id holds), and NULLs compare equal. The sums are those the rep
 requests, tokens by kind, cost and what the response cache saved (exact ``Money``), cache hits,
 latency and time-to-first-token sums; the hour level adds a latency histogram over fixed
 log-spaced buckets (``lat_00`` ..., ``store/latency_sketch.py``), which merges by addition and gives
-percentiles within a bucket's width.
+percentiles within a bucket's width. ``rollup_traffic`` sums the hour level over every dimension but
+the outcome: the same sums, one row per hour and outcome, for the dashboard's overview.
 
 ``rollup_coverage`` says from when each level holds every request: ``hour`` from ``covered_from``
 (the migration's next hour on an install that had records, or a rebuild's start), ``day`` from
@@ -103,6 +104,17 @@ ROLLUP_DAYS = sa.Table(
     col("grain", sa.String(32), primary_key=True),
     *_dimension_columns(DAY_DIMENSIONS),
     *_sum_columns(SUMS),
+)
+
+#: per UTC hour and outcome, every request (migration 0018): the dashboard overview's series reads
+#: about 26,000 rows for a year here, where ``rollup_hours`` holds one row per handful of requests
+TRAFFIC_DIMENSIONS = ("outcome",)
+ROLLUP_TRAFFIC = sa.Table(
+    "rollup_traffic",
+    metadata,
+    col("hour", UTCDateTime, primary_key=True),
+    col("outcome", sa.SmallInteger, primary_key=True),
+    *_sum_columns(HOUR_SUMS),
 )
 
 ROLLUP_COVERAGE = sa.Table(

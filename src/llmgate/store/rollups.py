@@ -31,6 +31,7 @@ from llmgate.store.rollup_tables import (
     ROLLUP_COVERAGE,
     ROLLUP_DAYS,
     ROLLUP_HOURS,
+    ROLLUP_TRAFFIC,
 )
 
 #: the start of time for a level that holds every record (a store that had none when it began)
@@ -40,7 +41,15 @@ _DAY_LEVEL_TTL_S = 60.0
 #: a new zone's days start at a local midnight at least this far away (see ``use_day_zone``)
 _ZONE_SWITCH_MARGIN = timedelta(hours=1)
 #: per engine: until when its state as last read holds, whether it has the rollups, its day level
-_STATES: WeakKeyDictionary[Engine, tuple[float, bool, DayLevel | None]] = WeakKeyDictionary()
+_STATES: WeakKeyDictionary[Engine, tuple[float, _Tables, DayLevel | None]] = WeakKeyDictionary()
+
+
+@dataclass(frozen=True, slots=True)
+class _Tables:
+    """Which rollup tables the store has (a test store may stand at an older migration)."""
+
+    rollups: bool  # 0016: rollup_hours, rollup_days, rollup_coverage
+    traffic: bool  # 0018: rollup_traffic
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,11 +80,12 @@ class RebuildResult:
 def add_to_rollups(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
     """Add ``rows`` (complete request rows, just stored in ``conn``'s transaction) to the rollups."""
     if rows:
-        present, level = _cached_state(conn)
-        if present:
+        tables, level = _cached_state(conn)
+        if tables.rollups:
             zone, day_from = (level.time_zone, level.covered_from) if level is not None else (None, None)
             moments = [_utc(row["created_at"]) for row in rows]
-            upsert_ids(conn, [row["id"] for row in rows], (min(moments), max(moments)), zone, day_from)
+            span = (min(moments), max(moments))
+            upsert_ids(conn, [row["id"] for row in rows], span, zone, day_from, traffic=tables.traffic)
 
 
 def read_coverage(conn: Connection) -> Coverage:
@@ -110,14 +120,17 @@ def rebuild_rollups(engine: Engine, since: datetime) -> RebuildResult:
         if conn.dialect.name == "postgresql":  # writers wait at their upsert until this commits
             conn.exec_driver_sql("LOCK TABLE rollup_hours, rollup_days IN SHARE ROW EXCLUSIVE MODE")
         coverage = read_coverage(conn)
+        traffic = sa.inspect(conn).has_table(ROLLUP_TRAFFIC.name)
         conn.execute(sa.delete(ROLLUP_HOURS).where(ROLLUP_HOURS.c.hour >= start))
+        if traffic:
+            conn.execute(sa.delete(ROLLUP_TRAFFIC).where(ROLLUP_TRAFFIC.c.hour >= start))
         zone = day_start = None
         if coverage.day_level is not None:
             zone = coverage.day_level.time_zone
             day_start = next_midnight(zone, start)
             first_day = day_start.astimezone(ZoneInfo(zone)).date()
             conn.execute(sa.delete(ROLLUP_DAYS).where(ROLLUP_DAYS.c.day >= first_day))
-        rows = upsert_since(conn, start, zone, day_start)
+        rows = upsert_since(conn, start, zone, day_start, traffic=traffic)
         hour_groups = conn.execute(
             sa.select(sa.func.count()).where(ROLLUP_HOURS.c.hour >= start)
         ).scalar_one()
@@ -158,7 +171,7 @@ def next_midnight(tz: str, moment: datetime) -> datetime:
 # --- internals ------------------------------------------------------------------------------
 
 
-def _cached_state(conn: Connection) -> tuple[bool, DayLevel | None]:
+def _cached_state(conn: Connection) -> tuple[_Tables, DayLevel | None]:
     """Whether this engine's store has the rollups (a store migrated only up to 0015 has not:
     its rows are stored without them), and its day level, as last read (again after
     ``_DAY_LEVEL_TTL_S``)."""
@@ -166,10 +179,11 @@ def _cached_state(conn: Connection) -> tuple[bool, DayLevel | None]:
     found = _STATES.get(conn.engine)
     if found is not None and found[0] > now:
         return found[1], found[2]
-    present = sa.inspect(conn).has_table(ROLLUP_COVERAGE.name)
-    level = read_coverage(conn).day_level if present else None
-    _STATES[conn.engine] = (now + _DAY_LEVEL_TTL_S, present, level)
-    return present, level
+    inspector = sa.inspect(conn)
+    tables = _Tables(inspector.has_table(ROLLUP_COVERAGE.name), inspector.has_table(ROLLUP_TRAFFIC.name))
+    level = read_coverage(conn).day_level if tables.rollups else None
+    _STATES[conn.engine] = (now + _DAY_LEVEL_TTL_S, tables, level)
+    return tables, level
 
 
 def _set_coverage(conn: Connection, level: str, tz: str | None, covered_from: datetime) -> None:

@@ -3,8 +3,9 @@
 A series fits the hour grid when its buckets are a whole number of hours wide and the zone's UTC
 offset stays a whole number of hours over the range: then each UTC hour falls in one bucket, the
 one its rows fall in. The whole hours from the hour level's coverage (``rollup_coverage``) on come
-from ``rollup_hours``, summed per bucket in SQL; the partial hours at either end and anything before
-the coverage come from the raw rows, as before (``plan_series``). Counts, tokens and cost are the
+from ``rollup_traffic`` (the hour level per outcome alone), summed per bucket in SQL; the partial
+hours at either end and anything before the coverage come from the raw rows, as before
+(``plan_series``). Counts, tokens and cost are the
 raw rows' exact sums either way (the rollups are kept in the rows' own transactions).
 
 Latency p50/p95 of a bucket that holds any rollup hour, and of the whole range then, come from the
@@ -28,7 +29,7 @@ from sqlalchemy.engine import Connection
 
 from llmgate.store.latency_sketch import histogram_percentile
 from llmgate.store.rollup_sql import latency_bucket_sql
-from llmgate.store.rollup_tables import LATENCY_BUCKETS, ROLLUP_HOURS
+from llmgate.store.rollup_tables import LATENCY_BUCKETS, ROLLUP_TRAFFIC
 from llmgate.store.rollups import ceil_hour, floor_hour, read_coverage
 from llmgate.store.spend import offset_segments
 
@@ -42,7 +43,7 @@ Percentiles = tuple[float | None, float | None]
 @dataclass(frozen=True, slots=True)
 class SeriesPlan:
     """Which parts of a series' range each source answers: ``raw`` from the request rows,
-    ``hours`` (whole UTC hours, ``None``: none) from ``rollup_hours``; ``mixed``: the first and
+    ``hours`` (whole UTC hours, ``None``: none) from ``rollup_traffic``; ``mixed``: the first and
     last bucket holding rollup hours; ``exact``: the part of the range in the other buckets (made
     of raw rows alone: exact percentiles)."""
 
@@ -54,7 +55,7 @@ class SeriesPlan:
 
 @dataclass(slots=True)
 class HourSums:
-    """A bucket's sums from ``rollup_hours``; ``latencies``: its successful requests' histogram."""
+    """A bucket's sums from ``rollup_traffic``; ``latencies``: its successful requests' histogram."""
 
     requests: int = 0
     errors: int = 0
@@ -89,7 +90,7 @@ def raw_plan(since: datetime, until: datetime) -> SeriesPlan:
 def plan_series(
     conn: Connection, tz: str, since: datetime, until: datetime, bucket_seconds: int, offset: int
 ) -> SeriesPlan:
-    """Split ``[since, until)`` between ``rollup_hours`` and the raw rows, for buckets of
+    """Split ``[since, until)`` between the hour rollups and the raw rows, for buckets of
     ``bucket_seconds`` shifted by ``offset`` (the zone's at ``since``, as ``traffic_series`` uses)."""
     if bucket_seconds % _HOUR_S or any(o % _HOUR_S for _, o in offset_segments(tz, since, until)):
         return raw_plan(since, until)
@@ -118,10 +119,11 @@ def within(
 
 
 def read_hours(conn: Connection, plan: SeriesPlan, offset: int, bucket_seconds: int) -> dict[int, HourSums]:
-    """The sums of ``plan``'s whole hours per bucket, from ``rollup_hours``."""
+    """The sums of ``plan``'s whole hours per bucket, from ``rollup_traffic`` (``rollup_hours``
+    summed over all but the outcome, kept beside it: a year is ~26,000 rows there)."""
     if plan.hours is None:
         return {}
-    table = ROLLUP_HOURS
+    table = ROLLUP_TRAFFIC
     index = bucket_index(conn.dialect.name, table.c.hour, offset, bucket_seconds).label("bucket")
     query = (
         sa.select(
