@@ -32,7 +32,6 @@ def test_empty_database_to_head(empty_engine: Engine) -> None:
     indexes = {index["name"]: index["column_names"] for index in inspector.get_indexes("requests")}
     assert indexes == {
         "ix_requests_model": ["model"],
-        "ix_requests_status": ["status"],
         "ix_requests_created_at_model": ["created_at", "model"],
         "ix_requests_key_id": ["key_id"],
         "ix_requests_team_id": ["team_id"],

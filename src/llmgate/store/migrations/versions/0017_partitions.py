@@ -6,10 +6,10 @@ keeps creating them); the primary key becomes ``(id, created_at)``, and every ot
 table is built again on the partitioned one as it was (an operator's own indexes included). The
 copy is one ``INSERT ... SELECT`` inside the migration's transaction: a store of millions of rows
 takes minutes, with writers spilling to disk meanwhile. On both stores ``ix_requests_created_at``
-goes: ``ix_requests_created_at_model`` starts with the same column and serves every time range
-(25 B a request on PostgreSQL, 39 B on SQLite, and one index less for every insert to keep). A
-downgrade moves the rows back into one plain table with the primary key ``(id)`` and builds the
-index again.
+goes (``ix_requests_created_at_model`` starts with the same column and serves every time range:
+25 B a request on PostgreSQL, 39 B on SQLite) and so does ``ix_requests_status`` (two values; 9 B
+and 17 B), two indexes fewer for every insert to keep. A downgrade moves the rows back into one
+plain table with the primary key ``(id)`` and builds both indexes again.
 
 Revision ID: 0017
 Revises: 0016
@@ -32,20 +32,23 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 _OLD = "requests_before_0017"
-#: ``ix_requests_created_at_model`` leads with ``created_at``: this one only cost every insert
-_REDUNDANT = "ix_requests_created_at"
+#: indexes that only cost every insert: ``ix_requests_created_at_model`` leads with ``created_at``;
+#: ``status`` has two values, and its index led SQLite's planner to read every successful request
+#: for a day's latency percentiles (4.4 s at 10M rows) instead of the day's range
+_REDUNDANT = {"ix_requests_created_at": ["created_at"], "ix_requests_status": ["status"]}
 
 
 def upgrade() -> None:
     bind = op.get_bind()
     if bind.dialect.name != "postgresql":
-        op.drop_index(_REDUNDANT, table_name="requests")
+        for name in _REDUNDANT:
+            op.drop_index(name, table_name="requests")
         return
     if is_partitioned(bind):
         return
     primary, indexes = _indexes(bind)
     _set_aside(bind, primary, indexes)
-    indexes = [(name, sql) for name, sql in indexes if name != _REDUNDANT]
+    indexes = [(name, sql) for name, sql in indexes if name not in _REDUNDANT]
     partitioned = "PARTITION BY RANGE (created_at)"
     bind.exec_driver_sql(f"CREATE TABLE requests (LIKE {_OLD} INCLUDING DEFAULTS) {partitioned}")
     oldest, newest = bind.exec_driver_sql(f"SELECT min(created_at), max(created_at) FROM {_OLD}").one()
@@ -65,7 +68,8 @@ def downgrade() -> None:
         _set_aside(bind, primary, indexes)
         bind.exec_driver_sql(f"CREATE TABLE requests (LIKE {_OLD} INCLUDING DEFAULTS)")
         _move_rows(bind, primary, "(id)", indexes)
-    op.create_index(_REDUNDANT, "requests", ["created_at"])
+    for name, columns in _REDUNDANT.items():
+        op.create_index(name, "requests", columns)
 
 
 def _indexes(bind: Connection) -> tuple[str, list[tuple[str, str]]]:
