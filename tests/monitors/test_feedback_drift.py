@@ -25,6 +25,7 @@ from llmgate.store.db import create_engine_for
 from llmgate.store.migrate import upgrade
 from llmgate.store.records import insert_records
 from llmgate.store.scores import feedback_rows, put_score
+from support.migrated import copy_migrated
 from support.monitoring import Clock, MemorySink
 from support.shared_data import load_rows
 
@@ -128,8 +129,9 @@ def test_the_settings_turn_the_statistics_on_with_a_score_minimum_in_its_own_uni
 
 @pytest.fixture
 def engine(tmp_path: Path) -> Any:
+    copy_migrated(f"sqlite:///{tmp_path / 'store.db'}")  # migrated once per session (support/migrated.py)
     engine = create_engine_for(f"sqlite:///{tmp_path / 'store.db'}")
-    upgrade(engine)
+    upgrade(engine)  # a no-op at head
     yield engine
     engine.dispose()
 
