@@ -75,43 +75,45 @@ def _schema_of(url: str) -> str:
 
 
 def _pg_script(base_url: str) -> str | None:
-    """The SQL that recreates a migrated schema under ``_PLACEHOLDER`` (None without pg_dump)."""
+    """The SQL that recreates a migrated schema under ``_PLACEHOLDER``; None when ``pg_dump`` is
+    missing or cannot dump this server (then each schema is migrated, as before)."""
     with _lock:
         if base_url not in _pg_scripts:
-            script = None
-            if shutil.which("pg_dump"):
-                with postgres_schema(base_url) as url:
-                    engine = create_engine_for(url)
-                    try:
-                        upgrade(engine)
-                    finally:
-                        engine.dispose()
-                    schema = _schema_of(url)
-                    dump = subprocess.run(
-                        [
-                            "pg_dump",
-                            "--schema",
-                            schema,
-                            "--no-owner",
-                            "--no-privileges",
-                            "--inserts",
-                            _libpq(base_url),
-                        ],
-                        capture_output=True,
-                        text=True,
-                        timeout=120,
-                        check=True,
-                    ).stdout
-                lines = [
-                    line
-                    for line in dump.splitlines()
-                    # psql meta-commands (\restrict) and the schema itself: the caller made it
-                    if not line.startswith("\\") and line != f"CREATE SCHEMA {schema};"
-                ]
-                script = "\n".join(lines).replace(schema, _PLACEHOLDER)
-                assert "CREATE TABLE" in script and "alembic_version" in script
-            _pg_scripts[base_url] = script
+            _pg_scripts[base_url] = _dump_migrated(base_url) if shutil.which("pg_dump") else None
         return _pg_scripts[base_url]
+
+
+def _dump_migrated(base_url: str) -> str | None:
+    with postgres_schema(base_url) as url:
+        engine = create_engine_for(url)
+        try:
+            upgrade(engine)
+        finally:
+            engine.dispose()
+        schema = _schema_of(url)
+        command = [
+            "pg_dump",
+            "--schema",
+            schema,
+            "--no-owner",
+            "--no-privileges",
+            "--inserts",
+            _libpq(base_url),
+        ]
+        try:
+            dump = subprocess.run(command, capture_output=True, text=True, timeout=120, check=True).stdout
+        except (OSError, subprocess.SubprocessError):  # e.g. a pg_dump older than the server
+            return None
+    lines = [
+        line
+        for line in dump.splitlines()
+        # psql meta-commands (\restrict) and the schema itself: the caller made it
+        if not line.startswith("\\") and line != f"CREATE SCHEMA {schema};"
+    ]
+    script = "\n".join(lines).replace(schema, _PLACEHOLDER)
+    if "CREATE TABLE" not in script or "alembic_version" not in script:
+        return None
+    return script
 
 
 def copy_migrated(url: str) -> None:
