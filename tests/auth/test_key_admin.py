@@ -23,14 +23,16 @@ from llmgate.store.keys import find_key, list_audit, load_keys
 from llmgate.store.migrate import upgrade
 from llmgate.store.models import table
 from llmgate.store.sessions import session_live, start_session
+from support.migrated import copy_migrated
 
 ACTOR = "cli:tester"
 
 
 @pytest.fixture
 def engine(tmp_path: Path) -> Iterator[Engine]:
+    copy_migrated(f"sqlite:///{tmp_path / 'keys.db'}")  # migrated once per session (support/migrated.py)
     engine = create_engine_for(f"sqlite:///{tmp_path / 'keys.db'}")
-    upgrade(engine)
+    upgrade(engine)  # a no-op at head
     yield engine
     engine.dispose()
 

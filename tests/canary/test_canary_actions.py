@@ -20,6 +20,7 @@ from llmgate.store.canaries import canary_events, get_canary
 from llmgate.store.db import create_engine_for
 from llmgate.store.keys import list_audit
 from llmgate.store.migrate import upgrade
+from support.migrated import copy_migrated
 
 SECRET = "sk-upstream-very-secret-0123456789"
 
@@ -53,8 +54,10 @@ def config_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def engine(config_path: Path) -> Iterator[Engine]:
-    engine = create_engine_for(f"sqlite:///{config_path.parent / 'store.db'}")
-    upgrade(engine)
+    url = f"sqlite:///{config_path.parent / 'store.db'}"
+    copy_migrated(url)  # migrated once per session (support/migrated.py)
+    engine = create_engine_for(url)
+    upgrade(engine)  # a no-op at head
     yield engine
     engine.dispose()
 

@@ -35,6 +35,7 @@ from llmgate.store.migrate import upgrade
 from llmgate.store.monitors import insert_samples
 from llmgate.store.records import insert_records
 from llmgate.telemetry.alerts import WebhookSink
+from support.migrated import copy_migrated
 from support.postgres import postgres_schema
 from support.webhook import Receiver
 
@@ -58,6 +59,7 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
             if not base:
                 pytest.skip("LLMGATE_TEST_DATABASE_URL is not set")
             url = stack.enter_context(postgres_schema(base))
+        copy_migrated(url)  # a copy of a store migrated once per session; upgrade: a no-op at head
         engine = create_engine_for(url)
         upgrade(engine)
         yield engine

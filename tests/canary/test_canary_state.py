@@ -22,6 +22,7 @@ from llmgate.server.builders import build_router
 from llmgate.store.canaries import CanaryRow
 from llmgate.store.db import create_engine_for
 from llmgate.store.migrate import upgrade
+from support.migrated import copy_migrated
 
 CONFIG: dict[str, Any] = {
     "model_list": [
@@ -41,8 +42,9 @@ CONFIG: dict[str, Any] = {
 
 @pytest.fixture
 def engine(tmp_path: Path) -> Iterator[Engine]:
+    copy_migrated(f"sqlite:///{tmp_path / 'store.db'}")  # migrated once per session (support/migrated.py)
     engine = create_engine_for(f"sqlite:///{tmp_path / 'store.db'}")
-    upgrade(engine)
+    upgrade(engine)  # a no-op at head
     yield engine
     engine.dispose()
 

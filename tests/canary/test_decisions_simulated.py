@@ -4,9 +4,12 @@ Each trial is one canary with ``--steps 10,50,100`` and the default gates, run b
 ``CanaryEvidence`` / ``evaluate_gates`` / ``decide`` with the step logic of the controller (promote
 moves the candidate to the next step's share of the traffic); the traffic and the scenarios are
 ``benchmarks/canary_decisions.py``'s (loaded through ``support.canary_sim``), which measures the
-same with 1,000 trials each and writes the table to ``benchmarks/RESULTS.md``. Here: 1,000 A/A
+same with 1,000 trials each and writes the table to ``benchmarks/RESULTS.md``. Here: 400 A/A
 canaries, 200 trials of each bad candidate (enough to tell 95% power from less; the benchmark runs
-1,000).
+1,000). An A/A trial runs until its last promotion (~150 evaluations of every gate), so it is the
+costly one: 400 of them measure each A/A rate within about 1.2 points (one standard error at the
+closest bound, ~94% past 10% within 20,000 requests against the 90% asserted), and with seed 1 they
+give 0.0% rolled back, 100% past 10%, median 11,400 requests, 93.5% within 20,000, 100% promoted.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_identical_candidates_are_rarely_rolled_back_and_pass_ten_percent_within_20000_requests() -> None:
-    outcomes = SIM.run(SCENARIOS["identical"], 1000, seed=1)
+    outcomes = SIM.run(SCENARIOS["identical"], 400, seed=1)
     summary = SIM.summarise("identical", outcomes)
     assert summary.rolled_back <= 0.05  # the false-rollback budget, alpha = 0.05
     past = [o.past_first_step_at for o in outcomes if o.past_first_step_at is not None]

@@ -30,6 +30,7 @@ from llmgate.monitors.evaluate import GroupReport
 from llmgate.store import monitors as queries
 from llmgate.store.db import create_engine_for
 from llmgate.store.migrate import upgrade
+from support.migrated import copy_migrated
 from support.monitoring import MemorySink
 
 ROUTE = "chat/completions"
@@ -38,8 +39,9 @@ DIM = 16
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Engine]:
+    copy_migrated(f"sqlite:///{tmp_path / 'store.db'}")  # migrated once per session (support/migrated.py)
     engine = create_engine_for(f"sqlite:///{tmp_path / 'store.db'}")
-    upgrade(engine)
+    upgrade(engine)  # a no-op at head
     yield engine
     engine.dispose()
 

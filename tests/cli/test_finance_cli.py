@@ -31,6 +31,7 @@ from llmgate.store.models import table
 from llmgate.store.money import usd
 from llmgate.store.records import insert_records
 from support.keys import add_key, add_team
+from support.migrated import copy_migrated
 
 WHEN = datetime(2026, 11, 10, 12, tzinfo=UTC)
 AS_OF = datetime(2026, 11, 10, 18, tzinfo=UTC)
@@ -68,8 +69,9 @@ ROWS = [
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Engine]:
+    copy_migrated(f"sqlite:///{tmp_path / 'store.db'}")  # migrated once per session (support/migrated.py)
     engine = create_engine_for(f"sqlite:///{tmp_path / 'store.db'}")
-    upgrade(engine)
+    upgrade(engine)  # a no-op at head
     insert_records(engine, ROWS)
     yield engine
     engine.dispose()

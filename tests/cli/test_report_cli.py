@@ -29,6 +29,7 @@ from llmgate.store.db import create_engine_for
 from llmgate.store.migrate import upgrade
 from llmgate.store.models import table
 from llmgate.store.records import insert_records
+from support.migrated import copy_migrated
 
 CREATED = datetime(2026, 9, 1, tzinfo=UTC)
 
@@ -75,8 +76,10 @@ ROWS = [
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Engine]:
-    engine = create_engine_for(f"sqlite:///{tmp_path / 'data' / 'store.db'}")
-    upgrade(engine)
+    url = f"sqlite:///{tmp_path / 'data' / 'store.db'}"
+    copy_migrated(url)  # migrated once per session (support/migrated.py)
+    engine = create_engine_for(url)
+    upgrade(engine)  # a no-op at head
     with engine.begin() as conn:
         for key_id, alias in (("key_a", "search-prod"), ("key_b", "batch")):
             conn.execute(

@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from llmgate.cli.main import app
 from llmgate.store.db import create_engine_for
 from llmgate.store.migrate import upgrade
+from support.migrated import copy_migrated
 from support.ops_seed import CANARIES, SINCE, UNTIL, all_requests, seed
 
 #: the window in New York (UTC-5 in November): the seed's day, as local wall-clock times
@@ -27,8 +28,10 @@ SPAN = ("--since", "2026-11-01T19:00", "--until", "2026-11-02T19:00")
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Engine]:
-    engine = create_engine_for(f"sqlite:///{tmp_path / 'data' / 'store.db'}")
-    upgrade(engine)
+    url = f"sqlite:///{tmp_path / 'data' / 'store.db'}"
+    copy_migrated(url)  # migrated once per session (support/migrated.py)
+    engine = create_engine_for(url)
+    upgrade(engine)  # a no-op at head
     seed(engine)
     yield engine
     engine.dispose()

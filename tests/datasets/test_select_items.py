@@ -26,6 +26,7 @@ from llmgate.store.migrate import upgrade
 from llmgate.store.models import table
 from llmgate.store.records import insert_records
 from llmgate.store.scores import put_score
+from support.migrated import copy_migrated
 from support.postgres import postgres_schema
 
 DAY1 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
@@ -36,8 +37,9 @@ SINCE, UNTIL = DAY1 - timedelta(hours=1), DAY2 + timedelta(days=1)
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     if request.param == "sqlite":
+        copy_migrated(f"sqlite:///{tmp_path / 'data' / 'store.db'}")  # migrated once per session
         made = create_engine_for(f"sqlite:///{tmp_path / 'data' / 'store.db'}")
-        upgrade(made)
+        upgrade(made)  # a no-op at head
         yield made
         made.dispose()
         return
@@ -45,6 +47,7 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     if not base:
         pytest.skip("LLMGATE_TEST_DATABASE_URL is not set")
     with postgres_schema(base) as url:
+        copy_migrated(url)
         made = create_engine_for(url)
         upgrade(made)
         yield made

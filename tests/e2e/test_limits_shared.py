@@ -1,12 +1,16 @@
 """Two gateway processes sharing PostgreSQL and Redis: budgets, rate limits and revocations hold
-across them."""
+across them.
+
+The two processes (and their store and upstream) serve the whole module: each test makes a key of
+its own, and the budgets, rate limits and revocations it checks are per key.
+"""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import openai
 import pytest
@@ -23,15 +27,20 @@ from support.upstream import FakeUpstream
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
 
-@pytest.fixture
-def two_gateways(
-    pg_url: str, redis_url: str, upstream: FakeUpstream, tmp_path: Path
-) -> Iterator[tuple[list[str], str]]:
-    with postgres_schema(pg_url) as url:
-        config = upstream_config(upstream, database_url=url)
-        config["router_settings"] = {"redis_url": redis_url}
-        with serve_replicas(config, tmp_path) as bases:
-            yield bases, url
+@pytest.fixture(scope="module")
+def two_gateways(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[str], str]]:
+    pg_url, redis_url = os.environ.get("LLMGATE_TEST_DATABASE_URL"), os.environ.get("LLMGATE_TEST_REDIS_URL")
+    if not pg_url or not redis_url:
+        pytest.skip("LLMGATE_TEST_DATABASE_URL and LLMGATE_TEST_REDIS_URL are needed")
+    upstream = FakeUpstream().start()
+    try:
+        with postgres_schema(pg_url) as url:
+            config = upstream_config(upstream, database_url=url)
+            config["router_settings"] = {"redis_url": redis_url}
+            with serve_replicas(config, tmp_path_factory.mktemp("limits-shared")) as bases:
+                yield bases, url
+    finally:
+        upstream.stop()
 
 
 def ask(base: str, key: str) -> None:

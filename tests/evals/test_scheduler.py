@@ -30,6 +30,7 @@ from llmgate.store.migrate import upgrade
 from llmgate.telemetry.alerts import LogSink, WebhookSink
 from support.configs import MASTER_KEY
 from support.gateway import RunningGateway
+from support.migrated import copy_migrated
 
 EVERY_SECOND = "* * * * * *"
 
@@ -139,8 +140,9 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 @pytest.fixture
 def engine(tmp_path: Path) -> Iterator[Engine]:
+    copy_migrated(f"sqlite:///{tmp_path / 'store.db'}")  # migrated once per session (support/migrated.py)
     engine = create_engine_for(f"sqlite:///{tmp_path / 'store.db'}")
-    upgrade(engine)
+    upgrade(engine)  # a no-op at head
     yield engine
     engine.dispose()
 

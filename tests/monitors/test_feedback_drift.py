@@ -25,6 +25,7 @@ from llmgate.store.db import create_engine_for
 from llmgate.store.migrate import upgrade
 from llmgate.store.records import insert_records
 from llmgate.store.scores import feedback_rows, put_score
+from support.migrated import copy_migrated
 from support.monitoring import Clock, MemorySink
 from support.shared_data import load_rows
 
@@ -128,8 +129,9 @@ def test_the_settings_turn_the_statistics_on_with_a_score_minimum_in_its_own_uni
 
 @pytest.fixture
 def engine(tmp_path: Path) -> Any:
+    copy_migrated(f"sqlite:///{tmp_path / 'store.db'}")  # migrated once per session (support/migrated.py)
     engine = create_engine_for(f"sqlite:///{tmp_path / 'store.db'}")
-    upgrade(engine)
+    upgrade(engine)  # a no-op at head
     yield engine
     engine.dispose()
 
@@ -192,28 +194,36 @@ def _rated_traffic(engine: Any) -> tuple[list[str], list[str]]:
     return [r["id"] for r in before], [r["id"] for r in after]
 
 
-def _worker(engine: Any, config: MonitorSettings, clock: Clock) -> tuple[Any, MemorySink]:
+@pytest.fixture(scope="module")
+def embedder() -> Any:
+    """One real embedder for the module's workers: loaded once, and both tests embed the same
+    prompts in the same order (the same passes, so the same vectors, cached or not)."""
     pytest.importorskip("sentence_transformers")
     pytest.importorskip("faiss")
-    from llmgate.monitors.worker import MonitorWorker  # needs the monitors extra (torch, faiss)
     from llmgate.quality.embedder import Embedder
+
+    return Embedder(threads=2)
+
+
+def _worker(engine: Any, embedder: Any, config: MonitorSettings, clock: Clock) -> tuple[Any, MemorySink]:
+    from llmgate.monitors.worker import MonitorWorker  # needs the monitors extra (torch, faiss)
 
     sink = MemorySink()
     worker = MonitorWorker(
         config,
         engine=engine,
         sinks=[sink],
-        embedder=Embedder(threads=2),
+        embedder=embedder,
         clock=clock,
         start=T0 - timedelta(hours=1),
     )
     return worker, sink
 
 
-def test_the_feedback_drift_alert_fires_when_thumbs_down_jumps(engine: Any) -> None:
+def test_the_feedback_drift_alert_fires_when_thumbs_down_jumps(engine: Any, embedder: Any) -> None:
     _rated_traffic(engine)
     clock = Clock(T0 + timedelta(hours=1))
-    worker, sink = _worker(engine, _settings(feedback_rate=0.1, feedback_score=0.2), clock)
+    worker, sink = _worker(engine, embedder, _settings(feedback_rate=0.1, feedback_score=0.2), clock)
     result = worker.run_once()
 
     assert [a.kind for a in result.alerts] == ["drift.output"]
@@ -235,11 +245,11 @@ def test_the_feedback_drift_alert_fires_when_thumbs_down_jumps(engine: Any) -> N
 
 
 def test_with_the_thresholds_unset_no_feedback_is_read_or_computed(
-    engine: Any, monkeypatch: pytest.MonkeyPatch
+    engine: Any, embedder: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _rated_traffic(engine)
     clock = Clock(T0 + timedelta(hours=1))
-    worker, sink = _worker(engine, _settings(), clock)
+    worker, sink = _worker(engine, embedder, _settings(), clock)
 
     def no_reads(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("feedback read with its thresholds unset")

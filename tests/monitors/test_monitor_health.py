@@ -33,6 +33,7 @@ from llmgate.store.migrate import upgrade
 from llmgate.store.models import table
 from llmgate.store.records import insert_records
 from llmgate.telemetry.alerts import Alert
+from support.migrated import copy_migrated
 from support.monitoring import Clock, MemorySink
 from support.shared_data import load_rows
 from support.upstream import FakeUpstream
@@ -67,8 +68,9 @@ def store_path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def engine(store_path: Path) -> Iterator[Engine]:
+    copy_migrated(f"sqlite:///{store_path}")  # migrated once per session (support/migrated.py)
     engine = create_engine_for(f"sqlite:///{store_path}")
-    upgrade(engine)
+    upgrade(engine)  # a no-op at head
     yield engine
     engine.dispose()
 

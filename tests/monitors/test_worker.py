@@ -28,6 +28,7 @@ from llmgate.store.alerts import list_alerts
 from llmgate.store.db import create_engine_for
 from llmgate.store.migrate import upgrade
 from llmgate.store.records import insert_records
+from support.migrated import copy_migrated
 from support.monitoring import Clock, MemorySink
 from support.shared_data import load_rows
 
@@ -49,8 +50,9 @@ def embedder() -> Embedder:
 
 @pytest.fixture
 def engine(tmp_path: Path) -> Any:
+    copy_migrated(f"sqlite:///{tmp_path / 'store.db'}")  # migrated once per session (support/migrated.py)
     engine = create_engine_for(f"sqlite:///{tmp_path / 'store.db'}")
-    upgrade(engine)
+    upgrade(engine)  # a no-op at head
     yield engine
     engine.dispose()
 

@@ -24,6 +24,7 @@ from llmgate.reports.ops_formats import share_text, tables, to_csv
 from llmgate.store.db import create_engine_for
 from llmgate.store.migrate import upgrade
 from llmgate.store.records import insert_records
+from support.migrated import copy_migrated
 from support.ops_seed import ALERTS, CANARIES, SINCE, UNTIL, all_requests, at, seed
 from support.postgres import postgres_schema
 
@@ -31,6 +32,7 @@ from support.postgres import postgres_schema
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     if request.param == "sqlite":
+        copy_migrated(f"sqlite:///{tmp_path / 'store.db'}")  # migrated once per session; upgrade: a no-op
         engine = create_engine_for(f"sqlite:///{tmp_path / 'store.db'}")
         upgrade(engine)
         yield engine
@@ -40,6 +42,7 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     if not base:
         pytest.skip("LLMGATE_TEST_DATABASE_URL is not set")
     with postgres_schema(base) as url:
+        copy_migrated(url)
         engine = create_engine_for(url)
         upgrade(engine)
         yield engine

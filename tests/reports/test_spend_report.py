@@ -40,6 +40,7 @@ from llmgate.store.db import create_engine_for
 from llmgate.store.migrate import upgrade
 from llmgate.store.models import table
 from llmgate.store.records import insert_records
+from support.migrated import copy_migrated
 from support.postgres import postgres_schema
 
 ZONES = ["America/New_York", "Asia/Kolkata"]
@@ -58,6 +59,7 @@ COMBINED = [
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'store.db'}"
+        copy_migrated(url)  # a copy of a store migrated once per session; upgrade: a no-op at head
         engine = create_engine_for(url)
         upgrade(engine)
         yield engine
@@ -67,6 +69,7 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     if not base:
         pytest.skip("LLMGATE_TEST_DATABASE_URL is not set")
     with postgres_schema(base) as url:
+        copy_migrated(url)
         engine = create_engine_for(url)
         upgrade(engine)
         yield engine

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 
 from llmgate.store.db import create_engine_for
 from llmgate.store.migrate import upgrade
+from support.migrated import copy_migrated
 from support.postgres import postgres_schema
 
 
@@ -35,6 +36,11 @@ def empty_engine(store_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def engine(empty_engine: Engine) -> Engine:
-    upgrade(empty_engine)
-    return empty_engine
+def engine(store_url: str) -> Iterator[Engine]:
+    """A store at the newest migration: a copy of one migrated once per session
+    (``support/migrated.py``), checked by ``upgrade`` (a no-op at head)."""
+    copy_migrated(store_url)
+    engine = create_engine_for(store_url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()

@@ -27,6 +27,7 @@ from llmgate.telemetry.alerts import (
     raise_alert_sync,
     sinks_from_config,
 )
+from support.migrated import copy_migrated
 
 
 class Receiver:
@@ -70,8 +71,9 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 @pytest.fixture
 def engine(tmp_path: Path) -> Iterator[Engine]:
+    copy_migrated(f"sqlite:///{tmp_path / 'store.db'}")  # migrated once per session (support/migrated.py)
     engine = create_engine_for(f"sqlite:///{tmp_path / 'store.db'}")
-    upgrade(engine)
+    upgrade(engine)  # a no-op at head
     yield engine
     engine.dispose()
 
