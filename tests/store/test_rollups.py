@@ -302,3 +302,24 @@ def test_the_traffic_level_is_the_hour_level_by_outcome(engine: Engine) -> None:
     expected = traffic_from_hours(engine)
     assert expected and traffic_rows(engine) == expected
     assert sum(r[2] for r in expected) == 1_500
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_sqlite_rows_not_in_one_rowid_range_are_summed_by_their_ids(engine: Engine) -> None:
+    """SQLite sums a batch by its range of rowids when the batch took the last ones; once the
+    largest rowid is taken it picks them at random, and the batch is found by its ids instead."""
+    rows = generated(600, seed=23)
+    store(engine, rows[:1])
+    with engine.begin() as conn:  # the largest rowid taken: new rows get random ones from here on
+        conn.exec_driver_sql("UPDATE requests SET rowid = 9223372036854775807")
+    store(engine, rows[1:], batch=300)
+    with engine.connect() as conn:
+        rowids = sorted(conn.exec_driver_sql("SELECT rowid FROM requests").scalars())
+    assert rowids[-1] - rowids[0] > 10 * len(rows)  # not one range
+    expected_cost = sum((r["cost_usd"] or Decimal(0) for r in rows), Decimal(0))
+    assert rollup_totals(engine, ROLLUP_HOURS) == (600, expected_cost)
+    assert traffic_rows(engine) == traffic_from_hours(engine)
+    since = START - timedelta(days=1)
+    assert ordered(spend_sums(engine, ["key", "date"], since, None, "UTC")) == ordered(
+        raw_spend_sums(engine, ["key", "date"], since, None, "UTC")
+    )

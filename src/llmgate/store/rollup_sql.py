@@ -66,20 +66,41 @@ def upsert_ids(
     ``span``, both ends included) to the hour level, to ``rollup_traffic`` (``traffic``: a store
     migrated to 0018) and, from ``day_from`` on, to the day level of ``day_zone``."""
     dialect = conn.dialect
+    by = "ids"
     params = _params(dialect.name, ids=ids)
+    if dialect.name == "sqlite":
+        by, params = _sqlite_rows(conn, ids, params)
     if dialect.name == "postgresql":  # the span prunes the months (store/partitions.py) to look in
         params.update(first=span[0], last=span[1])
         # psycopg prepares a statement run five times; a generic plan cannot see the batch's span
         # or size, and over monthly partitions PostgreSQL then scans every month for the ids
         # (measured: 0.8 s a batch of 5,000 became 19 s); plan it for the batch at hand
         conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
-    conn.exec_driver_sql(_sql(dialect, "ids", None), params)
+    conn.exec_driver_sql(_sql(dialect, by, None), params)
     if traffic:
-        conn.exec_driver_sql(_sql(dialect, "ids", None, True), params)
+        conn.exec_driver_sql(_sql(dialect, by, None, True), params)
     if day_zone is not None and day_from is not None:
-        segments = _segments(conn, "ids", day_zone, params) if dialect.name == "sqlite" else None
+        segments = None
+        if dialect.name == "sqlite":  # the zone's offsets over the batch's span (a superset will do)
+            segments = tuple(offset_segments(day_zone, span[0], span[1] + timedelta(microseconds=1)))
         day_params = {**params, **_params(dialect.name, day_from=day_from)}
-        conn.exec_driver_sql(_sql(dialect, "ids", (day_zone, segments)), day_params)
+        conn.exec_driver_sql(_sql(dialect, by, (day_zone, segments)), day_params)
+
+
+def _sqlite_rows(conn: Connection, ids: list[str], params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """SQLite: the rows just stored by their rowids when they are the last ``len(ids)`` inserted
+    (one writer at a time, each new row taking the next rowid: a range of the table itself, where
+    the list is a lookup per id through the primary key's index); else by the list."""
+    last = conn.exec_driver_sql("SELECT last_insert_rowid()").scalar()
+    if not last:
+        return "ids", params
+    first = int(last) - len(ids) + 1
+    found = conn.exec_driver_sql(
+        "SELECT count(*) FROM requests WHERE rowid BETWEEN ? AND ?", (first, int(last))
+    ).scalar()
+    return (
+        ("rowids", {"first_rowid": first, "last_rowid": int(last)}) if found == len(ids) else ("ids", params)
+    )
 
 
 def upsert_since(
@@ -130,6 +151,9 @@ def _source(dialect: str, by: str) -> sa.ColumnElement[bool]:
     if by == "since":
         since, until = _placeholder(dialect, "since"), _placeholder(dialect, "until")
         return sa.and_(requests.c.created_at >= since, requests.c.created_at < until)
+    if by == "rowids":  # SQLite: the batch's range of rowids (_sqlite_rows)
+        rowid: sa.ColumnElement[int] = sa.literal_column("requests.rowid")
+        return rowid.between(_placeholder(dialect, "first_rowid"), _placeholder(dialect, "last_rowid"))
     if dialect == "postgresql":
         within = requests.c.created_at.between(_placeholder(dialect, "first"), _placeholder(dialect, "last"))
         return sa.and_(requests.c.id == sa.any_(_placeholder(dialect, "ids")), within)
