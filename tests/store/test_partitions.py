@@ -21,7 +21,7 @@ from llmgate.store.db import create_engine_for
 from llmgate.store.migrate import alembic_config, upgrade
 from llmgate.store.partitions import MONTHS_AHEAD, drop_before, is_partitioned, month_of, month_partitions
 from llmgate.store.prune import prune
-from llmgate.store.records import count_records, get_record, insert_records
+from llmgate.store.records import InvalidRecord, count_records, get_record, insert_records
 from llmgate.store.rollup_reads import spend_sums
 
 pytestmark = [pytest.mark.postgres, pytest.mark.parametrize("store_url", ["postgres"], indirect=True)]
@@ -185,3 +185,13 @@ def test_0017_moves_existing_rows_into_months_and_back(empty_engine: Engine) -> 
         "ix_requests_status",
         "ix_requests_created_at_model",
     } <= indexes
+
+
+def test_a_record_without_a_time_is_refused_as_invalid(engine: Engine) -> None:
+    """The months are looked up before the insert; a row without ``created_at`` is still the
+    insert's to refuse, as an invalid record (the writer sets it aside), not a crash."""
+    bad = rows(datetime(2026, 5, 1, tzinfo=UTC), 1, timedelta(hours=1))
+    bad[0]["created_at"] = None
+    with pytest.raises(InvalidRecord):
+        insert_records(engine, bad)
+    assert count_records(engine) == 0

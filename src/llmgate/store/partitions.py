@@ -151,7 +151,8 @@ def ensure_months(engine: Engine, moments: Iterable[datetime], table: str = "req
     known = _known(engine, table)
     if known is None:
         return
-    wanted = {month_of(at) for at in moments} - known
+    # a value that is no datetime is the insert's to refuse (InvalidRecord), not this lookup's
+    wanted = {month_of(at) for at in moments if isinstance(at, datetime)} - known
     if wanted:
         _create(engine, table, wanted)
 
