@@ -30,9 +30,14 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 from llmgate.store.money import MONEY_QUANTUM as _MONEY_QUANTUM
 from llmgate.store.money import MONEY_SCALE as MONEY_SCALE
 
-__all__ = ["MONEY_SCALE", "Money", "UTCDateTime", "col", "metadata", "money_value", "serial_id"]
+__all__ = ["MONEY_SCALE", "Money", "UTCDateTime", "as_utc", "col", "metadata", "money_value", "serial_id"]
 
 _MONEY_SQLITE_LIMIT = 2**63 - 1
+
+
+def as_utc(moment: datetime) -> datetime:
+    """``moment`` in UTC; a naive one is taken as UTC already (as the store keeps it on SQLite)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -46,16 +51,14 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if not isinstance(value, datetime):
             raise TypeError(f"expected a datetime, got {type(value).__name__}")
-        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        value = as_utc(value)
         if dialect.name == "sqlite":
             # SQLite keeps no offset: store the UTC wall time, read it back as UTC.
             return value.replace(tzinfo=None)
         return value
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return None if value is None else as_utc(value)
 
 
 class Money(TypeDecorator[Decimal]):

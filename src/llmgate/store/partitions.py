@@ -26,6 +26,8 @@ from weakref import WeakKeyDictionary
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
+from llmgate.store.columns import as_utc
+
 __all__ = [
     "MONTHS_AHEAD",
     "PARTITIONED",
@@ -34,10 +36,12 @@ __all__ = [
     "drop_before",
     "ensure_ahead",
     "ensure_months",
+    "forget",
     "is_partitioned",
     "missing_partition",
     "month_of",
     "month_partitions",
+    "months_ahead",
     "months_between",
     "not_a_partition",
 ]
@@ -63,7 +67,7 @@ class Dropped:
 
 
 def month_of(at: datetime) -> Month:
-    at = at.astimezone(UTC) if at.tzinfo is not None else at
+    at = as_utc(at)
     return at.year, at.month
 
 
@@ -74,6 +78,13 @@ def _start(month: Month) -> datetime:
 def _next(month: Month) -> Month:
     year, number = month
     return (year + 1, 1) if number == 12 else (year, number + 1)
+
+
+def months_ahead(month: Month) -> Month:
+    """The last month created ahead of ``month``: ``MONTHS_AHEAD`` months later."""
+    for _ in range(MONTHS_AHEAD):
+        month = _next(month)
+    return month
 
 
 def months_between(first: Month, last: Month) -> list[Month]:
@@ -164,10 +175,7 @@ def ensure_ahead(engine: Engine, now: datetime | None = None, table: str = "requ
         return
     forget(engine)
     month = month_of(now or datetime.now(UTC))
-    ahead = [month]
-    for _ in range(MONTHS_AHEAD):
-        ahead.append(_next(ahead[-1]))
-    ensure_months(engine, (_start(m) for m in ahead), table)
+    ensure_months(engine, (_start(m) for m in months_between(month, months_ahead(month))), table)
 
 
 def forget(engine: Engine) -> None:

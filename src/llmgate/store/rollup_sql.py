@@ -32,6 +32,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect
 
+from llmgate.store.columns import as_utc
 from llmgate.store.models import requests_table
 from llmgate.store.rollup_tables import (
     DAY_DIMENSIONS,
@@ -66,10 +67,9 @@ def upsert_ids(
     ``span``, both ends included) to the hour level, to ``rollup_traffic`` (``traffic``: a store
     migrated to 0018) and, from ``day_from`` on, to the day level of ``day_zone``."""
     dialect = conn.dialect
-    by = "ids"
-    params = _params(dialect.name, ids=ids)
-    if dialect.name == "sqlite":
-        by, params = _sqlite_rows(conn, ids, params)
+    by, params = (
+        _sqlite_rows(conn, ids) if dialect.name == "sqlite" else ("ids", _params(dialect.name, ids=ids))
+    )
     if dialect.name == "postgresql":  # the span prunes the months (store/partitions.py) to look in
         params.update(first=span[0], last=span[1])
         # psycopg prepares a statement run five times; a generic plan cannot see the batch's span
@@ -87,20 +87,16 @@ def upsert_ids(
         conn.exec_driver_sql(_sql(dialect, by, (day_zone, segments)), day_params)
 
 
-def _sqlite_rows(conn: Connection, ids: list[str], params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+def _sqlite_rows(conn: Connection, ids: list[str]) -> tuple[str, dict[str, Any]]:
     """SQLite: the rows just stored by their rowids when they are the last ``len(ids)`` inserted
     (one writer at a time, each new row taking the next rowid: a range of the table itself, where
     the list is a lookup per id through the primary key's index); else by the list."""
-    last = conn.exec_driver_sql("SELECT last_insert_rowid()").scalar()
-    if not last:
-        return "ids", params
-    first = int(last) - len(ids) + 1
-    found = conn.exec_driver_sql(
-        "SELECT count(*) FROM requests WHERE rowid BETWEEN ? AND ?", (first, int(last))
-    ).scalar()
-    return (
-        ("rowids", {"first_rowid": first, "last_rowid": int(last)}) if found == len(ids) else ("ids", params)
-    )
+    last = int(conn.exec_driver_sql("SELECT last_insert_rowid()").scalar() or 0)
+    first = last - len(ids) + 1
+    found = conn.exec_driver_sql("SELECT count(*) FROM requests WHERE rowid BETWEEN ? AND ?", (first, last))
+    if last and found.scalar() == len(ids):
+        return "rowids", {"first_rowid": first, "last_rowid": last}
+    return "ids", _params("sqlite", ids=ids)
 
 
 def upsert_since(
@@ -123,8 +119,7 @@ def upsert_since(
     ).one()
     if not counted:
         return 0
-    end = last.replace(tzinfo=UTC) if last.tzinfo is None else last
-    start = since
+    end, start = as_utc(last), since
     while start <= end:
         until = start + REBUILD_WINDOW
         window = _params(dialect.name, since=start, until=until)

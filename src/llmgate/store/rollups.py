@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from llmgate.store.columns import as_utc
 from llmgate.store.models import requests_table
 from llmgate.store.rollup_sql import upsert_ids, upsert_since
 from llmgate.store.rollup_tables import (
@@ -83,7 +84,7 @@ def add_to_rollups(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         tables, level = _cached_state(conn)
         if tables.rollups:
             zone, day_from = (level.time_zone, level.covered_from) if level is not None else (None, None)
-            moments = [_utc(row["created_at"]) for row in rows]
+            moments = [as_utc(row["created_at"]) for row in rows]
             span = (min(moments), max(moments))
             upsert_ids(conn, [row["id"] for row in rows], span, zone, day_from, traffic=tables.traffic)
 
@@ -189,7 +190,3 @@ def _cached_state(conn: Connection) -> tuple[_Tables, DayLevel | None]:
 def _set_coverage(conn: Connection, level: str, tz: str | None, covered_from: datetime) -> None:
     conn.execute(sa.delete(ROLLUP_COVERAGE).where(ROLLUP_COVERAGE.c.level == level))
     conn.execute(sa.insert(ROLLUP_COVERAGE).values(level=level, time_zone=tz, covered_from=covered_from))
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment

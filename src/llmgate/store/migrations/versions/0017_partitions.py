@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from alembic import op
 from sqlalchemy.engine import Connection
 
-from llmgate.store.partitions import MONTHS_AHEAD, create_months, is_partitioned, month_of, months_between
+from llmgate.store.partitions import create_months, is_partitioned, month_of, months_ahead, months_between
 
 revision: str = "0017"
 down_revision: str | None = "0016"
@@ -54,9 +54,7 @@ def upgrade() -> None:
     oldest, newest = bind.exec_driver_sql(f"SELECT min(created_at), max(created_at) FROM {_OLD}").one()
     now = month_of(datetime.now(UTC))
     first = month_of(oldest) if oldest is not None else now
-    last = max(month_of(newest) if newest is not None else now, now)
-    for _ in range(MONTHS_AHEAD):
-        last = (last[0] + 1, 1) if last[1] == 12 else (last[0], last[1] + 1)
+    last = months_ahead(max(month_of(newest) if newest is not None else now, now))
     create_months(bind, "requests", months_between(min(first, now), last))
     _move_rows(bind, primary, "(id, created_at)", indexes)
 
