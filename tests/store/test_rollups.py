@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 
 from llmgate.store.records import insert_records
 from llmgate.store.rollup_reads import period_spend, plan_reads, spend_sums
-from llmgate.store.rollup_sql import REBUILD_WINDOW
+from llmgate.store.rollup_sql import REBUILD_WINDOW, _sql
 from llmgate.store.rollup_tables import HOUR_SUMS, LATENCY_BUCKETS, ROLLUP_DAYS, ROLLUP_HOURS, ROLLUP_TRAFFIC
 from llmgate.store.rollups import read_coverage, rebuild_rollups, use_day_zone
 from llmgate.store.spend import SpendSums, raw_period_spend, raw_spend_sums
@@ -322,4 +322,29 @@ def test_sqlite_rows_not_in_one_rowid_range_are_summed_by_their_ids(engine: Engi
     since = START - timedelta(days=1)
     assert ordered(spend_sums(engine, ["key", "date"], since, None, "UTC")) == ordered(
         raw_spend_sums(engine, ["key", "date"], since, None, "UTC")
+    )
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_batches_between_two_offset_changes_share_one_day_statement(engine: Engine) -> None:
+    """SQLite's day statement holds the zone's offsets over a batch's span: batches whose spans
+    see the same offsets run the statement compiled for the first (each batch's own first moment
+    once made every batch compile it again), and their days stay right across the change."""
+    use_day_zone(engine, "America/New_York")
+    after_change = START + timedelta(days=4)  # 2026-03-09, daylight time from here on
+    store(engine, generated(50, seed=31, start=after_change, span=timedelta(hours=1)))
+    compiled = _sql.cache_info().misses
+    for hour in range(1, 6):  # five more batches, each a different span of the same offset
+        store(
+            engine,
+            generated(
+                50, seed=31 + hour, start=after_change + timedelta(hours=hour), span=timedelta(hours=1)
+            ),
+        )
+    assert _sql.cache_info().misses == compiled
+    store(engine, generated(200, seed=41))  # a batch across the change: new offsets, new statement
+    assert _sql.cache_info().misses > compiled
+    since = START - timedelta(days=1)
+    assert ordered(spend_sums(engine, ["key", "date"], since, None, "America/New_York")) == ordered(
+        raw_spend_sums(engine, ["key", "date"], since, None, "America/New_York")
     )
