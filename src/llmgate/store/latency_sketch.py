@@ -2,7 +2,7 @@
 ``rollup_hours``), which merges by addition, read back as percentiles within a bucket's width.
 
 Bucket ``k`` holds ``LATENCY_BOUNDS_MS[k-1] <= latency < LATENCY_BOUNDS_MS[k]`` (bucket 0: under
-1 ms; the last: 131 s or more), as PostgreSQL's ``width_bucket`` counts; ``store/rollup_sql.py``
+1 ms; the last: 131 s or more), as PostgreSQL's ``width_bucket`` counts; ``store/rollup_statements.py``
 buckets in SQL by the same rule, ``latency_bucket`` in Python.
 """
 

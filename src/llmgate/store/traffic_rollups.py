@@ -10,7 +10,7 @@ raw rows' exact sums either way (the rollups are kept in the rows' own transacti
 
 Latency p50/p95 of a bucket that holds any rollup hour, and of the whole range then, come from the
 latency histogram of its successful requests: the hours' ``lat_*`` sums plus the raw rows'
-latencies counted into the same buckets in SQL (by ``store/rollup_sql.py``'s rule), read back by
+latencies counted into the same buckets in SQL (by ``store/rollup_statements.py``'s rule), read back by
 ``latency_sketch.histogram_percentile`` (within one bucket, a factor of sqrt(2), of the exact
 value). Buckets of raw rows alone keep the exact percentiles. A series that does not fit is read
 from the raw rows alone (``raw_plan``).
@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from llmgate.store.latency_sketch import histogram_percentile
-from llmgate.store.rollup_sql import latency_bucket_sql
+from llmgate.store.rollup_statements import latency_bucket_sql
 from llmgate.store.rollup_tables import LATENCY_BUCKETS, ROLLUP_TRAFFIC
 from llmgate.store.rollups import ceil_hour, floor_hour, read_coverage
 from llmgate.store.spend import offset_segments
@@ -159,7 +159,7 @@ def raw_histograms(
     index: sa.ColumnElement[Any],
 ) -> dict[int, list[int]]:
     """Latency histograms (as ``lat_*``) per bucket of the raw rows in ``where``, counted in SQL
-    by ``store/rollup_sql.py``'s rule (``latency_sketch.latency_bucket`` in Python)."""
+    by ``store/rollup_statements.py``'s rule (``latency_sketch.latency_bucket`` in Python)."""
     rows = (
         sa.select(index.label("bucket"), latency_bucket_sql(conn.dialect.name, latency).label("lat"))
         .where(where)
