@@ -52,17 +52,8 @@ from llmgate.store.spend import local_date, outcome_index
 Day = tuple[str, tuple[tuple[datetime, int], ...] | None]
 _SEPARATOR = "\x1f"  # between a grain's values
 _NULL = "\x1e"  # a NULL value in a grain
-_MEASURES = (  # summed as they are (the first six), or counted (see _level)
-    "prompt_tokens",
-    "completion_tokens",
-    "cached_tokens",
-    "reasoning_tokens",
-    "cost_usd",
-    "saved_usd",
-    "cache_hit",
-    "latency_ms",
-    "ttft_ms",
-)
+#: the request columns summed: six as they are (each named as its sum), then those counted (see _level)
+_MEASURES = (*SUMS[1:7], "cache_hit", "latency_ms", "ttft_ms")
 
 
 #: each level's table and dimensions
