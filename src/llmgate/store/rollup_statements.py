@@ -137,24 +137,27 @@ def _rows(
     dialect: str, by: str, day: Day | None, dims: tuple[str, ...], *, hour: bool, moment: bool = False
 ) -> sa.Select[Any]:
     """The rows to sum, one line each: their ``hour`` (and its latency ``bucket``), their ``day``
-    in ``day``'s zone, the dimensions ``dims``, the measures, and (``moment``) ``created_at``."""
+    in ``day``'s zone, the dimensions ``dims``, the measures, and (``moment``) ``created_at``.
+    SQLite also gets each row's ``grain`` here, for an hour or day level to group by."""
     requests = requests_table()
+    values: dict[str, sa.ColumnElement[Any]] = {}
+    for name in dims:
+        if name == "outcome":
+            values[name] = outcome_index(requests.c.status, requests.c.status_code, requests.c.provider)
+        elif name == "status_class":
+            values[name] = requests.c.status_code // 100
+        else:
+            values[name] = requests.c[name]
     line: list[sa.ColumnElement[Any]] = []
     if hour:
         line.append(_period(dialect, None).label("hour"))
     if day is not None:
         line.append(_period(dialect, day).label("day"))
-    for name in dims:
-        if name == "outcome":
-            line.append(
-                outcome_index(requests.c.status, requests.c.status_code, requests.c.provider).label(name)
-            )
-        elif name == "status_class":
-            line.append((requests.c.status_code // 100).label(name))
-        else:
-            line.append(requests.c[name].label(name))
+    line += [value.label(name) for name, value in values.items()]
     if hour:
         line.append(latency_bucket_sql(dialect).label("bucket"))
+    if dialect == "sqlite" and dims != TRAFFIC_DIMENSIONS:
+        line.append(_grain(dialect, list(values.values())).label("grain"))
     line += [requests.c[name] for name in _MEASURES]
     if moment:
         line.append(requests.c.created_at)
@@ -166,12 +169,7 @@ def _level(
 ) -> sa.Insert:
     """``INSERT INTO <level> SELECT <groups and sums> FROM rows ... ON CONFLICT``; ``since``: only
     the rows from ``:day_from`` on."""
-    if level == "day":
-        table, dims = ROLLUP_DAYS, DAY_DIMENSIONS
-    else:
-        table, dims = (
-            (ROLLUP_TRAFFIC, TRAFFIC_DIMENSIONS) if level == "traffic" else (ROLLUP_HOURS, HOUR_DIMENSIONS)
-        )
+    table, dims = _LEVELS[level]
     zero = sa.literal(0)
     sums: dict[str, sa.ColumnElement[Any]] = {
         "requests": sa.func.count(),
@@ -191,15 +189,20 @@ def _level(
     names = ["hour"]
     if day is not None:
         head, names = [sa.literal(day[0], sa.String), period], ["time_zone", "day"]
-    grain = (
-        [] if level == "traffic" else [_grain(dialect, [rows.c[name] for name in dims])]
-    )  # traffic: by outcome
+    grain: list[sa.ColumnElement[Any]] = []  # traffic: by hour and outcome
+    groups: list[sa.ColumnElement[Any]] = [period, *(rows.c[name] for name in dims)]
+    if level != "traffic" and dialect == "sqlite":
+        # by the rows' grain (one text, in the order of the key), its values taken from any row of
+        # the group: SQLite sorted the rows by ten columns, then the groups again by the key
+        grain, groups = [rows.c.grain], [period, rows.c.grain]
+    elif level != "traffic":
+        grain = [_grain(dialect, [rows.c[name] for name in dims])]
     query = sa.select(
         *head,
         *grain,
         *(rows.c[name] for name in dims),
         *(sums[name] for name in names_of_sums),
-    ).group_by(period, *(rows.c[name] for name in dims))
+    ).group_by(*groups)
     if since:
         query = query.where(rows.c.created_at >= placeholder(dialect, "day_from"))
     # in key order: two writers updating the same groups lock them in one order (no deadlock)
