@@ -19,8 +19,8 @@ scoring does not oversubscribe a small machine.
 Precision: by default (``precision="float32"``) the model computes in float32, and a text's
 vector does not depend on the texts batched with it (to about 1e-6); with ``batch_invariant=True``
 (``default_embedder``, the evals' one) not at all (``forward_passes.py``: one exact length per pass,
-no padding, and MKL's strict reproducibility, ``MKL_CBWR``, set on loading unless set already):
-scores do not depend on what was scored with them. ``precision="bfloat16"`` runs under bfloat16
+no padding; ``exact_products.py``: each text's matrix products on their own): scores do not
+depend on what was scored with them. ``precision="bfloat16"`` runs under bfloat16
 autocast, and ``"auto"`` does so on a CPU that computes bfloat16 natively (AVX512-BF16 or AMX),
 else float32. The weights and the returned vectors stay float32; bfloat16 matrix products are 3
 to 4 times faster on such a CPU (``benchmarks/embedder_throughput.py``: about 2.5 times the
@@ -78,6 +78,7 @@ from llmgate.quality.embedding import (
     check_sizes,
     prepare,
 )
+from llmgate.quality.exact_products import per_text
 from llmgate.quality.forward_passes import exact_passes, padded_passes
 from llmgate.quality.http_embedder import HttpEmbedder
 
@@ -212,8 +213,7 @@ class Embedder:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        # MKL's strict reproducibility: a product's rows do not depend on its shape (batch_invariant)
-        os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
+        os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")  # MKL's strict reproducibility, whatever the threads
         try:
             # torch, sentence-transformers (the quality extra, optional, heavy): only when the model loads
             import torch
@@ -284,13 +284,12 @@ class Embedder:
         import numpy as np
         import torch
 
-        device_type = "cuda" if self.device.startswith("cuda") else "cpu"
-        autocast = (
-            torch.autocast(device_type, dtype=torch.bfloat16) if self._bfloat16 else contextlib.nullcontext()
-        )
+        device = "cuda" if self.device.startswith("cuda") else "cpu"
+        bf16 = torch.autocast(device, dtype=torch.bfloat16) if self._bfloat16 else contextlib.nullcontext()
+        exact = per_text(self._model, torch) if self.batch_invariant else contextlib.nullcontext()
         parts: list[Any] = []
         order: list[int] = []
-        with torch.inference_mode(), autocast:
+        with torch.inference_mode(), bf16, exact:
             for batch in self._batches(texts):
                 parts.append(
                     self._model.encode(

@@ -5,11 +5,12 @@
   vector then depends, by about 1e-7, on the texts it is batched with: the padding changes the
   attention's and the pooling's sums, and matrix products of other shapes sum in another order.
 - ``exact_passes`` (``Embedder(batch_invariant=True)``): each pass holds texts of one exact
-  length in word pieces, so nothing is padded. With MKL's strict reproducibility on
-  (``MKL_CBWR=AUTO,STRICT``, which the embedder sets before torch computes anything) a row of a
-  matrix product does not depend on how many rows there are, nor on the thread count, so a
-  text's vector is the same to the last bit whatever it is batched with (measured on CPU torch
-  2.13, float32, 1, 2 and 4 threads, every length of the HaluEval QA texts; checked by
+  length in word pieces, so nothing is padded. With each text's matrix products computed on their
+  own (``exact_products.py``) and MKL's strict reproducibility on (``MKL_CBWR=AUTO,STRICT``, which
+  the embedder sets before torch computes anything), a text's vector is the same to the last bit
+  whatever it is batched with, and whatever the thread count (measured on CPU torch 2.13, float32:
+  the machine it was first measured on, at 1, 2 and 4 threads, where one product for the whole
+  pass was exact too, and an AVX2 AMD EPYC at 2 threads, where it was not; checked by
   ``tests/quality/test_embedder.py``). Texts of many lengths make many small passes.
 """
 
