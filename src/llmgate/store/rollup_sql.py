@@ -20,8 +20,7 @@ from sqlalchemy.engine import Connection, Dialect
 
 from llmgate.store.columns import as_utc
 from llmgate.store.models import requests_table
-from llmgate.store.rollup_statements import Day, source, statement
-from llmgate.store.rollup_statements import together as together_statement
+from llmgate.store.rollup_statements import Day, all_levels, source, statement
 from llmgate.store.spend import offset_segments
 
 #: a rebuild sums this much time of raw rows per statement
@@ -55,7 +54,7 @@ def upsert_ids(
     if day_zone is not None and day_from is not None:
         segments = None
         if dialect.name == "sqlite":  # the zone's offsets over the batch's span (a superset will do)
-            segments = _offsets(offset_segments(day_zone, span[0], span[1] + timedelta(microseconds=1)))
+            segments = _offsets(day_zone, *span)
         day = (day_zone, segments)
         params.update(_params(dialect.name, day_from=day_from))
     if dialect.name == "postgresql":  # every level in one statement, over one reading of the rows
@@ -130,24 +129,25 @@ def _segments(
     if first is None:
         return None
     first, last = (datetime.fromisoformat(str(v)).replace(tzinfo=UTC) for v in (first, last))
-    return _offsets(offset_segments(zone, first, last + timedelta(microseconds=1)))
+    return _offsets(zone, first, last)
 
 
-def _offsets(segments: list[tuple[datetime, int]]) -> tuple[tuple[datetime, int], ...]:
-    """``segments`` as the statement's cache key: the SQL reads only the offsets and the moments
-    they change, not where the first begins (each batch's own first moment made every batch's
-    day statement a cache miss, compiled again: two fifths of SQLite's upkeep, py-spy)."""
-    (_, first), *changes = segments
-    return ((_ANY_START, first), *changes)
+def _offsets(zone: str, first: datetime, last: datetime) -> tuple[tuple[datetime, int], ...]:
+    """The zone's offsets from ``first`` to ``last`` (both included), as the day statement's cache
+    key: the SQL reads only the offsets and the moments they change, not where the first begins
+    (each batch's own first moment made every batch's day statement a cache miss, compiled again:
+    two fifths of SQLite's upkeep, py-spy)."""
+    (_, offset), *changes = offset_segments(zone, first, last + timedelta(microseconds=1))
+    return ((_ANY_START, offset), *changes)
 
 
 @lru_cache(maxsize=64)
 def _sql(dialect: Dialect, by: str, day: Day | None, traffic: bool = False, *, together: bool = False) -> str:
-    """``statement`` (``together``: ``rollup_statements.together``) as SQL text, its constants
+    """``statement`` (``together``: ``all_levels``) as SQL text, its constants
     inlined: only the rows' bounds (``ids`` and, on PostgreSQL, their span ``first``/``last``; or
     ``since``/``until``) and ``day_from`` are parameters (bound as ``_params`` writes them), so a
     batch binds a few values, not 140."""
-    built = (together_statement if together else statement)(dialect.name, by, day, traffic)
+    built = (all_levels if together else statement)(dialect.name, by, day, traffic)
     sql = str(built.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
     if dialect.paramstyle == "pyformat":  # the placeholders came out escaped as literal text (%%)
         sql = sql.replace("%%(", "%(")

@@ -2,10 +2,10 @@
 
 ``statement(dialect, by, day, traffic)`` is one level's ``INSERT INTO rollup_hours|rollup_traffic|
 rollup_days ... SELECT <groups and sums> FROM (<the rows, one line each>) GROUP BY ... ON CONFLICT
-DO UPDATE SET n = n + excluded.n``. ``together(dialect, by, day, traffic)`` (PostgreSQL) is every
-level in one statement: the rows are read and their groups worked out once, in a ``WITH`` query,
-and each level's insert reads that (data-modifying ``WITH``), where three statements read the
-batch's rows three times.
+DO UPDATE SET n = n + excluded.n``. ``all_levels(dialect, by, day, traffic)`` (PostgreSQL) is
+every level in one statement: the rows are read and their groups worked out once, in a ``WITH``
+query, and each level's insert reads that (data-modifying ``WITH``), where three statements read
+the batch's rows three times.
 
 What a row's group is, decided here once for both stores:
 
@@ -67,20 +67,16 @@ _LEVELS: dict[str, tuple[sa.Table, tuple[str, ...]]] = {
 def statement(dialect: str, by: str, day: Day | None, traffic: bool = False) -> sa.Insert:
     """One level's upkeep: the day level (``day``), ``rollup_traffic`` (``traffic``) or the hours."""
     level = "day" if day is not None else "traffic" if traffic else "hour"
-    dims = _LEVELS[level][1]
-    rows = _rows(dialect, by, day if level == "day" else None, dims, hour=level != "day")
-    if level == "day":
-        requests = requests_table()
-        rows = rows.where(requests.c.created_at >= placeholder(dialect, "day_from"))
+    rows = _rows(dialect, by, day, _LEVELS[level][1], hour=level != "day", moment=level == "day")
     # OFFSET 0 (SQLite: LIMIT -1) keeps the row-level subquery whole: merged into the grouping
     # query, its latency bucket was computed again inside each of the 36 histogram counts
     whole = (
         rows.limit(sa.literal_column("-1")) if dialect == "sqlite" else rows.offset(sa.literal_column("0"))
     )
-    return _level(dialect, whole.subquery("r"), level, day)
+    return _level(dialect, whole.subquery("r"), level, day, since=level == "day")
 
 
-def together(dialect: str, by: str, day: Day | None, traffic: bool) -> sa.Insert:
+def all_levels(dialect: str, by: str, day: Day | None, traffic: bool) -> sa.Insert:
     """PostgreSQL: the hour level, ``rollup_traffic`` (``traffic``) and the day level (``day``) in
     one statement, over one reading of the rows."""
     rows = _rows(dialect, by, day, HOUR_DIMENSIONS, hour=True, moment=day is not None).cte("r")

@@ -4,8 +4,8 @@
 provider, endpoint, outcome, status class, tag set); ``rollup_days`` one per local day in the
 configured time zone and group of the same without user and deployment, a grain coarse enough for
 a year of finance reports to read a few hundred thousand rows. A group is named by ``grain``, from
-its values (``store/rollup_statements.py``: an md5 on PostgreSQL, so the primary key stays short whatever
-a tag set or user id holds), and NULLs compare equal. The sums are those the reports read:
+its values (``store/rollup_statements.py``: an md5 on PostgreSQL, so the primary key stays short
+whatever a tag set or user id holds), and NULLs compare equal. The sums are those the reports read:
 requests, tokens by kind, cost and what the response cache saved (exact ``Money``), cache hits,
 latency and time-to-first-token sums; the hour level adds a latency histogram over fixed
 log-spaced buckets (``lat_00`` ..., ``store/latency_sketch.py``), which merges by addition and gives

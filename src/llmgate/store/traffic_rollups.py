@@ -10,8 +10,8 @@ raw rows' exact sums either way (the rollups are kept in the rows' own transacti
 
 Latency p50/p95 of a bucket that holds any rollup hour, and of the whole range then, come from the
 latency histogram of its successful requests: the hours' ``lat_*`` sums plus the raw rows'
-latencies counted into the same buckets in SQL (by ``store/rollup_statements.py``'s rule), read back by
-``latency_sketch.histogram_percentile`` (within one bucket, a factor of sqrt(2), of the exact
+latencies counted into the same buckets in SQL (by ``store/rollup_statements.py``'s rule), read
+back by ``latency_sketch.histogram_percentile`` (within one bucket, a factor of sqrt(2), of the exact
 value). Buckets of raw rows alone keep the exact percentiles. A series that does not fit is read
 from the raw rows alone (``raw_plan``).
 """

@@ -21,6 +21,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
+from llmgate.store.partitions import month_partitions
+
 revision: str = "0019"
 down_revision: str | None = "0018"
 branch_labels: str | Sequence[str] | None = None
@@ -47,12 +49,6 @@ def _compress_with(method: str) -> None:
     ).scalar()
     if not built_with_lz4:
         return
-    months = list(
-        bind.exec_driver_sql(
-            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-            "WHERE i.inhparent = to_regclass('requests') ORDER BY 1"
-        ).scalars()
-    )
     columns = ", ".join(f"ALTER COLUMN {column} SET COMPRESSION {method}" for column in BODIES)
-    for table in ("requests", *months):
+    for table in ("requests", *month_partitions(bind).values()):
         op.execute(f'ALTER TABLE "{table}" {columns}')
