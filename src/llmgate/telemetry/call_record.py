@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field, fields
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from operator import attrgetter
 from typing import Any
@@ -148,12 +148,31 @@ class CallRecord:
     step: str | None = None
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # pickled as its values, in field order (see Attempt.__reduce__): 4.5 -> 2.6 µs a record
-        return (CallRecord, _call_values(self))
+        # Its values in field order, naming no class but its rebuilder (each class named cost a
+        # record alone in its batch a lookup: ~8 µs for a UTC datetime, ~3 for its attempts): the
+        # time as microseconds since the epoch, attempts as values, the deployment one blob.
+        values = list(_call_values(self))
+        if isinstance(self.created_at, datetime) and self.created_at.tzinfo is UTC:
+            values[_CREATED_AT] = (self.created_at - _EPOCH) // timedelta(microseconds=1)
+        values[_ATTEMPTS] = [_attempt_values(attempt) for attempt in self.attempts]
+        return (_call_from_values, (tuple(values),))
 
 
 _attempt_values = attrgetter(*(f.name for f in fields(Attempt)))
-_call_values = attrgetter(*(f.name for f in fields(CallRecord)))
+_CALL_FIELDS = tuple(f.name for f in fields(CallRecord))
+_call_values = attrgetter(*_CALL_FIELDS)
+_CREATED_AT, _ATTEMPTS = _CALL_FIELDS.index("created_at"), _CALL_FIELDS.index("attempts")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _call_from_values(values: tuple[Any, ...]) -> CallRecord:
+    """``CallRecord.__reduce__``'s record (a shorter tuple: pickled before the last fields existed)."""
+    fields_ = list(values)
+    fields_[_ATTEMPTS] = [Attempt(*attempt) for attempt in fields_[_ATTEMPTS]]
+    call = CallRecord(*fields_)
+    if isinstance(call.created_at, int):
+        call.created_at = _EPOCH + timedelta(microseconds=call.created_at)
+    return call
 
 
 #: the field of a request that holds its prompt (other endpoints: ``input``)
