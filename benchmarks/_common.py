@@ -30,11 +30,22 @@ def load_jsonl(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
+def _section_pattern(title: str) -> re.Pattern[str]:
+    """The section headed ``title`` (``## ...``): up to the next ``## `` heading or the end."""
+    return re.compile(rf"^{re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
+
+
+def read_section(title: str, path: Path = RESULTS) -> str:
+    """The section headed ``title`` of RESULTS.md as it stands ("" when absent)."""
+    match = _section_pattern(title).search(path.read_text(encoding="utf-8")) if path.exists() else None
+    return match.group(0) if match else ""
+
+
 def write_section(text: str, title: str, path: Path = RESULTS) -> None:
     """Replace the section headed ``title`` (``## ...``) of RESULTS.md with ``text`` (which starts
     with that heading), or append it when absent; nothing else in the file changes."""
     old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
+    pattern = _section_pattern(title)
     if pattern.search(old):
         new = pattern.sub(lambda _: text.rstrip("\n") + "\n\n", old, count=1)
     else:

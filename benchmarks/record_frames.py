@@ -15,16 +15,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import timeit
 from datetime import UTC, datetime
 
 import orjson
-from _common import RESULTS, write_section
+from _common import read_section, write_section
 from run import gateway_config, sse_body
 
 import llmgate
 from llmgate.config import build_deployments, parse_config
+from llmgate.config.deployment import Deployment
 from llmgate.recording import frames
 from llmgate.telemetry.call_record import Attempt, CallRecord
 
@@ -43,7 +43,7 @@ BODY = orjson.dumps(
 SIZES = (1, 4, 16)
 
 
-def record(deployment: object) -> CallRecord:
+def record(deployment: Deployment) -> CallRecord:
     call = CallRecord(
         id=os.urandom(16).hex(),
         created_at=datetime.now(UTC),
@@ -52,7 +52,7 @@ def record(deployment: object) -> CallRecord:
         request=orjson.loads(BODY),
         stream=True,
     )
-    call.deployment = deployment  # type: ignore[assignment]
+    call.deployment = deployment
     call.auth_identity, call.latency_ms, call.ttft_ms = "master", 1.25, 1.0
     call.stream_chunks = [sse_body().encode()]
     call.attempts = [Attempt("bench", "openai", "success", 1.0, status_code=200, model="bench-upstream")]
@@ -84,8 +84,8 @@ def main() -> None:
         print(rows[-1], flush=True)
     if args.no_results:
         return
-    old = RESULTS.read_text(encoding="utf-8")
-    kept = re.findall(rf"^\| (?!{re.escape(args.label)} \|)(?!tree)(?!---).*\|$", _section(old), re.M)
+    table = [line for line in read_section(SECTION).splitlines() if line.startswith("| ")][2:]
+    kept = [line for line in table if not line.startswith(f"| {args.label} |")]  # other trees' rows
     text = "\n".join(
         [
             SECTION,
@@ -105,11 +105,6 @@ def main() -> None:
         ]
     )
     write_section(text, SECTION)
-
-
-def _section(text: str) -> str:
-    match = re.search(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", text, re.S | re.M)
-    return match.group(0) if match else ""
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
-"""A record's form on the pipe to the writer process (and in spill files): it comes back equal,
-to the microsecond and the deployment's last field, and names no class but its two rebuilders,
-so a record alone in its batch pays no class lookups (the gateway paid ~15 µs a record for them)."""
+"""A record's form on the pipe to the writer process (spill files hold rows, not records): it comes
+back equal, to the microsecond and the deployment's last field, and names no class but its two
+rebuilders, so a record alone in its batch pays no class lookups (the gateway paid ~15 µs a record
+for them)."""
 
 from __future__ import annotations
 

@@ -65,7 +65,7 @@ class Deployment:
         # once (``_from_pickle``'s cache).
         blob = self._pickled
         if blob is None:
-            blob = pickle.dumps(_values(self), protocol=pickle.HIGHEST_PROTOCOL)
+            blob = pickle.dumps(_deployment_values(self), protocol=pickle.HIGHEST_PROTOCOL)
             object.__setattr__(self, "_pickled", blob)
         return (_from_pickle, (blob,))
 
@@ -75,7 +75,7 @@ class Deployment:
         return self.base_model or self.upstream_model
 
 
-_values = attrgetter(*(f.name for f in fields(Deployment) if f.init))
+_deployment_values = attrgetter(*(f.name for f in fields(Deployment) if f.init))
 
 
 @functools.lru_cache(maxsize=256)
