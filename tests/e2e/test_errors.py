@@ -178,6 +178,36 @@ def test_upstream_4xx_passed_on_as_it_came(
     assert row["status_code"] == status
 
 
+@pytest.mark.parametrize(
+    ("content_type", "body", "said"),
+    [
+        ("text/plain", b"404: Not Found", "404: Not Found"),
+        (
+            "text/html",
+            b"<html><head><title>404 Not Found</title></head><body><h1>404 Not Found</h1>"
+            b"<hr><center>nginx</center></body></html>",
+            "404 Not Found 404 Not Found nginx",
+        ),
+        ("application/json", b'{"error": "model \'llama9\' not found"}', "model 'llama9' not found"),
+    ],
+)
+def test_upstream_4xx_that_is_not_an_error_object_comes_in_openai_shape(
+    gateway: RunningGateway, upstream: FakeUpstream, content_type: str, body: bytes, said: str
+) -> None:
+    """A wrong api_base behind nginx, a proxy's page, Ollama's bare error string: the app's SDK
+    still reads an OpenAI error, with the upstream's own words and status, not retried."""
+    upstream.fail_next(Fault(status=404, body=body, content_type=content_type))
+    with pytest.raises(openai.NotFoundError) as caught:
+        client_for(gateway).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    error = caught.value.body
+    assert isinstance(error, dict) and error["type"] == "invalid_request_error"
+    assert error["message"] == f"upstream {records(gateway)[0]['deployment']} answered 404: {said}"
+    assert caught.value.response.headers["content-type"] == "application/json"
+    assert len(upstream.received) == 1  # not retried
+    (row,) = records(gateway)
+    assert row["status_code"] == 404 and row["status"] == "error"
+
+
 def test_upstream_429_keeps_retry_after(upstream: FakeUpstream, gateway_factory: Any) -> None:
     # No retries left, so the 429 comes back with its Retry-After rather than being waited out.
     gateway = gateway_factory({**upstream_config(upstream), "router_settings": {"num_retries": 0}})

@@ -65,6 +65,7 @@ class Fault:
 
     status: int | None = None  # answer this HTTP status with an OpenAI-style error body
     body: bytes | None = None  # ... or exactly this body
+    content_type: str = "application/json"  # ... of this type
     retry_after: str | None = None
     hang_s: float = 0.0  # sleep before answering
     malformed: bool = False  # 200 with a body that is not JSON
@@ -165,7 +166,7 @@ class FakeUpstream:
             )
             headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
             return web.Response(
-                status=fault.status, body=body, content_type="application/json", headers=headers
+                status=fault.status, body=body, content_type=fault.content_type, headers=headers
             )
         if fault.malformed:
             return web.Response(status=200, body=b'{"id": "x", "choices": [', content_type="application/json")

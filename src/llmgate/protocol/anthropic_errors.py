@@ -12,11 +12,10 @@ that ends a stream cut mid-way.
 
 from __future__ import annotations
 
-from typing import Any
-
 import orjson
 
 from llmgate.errors import LlmgateError
+from llmgate.protocol.errors import json_object, message_in
 
 __all__ = ["anthropic_error", "anthropic_error_type", "anthropic_sse_error", "to_anthropic_error"]
 
@@ -48,22 +47,13 @@ def anthropic_error(status: int, message: str) -> bytes:
 
 def _message_of(body: bytes) -> tuple[str | None, bool]:
     """(the message an error body carries, whether the body is Anthropic's shape already)."""
-    try:
-        data: Any = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None, False
-    if not isinstance(data, dict):
+    data = json_object(body)
+    if data is None:
         return None, False
     error = data.get("error")
     if data.get("type") == "error" and isinstance(error, dict) and isinstance(error.get("type"), str):
         return None, True
-    if isinstance(error, dict) and isinstance(error.get("message"), str):
-        return str(error["message"]), False
-    if isinstance(error, str):
-        return error, False
-    if isinstance(data.get("message"), str):
-        return str(data["message"]), False
-    return None, False
+    return message_in(data), False
 
 
 def to_anthropic_error(status: int, body: bytes) -> bytes:

@@ -1,7 +1,8 @@
 """What the gateway's own HTTP providers share (``openai_compat.py``, ``anthropic_native.py``):
 one pooled aiohttp session (``PooledClient``: a request read whole, a stream opened), transport
 failures and error statuses as llmgate errors (429 with its ``Retry-After``, 5xx retried, other
-4xx passed on, a redirect never followed), a 2xx that must be a JSON object, and an open SSE stream.
+4xx passed on, in OpenAI's error shape when the upstream's body is not an error object, a
+redirect never followed), a 2xx that must be a JSON object, and an open SSE stream.
 
 The session keeps connections alive across requests (the pool is what makes a passthrough fast),
 keeps no cookie jar (one session serves every client: a cookie one client's upstream set must not
@@ -30,6 +31,7 @@ from llmgate.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from llmgate.protocol.errors import relayable_error
 from llmgate.providers.base import UpstreamResponse
 from llmgate.providers.scrub import scrub_body
 
@@ -108,11 +110,13 @@ def error_for(status: int, body: bytes, headers: Any, deployment: Deployment) ->
             upstream_status=status,
             body=body,
         )
+    said = f"upstream {deployment.id} answered {status}"
+    shaped = relayable_error(body, content_type, said)  # not an error object: in OpenAI's shape
     return UpstreamRejected(
-        f"upstream {deployment.id} answered {status}",
+        said,
         status=status,
-        body=body,
-        content_type=content_type,
+        body=body if shaped is None else shaped,
+        content_type=content_type if shaped is None else "application/json",
         deployment=deployment.id,
     )
 
