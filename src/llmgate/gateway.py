@@ -28,6 +28,7 @@ from llmgate.auth.failures import AuthFailures
 from llmgate.auth.keys import api_key_header, bearer_token
 from llmgate.auth.tags import request_tags
 from llmgate.auth.worst_case import WorstCase
+from llmgate.cache.replay import as_events
 from llmgate.cache.service import Lookup, Plan, ResponseCache, cache_headers
 from llmgate.config.deployment import Deployment
 from llmgate.config.schema import GatewayConfig
@@ -57,10 +58,9 @@ from llmgate.telemetry.metrics import CallMetrics
 log = logging.getLogger("llmgate.gateway")
 
 JSON = "application/json"
-#: status recorded for a client that disconnected before its answer was complete (nginx's 499)
-CLIENT_CLOSED = 499
-#: its error_type (records before issue 14 said "client_disconnected")
-CLIENT_CLOSED_TYPE = "client_closed"
+#: status recorded for a client that disconnected before its answer was complete (nginx's 499),
+#: and its error_type (records before issue 14 said "client_disconnected")
+CLIENT_CLOSED, CLIENT_CLOSED_TYPE = 499, "client_closed"
 
 
 #: Header carrying a request's retrieved passages (a JSON array of strings, or one passage).
@@ -331,7 +331,7 @@ class Gateway:
         headers = {**stream.headers, **self._headers(call)}
         if admission is not None:
             headers.update(admission.headers)
-        # the upstream's own type: an upstream that answered one JSON body is not labelled SSE
+        stream = as_events(stream, endpoint.value, call.request)  # one JSON body told as SSE
         content_type = stream.content_type or "text/event-stream"
         return StreamReply(self._relay(call, stream, started, admission), headers, content_type=content_type)
 

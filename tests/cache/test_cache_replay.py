@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+import pytest
 
 from llmgate.cache.entries import Entry, decode, encode, storable
-from llmgate.cache.replay import assemble, replay_chunks
+from llmgate.cache.replay import Replayed, WholeAnswer, as_events, assemble, replay_chunks
+from llmgate.errors import StreamInterrupted
 from llmgate.telemetry.answers import parse_stream
 
 CALL = {
@@ -112,3 +114,65 @@ def test_entries_round_trip() -> None:
     entry = Entry(b'{"a": "line\\nbreak"}\n', "application/json", 12.5, "dep-1", "gpt")
     assert decode(encode(entry)) == entry
     assert decode(b"garbage") is None and decode(b"[1]\nbody") is None
+
+
+class _Upstream(Replayed):
+    """An opened upstream answer of some type, in parts; notes whether it was closed."""
+
+    def __init__(self, parts: list[bytes], content_type: str) -> None:
+        super().__init__(parts)
+        self.content_type, self.closed = content_type, False
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+async def _told(parts: list[bytes], endpoint: str, request: dict[str, Any]) -> tuple[list[bytes], bool]:
+    upstream = _Upstream(parts, "application/json; charset=utf-8")
+    stream = as_events(upstream, endpoint, request)
+    assert isinstance(stream, WholeAnswer) and stream.content_type == "text/event-stream"
+    chunks = [chunk async for chunk in stream]
+    await stream.aclose()
+    return chunks, upstream.closed
+
+
+async def test_one_json_body_for_a_stream_is_told_as_events_with_its_usage_on_the_last() -> None:
+    body = chat({"role": "assistant", "content": "Paris.", "tool_calls": [CALL]}, finish="tool_calls")
+    chunks, closed = await _told([body[:10], body[10:]], "chat/completions", {"stream": True})
+    assert closed and chunks[-1] == b"data: [DONE]\n\n"
+    events = [orjson.loads(c[6:]) for c in chunks[:-1]]
+    assert all(e["choices"] for e in events)  # no usage chunk with empty choices: none was asked for
+    assert [("usage" in e) for e in events] == [False] * (len(events) - 1) + [True]
+    parsed = parse_stream("chat/completions", chunks)
+    assert (parsed.texts, parsed.tool_calls, parsed.finish_reason) == (["Paris."], [CALL], "tool_calls")
+    assert parsed.usage == {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}
+    asked, _ = await _told([body], "chat/completions", {"stream_options": {"include_usage": True}})
+    last = orjson.loads(asked[-2][6:])
+    assert last["choices"] == [] and last["usage"]["total_tokens"] == 8
+
+
+async def test_a_completion_is_told_too_and_other_endpoints_and_sse_pass_as_they_came() -> None:
+    completion = orjson.dumps(
+        {
+            "id": "x",
+            "object": "text_completion",
+            "created": 1,
+            "model": "m",
+            "choices": [{"index": 0, "text": "done", "logprobs": None, "finish_reason": "length"}],
+        }
+    )
+    chunks, _ = await _told([completion], "completions", {})
+    assert parse_stream("completions", chunks).texts == ["done"]
+    assert all(orjson.loads(c[6:])["object"] == "text_completion" for c in chunks[:-1])
+    sse = _Upstream([b"data: {}\n\n"], "text/event-stream")
+    assert as_events(sse, "chat/completions", {}) is sse
+    responses = _Upstream([b"{}"], "application/json")
+    assert as_events(responses, "responses", {}) is responses
+
+
+async def test_one_json_body_that_is_no_completion_ends_the_stream_as_an_error() -> None:
+    stream = as_events(
+        _Upstream([b'{"error": {"message": "model overloaded"}}'], "application/json"), "chat/completions", {}
+    )
+    with pytest.raises(StreamInterrupted, match="not a completion: model overloaded"):
+        [chunk async for chunk in stream]

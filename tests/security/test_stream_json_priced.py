@@ -1,5 +1,6 @@
-"""``stream: true`` against an upstream that answers one plain JSON body instead of SSE: the call
-is recorded with the JSON's usage and priced from it (it was stored with no tokens and $0).
+"""``stream: true`` against an upstream that answers one plain JSON body instead of SSE: the client
+gets the stream it asked for (the answer told as events), and the call is recorded with the JSON's
+usage and priced from it (it was stored with no tokens and $0).
 
 Through real processes: ``llmgate serve`` (its writer process, a SQLite store) in front of a
 loopback aiohttp upstream that ignores ``stream`` and answers ``application/json``, with the
@@ -74,24 +75,43 @@ def served(json_upstream: str, tmp_path: Path) -> Iterator[ServedGateway]:
 
 
 def test_a_stream_answered_with_plain_json_is_priced_from_its_usage(served: ServedGateway) -> None:
+    """The SDK's stream reads the answer (one JSON body is no SSE event at all: it read nothing),
+    and the record keeps the upstream's exact usage, riding on the last chunk."""
     client = openai.OpenAI(base_url=served.url + "/v1", api_key=MASTER_KEY, max_retries=0, timeout=20)
-    with (
-        client,
-        client.chat.completions.with_streaming_response.create(
+    with client:
+        raw = client.chat.completions.with_raw_response.create(
             model="plain-json", messages=[{"role": "user", "content": "Say something."}], stream=True
-        ) as response,
-    ):
-        request_id = response.headers["x-llmgate-request-id"]
-        body = response.read()
-        content_type = response.headers["content-type"]
+        )
+        request_id = raw.headers["x-llmgate-request-id"]
+        assert raw.headers["content-type"].startswith("text/event-stream")
+        chunks = list(raw.parse())
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == ANSWER
+    assert all(c.choices for c in chunks)  # no usage chunk was asked for: none with empty choices
+    assert chunks[-1].choices[0].finish_reason == "stop" and chunks[-1].usage is not None
+    assert chunks[-1].usage.total_tokens == USAGE["total_tokens"]
 
     (row,) = served.rows([request_id])[request_id]
-    assert row["stream"] and row["status_code"] == 200
+    assert row["stream"] and row["status_code"] == 200 and row["status"] == "success"
     assert (row["prompt_tokens"], row["completion_tokens"], row["total_tokens"]) == (1234, 567, 1801)
     assert not row["tokens_estimated"]
     expected = USAGE["prompt_tokens"] * INPUT_PRICE + USAGE["completion_tokens"] * OUTPUT_PRICE
     assert Decimal(row["cost_usd"]).scaleb(-MONEY_SCALE) == expected  # SQLite: integer 1e-10 USD
     assert row["response_text"] == ANSWER
     assert row["finish_reason"] == "stop"
-    assert orjson.loads(body)["choices"][0]["message"]["content"] == ANSWER  # the bytes, untouched
-    assert content_type.startswith("application/json")  # labelled as what it is, not as SSE
+
+
+def test_a_usage_chunk_asked_for_comes_as_its_own_chunk(served: ServedGateway) -> None:
+    client = openai.OpenAI(base_url=served.url + "/v1", api_key=MASTER_KEY, max_retries=0, timeout=20)
+    with client:
+        chunks = list(
+            client.chat.completions.create(
+                model="plain-json",
+                messages=[{"role": "user", "content": "Say something."}],
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+        )
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == ANSWER
+    assert chunks[-1].choices == [] and chunks[-1].usage is not None
+    assert chunks[-1].usage.prompt_tokens == USAGE["prompt_tokens"]
+    assert all(c.usage is None for c in chunks[:-1])

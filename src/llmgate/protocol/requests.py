@@ -10,6 +10,7 @@ the bounds every provider is held to whatever it would accept: how deeply the bo
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,9 +130,13 @@ def check_body(endpoint: str, body: dict[str, Any], model: str, *, max_n: int = 
         raise InvalidRequest("'metadata' must be an object.", param="metadata")
     if endpoint != "embeddings" and "n" in body:
         _check_n(body["n"], max_n)
+    return ParsedRequest(body, model, stream, user, metadata, include_usage(body))
+
+
+def include_usage(body: Mapping[str, Any]) -> bool:
+    """Whether a stream request asked for a last chunk with the usage (``stream_options``)."""
     options = body.get("stream_options")
-    include_usage = bool(isinstance(options, dict) and options.get("include_usage"))
-    return ParsedRequest(body, model, stream, user, metadata, include_usage)
+    return bool(isinstance(options, dict) and options.get("include_usage"))
 
 
 def _check_n(n: object, max_n: int) -> None:
