@@ -227,6 +227,21 @@ def test_stream_cut_midway_ends_with_error_event(gateway: RunningGateway, upstre
     assert row["response_text"] == "Upstream says:"  # what was delivered before the cut
 
 
+def test_stream_the_upstream_ends_with_an_error_event_is_recorded_as_failed(
+    gateway: RunningGateway, upstream: FakeUpstream
+) -> None:
+    """OpenAI's way to fail a stream already begun: the SDK raises at the event, relayed as it
+    came, and the record says the call failed (it said success, HTTP having said 200)."""
+    upstream.fail_next(Fault(error_after=3))
+    stream = client_for(gateway).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
+    with pytest.raises(openai.APIError, match="error while processing"):
+        list(stream)
+    (row,) = records(gateway)
+    assert (row["status"], row["status_code"], row["error_type"]) == ("error", 502, "upstream_error")
+    assert "error while processing your request" in row["error_message"]
+    assert row["response_text"] == "Upstream says:"  # what was delivered before the error
+
+
 def test_wrong_method_and_unknown_path(gateway: RunningGateway) -> None:
     assert_openai_error(gateway.get("/v1/chat/completions", headers=AUTH), 405)
     assert_openai_error(gateway.get("/v1/nothing-here", headers=AUTH), 404)

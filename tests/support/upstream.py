@@ -70,6 +70,7 @@ class Fault:
     hang_s: float = 0.0  # sleep before answering
     malformed: bool = False  # 200 with a body that is not JSON
     cut_after: int | None = None  # streams: drop the connection after this many chunks
+    error_after: int | None = None  # streams: end with an error event after this many chunks
     no_usage: bool = False
 
 
@@ -258,6 +259,14 @@ class FakeUpstream:
             if fault and fault.cut_after is not None and i >= fault.cut_after:
                 assert request.transport is not None
                 request.transport.close()
+                return response
+            if fault and fault.error_after is not None and i >= fault.error_after:
+                error = {
+                    "message": "The server had an error while processing your request.",
+                    "type": "server_error",
+                }
+                await response.write(b"data: " + orjson.dumps({"error": error}) + b"\n\n")
+                await response.write_eof()
                 return response
             await response.write(b"data: " + orjson.dumps(event) + b"\n\n")
             if self.chunk_delay_s:

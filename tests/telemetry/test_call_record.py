@@ -139,6 +139,51 @@ def test_stream_without_usage_is_estimated() -> None:
     assert row["cost_usd"] > 0 and row["ttft_ms"] == 3.0
 
 
+@pytest.mark.parametrize(
+    ("event", "said"),
+    [
+        (
+            {
+                "error": {
+                    "message": "The server is overloaded (key sk-live-0123456789abcdefghij)",
+                    "type": "server_error",
+                }
+            },
+            "The server is overloaded (key [redacted])",
+        ),
+        ({"error": "upstream worker died"}, "upstream worker died"),
+        ({"error": {"type": "server_error"}}, ""),
+    ],
+)
+def test_a_stream_the_upstream_ended_with_an_error_event_is_an_error(
+    event: dict[str, Any], said: str
+) -> None:
+    """HTTP said 200 and the SDK raised at the error event: the record says failed, not success,
+    keeps what was delivered and what it cost, and no secret the upstream echoed."""
+    chunks = [sse(CHUNKS[:3])[: -len(b"data: [DONE]\n\n")] + sse([event])[: -len(b"data: [DONE]\n\n")]]
+    row = to_row(call(stream=True, stream_chunks=chunks, status_code=200), PriceBook())
+    assert (row["status"], row["status_code"], row["error_type"]) == ("error", 502, "upstream_error")
+    ended = "the upstream ended the stream with an error"
+    assert row["error_message"].startswith(f"{ended}: {said}" if said else ended)
+    assert "sk-live" not in row["error_message"]
+    assert row["response_text"] == "Hello!" and row["finish_reason"] is None
+    assert row["completion_tokens"] > 0 and row["cost_usd"] > 0
+
+
+def test_null_errors_in_events_and_earlier_failures_are_left_as_they_are() -> None:
+    fine = [{**event, "error": None} for event in CHUNKS]
+    assert to_row(call(stream=True, stream_chunks=[sse(fine)]), PriceBook())["status"] == "success"
+    cut = call(
+        stream=True,
+        stream_chunks=[sse([{"error": {"message": "x"}}])],
+        status_code=499,
+        error_type="client_closed",
+        error_message="the client closed the connection",
+    )
+    row = to_row(cut, PriceBook())
+    assert (row["status_code"], row["error_type"]) == (499, "client_closed")
+
+
 def test_unknown_price_is_flagged_not_zero() -> None:
     body = orjson.dumps(
         {

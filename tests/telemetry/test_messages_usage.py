@@ -165,3 +165,18 @@ def test_cache_writes_cost_their_own_price() -> None:
     assert cost(
         Usage(162, 5, cached_tokens=50, cache_creation_tokens=100), Price(Decimal(3), Decimal(15))
     ) == Decimal(162 * 3 + 5 * 15)  # no cache prices: all input at the input price
+
+
+def test_a_stream_anthropic_ended_with_an_error_event_is_recorded_as_failed() -> None:
+    chunks = [
+        event({"type": "message_start", "message": {"id": "msg_3", "model": "m", "usage": USAGE}}),
+        event({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+        event({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hel"}}),
+        event({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}),
+    ]
+    row = to_row(call(stream=True, stream_chunks=chunks, status_code=200), PriceBook({}))
+    assert (row["status"], row["status_code"], row["error_type"]) == ("error", 502, "upstream_error")
+    assert row["error_message"] == "the upstream ended the stream with an error: Overloaded"
+    assert row["response_text"] == "Hel" and row["prompt_tokens"] == 162  # what it cost so far
+    whole = to_row(call(stream=True, stream_chunks=chunks[:3], status_code=200), PriceBook({}))
+    assert whole["status"] == "success"  # cut without an event: the gateway's own doing says so

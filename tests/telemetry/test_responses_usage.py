@@ -50,10 +50,11 @@ def test_a_plain_answer() -> None:
         CHAT_USAGE,
         "resp_1",
         "gpt-x",
+        None,
     )
     incomplete = {**RESPONSE, "status": "incomplete", "incomplete_details": {"reason": "max_output_tokens"}}
     assert parse_responses(False, orjson.dumps(incomplete), [])[2] == "length"
-    assert parse_responses(False, b"not json", []) == ([], [], None, None, None, None)
+    assert parse_responses(False, b"not json", []) == ([], [], None, None, None, None, None)
 
 
 def test_a_stream_reads_its_last_event() -> None:
@@ -64,7 +65,15 @@ def test_a_stream_reads_its_last_event() -> None:
     )
     whole = b"".join(chunks)
     split = [whole[:37], whole[37:]]  # chunks split anywhere
-    assert parse_responses(True, None, split) == (["Hi"], [CALL], "tool_calls", CHAT_USAGE, "resp_1", "gpt-x")
+    assert parse_responses(True, None, split) == (
+        ["Hi"],
+        [CALL],
+        "tool_calls",
+        CHAT_USAGE,
+        "resp_1",
+        "gpt-x",
+        None,
+    )
 
 
 def test_a_cut_stream_keeps_what_was_sent() -> None:
@@ -75,4 +84,20 @@ def test_a_cut_stream_keeps_what_was_sent() -> None:
         {"type": "response.output_text.delta", "delta": "lo"},
         {"type": "response.output_item.done", "item": item},
     )
-    assert parse_responses(True, None, chunks) == (["Hello"], [CALL], None, None, "resp_1", "gpt-x")
+    assert parse_responses(True, None, chunks) == (["Hello"], [CALL], None, None, "resp_1", "gpt-x", None)
+
+
+def test_a_stream_that_failed_says_what_the_upstream_said() -> None:
+    """``response.failed`` (the last event, its response's ``error``) and a bare ``error`` event."""
+    failed = {**RESPONSE, "status": "failed", "error": {"code": "server_error", "message": "It broke."}}
+    chunks = sse(
+        {"type": "response.created", "response": {"id": "resp_1", "model": "gpt-x"}},
+        {"type": "response.failed", "response": failed},
+    )
+    assert parse_responses(True, None, chunks)[6] == "It broke."
+    assert parse_responses(False, orjson.dumps(failed), [])[6] == "It broke."
+    bare = sse(
+        {"type": "response.output_text.delta", "delta": "Hel"},
+        {"type": "error", "code": "server_error", "message": "Overloaded.", "param": None},
+    )
+    assert parse_responses(True, None, bare)[::6] == (["Hel"], "Overloaded.")

@@ -14,10 +14,13 @@ from typing import Any
 
 import orjson
 
+from llmgate.errors import UpstreamError
+from llmgate.protocol.errors import message_in
 from llmgate.protocol.message_text import message_text
+from llmgate.protocol.redact import redact_text
 from llmgate.telemetry import messages_usage, responses_usage
 
-__all__ = ["Parsed", "parse_answer", "parse_response", "parse_stream"]
+__all__ = ["Parsed", "ended_in_error", "parse_answer", "parse_response", "parse_stream"]
 
 
 @dataclass(slots=True)
@@ -28,6 +31,7 @@ class Parsed:
     usage: dict[str, Any] | None = None
     response_id: str | None = None
     response_model: str | None = None
+    error: str | None = None  # what an error event that ended a stream said ("": nothing)
 
 
 def _choice_text(endpoint: str, choice: dict[str, Any]) -> str:
@@ -81,6 +85,8 @@ def parse_stream(endpoint: str, chunks: list[bytes]) -> Parsed:
         usage = event.get("usage")
         if type(usage) is dict:
             parsed.usage = usage
+        if event.get("error") is not None and parsed.error is None:  # a stream failed mid-way
+            parsed.error = message_in(event) or ""
         if parsed.response_id is None or parsed.response_model is None:
             _identify(parsed, event)
         choices = event.get("choices")
@@ -169,6 +175,24 @@ def parse_answer(endpoint: str, stream: bool, body: bytes | None, chunks: list[b
     if endpoint == "responses":  # the Responses API
         return Parsed(*responses_usage.parse(stream, body, chunks))
     return parse_stream(endpoint, chunks) if stream else parse_response(endpoint, body)
+
+
+ENDED_IN_ERROR = "the upstream ended the stream with an error"
+
+
+def ended_in_error(parsed: Parsed, status: str) -> dict[str, Any]:
+    """A row's outcome columns for a stream whose HTTP status said success but which the upstream
+    ended with an error event (OpenAI's ``data: {"error": ...}``, Anthropic's ``event: error``, the
+    Responses API's ``error`` or ``response.failed``): the upstream's failure, as a stream cut
+    mid-way is (``{}``: none)."""
+    if parsed.error is None or status != "success":
+        return {}
+    return {
+        "status": "error",
+        "status_code": UpstreamError.status_code,
+        "error_type": UpstreamError.error_type,
+        "error_message": redact_text(f"{ENDED_IN_ERROR}: {parsed.error}" if parsed.error else ENDED_IN_ERROR),
+    }
 
 
 # An upstream's JSON is read defensively: any field may have any type, and a row is always made.

@@ -19,6 +19,8 @@ from typing import Any
 
 import orjson
 
+from llmgate.protocol.errors import message_in
+
 __all__ = ["ENDPOINTS", "parse"]
 
 #: the endpoints whose answers are read here
@@ -100,6 +102,7 @@ def _parse_events(raw: bytes) -> dict[str, Any]:
     usage: dict[str, int] = {}
     blocks: dict[int, dict[str, Any]] = {}  # by index: the block as it started, and what it grew
     stop: Any = None
+    error: str | None = None
     for line in raw.splitlines():
         if not line.startswith(b"data:"):
             continue
@@ -122,6 +125,8 @@ def _parse_events(raw: bytes) -> dict[str, Any]:
             piece = delta.get("text") if delta.get("type") == "text_delta" else delta.get("partial_json")
             if slot is not None and isinstance(piece, str):
                 slot["parts"].append(piece)
+        elif kind == "error":  # Anthropic's end of a stream that failed mid-way
+            error = message_in(event) or ""
         elif kind == "message_delta":
             delta = event.get("delta")
             if isinstance(delta, dict) and delta.get("stop_reason") is not None:
@@ -135,7 +140,7 @@ def _parse_events(raw: bytes) -> dict[str, Any]:
             texts.append(str(block.get("text") or "") + "".join(parts))
         elif block.get("type") == "tool_use":
             calls.append(_tool_call(block, "".join(parts) or None))
-    return _fields(["".join(texts)] if texts else [], calls, stop, usage, message)
+    return {**_fields(["".join(texts)] if texts else [], calls, stop, usage, message), "error": error}
 
 
 def parse(stream: bool, body: bytes | None, chunks: list[bytes]) -> dict[str, Any]:

@@ -17,10 +17,14 @@ from typing import Any
 
 import orjson
 
+from llmgate.protocol.errors import message_in
+
 __all__ = ["parse"]
 
 #: (texts, tool calls, finish reason, usage in chat's names, response id, model)
-Parsed = tuple[list[str], list[dict[str, Any]], str | None, dict[str, Any] | None, str | None, str | None]
+Parsed = tuple[
+    list[str], list[dict[str, Any]], str | None, dict[str, Any] | None, str | None, str | None, str | None
+]
 _FINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
 _INCOMPLETE = {"max_output_tokens": "length", "content_filter": "content_filter"}
 
@@ -35,6 +39,7 @@ def parse(stream: bool, body: bytes | None, chunks: list[bytes]) -> Parsed:
     texts: list[str] = []
     calls: dict[str, dict[str, Any]] = {}
     identity: dict[str, Any] = {}
+    error: str | None = None
     for line in raw.splitlines():
         if not line.startswith(b"data:"):
             continue
@@ -44,6 +49,8 @@ def parse(stream: bool, body: bytes | None, chunks: list[bytes]) -> Parsed:
         kind = event.get("type")
         if kind in _FINAL and isinstance(event.get("response"), dict):
             return _from_object(event["response"])
+        if kind == "error":  # the end of a stream that failed mid-way
+            error = message_in(event) or ""
         if kind == "response.created" and isinstance(event.get("response"), dict):
             identity = event["response"]
         elif kind == "response.output_text.delta" and isinstance(event.get("delta"), str):
@@ -59,12 +66,13 @@ def parse(stream: bool, body: bytes | None, chunks: list[bytes]) -> Parsed:
         None,
         _text(identity.get("id")),
         _text(identity.get("model")),
+        error,
     )
 
 
 def _from_object(data: Any) -> Parsed:
     if not isinstance(data, dict):
-        return [], [], None, None, None, None
+        return [], [], None, None, None, None, None
     texts: list[str] = []
     calls: list[dict[str, Any]] = []
     for item in _list(data.get("output")):
@@ -92,6 +100,7 @@ def _from_object(data: Any) -> Parsed:
         _usage(data.get("usage")),
         _text(data.get("id")),
         _text(data.get("model")),
+        (message_in(data) or "") if status == "failed" else None,
     )
 
 
