@@ -31,6 +31,7 @@ from llmgate.apis.messages_convert import (
     usage_of,
 )
 from llmgate.errors import StreamInterrupted
+from llmgate.protocol.errors import ended_in_error_message, message_in
 from llmgate.protocol.message_text import message_text
 from llmgate.providers.base import UpstreamStream
 
@@ -123,9 +124,7 @@ class _Teller:
 
     def chunk(self, chunk: dict[str, Any]) -> list[bytes]:
         if "error" in chunk and not chunk.get("choices"):
-            error = chunk["error"]
-            message = error.get("message") if isinstance(error, dict) else error
-            raise StreamInterrupted(f"the upstream stream ended with an error: {message}")
+            raise StreamInterrupted(ended_in_error_message(message_in(chunk)))
         out = self.start(chunk)
         if isinstance(chunk.get("usage"), dict):
             self.usage = usage_of(chunk["usage"])

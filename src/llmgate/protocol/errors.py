@@ -70,3 +70,12 @@ def relayable_error(body: bytes, content_type: str, prefix: str) -> bytes | None
     if len(detail) > DETAIL_CHARS:
         detail = detail[: DETAIL_CHARS - 1] + "…"
     return error_body(f"{prefix}: {detail}" if detail else prefix, "invalid_request_error")
+
+
+def ended_in_error_message(said: str | None) -> str:
+    """The words for a stream the upstream ended with an error event saying ``said``."""
+    return (
+        f"the upstream ended the stream with an error: {said}"
+        if said
+        else "the upstream ended the stream with an error"
+    )

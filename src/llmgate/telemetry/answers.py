@@ -15,12 +15,12 @@ from typing import Any
 import orjson
 
 from llmgate.errors import UpstreamError
-from llmgate.protocol.errors import message_in
+from llmgate.protocol.errors import ended_in_error_message, message_in
 from llmgate.protocol.message_text import message_text
 from llmgate.protocol.redact import redact_text
 from llmgate.telemetry import messages_usage, responses_usage
 
-__all__ = ["Parsed", "ended_in_error", "parse_answer", "parse_response", "parse_stream"]
+__all__ = ["Parsed", "error_event_columns", "parse_answer", "parse_response", "parse_stream"]
 
 
 @dataclass(slots=True)
@@ -177,10 +177,7 @@ def parse_answer(endpoint: str, stream: bool, body: bytes | None, chunks: list[b
     return parse_stream(endpoint, chunks) if stream else parse_response(endpoint, body)
 
 
-ENDED_IN_ERROR = "the upstream ended the stream with an error"
-
-
-def ended_in_error(parsed: Parsed, status: str) -> dict[str, Any]:
+def error_event_columns(parsed: Parsed, status: str) -> dict[str, Any]:
     """A row's outcome columns for a stream whose HTTP status said success but which the upstream
     ended with an error event (OpenAI's ``data: {"error": ...}``, Anthropic's ``event: error``, the
     Responses API's ``error`` or ``response.failed``): the upstream's failure, as a stream cut
@@ -191,7 +188,7 @@ def ended_in_error(parsed: Parsed, status: str) -> dict[str, Any]:
         "status": "error",
         "status_code": UpstreamError.status_code,
         "error_type": UpstreamError.error_type,
-        "error_message": redact_text(f"{ENDED_IN_ERROR}: {parsed.error}" if parsed.error else ENDED_IN_ERROR),
+        "error_message": redact_text(ended_in_error_message(parsed.error)),
     }
 
 

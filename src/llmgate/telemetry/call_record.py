@@ -30,7 +30,7 @@ from llmgate.pricing import PriceBook, Usage, cost
 from llmgate.protocol.redact import redact, redact_text
 from llmgate.store import STORED_RESPONSE
 from llmgate.telemetry import media_usage, tokens
-from llmgate.telemetry.answers import Parsed, ended_in_error, parse_answer
+from llmgate.telemetry.answers import Parsed, error_event_columns, parse_answer
 
 CHOICE_SEPARATOR = "\n\n"
 #: larger reported token counts are not believed (and could not be summed or priced safely)
@@ -390,7 +390,7 @@ def to_row_parsed(call: CallRecord, prices: PriceBook) -> tuple[dict[str, Any], 
         **canary_columns(call),
         **session_columns(call),
     }
-    row.update(ended_in_error(parsed, row["status"]))  # an error event closed a 200 stream
+    row.update(error_event_columns(parsed, row["status"]))  # an error event closed a 200 stream
     if call.stored_response is not None:  # inserted with the row, by the record's writer
         row[STORED_RESPONSE] = call.stored_response
     if call.endpoint in media_usage.ENDPOINTS and row["status"] == "success":  # images, audio, ...: units
