@@ -208,6 +208,21 @@ def test_upstream_4xx_that_is_not_an_error_object_comes_in_openai_shape(
     assert row["status_code"] == 404 and row["status"] == "error"
 
 
+def test_upstream_200_holding_only_an_error_is_an_upstream_failure(
+    upstream: FakeUpstream, gateway_factory: Any
+) -> None:
+    """The SDK read such a 200 as a completion without choices; the record said success."""
+    gateway = gateway_factory({**upstream_config(upstream), "router_settings": {"num_retries": 0}})
+    error = {"message": "You exceeded your current quota.", "type": "insufficient_quota", "code": None}
+    upstream.fail_next(Fault(status=200, body=orjson.dumps({"error": error})))
+    with pytest.raises(openai.InternalServerError) as caught:
+        client_for(gateway).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    assert caught.value.status_code == 502
+    assert "You exceeded your current quota." in str(caught.value)
+    (row,) = records(gateway)
+    assert (row["status"], row["status_code"], row["error_type"]) == ("error", 502, "upstream_error")
+
+
 def test_upstream_429_keeps_retry_after(upstream: FakeUpstream, gateway_factory: Any) -> None:
     # No retries left, so the 429 comes back with its Retry-After rather than being waited out.
     gateway = gateway_factory({**upstream_config(upstream), "router_settings": {"num_retries": 0}})

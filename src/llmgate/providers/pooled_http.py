@@ -31,9 +31,9 @@ from llmgate.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from llmgate.protocol.errors import relayable_error
+from llmgate.protocol.errors import DETAIL_CHARS, message_in, relayable_error
 from llmgate.providers.base import UpstreamResponse
-from llmgate.providers.scrub import scrub_body
+from llmgate.providers.scrub import scrub_body, scrub_message
 
 __all__ = [
     "OpenStream",
@@ -158,10 +158,25 @@ class OpenStream:
         self._response.close()
 
 
+#: what a 2xx answer holds besides an ``error``: chat and completions, embeddings and lists, the
+#: Responses API (a failed response carries its ``error``), Anthropic's messages, rerank
+ANSWER_KEYS = frozenset({"choices", "data", "output", "content", "results", "object", "type"})
+
+
+def _error_instead_of_answer(parsed: dict[str, Any]) -> bool:
+    """An ``error`` and nothing an answer holds (or a body that calls itself an error)."""
+    if parsed.get("error") is None:
+        return False
+    if "error" in (parsed.get("object"), parsed.get("type")):
+        return True
+    return not ANSWER_KEYS.intersection(parsed)
+
+
 def json_answer(
     status: int, data: bytes, headers: Mapping[str, str], deployment: Deployment, passed: tuple[str, ...]
 ) -> UpstreamResponse:
-    """A 2xx answer that must be one JSON object (anything else is the upstream's error, retried)."""
+    """A 2xx answer that must be one JSON object, and no error object in place of an answer
+    (anything else is the upstream's error, retried)."""
     try:
         parsed = orjson.loads(data)
     except orjson.JSONDecodeError:
@@ -169,6 +184,16 @@ def json_answer(
     if not isinstance(parsed, dict):
         raise UpstreamError(
             f"upstream {deployment.id} answered {status} with a body that is not a JSON object",
+            deployment=deployment.id,
+            upstream_status=status,
+        )
+    if _error_instead_of_answer(parsed):
+        said = scrub_message(message_in(parsed) or "", deployment)[
+            :DETAIL_CHARS
+        ]  # a proxy's quota error, say
+        raise UpstreamError(
+            f"upstream {deployment.id} answered {status} with an error instead of an answer"
+            + (f": {said}" if said else ""),
             deployment=deployment.id,
             upstream_status=status,
         )

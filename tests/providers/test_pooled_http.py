@@ -1,0 +1,73 @@
+"""What the gateway's HTTP providers make of an upstream's answer (``providers/pooled_http.py``)."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from llmgate.config import build_deployments, parse_config
+from llmgate.errors import UpstreamError
+from llmgate.providers.pooled_http import json_answer
+
+SECRET = "sk-upstream-0123456789abcdef"
+(DEPLOYMENT,) = build_deployments(
+    parse_config(
+        {
+            "model_list": [
+                {
+                    "model_name": "m",
+                    "litellm_params": {
+                        "model": "openai/m",
+                        "api_base": "http://127.0.0.1:9/v1",
+                        "api_key": SECRET,
+                    },
+                }
+            ]
+        }
+    )
+)
+
+
+def answer(body: object) -> bytes:
+    return json_answer(200, orjson.dumps(body), {}, DEPLOYMENT, ()).body
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        (
+            {"error": {"message": f"Quota exceeded for {SECRET}", "type": "insufficient_quota"}},
+            "Quota exceeded for",
+        ),
+        ({"error": "model not loaded"}, "model not loaded"),
+        ({"object": "error", "message": "busy", "error": {"code": 503}}, "busy"),
+        ({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}, "Overloaded"),
+    ],
+)
+def test_an_error_in_place_of_an_answer_is_the_upstreams_failure(body: dict[str, object], said: str) -> None:
+    """A 200 that holds only an error (some proxies answer a quota or a load error so): retried
+    and failed over like a 5xx, never relayed as a success the SDK cannot read."""
+    with pytest.raises(UpstreamError) as caught:
+        answer(body)
+    assert said in caught.value.message and SECRET not in caught.value.message
+    assert caught.value.message.startswith(
+        f"upstream {DEPLOYMENT.id} answered 200 with an error instead of an answer"
+    )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"id": "c", "object": "chat.completion", "choices": [], "error": None},
+        {
+            "object": "response",
+            "status": "failed",
+            "output": [],
+            "error": {"code": "server_error", "message": "x"},
+        },
+        {"object": "list", "data": [], "model": "e"},
+        {"results": [{"index": 0, "relevance_score": 0.5}], "error": {"message": "partial"}},
+    ],
+)
+def test_answers_pass_as_they_came(body: dict[str, object]) -> None:
+    assert orjson.loads(answer(body)) == body
