@@ -89,6 +89,14 @@ def version() -> None:
     typer.echo(__version__)
 
 
+def _from_the_store(exc: BaseException) -> bool:
+    """An error of the store's driver or of SQLAlchemy that a command let through (its module
+    tells, so this file imports neither)."""
+    return any(
+        kind.__module__.split(".")[0] in ("sqlalchemy", "psycopg", "sqlite3") for kind in type(exc).__mro__
+    )
+
+
 def main() -> None:
     try:
         code = app(standalone_mode=False, **context_widths())
@@ -105,6 +113,13 @@ def main() -> None:
         fail(exc.message, code=1)
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as exc:
+        if not _from_the_store(exc):
+            raise
+        # SQLAlchemy (the store): imported already, by the command that raised this
+        from llmgate.store.db import describe_error
+
+        fail(f"the store failed: {describe_error(exc)}", code=1)  # a dead store: one line, not a trace
     if isinstance(code, int) and code:  # typer.Exit(code) from a command
         sys.exit(code)
 

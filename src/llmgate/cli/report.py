@@ -19,7 +19,7 @@ import orjson
 import typer
 
 from llmgate.cli.common import ConfigOption, config_from, option_error, read_moment, read_range
-from llmgate.errors import InvalidRequest
+from llmgate.errors import InvalidRequest, StoreError
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -63,14 +63,19 @@ def _store(path: str | None) -> Iterator[tuple[Engine, LlmgateSettings]]:
     """
     # SQLAlchemy (the store): off `llmgate report --help`
     import sqlalchemy as sa
+    from sqlalchemy.exc import SQLAlchemyError
 
-    from llmgate.store.db import create_engine_for
+    from llmgate.store.db import create_engine_for, describe_error
 
     cfg = config_from(path, for_store_only=True)
     assert cfg.llmgate.database_url is not None
     engine = create_engine_for(cfg.llmgate.database_url)
     try:
-        if not sa.inspect(engine).has_table("requests"):
+        try:
+            fresh = not sa.inspect(engine).has_table("requests")
+        except (SQLAlchemyError, OSError) as exc:  # a dead store: one line, not a trace
+            raise StoreError(f"store read failed: {describe_error(exc)}") from exc
+        if fresh:
             # SQLAlchemy (the store): off `llmgate report --help`
             from llmgate.store.migrate import upgrade
 
