@@ -358,3 +358,19 @@ def test_an_ambiguous_id_prefix_is_one_line_and_exit_1(timed: tuple[Path, dict[s
     result = logs(config, "abc")
     assert result.exit_code == 1 and "matches several records" in result.stderr
     assert logs(config, ids["nov1_0000"][:8]).exit_code == 0
+
+
+def test_a_store_that_is_not_there_is_read_as_empty_and_never_made(tmp_path: Path) -> None:
+    """A mistyped ``database_url``: nothing created (it made the directory and an empty store,
+    then said only that no request matched), a note naming the path, the empty answers."""
+    config = tmp_path / "typo.yaml"
+    missing = tmp_path / "no" / "such" / "store.db"
+    config.write_text(yaml.safe_dump({"model_list": [], "llmgate": {"database_url": f"sqlite:///{missing}"}}))
+    listed = logs(config)
+    assert listed.exit_code == 0 and listed.stdout.strip() == "no recorded requests match"
+    assert listed.stderr.startswith(f"note: no store at {missing.resolve()} ")
+    sessions = CliRunner().invoke(app, ["sessions", "list", "--config", str(config), "--format", "json"])
+    assert sessions.exit_code == 0 and json.loads(sessions.stdout) == []
+    assert not (tmp_path / "no").exists()
+    bad = logs(config, "--since", "yesterday-ish")
+    assert bad.exit_code == 2 and "--since" in bad.stderr

@@ -419,7 +419,13 @@ def test_a_store_nothing_wrote_to_yet_reports_zeros(tmp_path: Path) -> None:
             }
         )
     )
-    data = json.loads(run(config, "spend", "--group-by", "team", "--format", "json").stdout)
+    result = run(config, "spend", "--group-by", "team", "--format", "json")
+    data = json.loads(result.stdout)
     assert data["rows"] == [] and data["totals"]["requests"] == 0
     assert json.loads(run(config, "budgets", "--format", "json").stdout)["budgets"] == []
     assert json.loads(run(config, "pricing-gaps", "--format", "json").stdout) == []
+    # read, never created: a mistyped path shows, on stderr, where no store is
+    assert result.stderr == f"note: no store at {(tmp_path / 'fresh' / 'store.db').resolve()} " + (
+        "(nothing has run here; --config FILE names a project's store)\n"
+    )
+    assert not (tmp_path / "fresh").exists()

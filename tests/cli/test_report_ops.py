@@ -143,3 +143,4 @@ def test_a_store_nothing_wrote_to_yet(tmp_path: Path) -> None:
     config = write_config(tmp_path / "fresh.yaml", tmp_path / "fresh" / "store.db")
     data = json.loads(run(config, "--since", "7d", "--format", "json").stdout)
     assert data["availability"]["total"]["requests"] == 0 and data["canaries"]["items"] == []
+    assert not (tmp_path / "fresh").exists()  # read, never created

@@ -61,16 +61,44 @@ def config_from(path: str | None, *, for_store_only: bool = False) -> GatewayCon
     return load_config(path, for_store_only=for_store_only)
 
 
+def missing_store(url: str) -> str | None:
+    """Why ``url`` holds nothing yet (an SQLite file that does not exist), or ``None``."""
+    # SQLAlchemy (the store): off `llmgate --help`
+    from llmgate.store.db import sqlite_file
+
+    path = sqlite_file(url)
+    if path is None or path.exists():
+        return None
+    return f"no store at {path.resolve()} (nothing has run here; --config FILE names a project's store)"
+
+
+def readable_store(url: str) -> str:
+    """``url``, or an empty store in memory when it names an SQLite file that does not exist, said
+    on stderr: a command that only reads never creates a store (a mistyped path made one, and
+    read as an empty store without a word); its output stays what an empty store gives."""
+    missing = missing_store(url)
+    if missing is None:
+        return url
+    typer.echo(f"note: {missing}", err=True)
+    return "sqlite://"
+
+
 @contextmanager
-def store_and_zone(path: str | None) -> Iterator[tuple[Engine, str]]:
+def store_and_zone(path: str | None, *, read_only: bool = False) -> Iterator[tuple[Engine, str]]:
     """The store the config at ``path`` names (provider secrets need not be set), closed after
-    use, and its ``llmgate.time_zone``."""
+    use, and its ``llmgate.time_zone``; ``read_only``: one that exists already."""
     # SQLAlchemy (the store): off `llmgate --help`
     from llmgate.store.db import create_engine_for
 
     cfg = config_from(path, for_store_only=True)
     assert cfg.llmgate.database_url is not None
-    engine = create_engine_for(cfg.llmgate.database_url)
+    url = readable_store(cfg.llmgate.database_url) if read_only else cfg.llmgate.database_url
+    engine = create_engine_for(url)
+    if url != cfg.llmgate.database_url:  # the empty store in memory gets its schema
+        # alembic: only for a store that is not there
+        from llmgate.store.migrate import upgrade
+
+        upgrade(engine)
     try:
         yield engine, cfg.llmgate.time_zone
     finally:

@@ -21,7 +21,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, NamedTuple
 
-from llmgate.cli.common import config_from, fail
+from llmgate.cli.common import config_from, fail, missing_store
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -48,17 +48,6 @@ def store_url(config: str | None) -> str:
         assert url is not None
         return url
     return os.environ.get("LLMGATE_DATABASE_URL") or DEFAULT_STORE
-
-
-def missing_store(url: str) -> str | None:
-    """Why ``url`` holds nothing yet (an SQLite file that does not exist), or ``None``."""
-    # SQLAlchemy (the store): off `llmgate eval --help`
-    from llmgate.store.db import sqlite_file
-
-    path = sqlite_file(url)
-    if path is None or path.exists():
-        return None
-    return f"no store at {path.resolve()} (nothing has run here; --config FILE names a project's store)"
 
 
 @contextmanager

@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Annotated
 import orjson
 import typer
 
-from llmgate.cli.common import ConfigOption, config_from, fail
-from llmgate.cli.eval_setup import checked_gateway, maybe_engine, missing_store, read_engine, store_url
+from llmgate.cli.common import ConfigOption, config_from, fail, missing_store
+from llmgate.cli.eval_setup import checked_gateway, maybe_engine, read_engine, store_url
 from llmgate.errors import ConfigError, LlmgateError
 
 if TYPE_CHECKING:

@@ -117,7 +117,7 @@ def logs(
         parse_tag,
     )
 
-    with store_and_zone(config) as (engine, tz):
+    with store_and_zone(config, read_only=True) as (engine, tz):
         if session is not None:
             if record_id is not None:
                 fail("give a record ID or --session, not both", code=2)

@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import orjson
 import typer
 
-from llmgate.cli.common import ConfigOption, config_from, option_error, read_moment, read_range
+from llmgate.cli.common import (
+    ConfigOption,
+    config_from,
+    option_error,
+    read_moment,
+    read_range,
+    readable_store,
+)
 from llmgate.errors import InvalidRequest, StoreError
 
 if TYPE_CHECKING:
@@ -57,8 +64,10 @@ UntilOption = Annotated[
 def _store(path: str | None) -> Iterator[tuple[Engine, LlmgateSettings]]:
     """The config's store and the config's ``llmgate:`` settings.
 
-    A store nothing has written to yet gets its schema first, so its reports are empty rather than
-    errors; otherwise migrating is left to ``serve`` and ``db upgrade`` (alembic takes a while to
+    A store nothing has written to yet reports zeros rather than errors: an SQLite file that does
+    not exist is read as an empty store in memory (``readable_store``: never created, and said on
+    stderr, so a mistyped path shows), one with no tables gets its schema first; otherwise
+    migrating is left to ``serve`` and ``db upgrade`` (alembic takes a while to
     load, and a report reads only what every revision has).
     """
     # SQLAlchemy (the store): off `llmgate report --help`
@@ -69,7 +78,7 @@ def _store(path: str | None) -> Iterator[tuple[Engine, LlmgateSettings]]:
 
     cfg = config_from(path, for_store_only=True)
     assert cfg.llmgate.database_url is not None
-    engine = create_engine_for(cfg.llmgate.database_url)
+    engine = create_engine_for(readable_store(cfg.llmgate.database_url))  # never creates one
     try:
         try:
             fresh = not sa.inspect(engine).has_table("requests")

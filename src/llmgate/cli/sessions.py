@@ -67,7 +67,7 @@ def list_command(
     from llmgate.reports.sessions import sessions_csv, sessions_json
     from llmgate.store.call_sessions import SessionFilter, list_sessions
 
-    with store_and_zone(config) as (engine, tz):
+    with store_and_zone(config, read_only=True) as (engine, tz):
         start, end = read_range(since, until, tz)
         rows = list_sessions(engine, SessionFilter(start, end, user, model), limit=limit)
     if format is ListFormat.json:
