@@ -34,6 +34,13 @@ def chat(message: dict[str, Any], finish: str = "stop", n: int = 1) -> bytes:
     )
 
 
+def text_completion(finish: str) -> bytes:
+    choice = {"index": 0, "text": "done", "logprobs": None, "finish_reason": finish}
+    return orjson.dumps(
+        {"id": "x", "object": "text_completion", "created": 1, "model": "m", "choices": [choice]}
+    )
+
+
 def test_replay_is_a_valid_stream_of_the_same_answer() -> None:
     body = chat({"role": "assistant", "content": "Paris.", "refusal": None})
     chunks = replay_chunks("chat/completions", body, include_usage=True)
@@ -66,15 +73,7 @@ def test_a_complete_stream_is_kept_as_its_json() -> None:
     assert kept is not None and storable("chat/completions", kept)
     answer = orjson.loads(kept)
     assert answer["choices"][0]["message"]["content"] == "Hi" and answer["usage"]["total_tokens"] == 8
-    completion = orjson.dumps(
-        {
-            "id": "x",
-            "object": "text_completion",
-            "created": 1,
-            "model": "m",
-            "choices": [{"index": 0, "text": "done", "logprobs": None, "finish_reason": "stop"}],
-        }
-    )
+    completion = text_completion("stop")
     told = replay_chunks("completions", completion, include_usage=False)
     assert (
         told is not None
@@ -152,15 +151,7 @@ async def test_one_json_body_for_a_stream_is_told_as_events_with_its_usage_on_th
 
 
 async def test_a_completion_is_told_too_and_other_endpoints_and_sse_pass_as_they_came() -> None:
-    completion = orjson.dumps(
-        {
-            "id": "x",
-            "object": "text_completion",
-            "created": 1,
-            "model": "m",
-            "choices": [{"index": 0, "text": "done", "logprobs": None, "finish_reason": "length"}],
-        }
-    )
+    completion = text_completion("length")
     chunks, _ = await _told([completion], "completions", {})
     assert parse_stream("completions", chunks).texts == ["done"]
     assert all(orjson.loads(c[6:])["object"] == "text_completion" for c in chunks[:-1])

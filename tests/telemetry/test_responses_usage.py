@@ -36,6 +36,8 @@ CHAT_USAGE = {
     "completion_tokens_details": {"reasoning_tokens": 2},
 }
 CALL = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+#: what a record reads of RESPONSE: texts, tool calls, finish, usage, id, model, error
+READ = (["Hi"], [CALL], "tool_calls", CHAT_USAGE, "resp_1", "gpt-x", None)
 
 
 def sse(*events: dict[str, Any]) -> list[bytes]:
@@ -43,15 +45,7 @@ def sse(*events: dict[str, Any]) -> list[bytes]:
 
 
 def test_a_plain_answer() -> None:
-    assert parse_responses(False, orjson.dumps(RESPONSE), []) == (
-        ["Hi"],
-        [CALL],
-        "tool_calls",
-        CHAT_USAGE,
-        "resp_1",
-        "gpt-x",
-        None,
-    )
+    assert parse_responses(False, orjson.dumps(RESPONSE), []) == READ
     incomplete = {**RESPONSE, "status": "incomplete", "incomplete_details": {"reason": "max_output_tokens"}}
     assert parse_responses(False, orjson.dumps(incomplete), [])[2] == "length"
     assert parse_responses(False, b"not json", []) == ([], [], None, None, None, None, None)
@@ -65,15 +59,7 @@ def test_a_stream_reads_its_last_event() -> None:
     )
     whole = b"".join(chunks)
     split = [whole[:37], whole[37:]]  # chunks split anywhere
-    assert parse_responses(True, None, split) == (
-        ["Hi"],
-        [CALL],
-        "tool_calls",
-        CHAT_USAGE,
-        "resp_1",
-        "gpt-x",
-        None,
-    )
+    assert parse_responses(True, None, split) == READ
 
 
 def test_a_cut_stream_keeps_what_was_sent() -> None:
