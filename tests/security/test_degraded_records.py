@@ -3,8 +3,8 @@
 Through the real writer process and a real store: a batch of ordinary calls with, among them, a
 call whose metadata is nested past the JSON encoder's depth (the row cannot be made), one whose
 request is nested past pickle's depth (it cannot even be sent to the writer process), and one
-with a string no store can encode (a lone surrogate: the store refuses the row); on PostgreSQL
-also a response with a NUL character, which its text columns refuse. Every ordinary
+with a string no store can encode (a lone surrogate: the store refuses the row). A response with
+a NUL character, which PostgreSQL's text refuses, is stored whole with U+FFFD there. Every ordinary
 record is stored as it was; each bad one is stored degraded (id, key, team, model, status, tokens
 and cost kept where they can be, bodies replaced by a marker saying why), counted, and alerted.
 """
@@ -128,9 +128,7 @@ async def test_a_record_the_store_cannot_take_is_stored_degraded_and_no_other_is
     calls[25] = call(25, request={"model": "gpt", "metadata": nested(1_100)})  # past pickle's depth
     calls[40] = call(40, user="lone \ud800 surrogate")  # no store encodes it
     bad = {10, 25, 40}
-    if store_url.startswith("postgresql"):
-        calls[50] = call(50, response_body=response(content="nul \x00 inside"))  # text refuses NUL
-        bad.add(50)
+    calls[50] = call(50, response_body=response(content="nul \x00 inside"))  # PostgreSQL's text refuses NUL
     await recorder.start()
     try:
         for item in calls:
@@ -155,6 +153,10 @@ async def test_a_record_the_store_cannot_take_is_stored_degraded_and_no_other_is
         if i in bad:
             assert orjson.loads(row["request_json"]).keys() == {DEGRADED_KEY}, i
             assert row["response_text"] is None and row["metadata_json"] is None
+        elif i == 50:  # whole, the NUL replaced where the store cannot hold it (it was degraded)
+            assert orjson.loads(row["request_json"])["messages"][0]["content"] == "question 50"
+            nul = "\ufffd" if store_url.startswith("postgresql") else "\x00"
+            assert row["response_text"] == f"nul {nul} inside" and row["prompt_tokens"] == 10
         else:  # untouched by its neighbours
             assert orjson.loads(row["request_json"])["messages"][0]["content"] == f"question {i}"
             assert row["response_text"] == "hi" and row["prompt_tokens"] == 10 and row["cost_usd"] > 0

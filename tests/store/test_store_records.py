@@ -87,6 +87,24 @@ def test_insert_and_read_back_every_column(engine: Engine) -> None:
     assert get_record(engine, row["id"]) == row
 
 
+def test_a_nul_character_keeps_the_record_whole(engine: Engine) -> None:
+    """A model's answer (or a client's user id) with a NUL character: PostgreSQL's text cannot hold
+    one, so it becomes U+FFFD there and the batch is stored whole (the record was stored degraded,
+    its bodies dropped); SQLite keeps it as it came."""
+    odd = make_row(response_text="a\x00b", user="bob\x00", error_message="x\x00")
+    plain = make_row()
+    assert insert_records(engine, [plain, odd]) == 2
+    kept = "\ufffd" if engine.dialect.name == "postgresql" else "\x00"
+    stored = get_record(engine, odd["id"])
+    assert stored is not None
+    assert (stored["response_text"], stored["user"], stored["error_message"]) == (
+        f"a{kept}b",
+        f"bob{kept}",
+        f"x{kept}",
+    )
+    assert stored["request_json"] == odd["request_json"] and get_record(engine, plain["id"]) == plain
+
+
 def test_insert_is_idempotent_on_id(engine: Engine) -> None:
     rows = [make_row() for _ in range(300)]
     assert insert_records(engine, rows[:100]) == 100

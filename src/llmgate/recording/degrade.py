@@ -2,10 +2,11 @@
 
 A record can defeat the pipeline in three places: pickling it for the writer process or turning
 it into a row (a body nested deeper than the JSON encoder or pickle go, a value ``to_row`` trips
-on), and inserting the row (a value the database refuses: a NUL character in a PostgreSQL text
-column, an integer past 64 bits). Either way the recorder isolates that one record (one by one
-when preparing; by bisecting a batch the store refused) and stores it degraded: every column that
-identifies and charges the call (id, time, endpoint, model, deployment, key, team, user, status,
+on), and inserting the row (a value the database refuses: a lone surrogate, an integer past 64
+bits; a NUL character, which PostgreSQL's text refuses, becomes U+FFFD in ``store/records.py``
+instead). Either way the recorder isolates that one record (one by one when preparing; by
+bisecting a batch the store refused) and stores it degraded: every column that identifies and
+charges the call (id, time, endpoint, model, deployment, key, team, user, status,
 tokens, cost, latency, what the response cache did and saved, the canary and its arm, the session,
 parent call and step) is kept, and the bodies (request, response, tool calls, metadata, error text,
 attempts) are replaced by one marker saying why::

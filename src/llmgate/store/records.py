@@ -62,17 +62,13 @@ def insert_records(engine: Engine, rows: list[dict[str, Any]]) -> int:
     except (TypeError, ValueError, ArithmeticError) as exc:  # a value its column type cannot bind
         raise InvalidRecord(f"record rejected: {type(exc).__name__}: {exc}") from exc
     try:
-        ensure_months(engine, (row["created_at"] for row in complete))
         try:
-            return _store(engine, insert.sql, complete, values, kept, replay=False)
-        except _Replayed:
-            return _store(engine, insert.sql, complete, values, kept, replay=True)
-        except IntegrityError as exc:  # a month another process dropped meanwhile (a late replay)
-            if not missing_partition(exc):
+            return _store_batch(engine, insert.sql, complete, values, kept)
+        except DataError as exc:  # PostgreSQL's text cannot hold a NUL: U+FFFD in its place
+            if NUL_REFUSED not in str(exc):
                 raise
-            forget(engine)
-            ensure_months(engine, (row["created_at"] for row in complete))
-            return _store(engine, insert.sql, complete, values, kept, replay=True)
+            complete = [_without_nul(row) for row in complete]
+            return _store_batch(engine, insert.sql, complete, [insert.parameters(r) for r in complete], kept)
     except (IntegrityError, DataError) as exc:
         raise InvalidRecord(f"record rejected by the store: {describe_error(exc)}") from exc
     except DBAPIError as exc:
@@ -81,6 +77,34 @@ def insert_records(engine: Engine, rows: list[dict[str, Any]]) -> int:
         raise InvalidRecord(f"record rejected: {describe_error(exc)}") from exc
     except (SQLAlchemyError, OSError) as exc:  # pool timeout, disconnects
         raise StoreError(f"store write failed: {describe_error(exc)}") from exc
+
+
+#: psycopg's words for a NUL character bound to a text column (SQLite stores it as it came)
+NUL_REFUSED = "cannot contain NUL (0x00) bytes"
+
+
+def _store_batch(
+    engine: Engine, sql: str, complete: list[Mapping[str, Any]], values: list[Any], kept: list[dict[str, Any]]
+) -> int:
+    """``_store``, again without the ids stored before (a replay), or once the month it needs is
+    made (one another process dropped meanwhile: a late replay)."""
+    ensure_months(engine, (row["created_at"] for row in complete))
+    try:
+        return _store(engine, sql, complete, values, kept, replay=False)
+    except _Replayed:
+        return _store(engine, sql, complete, values, kept, replay=True)
+    except IntegrityError as exc:
+        if not missing_partition(exc):
+            raise
+        forget(engine)
+        ensure_months(engine, (row["created_at"] for row in complete))
+        return _store(engine, sql, complete, values, kept, replay=True)
+
+
+def _without_nul(row: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``row`` with every NUL character of its text replaced by U+FFFD: the record keeps its bodies
+    (it was stored degraded, bodies dropped), and the place of what could not be kept shows."""
+    return {k: v.replace("\x00", "\ufffd") if isinstance(v, str) else v for k, v in row.items()}
 
 
 class _Replayed(Exception):
