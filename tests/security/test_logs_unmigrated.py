@@ -28,4 +28,6 @@ def test_logs_on_a_store_not_migrated_yet_says_there_are_no_records(tmp_path: Pa
 
     as_json = runner.invoke(app, ["logs", "--config", str(config), "--format", "json", "--since", "1h"])
     assert as_json.exit_code == 0, as_json.output
-    assert as_json.output.strip() == "[]"
+    assert as_json.stdout.strip() == "[]"  # the JSON stays clean: the note goes to stderr
+    assert as_json.stderr.startswith(f"note: no store at {(tmp_path / 'fresh.db').resolve()} ")
+    assert not (tmp_path / "fresh.db").exists()  # read, never created
