@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 
 from llmgate.errors import StreamInterrupted
-from llmgate.protocol.errors import DETAIL_CHARS, json_object, message_in
+from llmgate.protocol.errors import json_object, message_in, saying
 from llmgate.protocol.requests import include_usage
 from llmgate.providers.base import UpstreamStream
 from llmgate.telemetry.answers import parse_stream
@@ -149,8 +149,7 @@ class WholeAnswer:
             data = json_object(body)
             said = message_in(data) if data is not None else None
             raise StreamInterrupted(
-                "the upstream answered the stream with one JSON body that is not a completion"
-                + (f": {said[:DETAIL_CHARS]}" if said else "")
+                saying("the upstream answered the stream with one JSON body that is not a completion", said)
             )
         for chunk in chunks:
             yield chunk

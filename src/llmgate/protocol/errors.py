@@ -66,10 +66,16 @@ def relayable_error(body: bytes, content_type: str, prefix: str) -> bytes | None
     if said is None:
         raw = _TAG.sub(b" ", body) if "html" in content_type.lower() else body
         said = raw.decode("utf-8", "replace")
-    detail = " ".join(said.split())
+    return error_body(saying(prefix, said), "invalid_request_error")
+
+
+def saying(prefix: str, said: str | None) -> str:
+    """``prefix``, then what an upstream ``said`` (whitespace collapsed, at most ``DETAIL_CHARS``
+    characters), when it said anything."""
+    detail = " ".join((said or "").split())
     if len(detail) > DETAIL_CHARS:
         detail = detail[: DETAIL_CHARS - 1] + "…"
-    return error_body(f"{prefix}: {detail}" if detail else prefix, "invalid_request_error")
+    return f"{prefix}: {detail}" if detail else prefix
 
 
 def ended_in_error_message(said: str | None) -> str:

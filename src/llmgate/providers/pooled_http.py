@@ -19,7 +19,6 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
-import orjson
 
 from llmgate.config.deployment import Deployment
 from llmgate.errors import (
@@ -31,7 +30,7 @@ from llmgate.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from llmgate.protocol.errors import DETAIL_CHARS, message_in, relayable_error
+from llmgate.protocol.errors import json_object, message_in, relayable_error, saying
 from llmgate.providers.base import UpstreamResponse
 from llmgate.providers.scrub import scrub_body, scrub_message
 
@@ -177,23 +176,17 @@ def json_answer(
 ) -> UpstreamResponse:
     """A 2xx answer that must be one JSON object, and no error object in place of an answer
     (anything else is the upstream's error, retried)."""
-    try:
-        parsed = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        parsed = None
-    if not isinstance(parsed, dict):
+    parsed = json_object(data)
+    if parsed is None:
         raise UpstreamError(
             f"upstream {deployment.id} answered {status} with a body that is not a JSON object",
             deployment=deployment.id,
             upstream_status=status,
         )
-    if _error_instead_of_answer(parsed):
-        said = scrub_message(message_in(parsed) or "", deployment)[
-            :DETAIL_CHARS
-        ]  # a proxy's quota error, say
+    if _error_instead_of_answer(parsed):  # a proxy's quota error, say
+        said = scrub_message(message_in(parsed) or "", deployment)
         raise UpstreamError(
-            f"upstream {deployment.id} answered {status} with an error instead of an answer"
-            + (f": {said}" if said else ""),
+            saying(f"upstream {deployment.id} answered {status} with an error instead of an answer", said),
             deployment=deployment.id,
             upstream_status=status,
         )
