@@ -5,6 +5,9 @@ A background task takes batches (``batch_size`` items, or whatever came within
 ``flush_interval_s`` of the first), turns items into rows (``row_maker.py``: in slices of about
 a millisecond; an item ``prepare`` fails on is ``salvage``d into a degraded row, see
 ``degrade.py``) and hands each batch to ``write`` in a worker thread (``store_or_spill.py``).
+Up to ``writes_at_once`` batches are written at a time (each in its own thread and transaction,
+the next batch's rows made meanwhile); they may finish in any order, and ``confirmed_below``
+stops at the oldest one not finished.
 Nothing runs while nothing is queued: the writer waits on an event, not a timer. ``write`` raises
 on failure: ``StoreError`` (or ``OSError``, or a SQLAlchemy connection error) means the store is
 down; anything else means some rows are bad, and the batch is bisected until the bad rows stand
@@ -70,14 +73,18 @@ class Recorder(Replayer):
         flush_interval_s: float = 0.25,
         retry_interval_s: float = 2.0,
         idle_replay_s: float = IDLE_REPLAY_S,
+        writes_at_once: int = 1,
     ) -> None:
-        if queue_size < 1 or batch_size < 1 or flush_interval_s <= 0 or retry_interval_s <= 0:
-            raise ValueError("queue_size and batch_size must be >= 1, intervals > 0")
+        if queue_size < 1 or batch_size < 1 or writes_at_once < 1:
+            raise ValueError("queue_size, batch_size and writes_at_once must be >= 1")
+        if flush_interval_s <= 0 or retry_interval_s <= 0:
+            raise ValueError("intervals must be > 0")
         self._write = write
         self._rows = RowMaker(prepare, salvage, degrade, on_degraded)
         self._probe = probe
         self._queue_size = queue_size
         self._batch_size = batch_size
+        self._writes_at_once = writes_at_once
         self._flush_interval = flush_interval_s
         self._retry_interval = retry_interval_s
         self._idle_replay = max(idle_replay_s, retry_interval_s)
@@ -85,7 +92,8 @@ class Recorder(Replayer):
         self._status = RecorderState(self._spill.path)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmgate-spill")
         self._pending: deque[Entry] = deque()
-        self._inflight: list[Entry] = []  # the batch the writer holds, until it is stored or spilled
+        # the batches the writer holds, oldest first, each until it is stored or spilled
+        self._inflight: list[list[Entry]] = []
         self._overflow: deque[Entry] = deque()  # queue full: for the spill thread
         self._overflow_scheduled = False
         self._t_floor: int | None = None  # lowest ordinal the spill thread is working on
@@ -204,7 +212,7 @@ class Recorder(Replayer):
                     waiter.set_result(None)
         # What the writer did not finish goes to disk. A batch cut off mid-write may be stored as
         # well; replay is idempotent, so that costs nothing twice.
-        leftover = [*self._inflight, *self._pending]
+        leftover = [*(entry for batch in self._inflight for entry in batch), *self._pending]
         self._inflight = []
         self._pending.clear()
         rows = await self._run_in_spill_thread(self._rows.all, leftover)
@@ -237,7 +245,7 @@ class Recorder(Replayer):
         if self._pending:
             floor = self._pending[0][0]
         if self._inflight:
-            floor = min(floor, self._inflight[0][0])
+            floor = min(floor, self._inflight[0][0][0])
         with contextlib.suppress(IndexError):  # the spill thread may empty it meanwhile
             floor = min(floor, self._overflow[0][0])
         busy = self._t_floor
@@ -273,35 +281,54 @@ class Recorder(Replayer):
     # --- the writer task ----------------------------------------------------------------------
 
     async def _write_loop(self) -> None:
-        while True:
-            if self._state == "running" and not self._pending:
-                await self._wakeup.wait()  # idle: no timer runs while nothing is queued
-            self._wakeup.clear()
-            timed_out = False
-            if self._state == "running" and len(self._pending) < self._batch_size and not self._flushing:
-                try:  # let a batch gather, for at most flush_interval_s
-                    async with asyncio.timeout(self._flush_interval):
-                        await self._wakeup.wait()
-                except TimeoutError:
-                    timed_out = True
+        writing: set[asyncio.Task[None]] = set()  # batches being written, at most writes_at_once
+        try:
+            while True:
+                if self._state == "running" and not self._pending:
+                    await self._wakeup.wait()  # idle: no timer runs while nothing is queued
                 self._wakeup.clear()
-            drain_all = timed_out or self._flushing > 0 or self._state != "running"
-            if self._status.held:
-                await self._retry_held(probe=False)
-            while len(self._pending) >= self._batch_size or (drain_all and self._pending):
-                batch = [self._pending.popleft() for _ in range(min(self._batch_size, len(self._pending)))]
-                self._inflight = batch  # until done: a stop() that cancels us spills it
-                rows = await self._rows.sliced(batch)
-                try:
-                    await self._store_or_spill(rows, batch[0][0])
-                except Exception:  # a bug here must not stop the recorder or lose the batch
-                    log.exception("recorder: writing a batch failed unexpectedly; spilling it")
-                    await self._spill_rows(rows, batch[0][0])
-                self._inflight = []
-                self._done += len(batch)
-                self._status.changed()
-            if self._state != "running":
-                return
+                timed_out = False
+                if self._state == "running" and len(self._pending) < self._batch_size and not self._flushing:
+                    try:  # let a batch gather, for at most flush_interval_s
+                        async with asyncio.timeout(self._flush_interval):
+                            await self._wakeup.wait()
+                    except TimeoutError:
+                        timed_out = True
+                    self._wakeup.clear()
+                drain_all = timed_out or self._flushing > 0 or self._state != "running"
+                if self._status.held:
+                    await self._retry_held(probe=False)
+                while len(self._pending) >= self._batch_size or (drain_all and self._pending):
+                    while len(writing) >= self._writes_at_once:  # a batch's rows are made once one may go
+                        _, writing = await asyncio.wait(writing, return_when=asyncio.FIRST_COMPLETED)
+                    batch = self._next_batch()
+                    rows = await self._rows.sliced(batch)
+                    writing.add(asyncio.create_task(self._write_batch(batch, rows)))
+                    if self._writes_at_once == 1:  # as ever: each batch written before the next is made
+                        await asyncio.wait(writing)
+                        writing.clear()
+                if self._state != "running":
+                    if writing:  # every batch in flight ends stored or spilled before we return
+                        await asyncio.wait(writing)
+                    return
+        finally:  # cancelled by stop(): what is in flight stays in _inflight, for stop() to spill
+            for task in writing:
+                task.cancel()
+
+    def _next_batch(self) -> list[Entry]:
+        batch = [self._pending.popleft() for _ in range(min(self._batch_size, len(self._pending)))]
+        self._inflight.append(batch)  # until it is written: a stop() that cancels us spills it
+        return batch
+
+    async def _write_batch(self, batch: list[Entry], rows: list[Row]) -> None:
+        try:
+            await self._store_or_spill(rows, batch[0][0])
+        except Exception:  # a bug here must not stop the recorder or lose the batch
+            log.exception("recorder: writing a batch failed unexpectedly; spilling it")
+            await self._spill_rows(rows, batch[0][0])
+        self._inflight = [held for held in self._inflight if held is not batch]
+        self._done += len(batch)
+        self._status.changed()
 
     async def _store_or_spill(self, rows: list[Row], ordinal: int) -> None:
         if not rows:
