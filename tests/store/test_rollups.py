@@ -25,6 +25,7 @@ from llmgate.store.rollup_sql import REBUILD_WINDOW, _sql
 from llmgate.store.rollup_tables import HOUR_SUMS, LATENCY_BUCKETS, ROLLUP_DAYS, ROLLUP_HOURS, ROLLUP_TRAFFIC
 from llmgate.store.rollups import read_coverage, rebuild_rollups, use_day_zone
 from llmgate.store.spend import SpendSums, raw_period_spend, raw_spend_sums
+from support.rollups import rollup_snapshot
 
 #: New York leaves standard time on 2026-03-08 (07:00 UTC); the rows span it
 START = datetime(2026, 3, 5, 3, 17, tzinfo=UTC)
@@ -258,22 +259,10 @@ def test_a_rebuild_over_many_windows_sums_what_the_writer_did(engine: Engine, tz
     use_day_zone(engine, tz)
     store(engine, generated(2_000, seed=13, span=timedelta(days=40)))  # March into April
 
-    def snapshot() -> tuple[list[Any], list[Any], list[Any]]:
-        def rows(query: sa.Select[Any]) -> list[Any]:  # float sums: added in another order
-            return [tuple(round(v, 6) if isinstance(v, float) else v for v in r) for r in conn.execute(query)]
-
-        with engine.connect() as conn:
-            hours = rows(sa.select(ROLLUP_HOURS).order_by(ROLLUP_HOURS.c.hour, ROLLUP_HOURS.c.grain))
-            days = rows(sa.select(ROLLUP_DAYS).order_by(ROLLUP_DAYS.c.day, ROLLUP_DAYS.c.grain))
-            traffic = rows(
-                sa.select(ROLLUP_TRAFFIC).order_by(ROLLUP_TRAFFIC.c.hour, ROLLUP_TRAFFIC.c.outcome)
-            )
-            return hours, days, traffic
-
-    kept = snapshot()
+    kept = rollup_snapshot(engine)
     result = rebuild_rollups(engine, START)
     assert result.rows == 2_000 and (START + timedelta(days=40) - result.since) > 5 * REBUILD_WINDOW
-    assert snapshot() == kept
+    assert rollup_snapshot(engine) == kept
 
 
 def traffic_from_hours(engine: Engine) -> list[Any]:

@@ -77,6 +77,7 @@ class _Writer:
             batch_size=settings.batch_size,
             flush_interval_s=settings.flush_interval_s,
             retry_interval_s=settings.retry_interval_s,
+            writes_at_once=self.store.writes_at_once,
         )
         self.unsettled: deque[tuple[int, int]] = deque()  # (submitted count after the batch, seq)
         self.acked = -1
