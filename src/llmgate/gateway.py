@@ -45,6 +45,7 @@ from llmgate.pricing import PriceBook
 from llmgate.protocol import check_body, error_body, error_from_exception, read_body
 from llmgate.protocol.endpoints import Endpoint
 from llmgate.protocol.forms import read_form, text_bytes
+from llmgate.protocol.requests import strip_metadata
 from llmgate.protocol.session_headers import call_session
 from llmgate.protocol.stream_errors import stream_error
 from llmgate.providers.base import Provider, UpstreamResponse, UpstreamStream
@@ -52,6 +53,7 @@ from llmgate.routing import Router
 from llmgate.routing.attempts import Attempts
 from llmgate.routing.canaries import CanaryTable, canary_headers, variant_body
 from llmgate.routing.modes import check_endpoint
+from llmgate.telemetry.answers import failed_stream
 from llmgate.telemetry.call_record import CallRecord, attempt_of, bounded_name, call_cost
 from llmgate.telemetry.metrics import CallMetrics
 
@@ -61,7 +63,6 @@ JSON = "application/json"
 #: status recorded for a client that disconnected before its answer was complete (nginx's 499),
 #: and its error_type (records before issue 14 said "client_disconnected")
 CLIENT_CLOSED, CLIENT_CLOSED_TYPE = 499, "client_closed"
-
 
 #: Header carrying a request's retrieved passages (a JSON array of strings, or one passage).
 CONTEXT_HEADER = "x-llmgate-context"
@@ -123,7 +124,6 @@ class Gateway:
         self._submit = submit
         self._attempts = Attempts(router, config.routing, attempt_of)  # the retry/fallback loop
         # metadata keys that are the gateway's, not the provider's: never forwarded upstream
-        # (OpenAI takes only string values there, and these are lists or objects).
         self._own_metadata = frozenset({"tags", config.llmgate.monitors.rag.metadata_key})
         self._max_depth, self._max_n = config.llmgate.http.max_json_depth, config.llmgate.http.max_n
         # 401s are counted and logged, never recorded (a flood of them must not fill the store)
@@ -166,7 +166,7 @@ class Gateway:
             if context:  # retrieved context for the retrieval-quality monitor: recorded, not forwarded
                 call.metadata = {**(parsed.metadata or {}), CONTEXT_HEADER: context}
             if parsed.metadata and not self._own_metadata.isdisjoint(parsed.metadata):
-                self._strip_own_metadata(parsed.body, parsed.metadata)
+                strip_metadata(parsed.body, parsed.metadata, self._own_metadata)
             if key is not None and self._enforcer is not None:  # rpm counts a 403 or 404 too
                 await self._enforcer.screen_model(key, identity.team, call.model, known=not unknown)
             if unknown:  # 404 before any attempt
@@ -207,14 +207,6 @@ class Gateway:
         except Exception:
             log.exception("unexpected error serving request %s", call.id)
             return self._fail(call, LlmgateError("The server had an error processing your request."), started)
-
-    def _strip_own_metadata(self, body: dict[str, Any], metadata: Mapping[str, Any]) -> None:
-        """Drop the gateway's own metadata keys from the body sent upstream (the record keeps them)."""
-        forwarded = {k: v for k, v in metadata.items() if k not in self._own_metadata}
-        if forwarded:
-            body["metadata"] = forwarded
-        else:
-            body.pop("metadata", None)
 
     def reject(self, endpoint: Endpoint, exc: LlmgateError, started: float) -> Reply:
         """Record and answer a request refused before its body was read (e.g. too large)."""
@@ -347,6 +339,8 @@ class Gateway:
                     delivered = True
                 call.stream_chunks.append(chunk)
                 yield chunk
+            if call.deployment is not None and (failed := failed_stream(call.stream_chunks)):
+                self._router.health.end_stream(call.deployment.id, ok=False, error=failed)  # an error event
         except StreamInterrupted as exc:
             call.status_code = exc.status_code
             call.error_type, call.error_message = exc.error_type, exc.message

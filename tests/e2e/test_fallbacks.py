@@ -245,6 +245,36 @@ def test_a_stream_cut_after_bytes_ends_with_an_error_event(
     assert path_of(row) == [("primary", "error", "stream_interrupted")]
 
 
+def test_streams_that_end_in_error_events_open_the_circuit(
+    upstream: FakeUpstream, backup: FakeUpstream, gateway_factory: Make
+) -> None:
+    """An upstream failing every stream mid-way with an error event (OpenAI's and vLLM's way: HTTP
+    said 200) counts against its deployment as a cut stream does, so its circuit opens and the
+    next streams go to the fallback; before, such a deployment kept every stream it was sent."""
+    gateway = gateway_factory(config(upstream.base_url, backup.base_url, allowed_fails=2, cooldown_time=30))
+    upstream.fail_next(Fault(error_after=2), times=2)
+    client = gateway.client(MASTER_KEY)
+    for _ in range(2):
+        with pytest.raises(openai.APIError, match="error while processing"):
+            list(client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True))
+    health = {d["id"]: d for d in gateway.get("/health/deployments").json()["deployments"]}
+    assert health["primary"]["circuit"] == "open" and health["backup"]["circuit"] == "closed"
+    raw = client.chat.completions.with_raw_response.create(model="gpt-4o", messages=MESSAGES, stream=True)
+    assert raw.headers["x-llmgate-model"] == "backup"
+    assert "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
+    assert len(upstream.received) == 2 and len(backup.received) == 1
+
+
+def test_a_stream_that_mentions_errors_is_no_failure(upstream: FakeUpstream, gateway_factory: Make) -> None:
+    """The word in an answer's text is not an error event: the circuit stays closed."""
+    gateway = gateway_factory(config(upstream.base_url, upstream.base_url, allowed_fails=1))
+    said = [{"role": "user", "content": 'the "error": field of a failed stream, and response.failed'}]
+    stream = gateway.client(MASTER_KEY).chat.completions.create(model="gpt-4o", messages=said, stream=True)  # type: ignore[arg-type]
+    assert "response.failed" in "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    health = {d["id"]: d for d in gateway.get("/health/deployments").json()["deployments"]}
+    assert health["primary"]["circuit"] == "closed"
+
+
 def test_circuit_opens_skips_then_probes_half_open(
     upstream: FakeUpstream, backup: FakeUpstream, gateway_factory: Make
 ) -> None:

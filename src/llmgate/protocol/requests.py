@@ -139,6 +139,16 @@ def include_usage(body: Mapping[str, Any]) -> bool:
     return bool(isinstance(options, dict) and options.get("include_usage"))
 
 
+def strip_metadata(body: dict[str, Any], metadata: Mapping[str, Any], own: frozenset[str]) -> None:
+    """Drop the gateway's own metadata keys (``own``) from the body sent upstream; the record keeps
+    them (OpenAI takes only string values there, and these are lists or objects)."""
+    forwarded = {k: v for k, v in metadata.items() if k not in own}
+    if forwarded:
+        body["metadata"] = forwarded
+    else:
+        body.pop("metadata", None)
+
+
 def _check_n(n: object, max_n: int) -> None:
     """``n`` as OpenAI takes it: null, or a whole number from 1 to the maximum (128 there too)."""
     if n is None:

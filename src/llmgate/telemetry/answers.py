@@ -20,7 +20,7 @@ from llmgate.protocol.message_text import message_text
 from llmgate.protocol.redact import redact_text
 from llmgate.telemetry import messages_usage, responses_usage
 
-__all__ = ["Parsed", "error_event_columns", "parse_answer", "parse_response", "parse_stream"]
+__all__ = ["Parsed", "error_event_columns", "failed_stream", "parse_answer", "parse_response", "parse_stream"]
 
 
 @dataclass(slots=True)
@@ -112,6 +112,24 @@ def parse_stream(endpoint: str, chunks: list[bytes]) -> Parsed:
     parsed.texts = ["".join(pieces[i]) for i in sorted(pieces)]
     parsed.tool_calls = [calls[i] for i in sorted(calls)]
     return parsed
+
+
+#: the Responses API's events that end a stream in failure (its ``error`` event has no ``error`` key)
+_FAILED_TYPES = frozenset({"error", "response.failed"})
+
+
+def failed_stream(chunks: list[bytes]) -> str | None:
+    """``UpstreamError``'s type if the stream whose ``chunks`` these are ended with an error event
+    (as ``error_event_columns`` records it), else None. Only its last three chunks are read, and
+    parsed only if they hold the word: the gateway asks at the end of every stream, to count such
+    a stream against its deployment's circuit breaker."""
+    tail = b"".join(chunks[-3:])
+    if b"error" not in tail and b"failed" not in tail:
+        return None
+    for event in _events(tail):
+        if type(event) is dict and (event.get("error") is not None or event.get("type") in _FAILED_TYPES):
+            return UpstreamError.error_type
+    return None
 
 
 def _events(raw: bytes) -> list[Any]:
