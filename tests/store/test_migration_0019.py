@@ -1,18 +1,20 @@
 """Migration 0019 (PostgreSQL): the requests' bodies compressed with lz4, in every month that
-exists and in the months created after it; a downgrade goes back to the server's default."""
+exists and in the months created after it; a downgrade goes back to the server's default.
+(0020 packs the bodies in the writer: these tests stop at 0019.)"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from alembic import command
 from sqlalchemy.engine import Engine
 from test_rollups import generated, store
 
-from llmgate.store.migrate import alembic_config, upgrade
+from llmgate.store.migrate import alembic_config
 from llmgate.store.partitions import ensure_months
-from support.shared_data import load_rows
+from support.shared_data import english
 
 
 def to(engine: Engine, revision: str, *, down: bool = False) -> None:
@@ -35,14 +37,18 @@ def compression(engine: Engine) -> dict[str, set[str]]:
     return out
 
 
-def english(size: int) -> str:
-    """A few kilobytes of real English (HaluEval's passages), as a prompt or an answer holds."""
-    text = ""
-    for row in load_rows("halueval_qa_dev.jsonl"):
-        text += row["knowledge"] + " "
-        if len(text) >= size:
-            return text[:size]
-    raise AssertionError("not enough text")
+def store_text(engine: Engine, rows: list[dict[str, Any]]) -> None:
+    """``rows`` stored with 4 KB bodies of English (pglz would keep them as they are), written as
+    text as the store did before 0020 packed them (``test_migration_0020``)."""
+    for row in rows:
+        row["request_json"] = row["response_text"] = row["tool_calls_json"] = None
+    store(engine, rows)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "UPDATE requests SET request_json = %(request)s, response_text = %(response)s"
+            " WHERE id = ANY(%(ids)s)",
+            {"request": english(4000), "response": english(3000), "ids": [row["id"] for row in rows]},
+        )
 
 
 @pytest.mark.parametrize("store_url", ["postgres"], indirect=True)
@@ -55,22 +61,18 @@ def test_0019_compresses_the_bodies_with_lz4_in_every_month(empty_engine: Engine
         pytest.skip("this PostgreSQL was built without lz4")
     to(empty_engine, "0018")
     rows = generated(50, seed=5)
-    for row in rows:  # 4 KB bodies of English: pglz would keep them as they are
-        row["request_json"], row["response_text"] = english(4000), english(3000)
-    store(empty_engine, rows)  # March 2026: a month that exists before the upgrade
+    store_text(empty_engine, rows)  # March 2026: a month that exists before the upgrade
     before = compression(empty_engine)
     assert before and all(methods == {""} for methods in before.values())  # the server's default
 
-    upgrade(empty_engine)
+    to(empty_engine, "0019")
     ensure_months(empty_engine, [datetime(2031, 7, 1, tzinfo=UTC)])  # a month made after it
     after = compression(empty_engine)
     assert {"requests", "requests_p2026_03", "requests_p2031_07"} <= set(after)
     assert all(methods == {"l"} for methods in after.values()), after
 
     later = generated(20, seed=6)
-    for row in later:
-        row["request_json"], row["response_text"] = english(4000), english(3000)
-    store(empty_engine, later)
+    store_text(empty_engine, later)
     with empty_engine.connect() as conn:
         methods = conn.exec_driver_sql(
             "SELECT pg_column_compression(request_json), count(*) FROM requests"

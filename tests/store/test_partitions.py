@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 
 from llmgate.config.retention_settings import RetentionSettings
 from llmgate.store.db import create_engine_for
-from llmgate.store.migrate import alembic_config, upgrade
+from llmgate.store.migrate import alembic_config
 from llmgate.store.partitions import MONTHS_AHEAD, drop_before, is_partitioned, month_of, month_partitions
 from llmgate.store.prune import prune
 from llmgate.store.records import InvalidRecord, count_records, get_record, insert_records
@@ -153,7 +153,7 @@ def test_0017_moves_existing_rows_into_months_and_back(empty_engine: Engine) -> 
     with empty_engine.connect() as conn:
         before = conn.exec_driver_sql("SELECT * FROM requests ORDER BY id").all()
 
-    upgrade(empty_engine)
+    to(empty_engine, "0017")  # 0020 turns the bodies into bytea (test_migration_0020)
     with empty_engine.connect() as conn:
         assert is_partitioned(conn)
         assert conn.exec_driver_sql("SELECT * FROM requests ORDER BY id").all() == before

@@ -18,7 +18,7 @@ from llmgate.store.partitions import not_a_partition
 
 
 def test_head_is_numbered() -> None:
-    assert head_revision() == "0019"
+    assert head_revision() == "0020"
 
 
 def test_empty_database_to_head(empty_engine: Engine) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import yaml
 
+from llmgate.store.bodies import unpack
 from support.gateway import free_port
 
 LLMGATE = [sys.executable, "-m", "llmgate.cli.main"]
@@ -109,7 +110,7 @@ class ServedGateway:
     def all_rows(self) -> list[dict[str, Any]]:
         """Every stored row of the ``requests`` table."""
         with self._connect() as db:
-            return [dict(row) for row in db.execute("SELECT * FROM requests").fetchall()]
+            return [_as_text(row) for row in db.execute("SELECT * FROM requests").fetchall()]
 
     def _read(self, request_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
         found: dict[str, list[dict[str, Any]]] = {}
@@ -121,7 +122,7 @@ class ServedGateway:
                     part = request_ids[start : start + 500]
                     marks = ",".join("?" * len(part))
                     for row in db.execute(f"SELECT * FROM requests WHERE id IN ({marks})", part):
-                        found.setdefault(row["id"], []).append(dict(row))
+                        found.setdefault(row["id"], []).append(_as_text(row))
         except sqlite3.OperationalError:  # not migrated yet, or busy: poll again
             return {}
         return found
@@ -141,3 +142,12 @@ class ServedGateway:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
+
+
+def _as_text(row: sqlite3.Row) -> dict[str, Any]:
+    """The row with its bodies as the store reads them (they are stored packed: store/bodies.py)."""
+    out = dict(row)
+    for column in ("request_json", "response_text", "tool_calls_json"):
+        if out.get(column) is not None:
+            out[column] = unpack(out[column])
+    return out

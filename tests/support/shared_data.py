@@ -34,3 +34,13 @@ def load_rows(name: str) -> list[dict[str, Any]]:
         pytest.skip(f"shared data {name} not found (set LLMGATE_SHARED_DATA)", allow_module_level=True)
     with (directory / name).open(encoding="utf-8") as handle:
         return [json.loads(line) for line in handle if line.strip()]
+
+
+def english(size: int) -> str:
+    """``size`` characters of real English (HaluEval's passages), as a prompt or an answer holds."""
+    text = ""
+    for row in load_rows("halueval_qa_dev.jsonl"):
+        text += row["knowledge"] + " "
+        if len(text) >= size:
+            return text[:size]
+    raise AssertionError("not enough text")

@@ -74,7 +74,7 @@ def evidence_rows(
             r.c.cost_usd,
             r.c.response_chars,
             r.c.finish_reason,
-            sa.func.substr(r.c.response_text, 1, EVIDENCE_TEXT_CHARS).label("response_text"),
+            r.c.response_text,  # packed (store/bodies.py): cut once read
         )
         .where(r.c.canary_id == canary_id)
         .order_by(r.c.created_at, r.c.id)
@@ -90,6 +90,8 @@ def evidence_rows(
         rows = [dict(m) for m in conn.execute(query).mappings()]
     for row in rows:
         row["cost_usd"] = float(row["cost_usd"]) if row["cost_usd"] is not None else None
+        if row["response_text"] is not None:
+            row["response_text"] = row["response_text"][:EVIDENCE_TEXT_CHARS]
     return rows, ((rows[-1]["created_at"], rows[-1]["id"]) if rows else after)
 
 

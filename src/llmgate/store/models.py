@@ -23,6 +23,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from llmgate.store.bodies import Body
 from llmgate.store.columns import MONEY_SCALE as MONEY_SCALE
 from llmgate.store.columns import Money as Money
 from llmgate.store.columns import UTCDateTime as UTCDateTime
@@ -51,9 +52,10 @@ REQUESTS = sa.Table(
     col("status_code", sa.Integer),
     col("error_type", sa.String, null=True),
     col("error_message", sa.Text, null=True),
-    col("request_json", sa.Text, null=True),
-    col("response_text", sa.Text, null=True),
-    col("tool_calls_json", sa.Text, null=True),
+    # the bodies, compressed (store/bodies.py; migration 0020): bytea on PostgreSQL
+    col("request_json", Body, null=True),
+    col("response_text", Body, null=True),
+    col("tool_calls_json", Body, null=True),
     col("finish_reason", sa.String, null=True),
     col("prompt_tokens", sa.Integer, null=True),
     col("completion_tokens", sa.Integer, null=True),

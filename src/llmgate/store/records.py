@@ -30,6 +30,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyErro
 
 from llmgate.errors import StoreError
 from llmgate.store import STORED_RESPONSE
+from llmgate.store.body_search import newest_matching
 from llmgate.store.bulk_sql import BulkStatement, compile_bulk
 from llmgate.store.db import describe_error, lacks_table
 from llmgate.store.migrate import upgrade
@@ -234,10 +235,12 @@ def list_records(
 ) -> list[dict[str, Any]]:
     """The newest records first, whole, that match ``where`` (see ``store.request_filter``)."""
     table = requests_table()
-    query = sa.select(table).order_by(table.c.created_at.desc(), table.c.id.desc()).limit(max(0, limit))
+    query = sa.select(table).order_by(table.c.created_at.desc(), table.c.id.desc())
     if where is not None:
         query = query.where(*conditions(where, engine.dialect.name))
-    return _fetch(engine, query)
+    if where is not None and where.text:
+        return _fetch(engine, query, text=where.text, limit=max(0, limit))
+    return _fetch(engine, query.limit(max(0, limit)))
 
 
 def get_record(engine: Engine, record_id: str) -> dict[str, Any] | None:
@@ -293,9 +296,14 @@ def rehydrate_row(row: Mapping[str, Any]) -> dict[str, Any]:
 # --- internals ------------------------------------------------------------------------------
 
 
-def _fetch(engine: Engine, query: sa.Select[Any]) -> list[dict[str, Any]]:
+def _fetch(
+    engine: Engine, query: sa.Select[Any], *, text: str | None = None, limit: int = 0
+) -> list[dict[str, Any]]:
+    """The rows of ``query``; with ``text``, the first ``limit`` of them that hold it."""
     try:
         with engine.connect() as conn:
+            if text:
+                return newest_matching(conn, query, text, limit)
             return [dict(row) for row in conn.execute(query).mappings()]
     except (SQLAlchemyError, OSError) as exc:
         if lacks_table(engine, requests_table().name):  # not migrated yet: no records

@@ -18,8 +18,8 @@ same thing wherever it is typed:
 - ``cache``: what the response cache did (``hit``, ``semantic-hit``, ``miss``, ``bypass``), exactly;
   ``parse_cache`` reads it as typed and refuses any other value.
 - ``text``: in the prompt (the stored request JSON, where a quote or a backslash is escaped) or the
-  response, case-insensitive (SQLite folds the case of ASCII letters only); at most ``MAX_TEXT``
-  characters, its ``%`` and ``_`` escaped, so it is always a plain substring.
+  response, ignoring case; at most ``MAX_TEXT`` characters, always a plain substring. The bodies
+  are packed, so ``conditions`` leaves it out and ``store.body_search`` looks for it in Python.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
@@ -136,7 +135,8 @@ def tag_value(
 
 
 def conditions(where: RequestFilter, dialect: str) -> list[sa.ColumnElement[bool]]:
-    """The SQL conditions of ``where`` on the ``requests`` table (all must hold)."""
+    """The SQL conditions of ``where`` on the ``requests`` table (all must hold), but its ``text``,
+    which ``store.body_search`` looks for in the rows these keep."""
     requests = requests_table()
     out: list[sa.ColumnElement[bool]] = []
     if where.since is not None:
@@ -167,22 +167,4 @@ def conditions(where: RequestFilter, dialect: str) -> list[sa.ColumnElement[bool
         out.append(tag.is_not(None) if value is None else tag == value)
     if where.cache:
         out.append(requests.c.cache == where.cache)
-    if where.text:
-        out.append(_text_matches(where.text))
     return out
-
-
-def _text_matches(text: str) -> sa.ColumnElement[bool]:
-    requests = requests_table()
-    term = text[:MAX_TEXT]
-    # The request is stored as JSON: a quote or a backslash in the prompt is escaped there.
-    in_json = orjson.dumps(term).decode()[1:-1]
-    return sa.or_(
-        requests.c.request_json.ilike(_like(in_json), escape="\\"),
-        requests.c.response_text.ilike(_like(term), escape="\\"),
-    )
-
-
-def _like(term: str) -> str:
-    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"

@@ -34,6 +34,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from llmgate.errors import StoreError
+from llmgate.store.body_search import newest_matching, older_than
 from llmgate.store.db import describe_error
 from llmgate.store.feedback_ratings import RATINGS, UNRATED, request_rank
 from llmgate.store.models import requests_table
@@ -305,21 +306,28 @@ def search_requests(
     """
     table = requests_table()
     columns: list[sa.ColumnElement[Any]] = [table.c[name] for name in SUMMARY_COLUMNS]
-    columns.append(sa.func.substr(table.c.request_json, 1, HEAD_CHARS).label("request_head"))
-    columns.append(sa.func.substr(table.c.response_text, 1, HEAD_CHARS).label("response_head"))
+    columns += [table.c.request_json, table.c.response_text]  # packed: previews cut once read
     query = sa.select(*columns).order_by(table.c.created_at.desc(), table.c.id.desc())
-    query = query.limit(max(1, min(limit, MAX_PAGE)))
     query = query.where(*conditions(where, engine.dialect.name))
     if before is not None:
-        at, record_id = before
-        query = query.where(
-            sa.or_(table.c.created_at < at, sa.and_(table.c.created_at == at, table.c.id < record_id))
-        )
+        query = query.where(older_than(*before))
+    limit = max(1, min(limit, MAX_PAGE))
     try:
         with engine.connect() as conn:
-            return [dict(row) for row in conn.execute(query).mappings()]
+            if where.text:
+                rows = newest_matching(conn, query, where.text, limit)
+            else:
+                rows = [dict(row) for row in conn.execute(query.limit(limit)).mappings()]
     except (SQLAlchemyError, OSError) as exc:
         raise StoreError(f"store read failed: {describe_error(exc)}") from exc
+    for row in rows:
+        row["request_head"] = _head(row.pop("request_json"))
+        row["response_head"] = _head(row.pop("response_text"))
+    return rows
+
+
+def _head(body: str | None) -> str | None:
+    return None if body is None else body[:HEAD_CHARS]
 
 
 # --- filter values -----------------------------------------------------------------------------
