@@ -1,6 +1,7 @@
 """The record writer with the rollups' upkeep on and off, on PostgreSQL and SQLite (issue 21).
 
     python benchmarks/rollups_writer.py [--rounds 3] [--records 20000] [--no-postgres] [--no-results]
+    python benchmarks/rollups_writer.py --packing    # the bodies packed or not, PostgreSQL (prints)
 
 Two measures, each alternating upkeep on and off (``records.add_to_rollups`` replaced by a no-op)
 on a fresh store every run:
@@ -41,7 +42,7 @@ from llmgate.config import build_deployments, parse_config
 from llmgate.config.deployment import Deployment
 from llmgate.pricing import PriceBook
 from llmgate.recording.recorder import Recorder
-from llmgate.store import records
+from llmgate.store import bodies, records
 from llmgate.store.db import create_engine_for
 from llmgate.store.records import StoreWriter
 from llmgate.telemetry.call_record import CallRecord
@@ -200,13 +201,54 @@ def render(results: list[dict[str, Any]], rounds: int, count: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def packing(base: str, rounds: int, count: int) -> str:
+    """The writer end to end on PostgreSQL with the bodies packed (``store/bodies.py``) and, in
+    turn, stored as their UTF-8 bytes (``bodies.pack`` replaced), each with the rollups on and
+    off: what packing costs the writer, and the rollups' share with and without it."""
+    packed = bodies.pack
+    runs: dict[tuple[str, bool], list[float]] = {}
+    try:
+        for _ in range(rounds):
+            for label, pack in (("packed", packed), ("UTF-8", _utf8)):
+                for on in (True, False):
+                    bodies.pack = pack
+                    with postgres_store(base) as url:
+                        rate, _ = asyncio.run(end_to_end(url, on, count))
+                    runs.setdefault((label, on), []).append(rate)
+                    print(
+                        f"bodies {label}, rollups {'on ' if on else 'off'}: {rate:,.0f} records/s", flush=True
+                    )
+    finally:
+        bodies.pack = packed
+    lines = [
+        f"Bodies packed or not (`--packing`, PostgreSQL, {count:,} records, {rounds} alternated rounds; "
+        "medians, records/s):",
+        "",
+        "| bodies | rollups on | rollups off | change | runs on / off |",
+        "|---|---|---|---|---|",
+    ]
+    for label in ("packed", "UTF-8"):
+        on, off = statistics.median(runs[(label, True)]), statistics.median(runs[(label, False)])
+        listed = " / ".join(", ".join(f"{r:,.0f}" for r in runs[(label, o)]) for o in (True, False))
+        lines.append(f"| {label} | {on:,.0f} | {off:,.0f} | {(on / off - 1) * 100:+.1f}% | {listed} |")
+    return "\n".join(lines)
+
+
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--records", type=int, default=20_000)
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--no-results", action="store_true")
+    parser.add_argument("--packing", action="store_true", help="only: packed bodies against UTF-8 (prints)")
     args = parser.parse_args()
+    if args.packing:
+        print(packing(os.environ.get("LLMGATE_BENCH_DATABASE_URL", DEFAULT_PG), args.rounds, args.records))
+        return
     results = []
     if not args.no_postgres:
         pg = os.environ.get("LLMGATE_BENCH_DATABASE_URL", DEFAULT_PG)
