@@ -121,6 +121,8 @@ def test_a_downgrade_unpacks_every_body(empty_engine: Engine) -> None:
     for index, row in enumerate(new_rows):
         row["request_json"] = english(2000 + index)
         row["response_text"] = "nul \x00 and " + english(1500)
+    new_rows[0]["request_json"] = '{"short": 1}'  # kept as UTF-8, not packed: too short
+    new_rows[0]["response_text"] = "short \x00 nul"
     store(empty_engine, new_rows)
 
     to(empty_engine, "0019", down=True)

@@ -11,7 +11,8 @@ as small as they were: the columns keep 0019's lz4, which a change of type reset
 gains nothing from it; PostgreSQL only tries it on rows over about 2 KB). SQLite keeps the
 columns as declared (TEXT holds the packed bytes as BLOBs): nothing to do.
 
-The downgrade unpacks every packed body in batches, then turns the columns back into text.
+The downgrade unpacks every packed body in batches (and replaces a NUL, which text cannot hold,
+with U+FFFD), then turns the columns back into text.
 
 Revision ID: 0020
 Revises: 0019
@@ -54,7 +55,11 @@ def downgrade() -> None:
     bind = op.get_bind()
     if bind.dialect.name != "postgresql":
         return
-    packed = " OR ".join(f"substr({column}, 1, 4) = '\\x28b52ffd'::bytea" for column in BODIES)
+    # packed bodies, and bodies with a NUL (which bytea holds and text cannot)
+    packed = " OR ".join(
+        f"substr({column}, 1, 4) = '\\x28b52ffd'::bytea OR position('\\x00'::bytea IN {column}) > 0"
+        for column in BODIES
+    )
     select = sa.text(
         f"SELECT id, {', '.join(BODIES)} FROM requests WHERE ({packed}) AND id > :after"
         f" ORDER BY id LIMIT {_BATCH}"
@@ -89,9 +94,11 @@ def _has_lz4(bind: sa.Connection) -> bool:
 
 
 def _as_text_bytes(row: sa.RowMapping) -> dict[str, object]:
-    """The row's bodies as UTF-8 (text cannot hold a NUL: U+FFFD in its place, as the store does)."""
+    """The row's bodies as UTF-8 text can hold: a NUL becomes U+FFFD, as the store did before 0020."""
     out: dict[str, object] = {"id": row["id"]}
     for column in BODIES:
         value = row[column]
-        out[column] = None if value is None else unpack(value).replace("\x00", "\ufffd").encode()
+        out[column] = (
+            None if value is None else unpack(value).replace("\x00", "\ufffd").encode("utf-8", "replace")
+        )
     return out
