@@ -88,9 +88,10 @@ def test_insert_and_read_back_every_column(engine: Engine) -> None:
 
 
 def test_a_nul_character_keeps_the_record_whole(engine: Engine) -> None:
-    """A model's answer (or a client's user id) with a NUL character: PostgreSQL's text cannot hold
-    one, so it becomes U+FFFD there and the batch is stored whole (the record was stored degraded,
-    its bodies dropped); SQLite keeps it as it came."""
+    """A model's answer (or a client's user id) with a NUL character: the answer is stored as bytes
+    (``store/bodies.py``) and keeps it on both stores; PostgreSQL's text cannot hold one, so in the
+    other columns it becomes U+FFFD there and the batch is stored whole (the record was stored
+    degraded, its bodies dropped); SQLite keeps it as it came."""
     odd = make_row(response_text="a\x00b", user="bob\x00", error_message="x\x00")
     plain = make_row()
     assert insert_records(engine, [plain, odd]) == 2
@@ -98,7 +99,7 @@ def test_a_nul_character_keeps_the_record_whole(engine: Engine) -> None:
     stored = get_record(engine, odd["id"])
     assert stored is not None
     assert (stored["response_text"], stored["user"], stored["error_message"]) == (
-        f"a{kept}b",
+        "a\x00b",
         f"bob{kept}",
         f"x{kept}",
     )

@@ -30,6 +30,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyErro
 
 from llmgate.errors import StoreError
 from llmgate.store import STORED_RESPONSE
+from llmgate.store.bodies import Body
 from llmgate.store.body_search import newest_matching
 from llmgate.store.bulk_sql import BulkStatement, compile_bulk
 from llmgate.store.db import describe_error, lacks_table
@@ -127,9 +128,17 @@ def _store_once(
 
 
 def _without_nul(row: Mapping[str, Any]) -> Mapping[str, Any]:
-    """``row`` with every NUL character of its text replaced by U+FFFD: the record keeps its bodies
-    (it was stored degraded, bodies dropped), and the place of what could not be kept shows."""
-    return {k: v.replace("\x00", "\ufffd") if isinstance(v, str) else v for k, v in row.items()}
+    """``row`` with every NUL character of its text columns replaced by U+FFFD: the record keeps its
+    bodies (it was stored degraded, bodies dropped), and the place of what could not be kept shows.
+    The bodies are bytes in the database (``store/bodies.py``): they keep theirs."""
+    return {
+        k: v.replace("\x00", "\ufffd") if isinstance(v, str) and k not in _BODIES else v
+        for k, v in row.items()
+    }
+
+
+#: the columns stored as bytes (``Body``), which hold a NUL as it came
+_BODIES = frozenset(column.name for column in requests_table().columns if isinstance(column.type, Body))
 
 
 class _Replayed(Exception):
