@@ -36,13 +36,13 @@ from typing import Any
 import orjson
 from _common import RESULTS, write_section
 from rollups import DEFAULT_PG, MODELS, TZ, postgres_store, sqlite_store, writer_rate
-from storage_per_request import text
+from storage_per_request import bodies_stored, text
 
 from llmgate.config import build_deployments, parse_config
 from llmgate.config.deployment import Deployment
 from llmgate.pricing import PriceBook
 from llmgate.recording.recorder import Recorder
-from llmgate.store import bodies, records
+from llmgate.store import records
 from llmgate.store.db import create_engine_for
 from llmgate.store.records import StoreWriter
 from llmgate.telemetry.call_record import CallRecord
@@ -203,23 +203,16 @@ def render(results: list[dict[str, Any]], rounds: int, count: int) -> str:
 
 def packing(base: str, rounds: int, count: int) -> str:
     """The writer end to end on PostgreSQL with the bodies packed (``store/bodies.py``) and, in
-    turn, stored as their UTF-8 bytes (``bodies.pack`` replaced), each with the rollups on and
-    off: what packing costs the writer, and the rollups' share with and without it."""
-    packed = bodies.pack
+    turn, stored as their UTF-8 bytes (``storage_per_request.bodies_stored``), each with the
+    rollups on and off: what packing costs the writer, and the rollups' share with and without it."""
     runs: dict[tuple[str, bool], list[float]] = {}
-    try:
-        for _ in range(rounds):
-            for label, pack in (("packed", packed), ("UTF-8", _utf8)):
-                for on in (True, False):
-                    bodies.pack = pack
-                    with postgres_store(base) as url:
-                        rate, _ = asyncio.run(end_to_end(url, on, count))
-                    runs.setdefault((label, on), []).append(rate)
-                    print(
-                        f"bodies {label}, rollups {'on ' if on else 'off'}: {rate:,.0f} records/s", flush=True
-                    )
-    finally:
-        bodies.pack = packed
+    for _ in range(rounds):
+        for label in ("packed", "UTF-8"):
+            for on in (True, False):
+                with bodies_stored(label == "packed"), postgres_store(base) as url:
+                    rate, _ = asyncio.run(end_to_end(url, on, count))
+                runs.setdefault((label, on), []).append(rate)
+                print(f"bodies {label}, rollups {'on ' if on else 'off'}: {rate:,.0f} records/s", flush=True)
     lines = [
         f"Bodies packed or not (`--packing`, PostgreSQL, {count:,} records, {rounds} alternated rounds; "
         "medians, records/s):",
@@ -232,10 +225,6 @@ def packing(base: str, rounds: int, count: int) -> str:
         listed = " / ".join(", ".join(f"{r:,.0f}" for r in runs[(label, o)]) for o in (True, False))
         lines.append(f"| {label} | {on:,.0f} | {off:,.0f} | {(on / off - 1) * 100:+.1f}% | {listed} |")
     return "\n".join(lines)
-
-
-def _utf8(text: str) -> bytes:
-    return text.encode("utf-8", "surrogatepass")
 
 
 def main() -> None:

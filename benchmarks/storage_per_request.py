@@ -254,42 +254,43 @@ def search_nothing_ms(engine: Engine, as_text: bool) -> float:
     return best * 1000
 
 
+@contextlib.contextmanager
+def bodies_stored(packed: bool) -> Iterator[None]:
+    """The store packing the bodies as it does, or (``packed`` false, for comparison) storing their
+    UTF-8 bytes: ``store.bodies.pack`` replaced while inside."""
+    pack = bodies.pack
+    if not packed:
+        bodies.pack = lambda text: text.encode("utf-8", "surrogatepass")
+    try:
+        yield
+    finally:
+        bodies.pack = pack
+
+
 def writer_cost(base_url: str, n: int, rounds: int = 2) -> dict[str, list[tuple[float, float]]]:
     """The writer's insert of ``n`` English requests (``insert_records`` on PostgreSQL, batches of
-    500) with the bodies packed and, alternated with it, stored as their UTF-8 bytes (``pack``
-    replaced): rows/s and the writer's CPU per row, each round."""
+    500) with the bodies packed and, alternated with it, stored as their UTF-8 bytes
+    (``bodies_stored``): rows/s and the writer's CPU per row, each round."""
     prose = english(english_texts())
     out: dict[str, list[tuple[float, float]]] = {"packed": [], "unpacked": []}
-    packed = bodies.pack
-    try:
-        for _ in range(rounds):
-            for label, pack in (("packed", packed), ("unpacked", _utf8)):
-                bodies.pack = pack
-                with pg_schema(base_url) as (url, _schema):
-                    engine = create_engine_for(url)
-                    upgrade(engine)
-                    rng = random.Random(21)
-                    start = datetime.now(UTC) - timedelta(days=30)
-                    batches = [
-                        [
-                            typical_row(rng, start + timedelta(seconds=i), prose)
-                            for i in range(f, min(n, f + 500))
-                        ]
-                        for f in range(0, n, 500)
-                    ]
-                    cpu, wall = time.process_time(), time.perf_counter()
-                    for batch in batches:
-                        insert_records(engine, batch)
-                    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-                    engine.dispose()
-                out[label].append((n / wall, cpu / n * 1e6))
-    finally:
-        bodies.pack = packed
+    for _ in range(rounds):
+        for label in out:
+            with bodies_stored(label == "packed"), pg_schema(base_url) as (url, _schema):
+                engine = create_engine_for(url)
+                upgrade(engine)
+                rng = random.Random(21)
+                start = datetime.now(UTC) - timedelta(days=30)
+                batches = [
+                    [typical_row(rng, start + timedelta(seconds=i), prose) for i in range(f, min(n, f + 500))]
+                    for f in range(0, n, 500)
+                ]
+                cpu, wall = time.process_time(), time.perf_counter()
+                for batch in batches:
+                    insert_records(engine, batch)
+                cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+                engine.dispose()
+            out[label].append((n / wall, cpu / n * 1e6))
     return out
-
-
-def _utf8(text: str) -> bytes:
-    return text.encode("utf-8", "surrogatepass")
 
 
 def sqlite_sizes(directory: Path, n: int) -> dict[str, Any]:

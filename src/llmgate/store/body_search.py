@@ -45,10 +45,15 @@ def older_than(at: datetime, record_id: str) -> sa.ColumnElement[bool]:
     return sa.or_(table.c.created_at < moment, sa.and_(table.c.created_at == moment, table.c.id < record_id))
 
 
-def newest_matching(conn: Connection, query: sa.Select[Any], text: str, limit: int) -> list[dict[str, Any]]:
-    """At most ``limit`` rows of ``query`` (ordered newest first by ``created_at``, ``id``, with no
-    limit of its own; it selects ``id``) that ``text_matches``. The pages read only the id, the
-    time and the bodies; the whole rows of the matches are read at the end."""
+def newest(
+    conn: Connection, query: sa.Select[Any], limit: int, text: str | None = None
+) -> list[dict[str, Any]]:
+    """The first ``limit`` rows of ``query`` (ordered newest first by ``created_at``, ``id``, with no
+    limit of its own; it selects ``id``), and with ``text`` only those that ``text_matches``: then
+    the pages read only the id, the time and the bodies, and the whole rows of the matches are read
+    at the end."""
+    if not text:
+        return [dict(row) for row in conn.execute(query.limit(limit)).mappings()]
     table = requests_table()
     scan = query.with_only_columns(
         table.c.id, table.c.created_at, table.c.request_json, table.c.response_text

@@ -31,7 +31,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyErro
 from llmgate.errors import StoreError
 from llmgate.store import STORED_RESPONSE
 from llmgate.store.bodies import Body
-from llmgate.store.body_search import newest_matching
+from llmgate.store.body_search import newest
 from llmgate.store.bulk_sql import BulkStatement, compile_bulk
 from llmgate.store.db import describe_error, lacks_table
 from llmgate.store.migrate import upgrade
@@ -247,9 +247,7 @@ def list_records(
     query = sa.select(table).order_by(table.c.created_at.desc(), table.c.id.desc())
     if where is not None:
         query = query.where(*conditions(where, engine.dialect.name))
-    if where is not None and where.text:
-        return _fetch(engine, query, text=where.text, limit=max(0, limit))
-    return _fetch(engine, query.limit(max(0, limit)))
+    return _fetch(engine, query, limit=max(0, limit), text=where.text if where is not None else None)
 
 
 def get_record(engine: Engine, record_id: str) -> dict[str, Any] | None:
@@ -306,13 +304,14 @@ def rehydrate_row(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _fetch(
-    engine: Engine, query: sa.Select[Any], *, text: str | None = None, limit: int = 0
+    engine: Engine, query: sa.Select[Any], *, limit: int | None = None, text: str | None = None
 ) -> list[dict[str, Any]]:
-    """The rows of ``query``; with ``text``, the first ``limit`` of them that hold it."""
+    """The rows of ``query``; with ``limit``, its newest ``limit`` (those that hold ``text``, when
+    given: ``body_search.newest``)."""
     try:
         with engine.connect() as conn:
-            if text:
-                return newest_matching(conn, query, text, limit)
+            if limit is not None:
+                return newest(conn, query, limit, text)
             return [dict(row) for row in conn.execute(query).mappings()]
     except (SQLAlchemyError, OSError) as exc:
         if lacks_table(engine, requests_table().name):  # not migrated yet: no records

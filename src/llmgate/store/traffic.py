@@ -34,7 +34,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from llmgate.errors import StoreError
-from llmgate.store.body_search import newest_matching, older_than
+from llmgate.store.body_search import newest, older_than
 from llmgate.store.db import describe_error
 from llmgate.store.feedback_ratings import RATINGS, UNRATED, request_rank
 from llmgate.store.models import requests_table
@@ -314,10 +314,7 @@ def search_requests(
     limit = max(1, min(limit, MAX_PAGE))
     try:
         with engine.connect() as conn:
-            if where.text:
-                rows = newest_matching(conn, query, where.text, limit)
-            else:
-                rows = [dict(row) for row in conn.execute(query.limit(limit)).mappings()]
+            rows = newest(conn, query, limit, where.text)
     except (SQLAlchemyError, OSError) as exc:
         raise StoreError(f"store read failed: {describe_error(exc)}") from exc
     for row in rows:
