@@ -18,6 +18,7 @@ import yaml
 
 from llmgate.config import parse_config
 from llmgate.server.app import LlmgateApp, Overrides, Settings, create_app
+from llmgate.server.edge import edge_protocol
 
 
 def free_port() -> int:
@@ -39,6 +40,7 @@ class RunningGateway:
                 lifespan="on",
                 log_level="warning",
                 access_log=False,
+                http=edge_protocol(self.config.llmgate.http),  # as `llmgate serve` runs it
             )
         )
         self._thread = threading.Thread(target=self._server.run, daemon=True)

@@ -50,6 +50,7 @@ from llmgate.server.builders import (
     build_scheduler,
     in_memory_store,
 )
+from llmgate.server.direct import DirectProxy
 from llmgate.server.http import (
     Receive,
     Scope,
@@ -143,9 +144,7 @@ class AppState:
         # traffic metrics for GET /metrics: observed where rows are made, merged here
         self.metrics = CallMetrics()
         self.otel = OtelSettings.from_config(config.llmgate)
-        separate = (
-            overrides.write is None and overrides.tracing is None and not in_memory_store(self.database_url)
-        )
+        separate = not (overrides.write or overrides.tracing or in_memory_store(self.database_url))
         use_writer = config.llmgate.recorder.process and separate
         self.observer = build_observer(
             self.prices, self.metrics, self.otel, use_writer=use_writer, tracing=overrides.tracing
@@ -331,6 +330,7 @@ class LlmgateApp:
 
     def __init__(self, state: AppState) -> None:
         self.state = state
+        self.direct = DirectProxy(state)  # the proxy routes' POSTs, from the edge protocol (direct.py)
         self._admin: FastAPI | None = None
         self._admin_lock = asyncio.Lock()
 

@@ -38,13 +38,16 @@ uvicorn is told to use it with ``http=edge_protocol(settings)`` (``cli/serve.py`
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, cast
 
+from uvicorn._types import ASGI3Application
 from uvicorn.config import Config
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
 from uvicorn.server import ServerState
 
 from llmgate.config.hardening import HttpSettings
@@ -83,6 +86,25 @@ class EdgeLimits:
             body_timeout_s=settings.body_timeout_s,
             seconds_per_byte=1 / rate if rate > 0 else 0.0,
         )
+
+
+class DirectServer(Protocol):
+    """What serves a request without the ASGI round trip (``server/direct.py``'s ``DirectProxy``)."""
+
+    def takes(self, cycle: RequestResponseCycle) -> Any:
+        """What ``serve`` is told to serve, or ``None``: the request goes to the ASGI app."""
+
+    def serve(self, taken: Any, cycle: RequestResponseCycle, edge: Any) -> Coroutine[Any, Any, None]: ...
+
+
+def _direct_of(app: Any) -> DirectServer | None:
+    """The ``direct`` server of the llmgate app under uvicorn's middleware (``LlmgateApp.direct``)."""
+    while app is not None:
+        direct = getattr(app, "direct", None)
+        if direct is not None:
+            return cast(DirectServer, direct)
+        app = getattr(app, "app", None)
+    return None
 
 
 def edge_protocol(settings: HttpSettings) -> functools.partial[EdgeProtocol]:
@@ -151,6 +173,8 @@ class EdgeProtocol(HttpToolsProtocol):
         self._header_blocks = 0  # header blocks parsed on this connection
         self._timer: asyncio.TimerHandle | None = None
         self._writer: CorkedWriter | None = None
+        self._direct = _direct_of(self.app)  # the proxy routes, served without ASGI (direct.py)
+        self.relaying: asyncio.Task[None] | None = None  # a streamed answer being relayed directly
 
     # --- the connection ---------------------------------------------------------------------
 
@@ -166,6 +190,20 @@ class EdgeProtocol(HttpToolsProtocol):
             self._timer.cancel()
             self._timer = None
         super().connection_lost(exc)
+        if self.relaying is not None:  # the client left mid-stream: stop relaying (recorded as 499)
+            self.relaying.cancel()
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
+        direct = self._direct
+        taken = direct.takes(cycle) if direct is not None and app is self.app else None
+        if taken is None:
+            super()._start_asgi_task(cycle, app)
+            return
+        assert direct is not None
+        context = contextvars.Context() if self.config.reset_contextvars else None
+        task = self.loop.create_task(direct.serve(taken, cycle, self), context=context)
+        task.add_done_callback(self.tasks.discard)
+        self.tasks.add(task)
 
     def data_received(self, data: bytes) -> None:
         if self._writer is not None:  # uvicorn may write on its own below: what is corked goes first

@@ -134,8 +134,12 @@ async def send_reply(
     await send({"type": "http.response.body", "body": body})
 
 
+#: the headers every streamed answer carries first (no cache or proxy buffering holds an event back)
+STREAM_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+
+
 async def start_stream(send: Send, status: int, content_type: str, headers: dict[str, str]) -> None:
-    extra = {"cache-control": "no-cache", "x-accel-buffering": "no", **headers}
+    extra = {**STREAM_HEADERS, **headers}
     await send(
         {"type": "http.response.start", "status": status, "headers": _raw_headers(content_type, extra, None)}
     )

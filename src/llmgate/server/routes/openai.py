@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from llmgate.errors import LlmgateError, StoreError
-from llmgate.gateway import Reply
+from llmgate.gateway import Reply, StreamReply
 from llmgate.protocol import error_body, error_from_exception
 from llmgate.protocol.endpoints import Endpoint
 from llmgate.routing.modes import served_endpoints
@@ -93,32 +93,37 @@ async def _method_not_allowed(send: Send, allowed: str) -> None:
 
 
 async def proxy(state: AppState, endpoint: Endpoint, scope: Scope, receive: Receive, send: Send) -> None:
-    started = time.perf_counter()
     if scope["method"] != "POST":
         await _method_not_allowed(send, "POST")
         return
-    if state.recorder.unrecordable and state.config.llmgate.recorder.on_unrecordable == "refuse":
-        await send_reply(send, 503, UNRECORDABLE_BODY, JSON, {"retry-after": "5"})  # nothing forwarded
+    result = await proxy_answer(state, endpoint, header_map(scope), receive)
+    if result is None:
         return
-    headers = header_map(scope)
-    oversized = oversized_recorded_header(headers, state.config.llmgate.http.max_recorded_header_bytes)
-    if oversized is not None:  # refused before the body is read, and recorded without it
-        reply = state.gateway.reject(endpoint, oversized, started)
-        await send_reply(send, reply.status, reply.body, reply.content_type, reply.headers)
-        return
-    try:
-        raw = await read_body(receive, headers, state.config.max_body_bytes)
-    except ClientDisconnected:
-        return
-    except LlmgateError as exc:
-        reply = state.gateway.reject(endpoint, exc, started)
-        await send_reply(send, reply.status, reply.body, reply.content_type, reply.headers)
-        return
-    result = await state.gateway.handle(endpoint, raw, headers, started)
     if isinstance(result, Reply):
         await send_reply(send, result.status, result.body, result.content_type, result.headers)
         return
     await send_stream(result, receive, send)
+
+
+async def proxy_answer(
+    state: AppState, endpoint: Endpoint, headers: dict[str, str], receive: Receive
+) -> Reply | StreamReply | None:
+    """The answer to a POST on a proxy route, however it is then written: by ``proxy`` as ASGI
+    messages, or by the edge protocol as bytes (``server/direct.py``). ``None``: the client went
+    away while sending its body (nothing to answer, nothing recorded)."""
+    started = time.perf_counter()
+    if state.recorder.unrecordable and state.config.llmgate.recorder.on_unrecordable == "refuse":
+        return Reply(503, UNRECORDABLE_BODY, {"retry-after": "5"})  # nothing forwarded
+    oversized = oversized_recorded_header(headers, state.config.llmgate.http.max_recorded_header_bytes)
+    if oversized is not None:  # refused before the body is read, and recorded without it
+        return state.gateway.reject(endpoint, oversized, started)
+    try:
+        raw = await read_body(receive, headers, state.config.max_body_bytes)
+    except ClientDisconnected:
+        return None
+    except LlmgateError as exc:
+        return state.gateway.reject(endpoint, exc, started)
+    return await state.gateway.handle(endpoint, raw, headers, started)
 
 
 async def models(state: AppState, scope: Scope, receive: Receive, send: Send) -> None:
