@@ -215,14 +215,14 @@ class KeyRegistry:
 
     def _reload(self, *, force: bool) -> None:
         # SQLAlchemy (the store): off the gateway's start-up, loaded on the first key reload
-        from llmgate.store.keys import keys_version, load_keys, load_teams
+        from llmgate.store.keys import access_version, load_keys, load_teams
         from llmgate.store.migrate import upgrade
-        from llmgate.store.users import load_users, users_version
+        from llmgate.store.users import load_users
 
         engine = self._engine()
         if self._version is None:
             upgrade(engine)  # a fresh store has no key tables until migrated
-        version = (*keys_version(engine), *users_version(engine))
+        version = access_version(engine)
         if not force and version == self._version:
             return
         keys, teams, users = load_keys(engine), load_teams(engine), load_users(engine)

@@ -31,6 +31,7 @@ on a server that is not uvicorn with the edge protocol (tests that call the app 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Protocol, cast
 
@@ -57,6 +58,10 @@ if TYPE_CHECKING:
     from llmgate.server.app import AppState
 
 __all__ = ["DirectProxy", "Relaying"]
+
+#: uvicorn's checks of response headers (``HEADER_RE``, ``HEADER_VALUE_RE``), on text
+_BAD_NAME = re.compile(HEADER_RE.pattern.decode("latin-1"))
+_BAD_VALUE = re.compile(HEADER_VALUE_RE.pattern.decode("latin-1"))
 
 
 class Relaying(Protocol):
@@ -124,7 +129,8 @@ async def _send(
         await cycle.flow.drain()
     if cycle.disconnected:
         return
-    cycle.transport.write(_head(cycle, status, content_type, headers, len(body)) + body)
+    answer = _head(cycle, status, content_type, headers, len(body)) + body
+    getattr(cycle.transport, "write_now", cycle.transport.write)(answer)  # not corked: it is whole
     _complete(cycle)
 
 
@@ -159,31 +165,30 @@ def _head(
 ) -> bytes:
     """The status line and headers uvicorn writes for this answer (``RequestResponseCycle.send``)."""
     cycle.response_started = True
-    names, values = [b"content-type"], [content_type.encode("latin-1")]
-    if length is not None:
-        names.append(b"content-length")
-        values.append(b"%d" % length)
-    for key, text in headers.items():
-        names.append(key.encode("latin-1").lower())
-        values.append(text.encode("latin-1"))
+    names = [name.lower() for name in headers]
+    values = list(headers.values())
     # uvicorn's checks, each a character class: one search over every name, one over every value
-    if HEADER_RE.search(b"".join(names)):
+    if _BAD_NAME.search("".join(names)):
         raise RuntimeError("Invalid HTTP header name.")
-    if HEADER_VALUE_RE.search(b"\t".join(values)):  # a tab is allowed in a value
+    if _BAD_VALUE.search("\t".join([content_type, *values])):  # a tab is allowed in a value
         raise RuntimeError("Invalid HTTP header value.")
-    lines = [STATUS_LINE[status], _DEFAULTS.lines(cycle.default_headers)]
-    closes = False
-    for name, value in zip(names, values, strict=True):
-        if name == b"connection" and b"close" in [t.strip() for t in value.lower().split(b",")]:
-            cycle.keep_alive, closes = False, True
-        lines += [name, b": ", value, b"\r\n"]
-    if not cycle.keep_alive and not closes:
-        lines.append(b"connection: close\r\n")
+    lines = [f"content-type: {content_type}\r\n"]
+    if length is not None:
+        lines.append(f"content-length: {length}\r\n")
+    lines += [f"{name}: {value}\r\n" for name, value in zip(names, values, strict=True)]
+    if "connection" in names and "close" in _tokens(values[names.index("connection")]):
+        cycle.keep_alive = False  # the answer's own "connection: close" stands
+    elif not cycle.keep_alive:
+        lines.append("connection: close\r\n")
     if length is None:
         cycle.chunked_encoding = True
-        lines.append(b"transfer-encoding: chunked\r\n")
-    lines.append(b"\r\n")
-    return b"".join(lines)
+        lines.append("transfer-encoding: chunked\r\n")
+    lines.append("\r\n")
+    return STATUS_LINE[status] + _DEFAULTS.lines(cycle.default_headers) + "".join(lines).encode("latin-1")
+
+
+def _tokens(value: str) -> list[str]:
+    return [token.strip() for token in value.lower().split(",")]
 
 
 class _DefaultLines:

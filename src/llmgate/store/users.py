@@ -77,13 +77,6 @@ def load_users(engine: Engine) -> list[UserRow]:
         return [user_from_row(r) for r in conn.execute(sa.select(users).order_by(users.c.id))]
 
 
-def users_version(engine: Engine) -> tuple[Any, ...]:
-    """A cheap marker that changes whenever a user is created, changed or deleted."""
-    users = table("internal_users")
-    with engine.connect() as conn:
-        return tuple(conn.execute(sa.select(sa.func.count(), sa.func.max(users.c.updated_at))).one())
-
-
 def select_user(conn: Connection, user_id: str, *, lock: bool = False) -> UserRow | None:
     users = table("internal_users")
     query = sa.select(users).where(users.c.id == user_id)
