@@ -96,7 +96,9 @@ class Authenticator:
 
     def authenticate(self, authorization: str | None, api_key_header: str | None = None) -> Identity:
         """Synchronous check: virtual keys are known only once the registry has loaded."""
-        token = bearer_token(authorization, api_key_header)
+        return self._identify(bearer_token(authorization, api_key_header))
+
+    def _identify(self, token: str | None) -> Identity:
         master = self._master
         if token is not None and master is not None and hmac.compare_digest(token.encode(), master):
             return MASTER_IDENTITY
@@ -135,4 +137,4 @@ class Authenticator:
                 key_hash = hash_key(token)
                 if registry.lookup(key_hash) is None:
                     await registry.fetch(key_hash)
-        return self.authenticate(authorization, api_key_header)
+        return self._identify(token)

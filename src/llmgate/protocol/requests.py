@@ -74,7 +74,9 @@ def read_body(raw: bytes, *, max_depth: int = MAX_JSON_DEPTH) -> tuple[dict[str,
         raise InvalidRequest(f"We could not parse the JSON body of your request ({reason}).") from None
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
-    too_deep = nesting_error(body, max_depth)
+    # each level of nesting opens a bracket: a body with no more brackets than the limit (in its
+    # strings too) cannot pass it, and is not walked (most bodies; 2 µs of the gateway's CPU)
+    too_deep = nesting_error(body, max_depth) if raw.count(b"{") + raw.count(b"[") > max_depth else None
     if too_deep is not None:
         raise InvalidRequest(
             f"'{too_deep}' is nested too deeply: at most {max_depth} levels of objects and arrays "

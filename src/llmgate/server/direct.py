@@ -129,8 +129,7 @@ async def _send(
         await cycle.flow.drain()
     if cycle.disconnected:
         return
-    answer = _head(cycle, status, content_type, headers, len(body)) + body
-    getattr(cycle.transport, "write_now", cycle.transport.write)(answer)  # not corked: it is whole
+    cycle.transport.write(_head(cycle, status, content_type, headers, len(body)) + body)
     _complete(cycle)
 
 

@@ -136,14 +136,6 @@ class CorkedWriter:
         else:
             pending.append(data)
 
-    def write_now(self, data: bytes) -> None:
-        """``data`` written at once (after what is held, if anything is): a whole answer, which
-        nothing else of this turn would join."""
-        if self._pending is not None:
-            self._pending.append(data)
-        elif not self.transport.is_closing():
-            self.transport.write(data)
-
     def flush(self) -> None:
         pending, self._pending = self._pending, None
         if pending and not self.transport.is_closing():
