@@ -7,11 +7,15 @@ row of that product comes out to the same bits for 1 row or 42 is the BLAS's cho
 reproducibility (``MKL_CBWR=AUTO,STRICT``) gave it on the machine this was first measured on,
 and not on an AVX2 AMD EPYC (torch 2.13: a 3-word-piece text alone and in a pass of 14 differed
 by up to 2.5e-7, from the first layer's query on). ``per_text(model, torch)`` makes each linear
-layer, while inside it, multiply a pass as a batch of one product per text (``torch.bmm``): the
-same shape, so the same bits, whether the text is alone or not (measured on that AMD CPU: every
-length 1-64 and pass size 2-32 tried, none differs, against 60 of 280 with one product). That
-takes MKL's strict reproducibility too, which MKL reads at its first product: the embedder sets
-``MKL_CBWR`` before it loads torch (without it, a pass of 5-word-piece texts differed even so).
+layer, while inside it, multiply a pass one text at a time: one ``torch.mm`` of the same shape
+per text, so the same bits whether the text is alone or not. That takes MKL's strict
+reproducibility too, which MKL reads at its first product: the embedder sets ``MKL_CBWR`` before
+it loads torch (without it, a pass of 5-word-piece texts differed even so).
+
+A batched product (``torch.bmm``) of the texts was enough on that AMD CPU (every length 1-64 and
+pass size 2-32 tried, none differed, against 60 of 280 with one product). On an Intel Xeon with
+AVX-512 and AMX, 2 cores, it was not: 59 of 295 texts (lengths 1-33 in passes of 2-32) came out
+different from the same text alone, and none with one ``mm`` per text.
 """
 
 from __future__ import annotations
@@ -53,8 +57,8 @@ def _forward(layer: Any, usual: Any, torch: Any) -> Any:
     def forward(inputs: Any) -> Any:
         if not _PER_TEXT.get() or inputs.dim() != 3:
             return usual(inputs)
-        weight = layer.weight.t().unsqueeze(0).expand(inputs.shape[0], -1, -1)
-        product = torch.bmm(inputs, weight.to(inputs.dtype))
+        weight = layer.weight.t().to(inputs.dtype)
+        product = torch.stack([torch.mm(text, weight) for text in inputs.unbind(0)])
         return product if layer.bias is None else product + layer.bias.to(product.dtype)
 
     return forward
