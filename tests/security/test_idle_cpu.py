@@ -1,11 +1,13 @@
 """An idle gateway and its writer process do not poll: well under 1% of a core between them.
 
 ``llmgate serve`` (the default config's models, SQLite) answers one request, is left to finish
-its start-up work (schema, price map), and is then measured for 10 s: user + system CPU time of
-the gateway and every process below it, from ``/proc/<pid>/stat``. CPU time, not wall time, so a
-loaded machine does not inflate the figure. The writer used to poll every 5 ms (2-7% of a core
-on its own); the bound, 1%, leaves a wide margin either way. ``benchmarks/idle_cpu.py`` reports
-the figure itself (20 s).
+its start-up work (schema, price map), and is then measured for two windows of 10 s: user +
+system CPU time of the gateway and every process below it, from ``/proc/<pid>/stat``. CPU time,
+not wall time, so a loaded machine does not inflate the figure. The quieter window is held to the
+bound: a poller spends in both, and one window may catch a one-off burst (on a 2-core Intel Xeon,
+one CI run measured 1.10% in its only window, and the same test passed when run alone). The writer
+used to poll every 5 ms (2-7% of a core on its own). ``benchmarks/idle_cpu.py`` reports the
+figure itself (20 s).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from support.gateway import free_port, wait_healthy
 from support.proc_cpu import TICKS, ticks, tree
 
 WINDOW_S = 10.0
+#: windows measured one after the other; the quietest is held to the bound
+WINDOWS = 2
 BOUND_PERCENT = 1.0
 
 pytestmark = [
@@ -65,17 +69,20 @@ def test_an_idle_gateway_and_its_writer_use_under_one_percent_of_a_core(tmp_path
             now = ticks(pids)
             quiet = quiet + 1 if now - last <= 1 else 0
             last = now
-        before, started = ticks(pids), time.monotonic()
-        time.sleep(WINDOW_S)
-        used_s = (ticks(pids) - before) / TICKS
-        elapsed = time.monotonic() - started
+        windows = []  # (CPU seconds, wall seconds) of each window
+        for _ in range(WINDOWS):
+            before, started = ticks(pids), time.monotonic()
+            time.sleep(WINDOW_S)
+            windows.append(((ticks(pids) - before) / TICKS, time.monotonic() - started))
     finally:
         gateway.send_signal(signal.SIGTERM)
         try:
             gateway.wait(30)
         except subprocess.TimeoutExpired:
             gateway.kill()
-    percent = 100 * used_s / elapsed
-    assert percent < BOUND_PERCENT, (
-        f"idle gateway + writer used {percent:.2f}% of a core over {elapsed:.1f} s"
+    # a poller spends in every window; a one-off burst (a collection, an hourly job's tick) in one
+    percents = [100 * used_s / elapsed for used_s, elapsed in windows]
+    assert min(percents) < BOUND_PERCENT, (
+        f"idle gateway + writer used {', '.join(f'{p:.2f}%' for p in percents)} of a core in "
+        f"{WINDOWS} windows of {WINDOW_S:.0f} s"
     )
