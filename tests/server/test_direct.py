@@ -185,6 +185,16 @@ def test_a_header_value_uvicorn_would_refuse_is_refused() -> None:
         _head(cycle, 200, "application/json", {"x-bad": "a\r\nset-cookie: b"}, 2)  # type: ignore[arg-type]
     with pytest.raises(RuntimeError, match="header name"):
         _head(cycle, 200, "application/json", {"x bad": "a"}, 2)  # type: ignore[arg-type]
+    for bad in ("a\x00b", "del\x7f", "bell\x07"):  # printable text is let through unsearched; these are not
+        with pytest.raises(RuntimeError, match="header value"):
+            _head(cycle, 200, "application/json", {"x-ok": bad}, 2)  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError, match="header value"):
+        _head(cycle, 200, "text/plain\n", {}, 2)  # type: ignore[arg-type]
+    latin = _head(cycle, 200, "application/json", {"X-Name": "caf\xe9\xa0ok"}, 2)  # type: ignore[arg-type]
+    assert "x-name: caf\xe9\xa0ok\r\n".encode("latin-1") in latin  # a name as written: lowercased
+    for _ in range(2):  # a name refused once is refused again (never remembered as checked)
+        with pytest.raises(RuntimeError, match="header name"):
+            _head(cycle, 200, "application/json", {"x(bad)": "a"}, 2)  # type: ignore[arg-type]
     closing = SimpleNamespace(default_headers=[(b"server", b"uvicorn")], keep_alive=False)
     head = _head(closing, 200, "text/event-stream", {}, None)  # type: ignore[arg-type]
     assert head.endswith(b"connection: close\r\ntransfer-encoding: chunked\r\n\r\n")

@@ -103,12 +103,13 @@ class DirectProxy:
 
     async def _serve(self, endpoint: Endpoint, cycle: RequestResponseCycle, edge: Relaying) -> None:
         scope = cast(Scope, cycle.scope)
-        repeated = repeated_credential(scope["headers"])
-        if repeated is not None:  # the app's first rule, for every surface (``LlmgateApp``)
+        headers = header_map(scope)
+        # the app's first rule, for every surface (``LlmgateApp``); only a name sent twice can be one
+        if len(headers) != len(scope["headers"]) and (repeated := repeated_credential(scope["headers"])):
             await _send(cycle, 400, "application/json", {}, repeated_credential_body(repeated))
             return
         receive = cast(Receive, cycle.receive)
-        result = await proxy_answer(self._state, endpoint, header_map(scope), receive)
+        result = await proxy_answer(self._state, endpoint, headers, receive)
         if result is None:  # the client went away while sending its body
             return
         if isinstance(result, Reply):
@@ -164,19 +165,22 @@ def _head(
 ) -> bytes:
     """The status line and headers uvicorn writes for this answer (``RequestResponseCycle.send``)."""
     cycle.response_started = True
-    names = [name.lower() for name in headers]
-    values = list(headers.values())
-    # uvicorn's checks, each a character class: one search over every name, one over every value
-    if _BAD_NAME.search("".join(names)):
-        raise RuntimeError("Invalid HTTP header name.")
-    if _BAD_VALUE.search("\t".join([content_type, *values])):  # a tab is allowed in a value
-        raise RuntimeError("Invalid HTTP header value.")
     lines = [f"content-type: {content_type}\r\n"]
     if length is not None:
         lines.append(f"content-length: {length}\r\n")
-    lines += [f"{name}: {value}\r\n" for name, value in zip(names, values, strict=True)]
-    if "connection" in names and "close" in _tokens(values[names.index("connection")]):
-        cycle.keep_alive = False  # the answer's own "connection: close" stands
+    close = False
+    names = _NAMES
+    for name, value in headers.items():
+        lowered = names.get(name) or _checked_name(name)
+        if lowered == "connection" and "close" in _tokens(value):
+            close = True  # the answer's own "connection: close" stands
+        lines.append(f"{lowered}: {value}\r\n")
+    # uvicorn's check of values, a character class: printable text cannot hold one of its characters
+    printable = "".join(headers.values()).isprintable() and content_type.isprintable()
+    if not printable and _BAD_VALUE.search("\t".join([content_type, *headers.values()])):  # tab: allowed
+        raise RuntimeError("Invalid HTTP header value.")
+    if close:
+        cycle.keep_alive = False
     elif not cycle.keep_alive:
         lines.append("connection: close\r\n")
     if length is None:
@@ -184,6 +188,21 @@ def _head(
         lines.append("transfer-encoding: chunked\r\n")
     lines.append("\r\n")
     return STATUS_LINE[status] + _DEFAULTS.lines(cycle.default_headers) + "".join(lines).encode("latin-1")
+
+
+#: header names as written (lowercased), each checked once against uvicorn's rule; they come from
+#: the gateway's code and config, not from clients, so the table stays small (bounded anyway)
+_NAMES: dict[str, str] = {}
+_MAX_NAMES = 1024
+
+
+def _checked_name(name: str) -> str:
+    lowered = name.lower()
+    if _BAD_NAME.search(lowered):
+        raise RuntimeError("Invalid HTTP header name.")
+    if len(_NAMES) < _MAX_NAMES:
+        _NAMES[name] = lowered
+    return lowered
 
 
 def _tokens(value: str) -> list[str]:
