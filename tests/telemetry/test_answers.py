@@ -54,8 +54,17 @@ def test_a_stream_that_ended_well_is_not(chunks: list[bytes]) -> None:
     assert failed_stream(chunks) is None
 
 
-def test_an_error_event_long_before_the_end_is_the_writers_to_find() -> None:
-    """Only the tail is read on the request path; the record (parse_stream) still says failed."""
-    chunks = [data({"error": {"message": "early"}})] + [chunk(f"w{i}") for i in range(5)]
+@pytest.mark.parametrize("after", [5, 1], ids=["chunks-later", "one-event-later"])
+def test_an_error_event_before_the_end_is_the_writers_to_find(after: int) -> None:
+    """Only the last event is read on the request path; the record (parse_stream) still says failed."""
+    chunks = [data({"error": {"message": "early"}})] + [chunk(f"w{i}") for i in range(after)]
     assert failed_stream(chunks) is None
     assert parse_stream("chat/completions", chunks).error == "early"
+
+
+def test_in_one_chunk_of_many_events_only_the_last_counts() -> None:
+    """An upstream's events may come many to a read: the stream failed only if the last one says so."""
+    events = [chunk(f"w{i}") for i in range(50)]
+    early = data({"error": {"message": "early"}})
+    assert failed_stream([early + b"".join(events) + b"data: [DONE]\n\n"]) is None
+    assert failed_stream([b"".join(events) + early + b"data: [DONE]\n\n"]) == "upstream_error"

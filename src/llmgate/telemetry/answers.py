@@ -120,13 +120,18 @@ _FAILED_TYPES = frozenset({"error", "response.failed"})
 
 def failed_stream(chunks: list[bytes]) -> str | None:
     """``UpstreamError``'s type if the stream whose ``chunks`` these are ended with an error event
-    (as ``error_event_columns`` records it), else None. Only its last three chunks are read, and
-    parsed only if they hold the word: the gateway asks at the end of every stream, to count such
-    a stream against its deployment's circuit breaker."""
+    (as ``error_event_columns`` records it), else None. The gateway asks at the end of every stream,
+    to count such a stream against its deployment's circuit breaker, so only the end is read: the
+    last event of the last three chunks (the one before a closing ``[DONE]``), parsed only if it
+    holds the word."""
     tail = b"".join(chunks[-3:])
-    if b"error" not in tail and b"failed" not in tail:
+    start = tail.rfind(b"data:")  # searched from the end: only the last events are read
+    if start != -1 and tail[start + 5 :].strip() == b"[DONE]":
+        start = tail.rfind(b"data:", 0, start)
+    last = tail[start:] if start != -1 else tail
+    if b"error" not in last and b"failed" not in last:
         return None
-    for event in _events(tail):
+    for event in _events(last):
         if type(event) is dict and (event.get("error") is not None or event.get("type") in _FAILED_TYPES):
             return UpstreamError.error_type
     return None
