@@ -102,14 +102,17 @@ class Attempts(Generic[A]):
         ``via``: a group tried first, whose failures all move on to ``model``'s."""
         router, health, clock, record = self._router, self._router.health, self._clock, self._record
         deadline = started + self._request_timeout
-        groups = [model, *router.fallbacks_for(model)]
         if via is not None and via != model:
-            groups.insert(0, via)
+            groups = [via, model]
         else:
-            via = None
+            groups, via = [model], None
+        fallbacks = True  # the model's fallbacks still to be added once its group is done
         visited: list[str] = []
         last: ProviderError | None = None
-        while groups:
+        while groups or fallbacks:
+            if not groups:  # asked for only now: most requests never need them
+                groups, fallbacks = router.fallbacks_for(model), False
+                continue
             group = groups.pop(0)
             if group in visited:
                 continue
@@ -126,6 +129,8 @@ class Attempts(Generic[A]):
                     )
                 if deployment is None:  # all cooling down: wait for a 429's Retry-After if it is short
                     wait = router.soonest_available_in([group])
+                    if fallbacks and not groups:  # a group may follow: it is asked instead of waiting
+                        groups, fallbacks = router.fallbacks_for(model), False
                     if groups or last is None or not isinstance(last, RateLimited):
                         break
                     if clock() + wait >= deadline or wait > MAX_RETRY_AFTER_WAIT_S:
@@ -137,11 +142,11 @@ class Attempts(Generic[A]):
                     if clock() + wait >= deadline:
                         raise self._timed_out(len(trail))
                     await self._sleep(wait)
-                remaining = deadline - clock()
+                t0 = clock()
+                remaining = deadline - t0
                 if remaining <= 0:
                     raise self._timed_out(len(trail))
                 tries += 1
-                t0 = clock()
                 health.begin(deployment.id)
                 try:
                     result = await attempt(deployment, min(self.timeout(deployment, stream), remaining))
@@ -167,7 +172,7 @@ class Attempts(Generic[A]):
                         )
                         if not [g for g in special if g not in visited]:
                             raise
-                        groups = special
+                        groups, fallbacks = special, False
                         break
                     if isinstance(exc, UpstreamTimeout) and clock() >= deadline - 0.001:
                         raise self._timed_out(len(trail)) from exc

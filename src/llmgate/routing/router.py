@@ -165,6 +165,8 @@ class Router:
     def pick(self, model: str, failed: Collection[str] = ()) -> Deployment | None:
         """A deployment of ``model``'s group to try next, or None when all are cooling down."""
         group = self.group(model)
+        if len(group) == 1:  # the usual group: its one deployment, unless it is cooling down
+            return group[0] if self.health.available(group[0].id) else None
         available = [d for d in group if self.health.available(d.id)]
         if not available:
             return None
