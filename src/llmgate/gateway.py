@@ -156,7 +156,7 @@ class Gateway:
                 self._router.asked(model)  # a canary's variant group is not a client's to name
             except ModelNotFound:  # recorded under a bounded name, counted under one metrics label
                 unknown, call.model, call.model_known = True, bounded_name(model), False
-            parsed = check_body(endpoint.value, body, model, max_n=self._max_n)
+            parsed = check_body(call.endpoint, body, model, max_n=self._max_n)
             call.stream, call.user = parsed.stream, (key.user_id if key is not None else None) or parsed.user
             call.metadata = parsed.metadata
             call.session_id, call.parent_id, call.step = call_session(headers, parsed.body, parsed.metadata)
@@ -173,12 +173,12 @@ class Gateway:
                 raise ModelNotFound(
                     f"The model '{call.model}' does not exist or you do not have access to it."
                 )
-            check_endpoint(endpoint.value, call.model, self._router.group(call.model))  # 400: wrong kind
+            check_endpoint(call.endpoint, call.model, self._router.group(call.model))  # 400: wrong kind
             admission = None
             if key is not None and self._enforcer is not None:
                 worst = functools.partial(
                     self._worst_case.cost,
-                    endpoint.value,
+                    call.endpoint,
                     parsed.model,
                     parsed.body,
                     text_bytes(parsed.body) if endpoint.multipart else len(raw),  # files are not text
@@ -189,7 +189,7 @@ class Gateway:
             via = self._canaries.steer(call, headers, identity.is_admin)  # routing/canaries.py
             plan: Plan | None = None
             if self._cache is not None and call.arm is None:  # a hit answers without any upstream
-                found = await self._cache.lookup(endpoint.value, call, parsed, identity, headers, via)
+                found = await self._cache.lookup(call.endpoint, call, parsed, identity, headers, via)
                 if found.entry is not None:
                     return self._cached(call, found, started, admission)
                 plan = found.plan
@@ -323,7 +323,7 @@ class Gateway:
         headers = {**stream.headers, **self._headers(call)}
         if admission is not None:
             headers.update(admission.headers)
-        stream = as_events(stream, endpoint.value, call.request)  # one JSON body told as SSE
+        stream = as_events(stream, call.endpoint, call.request)  # one JSON body told as SSE
         content_type = stream.content_type or "text/event-stream"
         return StreamReply(self._relay(call, stream, started, admission), headers, content_type=content_type)
 

@@ -13,7 +13,7 @@ the environment (``trust_env=False``: a gateway's upstreams are its config's, no
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -127,7 +127,11 @@ def passed_headers(headers: Mapping[str, str], names: tuple[str, ...]) -> dict[s
 
 class OpenStream:
     """An open SSE response; its first chunk was read already (so a stream dead at once could
-    still be retried). Yields the bytes as they arrive; a break becomes ``StreamInterrupted``."""
+    still be retried). Iterated, it gives the bytes as they arrive (the first chunk, then each
+    read), and releases the connection at the end; a break becomes ``StreamInterrupted``.
+
+    It is its own iterator, each step one read of the response, not an async generator over
+    aiohttp's iterator: two layers fewer for every chunk relayed."""
 
     def __init__(
         self, response: aiohttp.ClientResponse, first: bytes, deployment: Deployment, passed: tuple[str, ...]
@@ -139,19 +143,26 @@ class OpenStream:
         self.content_type = response.headers.get("Content-Type", "text/event-stream")
         self.headers = passed_headers(response.headers, passed)
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
+    def __aiter__(self) -> OpenStream:
+        return self
+
+    async def __anext__(self) -> bytes:
+        first = self._first
+        if first:
+            self._first = b""
+            return first
         try:
-            if self._first:
-                yield self._first
-            async for chunk in self._response.content.iter_any():
-                yield chunk
+            chunk = await self._response.content.readany()
         except (TimeoutError, aiohttp.ClientError) as exc:
+            self._response.release()
             raise StreamInterrupted(
                 f"upstream {self._deployment.id} stream broke: {type(exc).__name__}",
                 deployment=self._deployment.id,
             ) from exc
-        finally:
+        if not chunk:
             self._response.release()
+            raise StopAsyncIteration
+        return chunk
 
     async def aclose(self) -> None:
         self._response.close()
