@@ -1,7 +1,7 @@
 """A record's form on the pipe to the writer process (spill files hold rows, not records): it comes
-back equal, to the microsecond and the deployment's last field, and names no class but its two
-rebuilders, so a record alone in its batch pays no class lookups (the gateway paid ~15 µs a record
-for them)."""
+back equal, to the microsecond and the deployment's last field (its stream's chunks joined in one),
+and names no class but its rebuilder, so a record alone in its batch pays no class lookups (the
+gateway paid ~15 µs a record for them)."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def test_a_record_crosses_the_pipe_equal_to_the_microsecond() -> None:
         record(datetime.now(UTC), session_id="s", step="plan"),
     ]
     (_, _, got) = frames.decode(frames.encode(("batch", 7, sent)))
-    assert got == sent
+    assert got == [replace(r, stream_chunks=[b"".join(r.stream_chunks)]) for r in sent]  # chunks as one
     assert all(r.created_at.tzinfo is UTC for r in got)
     assert all(isinstance(a, Attempt) for r in got for a in r.attempts)
     assert got[0].deployment is not None and got[0].deployment.api_key == GPT.api_key
@@ -72,14 +72,11 @@ def test_a_time_in_another_zone_keeps_its_zone() -> None:
     assert got.created_at == sent.created_at and got.created_at.utcoffset() == timedelta(hours=1)
 
 
-def test_a_record_names_only_its_rebuilders() -> None:
+def test_a_record_names_only_its_rebuilder() -> None:
     frame = frames.encode(("batch", 1, [record(datetime.now(UTC))]))
     reader = _Names(frame[4:])
     reader.load()
-    assert reader.names == {
-        "llmgate.telemetry.call_record._call_from_values",
-        "llmgate.config.deployment._from_pickle",
-    }
+    assert reader.names == {"llmgate.telemetry.call_record._call_from_values"}  # its deployment: a blob
 
 
 def test_a_deployment_is_pickled_once_and_unpickled_once() -> None:
@@ -94,3 +91,12 @@ def test_a_changed_copy_of_a_deployment_pickles_its_own_values() -> None:
     got = pickle.loads(pickle.dumps(record(datetime.now(UTC), deployment=cheaper)))
     assert got.deployment == cheaper and got.deployment.id == "gpt-cheap"
     assert got.deployment.input_cost_per_token == Decimal("0.0000001")
+
+
+def test_a_request_json_cannot_hold_crosses_as_it_is() -> None:
+    """A request goes as JSON (cheaper to write than to pickle); one JSON cannot hold (a form's
+    file, a key that is not a string) goes as it is, and both come back equal."""
+    plain = record(datetime.now(UTC))
+    form = replace(plain, request={"model": "whisper", "file": b"\x00\xff", 7: "a number for a key"})
+    (_, _, got) = frames.decode(frames.encode(("batch", 1, [plain, form])))
+    assert [r.request for r in got] == [plain.request, form.request]

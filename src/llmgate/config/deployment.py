@@ -63,11 +63,15 @@ class Deployment:
         # field by field (35 of them, Decimals among them), it cost ~8 µs of the gateway's CPU a
         # record; as a blob made once it is one bytes object, and the writer unpickles each blob
         # once (``_from_pickle``'s cache).
+        return (_from_pickle, (self.blob(),))
+
+    def blob(self) -> bytes:
+        """This deployment's values as one pickle, made once (``from_blob`` gives it back)."""
         blob = self._pickled
         if blob is None:
             blob = pickle.dumps(_deployment_values(self), protocol=pickle.HIGHEST_PROTOCOL)
             object.__setattr__(self, "_pickled", blob)
-        return (_from_pickle, (blob,))
+        return blob
 
     @property
     def price_key(self) -> str:
@@ -80,8 +84,12 @@ _deployment_values = attrgetter(*(f.name for f in fields(Deployment) if f.init))
 
 @functools.lru_cache(maxsize=256)
 def _from_pickle(blob: bytes) -> Deployment:
-    """A deployment from ``Deployment.__reduce__``'s blob (one object per blob: it is immutable)."""
+    """A deployment from ``Deployment.blob`` (one object per blob: it is immutable)."""
     return Deployment(*pickle.loads(blob))
+
+
+#: a deployment from its ``blob`` (a record's, pickled with it: ``telemetry/call_record.py``)
+from_blob = _from_pickle
 
 
 def _deployment_id(entry: ModelEntry, index: int) -> str:

@@ -35,7 +35,7 @@ __all__ = ["ENDPOINTS", "PROMPT_FIELDS", "media_columns"]
 _IMAGES = frozenset({"images/generations", "images/edits"})
 _TRANSCRIPTS = frozenset({"audio/transcriptions", "audio/translations"})
 ENDPOINTS = _IMAGES | _TRANSCRIPTS | {"audio/speech", "moderations", "rerank"}
-#: the field of a request that holds its prompt, where it is not ``input`` (``call_record._prompt_of``)
+#: the field of a request that holds its prompt, where it is not ``input`` (``prompts.prompt_of``)
 PROMPT_FIELDS = {"images/generations": "prompt", "images/edits": "prompt", "rerank": "query"}
 #: Cohere bills one search unit per query of up to this many documents
 DOCUMENTS_PER_SEARCH_UNIT = 100
