@@ -7,7 +7,7 @@ import pytest
 
 from llmgate.config import build_deployments, parse_config
 from llmgate.errors import UpstreamError
-from llmgate.providers.pooled_http import json_answer
+from llmgate.providers.pooled_http import PooledClient, json_answer
 
 SECRET = "sk-upstream-0123456789abcdef"
 (DEPLOYMENT,) = build_deployments(
@@ -71,3 +71,40 @@ def test_an_error_in_place_of_an_answer_is_the_upstreams_failure(body: dict[str,
 )
 def test_answers_pass_as_they_came(body: dict[str, object]) -> None:
     assert orjson.loads(answer(body)) == body
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<html>502 Bad Gateway</html>",
+        b'{"id": "x", "choices": [',  # cut short where the upstream's length said it ended
+        b"[]",
+        b"",
+        b'  {"error": "model not loaded"}\n',
+    ],
+)
+def test_a_body_that_is_not_plainly_an_answer_is_parsed_and_refused(body: bytes) -> None:
+    with pytest.raises(UpstreamError):
+        json_answer(200, body, {}, DEPLOYMENT, ())
+
+
+def test_a_pretty_printed_answer_passes_as_it_came() -> None:
+    body = orjson.dumps(
+        {"id": "c", "choices": [{"message": {"content": 'say "error"'}}]}, option=orjson.OPT_INDENT_2
+    )
+    assert json_answer(200, b"\n" + body + b"\n", {}, DEPLOYMENT, ()).body == b"\n" + body + b"\n"
+
+
+def test_timeouts_past_aiohttps_ceiling_are_made_once_to_the_second() -> None:
+    """An attempt's time left differs every request; past 5 s aiohttp rounds deadlines up to the
+    second anyway, so they are rounded up and made once. Shorter ones stay exact."""
+    client = PooledClient()
+    first, second = client._timeout(599.21, whole=True), client._timeout(599.97, whole=True)
+    assert first is second and first.total == 600 and first.sock_read is None
+    stream = client._timeout(30.5, whole=False)
+    assert (stream.total, stream.sock_connect, stream.sock_read) == (None, 31, 31)
+    short = client._timeout(0.25, whole=False)
+    assert (short.total, short.sock_read) == (None, 0.25) and short is not client._timeout(0.25, whole=False)
+    assert client._target("http://127.0.0.1:9/v1/chat/completions") is client._target(
+        "http://127.0.0.1:9/v1/chat/completions"
+    )
