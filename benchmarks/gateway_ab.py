@@ -8,9 +8,10 @@ then the bare passthrough, with the same nginx upstream and config as ``run.py``
 (SQLite)`` contender. Printed for each: the gateway process's CPU per request (user + system, from
 /proc) in every round, and the medians of it and of req/s.
 
-Why it exists: on the 2-core machines here, run-to-run drift of ±10% hides a change of a few
-percent in ``run.py``'s throughput. Runs alternated within minutes of each other, compared by
-the CPU each process spends per request, show such a change.
+Why it exists: on the 2-core machines here, run-to-run drift of ±10% (on some, a CPU loop's speed
+moves by 70% from one second to the next) hides a change of a few percent in ``run.py``'s
+throughput. Runs alternated within minutes of each other, compared by the CPU each process spends
+per request and by each build's share of the bare passthrough's req/s in the same round, show it.
 """
 
 from __future__ import annotations
@@ -86,13 +87,20 @@ def main() -> None:
         nginx.stop()
     kind = "streamed" if args.stream else "plain"
     print(f"{kind}, c=64, {args.rounds} rounds of {args.seconds} s\n")
-    print("| build | CPU µs a request, median | every round | req/s, median |")
-    print("| --- | ---: | --- | ---: |")
+    print(
+        "| build | CPU µs a request, median | every round | req/s, median "
+        "| share of the bare's req/s in its round, median (every round) |"
+    )
+    print("| --- | ---: | --- | ---: | --- |")
+    bare = results["bare passthrough"]
     for name, runs in results.items():
         cpu = statistics.median(us for us, _ in runs)
         rps = statistics.median(r for _, r in runs)
         every = ", ".join(f"{us:.0f}" for us, _ in runs)
-        print(f"| {name} | {cpu:.1f} | {every} | {rps:,.0f} |")
+        # the share within each round: builds run minutes apart drift with the machine's speed
+        shares = [r / b for (_, r), (_, b) in zip(runs, bare, strict=True)]
+        share = f"{statistics.median(shares):.0%} ({', '.join(f'{x:.0%}' for x in shares)})"
+        print(f"| {name} | {cpu:.1f} | {every} | {rps:,.0f} | {share} |")
 
 
 if __name__ == "__main__":
