@@ -8,7 +8,10 @@ from llmgate.telemetry.prompts import PROMPT_KEYS, prompt_chars, prompt_of
 
 MESSAGES = [
     {"role": "system", "content": "Be brief."},
-    {"role": "user", "content": [{"type": "text", "text": "Describe"}, {"type": "image_url", "image_url": {}}]},
+    {
+        "role": "user",
+        "content": [{"type": "text", "text": "Describe"}, {"type": "image_url", "image_url": {}}],
+    },
 ]
 
 
