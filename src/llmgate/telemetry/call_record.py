@@ -48,16 +48,17 @@ def attempt_of(
     deployment: Deployment, exc: ProviderError | None, started_ms: float, latency_ms: float
 ) -> Attempt:
     """One try of the retry loop (``routing/attempts.py``) as the record keeps it."""
-    if exc is None:
+    if exc is None:  # every field in order, none by name: the request path makes one per request
         return Attempt(
             deployment.id,
             deployment.provider,
             "success",
             latency_ms,
-            status_code=200,
-            started_ms=started_ms,
-            model=deployment.upstream_model,
-            group=deployment.model_name,
+            None,  # error_type
+            200,  # status_code
+            started_ms,
+            deployment.upstream_model,
+            deployment.model_name,
         )
     return Attempt(
         deployment.id,
