@@ -12,12 +12,15 @@ from __future__ import annotations
 import json
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from types import SimpleNamespace
 
 import pytest
 
+from llmgate.gateway import StreamReply
 from llmgate.server.direct import _head
+from llmgate.server.direct import _relay as direct_relay
+from llmgate.server.relay import send_stream
 from support.configs import MASTER_KEY
 from support.raw_http import RawResponse, closed_by_peer, connect, http_request
 from support.served import ServedGateway
@@ -199,3 +202,39 @@ def test_a_header_value_uvicorn_would_refuse_is_refused() -> None:
     head = _head(closing, 200, "text/event-stream", {}, None)  # type: ignore[arg-type]
     assert head.endswith(b"connection: close\r\ntransfer-encoding: chunked\r\n\r\n")
     assert b"\r\nserver: uvicorn\r\ncontent-type: text/event-stream\r\n" in head
+
+
+def _gateway_like_stream(seen: list[str]) -> StreamReply:
+    """A stream whose generator notes, as the gateway's records the call, how it ended."""
+
+    async def chunks() -> AsyncIterator[bytes]:
+        try:
+            yield b"data: {}\n\n"
+            seen.append("ended")
+        except BaseException:
+            seen.append("client closed")
+            raise
+        finally:
+            seen.append("recorded")
+
+    return StreamReply(chunks())
+
+
+@pytest.mark.asyncio
+async def test_a_stream_whose_client_left_before_its_first_byte_is_still_recorded() -> None:
+    """The client left after the upstream answered but before the relay began: the stream's
+    generator still runs its end (the gateway's record, 499) on both the direct and the ASGI path."""
+    seen: list[str] = []
+    cycle = SimpleNamespace(disconnected=True)
+    await direct_relay(cycle, _gateway_like_stream(seen))  # type: ignore[arg-type]
+    assert seen == ["client closed", "recorded"]
+
+    async def gone(message: object) -> None:
+        raise OSError("the client went away")
+
+    async def receive() -> dict[str, str]:
+        return {"type": "http.disconnect"}
+
+    seen.clear()
+    await send_stream(_gateway_like_stream(seen), receive, gone)
+    assert seen == ["client closed", "recorded"]

@@ -48,6 +48,7 @@ from llmgate.server.http import (
     STREAM_HEADERS,
     Receive,
     Scope,
+    abandon_stream,
     header_map,
     repeated_credential,
     repeated_credential_body,
@@ -137,11 +138,13 @@ async def _send(
 async def _relay(cycle: RequestResponseCycle, reply: StreamReply) -> None:
     """A streamed answer, chunk by chunk (HTTP/1.1 chunked framing), as the gateway yields it."""
     chunks = reply.chunks
+    started = False
     try:
         if cycle.disconnected:
             return
         head = _head(cycle, reply.status, reply.content_type, {**STREAM_HEADERS, **reply.headers}, None)
         cycle.transport.write(head)
+        started = True
         async for chunk in chunks:
             if cycle.flow.write_paused and not cycle.disconnected:
                 await cycle.flow.drain()
@@ -153,6 +156,8 @@ async def _relay(cycle: RequestResponseCycle, reply: StreamReply) -> None:
             cycle.transport.write(b"0\r\n\r\n")
             _complete(cycle)
     finally:
+        if not started:  # the client left before a byte of the answer: recorded all the same
+            await abandon_stream(chunks)
         await chunks.aclose()  # type: ignore[attr-defined]
 
 

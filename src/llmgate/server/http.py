@@ -13,8 +13,9 @@ of ``llmgate.metrics_require_auth`` for ``/metrics`` and ``/health/deployments``
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping, Sequence
 from typing import Any
 
 from llmgate.auth import Authenticator
@@ -143,3 +144,12 @@ async def start_stream(send: Send, status: int, content_type: str, headers: dict
     await send(
         {"type": "http.response.start", "status": status, "headers": _raw_headers(content_type, extra, None)}
     )
+
+
+async def abandon_stream(chunks: AsyncIterator[bytes]) -> None:
+    """A stream answer the server never began to send (its client left first): its chunks are run
+    to the first one, which the gateway read before answering, and then closed by the caller, so
+    the call is recorded (499, client_closed) and its upstream released, as for a client that left
+    mid-way. Closed unstarted, the gateway's generator would record nothing."""
+    with contextlib.suppress(Exception):
+        await anext(chunks)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 
 from llmgate.gateway import StreamReply
-from llmgate.server.http import Receive, Send, start_stream
+from llmgate.server.http import Receive, Send, abandon_stream, start_stream
 
 __all__ = ["WATCH_AFTER_S", "send_stream"]
 
@@ -30,11 +30,13 @@ async def send_stream(result: StreamReply, receive: Receive, send: Send) -> None
     def watch() -> None:
         watchers.append(asyncio.create_task(_cancel_on_disconnect(receive, relay)))
 
+    started = False
     try:
         await start_stream(send, result.status, result.content_type, result.headers)
         async with relay:
             timer = asyncio.get_running_loop().call_later(WATCH_AFTER_S, watch)
             try:
+                started = True
                 async for chunk in chunks:
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
             finally:
@@ -48,6 +50,8 @@ async def send_stream(result: StreamReply, receive: Receive, send: Send) -> None
         if not relay.expired():
             raise  # not the watcher's doing
     finally:
+        if not started:  # the client left before a byte of the answer: recorded all the same
+            await abandon_stream(chunks)
         await chunks.aclose()  # type: ignore[attr-defined]
 
 
