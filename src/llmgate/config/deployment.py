@@ -62,8 +62,8 @@ class Deployment:
         # Every record crossing the pipe to the writer process carries its deployment. Pickled
         # field by field (35 of them, Decimals among them), it cost ~8 µs of the gateway's CPU a
         # record; as a blob made once it is one bytes object, and the writer unpickles each blob
-        # once (``_from_pickle``'s cache).
-        return (_from_pickle, (self.blob(),))
+        # once (``from_blob``'s cache).
+        return (from_blob, (self.blob(),))
 
     def blob(self) -> bytes:
         """This deployment's values as one pickle, made once (``from_blob`` gives it back)."""
@@ -83,13 +83,10 @@ _deployment_values = attrgetter(*(f.name for f in fields(Deployment) if f.init))
 
 
 @functools.lru_cache(maxsize=256)
-def _from_pickle(blob: bytes) -> Deployment:
-    """A deployment from ``Deployment.blob`` (one object per blob: it is immutable)."""
+def from_blob(blob: bytes) -> Deployment:
+    """A deployment from ``Deployment.blob`` (one object per blob: it is immutable); records carry
+    their deployment's blob across the pipe to the writer (``telemetry/call_record.py``)."""
     return Deployment(*pickle.loads(blob))
-
-
-#: a deployment from its ``blob`` (a record's, pickled with it: ``telemetry/call_record.py``)
-from_blob = _from_pickle
 
 
 def _deployment_id(entry: ModelEntry, index: int) -> str:

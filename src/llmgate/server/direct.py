@@ -48,7 +48,7 @@ from llmgate.server.http import (
     STREAM_HEADERS,
     Receive,
     Scope,
-    abandon_stream,
+    close_stream,
     header_map,
     repeated_credential,
     repeated_credential_body,
@@ -156,9 +156,7 @@ async def _relay(cycle: RequestResponseCycle, reply: StreamReply) -> None:
             cycle.transport.write(b"0\r\n\r\n")
             _complete(cycle)
     finally:
-        if not started:  # the client left before a byte of the answer: recorded all the same
-            await abandon_stream(chunks)
-        await chunks.aclose()  # type: ignore[attr-defined]
+        await close_stream(chunks, started=started)  # started or not, the call is recorded
 
 
 def _head(

@@ -146,10 +146,13 @@ async def start_stream(send: Send, status: int, content_type: str, headers: dict
     )
 
 
-async def abandon_stream(chunks: AsyncIterator[bytes]) -> None:
-    """A stream answer the server never began to send (its client left first): its chunks are run
-    to the first one, which the gateway read before answering, and then closed by the caller, so
-    the call is recorded (499, client_closed) and its upstream released, as for a client that left
-    mid-way. Closed unstarted, the gateway's generator would record nothing."""
-    with contextlib.suppress(Exception):
-        await anext(chunks)
+async def close_stream(chunks: AsyncIterator[bytes], *, started: bool) -> None:
+    """Close a stream answer's ``chunks`` once the server is done with them. One the server never
+    began to send (its client left first) is run to its first chunk, which the gateway read before
+    answering, and then closed, so the call is recorded (499, client_closed) and its upstream
+    released, as for a client that left mid-way: closed unstarted, the gateway's generator would
+    record nothing."""
+    if not started:
+        with contextlib.suppress(Exception):
+            await anext(chunks)
+    await chunks.aclose()  # type: ignore[attr-defined]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 
 from llmgate.gateway import StreamReply
-from llmgate.server.http import Receive, Send, abandon_stream, start_stream
+from llmgate.server.http import Receive, Send, close_stream, start_stream
 
 __all__ = ["WATCH_AFTER_S", "send_stream"]
 
@@ -50,9 +50,7 @@ async def send_stream(result: StreamReply, receive: Receive, send: Send) -> None
         if not relay.expired():
             raise  # not the watcher's doing
     finally:
-        if not started:  # the client left before a byte of the answer: recorded all the same
-            await abandon_stream(chunks)
-        await chunks.aclose()  # type: ignore[attr-defined]
+        await close_stream(chunks, started=started)  # started or not, the call is recorded
 
 
 async def _cancel_on_disconnect(receive: Receive, relay: asyncio.Timeout) -> None:
