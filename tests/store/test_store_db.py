@@ -28,6 +28,25 @@ def test_sqlite_is_tuned_and_its_directory_created(tmp_path: Path) -> None:
         engine.dispose()
 
 
+def test_sqlite_binds_nulls_blobs_and_text_as_they_are(tmp_path: Path) -> None:
+    """An SQLite store takes ``None`` and ``bytes`` past sqlite3's adaptation (see ``db.py``): they
+    must still land as NULL and BLOB, and every other kind as before."""
+    engine = create_engine_for(f"sqlite:///{tmp_path / 'kinds.db'}")
+    values = (None, b"\x28\xb5\x00packed", "text", 7, 2.5, bytearray(b"ba"))
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE kinds (a, b, c, d, e, f)")
+            conn.exec_driver_sql("INSERT INTO kinds VALUES (?, ?, ?, ?, ?, ?)", [values, values])
+            kinds = conn.exec_driver_sql(
+                "SELECT typeof(a), typeof(b), typeof(c), typeof(d), typeof(e), typeof(f) FROM kinds"
+            ).all()
+            stored = conn.exec_driver_sql("SELECT * FROM kinds").first()
+        assert kinds == [("null", "blob", "text", "integer", "real", "blob")] * 2
+        assert stored == (None, b"\x28\xb5\x00packed", "text", 7, 2.5, b"ba")
+    finally:
+        engine.dispose()
+
+
 def test_sqlite_in_memory_is_one_shared_database() -> None:
     engine = create_engine_for("sqlite://")
     try:

@@ -152,6 +152,7 @@ def _sqlite_engine(url: URL, *, busy_timeout_ms: int, echo: bool) -> Engine:
         _create_private(path)
         url = url.set(database=str(path))
     engine = sa.create_engine(url, **kwargs)
+    _bind_as_they_are()
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -166,6 +167,20 @@ def _sqlite_engine(url: URL, *, busy_timeout_ms: int, echo: bool) -> Engine:
             cursor.close()
 
     return engine
+
+
+#: looked up in, it finds nothing: ``_NOTHING.get(None)`` is None, in C
+_NOTHING: dict[Any, None] = {}
+
+
+def _bind_as_they_are() -> None:
+    """sqlite3 sends every parameter that is not exactly an int, float, str or bytearray through its
+    adaptation protocol, which for ``None`` and ``bytes`` (most of a record's columns: its NULLs and
+    packed bodies) fails two attribute lookups, formatting an error message in one, before binding
+    the value as it is: 3.4 of the 8 µs a record's insert cost. Adapters that give them back as
+    they are skip that (process-wide, and harmless: they are what sqlite3 binds anyway)."""
+    sqlite3.register_adapter(bytes, bytes)  # bytes(b) is b itself
+    sqlite3.register_adapter(type(None), _NOTHING.get)
 
 
 def _create_private(path: Path) -> None:
