@@ -10,7 +10,8 @@ would apply: ``UTCDateTime``, ``Money``, booleans), and their rows go to the dri
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,11 +25,26 @@ class BulkStatement:
     sql: str
     columns: tuple[tuple[str, Callable[[Any], Any] | None], ...]
     positional: bool
+    #: the row's values in bind order, and the (index, processor) of those that have one: a row's
+    #: values taken at once and only those processed (a generator over every column took a third
+    #: of ``parameters``' 10 µs a record)
+    _values: Callable[[Mapping[str, Any]], tuple[Any, ...]] = field(init=False, repr=False, compare=False)
+    _processed: tuple[tuple[int, Callable[[Any], Any]], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        names = tuple(name for name, _ in self.columns)
+        values = itemgetter(*names) if len(names) > 1 else (lambda row: tuple(row[n] for n in names))
+        object.__setattr__(self, "_values", values)
+        processed = tuple((i, proc) for i, (_, proc) in enumerate(self.columns) if proc is not None)
+        object.__setattr__(self, "_processed", processed)
 
     def parameters(self, row: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
+        values = list(self._values(row))
+        for index, proc in self._processed:
+            values[index] = proc(values[index])
         if self.positional:
-            return tuple(row[name] if proc is None else proc(row[name]) for name, proc in self.columns)
-        return {name: row[name] if proc is None else proc(row[name]) for name, proc in self.columns}
+            return tuple(values)
+        return {name: value for (name, _), value in zip(self.columns, values, strict=True)}
 
 
 def compile_bulk(stmt: sa.Insert, table: sa.Table, dialect: Dialect) -> BulkStatement:
