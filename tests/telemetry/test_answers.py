@@ -68,3 +68,50 @@ def test_in_one_chunk_of_many_events_only_the_last_counts() -> None:
     early = data({"error": {"message": "early"}})
     assert failed_stream([early + b"".join(events) + b"data: [DONE]\n\n"]) is None
     assert failed_stream([b"".join(events) + early + b"data: [DONE]\n\n"]) == "upstream_error"
+
+
+def _openai_stream(events: int) -> bytes:
+    """A stream as OpenAI writes it: content deltas, a finish, a usage event and ``[DONE]``."""
+    parts = [chunk(f" w{i}") for i in range(events)]
+    parts.append(
+        data({"id": "c1", "model": "m", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    )
+    parts.append(data({"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": events}}))
+    return b"".join(parts) + b"data: [DONE]\n\n"
+
+
+SHAPES = [
+    pytest.param([_openai_stream(12)], id="openai"),
+    pytest.param([_openai_stream(3)[:40], _openai_stream(3)[40:]], id="split-mid-event"),
+    pytest.param([_openai_stream(3).replace(b"\n\n", b"\r\n\r\n")], id="crlf"),
+    pytest.param([_openai_stream(3).replace(b"data: ", b"data:")], id="no-space"),
+    pytest.param([b": keep-alive\n\n" + _openai_stream(3)], id="comment"),
+    pytest.param([_openai_stream(2) + b"data: {not json}\n\n"], id="a-bad-event"),
+    pytest.param(
+        [_openai_stream(2).replace(b'"choices":[]', b'"choices":[], "x": 1}, {"y": 2')], id="two-values"
+    ),
+    pytest.param([chunk("a\n\ndata: b") + b"data: [DONE]\n\n"], id="separator-inside-a-string"),
+]
+
+
+@pytest.mark.parametrize("chunks", SHAPES)
+def test_every_shape_of_stream_reads_as_event_by_event(chunks: list[bytes]) -> None:
+    """The whole-stream fast path and the event-by-event reading agree, whatever the stream's shape."""
+    raw = b"".join(chunks)
+    one_by_one = []
+    for line in raw.splitlines():
+        payload = line[5:].strip() if line.startswith(b"data:") else b""
+        if payload and payload != b"[DONE]":
+            try:
+                one_by_one.append(orjson.loads(payload))
+            except orjson.JSONDecodeError:
+                continue
+    parsed = parse_stream("chat/completions", chunks)
+    expected_text = "".join(
+        str(e["choices"][0]["delta"].get("content") or "")
+        for e in one_by_one
+        if isinstance(e, dict) and e.get("choices")
+    )
+    assert parsed.texts == ([expected_text] if expected_text else [])
+    usages = [e["usage"] for e in one_by_one if isinstance(e, dict) and "usage" in e]
+    assert parsed.usage == (usages[-1] if usages else None)

@@ -95,15 +95,18 @@ def parse_stream(endpoint: str, chunks: list[bytes]) -> Parsed:
         for choice in choices:
             if type(choice) is not dict:
                 continue
-            index = _index(choice.get("index"))
+            index = choice.get("index", 0)
+            if type(index) is not int:  # bool is not int here: read as the first choice, as anything else
+                index = 0
             if completions:
-                pieces.setdefault(index, []).append(str(choice.get("text") or ""))
+                text = choice.get("text")
+                _piece(pieces, index, str(text) if text else "")
             else:
                 delta = choice.get("delta")
                 if type(delta) is dict:
                     content = delta.get("content")
                     if content:
-                        pieces.setdefault(index, []).append(str(content))
+                        _piece(pieces, index, content if type(content) is str else str(content))
                     if index == 0 and "tool_calls" in delta:
                         _add_tool_calls(calls, delta["tool_calls"])
             finish = choice.get("finish_reason")
@@ -143,6 +146,9 @@ def _events(raw: bytes) -> list[Any]:
     All in one ``orjson.loads`` of a JSON array (a stream's events cost one parse, not one each);
     line by line when that array does not hold exactly one value per line.
     """
+    events = _plain_events(raw)
+    if events is not None:
+        return events
     payloads = [
         payload
         for line in raw.splitlines()
@@ -163,6 +169,35 @@ def _events(raw: bytes) -> list[Any]:
         except orjson.JSONDecodeError:
             continue
     return found
+
+
+_SEPARATOR = b"\n\ndata: "
+_DONE = b"data: [DONE]"
+
+
+def _piece(pieces: dict[int, list[str]], index: int, text: str) -> None:
+    found = pieces.get(index)
+    if found is None:
+        pieces[index] = [text]
+    else:
+        found.append(text)
+
+
+def _plain_events(raw: bytes) -> list[Any] | None:
+    """``_events`` of a stream written as OpenAI writes one (``data: <json>`` events, each after a
+    blank line, an optional ``data: [DONE]`` last), or None for any other shape. A newline cannot
+    stand inside JSON text, so the separators can only be between events: the stream becomes one
+    JSON array by replacing them, taken only when it parses into one value per event."""
+    body = raw.strip()
+    if body.endswith(_DONE):
+        body = body[: -len(_DONE)].rstrip(b"\n")
+    if not body.startswith(b"data: "):
+        return None
+    try:
+        events = orjson.loads(b"[" + body[6:].replace(_SEPARATOR, b",") + b"]")
+    except orjson.JSONDecodeError:
+        return None
+    return events if len(events) == body.count(_SEPARATOR) + 1 else None
 
 
 def _add_tool_calls(calls: dict[int, dict[str, Any]], deltas: Any) -> None:
