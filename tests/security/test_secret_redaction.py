@@ -22,7 +22,7 @@ import orjson
 import pytest
 from aiohttp import web
 
-from llmgate.protocol.redact import REDACTED, is_secret_name, redact, redact_text, scrub
+from llmgate.protocol.redact import REDACTED, is_secret_name, redact, redact_json, redact_text, scrub
 from support.configs import MASTER_KEY
 from support.fake_anthropic import FakeAnthropic
 from support.served import ServedGateway
@@ -283,3 +283,35 @@ def test_key_formats_are_masked_in_any_text(padding: int) -> None:
         f"{pad}risk-adjusted-returns-for-a-task-based-desk-top and the bearer of news, ask-questions-first"
     )
     assert redact_text(ordinary) == ordinary
+
+
+@pytest.mark.parametrize("before", [0, 3, 9, 20, 60, 140])  # texts either side of the scanning paths' border
+def test_a_key_is_masked_in_text_of_any_length(before: int) -> None:
+    for key in ("sk-" + "q" * 16, "AKIA" + "Q" * 16, "hf_" + "a" * 30, "Bearer " + "t" * 16):
+        text = "a b " * before + key
+        masked = redact_text(text)
+        assert key[-16:] not in masked and masked.endswith(REDACTED), (before, key)
+
+
+BODIES = [
+    pytest.param({"model": "m", "messages": [{"role": "user", "content": "hello there, sea"}]}, id="plain"),
+    pytest.param({"messages": [{"role": "user", "content": "my key is sk-" + "k" * 24}]}, id="key-in-text"),
+    pytest.param({"extra": [{"nested": {"client_secret": {"any": ["thing"]}}}]}, id="secret-name-deep"),
+    pytest.param({"sk-" + "n" * 20: 1, "n": [1, 2.5, None, True]}, id="key-as-a-name"),
+    pytest.param({"note": "Bearer " + "b" * 20, "accessToken": 7}, id="bearer-and-camel-name"),
+    pytest.param(["top", {"password": None}], id="list-at-the-top"),
+    pytest.param({"tokens": "max_tokens", "key": "a key", "stop": ["sk-"]}, id="near-misses"),
+]
+
+
+@pytest.mark.parametrize("body", BODIES)
+def test_redact_json_writes_what_redact_gives(body: Any) -> None:
+    """The record's request JSON: the same text as the redacted copy's, found without copying when
+    nothing needs redacting."""
+    assert redact_json(body) == orjson.dumps(redact(body)).decode()
+
+
+def test_redact_json_of_what_json_cannot_hold_fails_as_writing_it_would() -> None:
+    with pytest.raises(TypeError):
+        redact_json({"file": b"raw bytes"})
+    assert redact_json({"api_key": b"raw bytes"}) == '{"api_key":"[redacted]"}'  # redacting made it JSON

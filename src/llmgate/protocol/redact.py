@@ -25,6 +25,8 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import orjson
+
 REDACTED = "[redacted]"
 
 #: whole key names (normalised: lower case, ``-`` and camelCase as ``_``) that hold credentials
@@ -91,7 +93,9 @@ _KEY_FORMATS = (
 )
 #: ``Bearer <token>`` keeps its scheme; a token shorter than 16 characters may be an English word
 _BEARER = (("Bearer", "bearer", "BEARER"), r"\s+[A-Za-z0-9._~+/\-]{16,}=*")
-_SCAN_DIRECTLY = 256  # characters: shorter text is scanned by one regex of every format
+#: characters: shorter text is scanned by one regex of every format, longer text once a prefix it
+#: holds (a 96-character answer: 4.2 µs by the one regex, 1.3 µs by its prefixes; even at 32)
+_SCAN_DIRECTLY = 32
 _SHORTEST_MATCH = 15  # characters (a Slack token): shorter text holds no key
 
 
@@ -111,6 +115,10 @@ _BY_PREFIX = [
     for prefixes, rest in (*_KEY_FORMATS, _BEARER)
     for prefix in prefixes
 ]
+
+
+#: every key format's literal prefix: text that holds none of them holds no key
+_PREFIXES = tuple(prefix for prefix, _ in _BY_PREFIX)
 
 
 def _mask(match: re.Match[str]) -> str:
@@ -202,6 +210,36 @@ def redact(value: Any) -> Any:
             for index, item in enumerate(source):
                 items[index] = _leaf(item, items, index, stack)
     return root[0]
+
+
+def redact_json(value: Any) -> str:
+    """``redact(value)`` as orjson's JSON text. Nearly always there is nothing to redact: no key
+    format's prefix anywhere in the text (JSON escapes none of their characters, so one in a string
+    or a key shows) and no key named like a credential. Then ``value`` is written as it is, not
+    copied and scanned string by string (a chat request: 2.6 µs instead of 7)."""
+    try:
+        text = orjson.dumps(value).decode()
+    except TypeError:  # orjson.JSONEncodeError is one: what redacting leaves may still be written
+        text = None
+    if text is None or any(prefix in text for prefix in _PREFIXES) or _secret_named(value):
+        return orjson.dumps(redact(value)).decode()
+    return text
+
+
+def _secret_named(value: Any) -> bool:
+    """Whether a key anywhere in ``value`` (parsed JSON) is named like a credential."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key, inner in item.items():
+                if isinstance(key, str) and is_secret_name(key):
+                    return True
+                if isinstance(inner, dict | list):
+                    stack.append(inner)
+        elif isinstance(item, list):
+            stack.extend(inner for inner in item if isinstance(inner, dict | list))
+    return False
 
 
 def _leaf(item: Any, parent: Any, slot: Any, stack: list[tuple[Any, Any, Any]]) -> Any:

@@ -26,7 +26,7 @@ import orjson
 from llmgate.config.deployment import Deployment, from_blob
 from llmgate.errors import ProviderError
 from llmgate.pricing import PriceBook, Usage, cost
-from llmgate.protocol.redact import redact, redact_text
+from llmgate.protocol.redact import redact, redact_json, redact_text
 from llmgate.store import STORED_RESPONSE
 from llmgate.telemetry import media_usage, tokens
 from llmgate.telemetry.answers import Parsed, error_event_columns, parse_answer
@@ -345,7 +345,6 @@ def to_row_parsed(call: CallRecord, prices: PriceBook) -> tuple[dict[str, Any], 
     request = call.request
     if not log_prompts:
         request = {k: v for k, v in request.items() if k not in PROMPT_KEYS}
-    request = redact(request)  # credentials by name and by value, at any depth
     metadata = redact(call.metadata) if call.metadata else None
     row = {
         "id": call.id,
@@ -354,7 +353,7 @@ def to_row_parsed(call: CallRecord, prices: PriceBook) -> tuple[dict[str, Any], 
         "model": bounded_name(call.model),
         **outcome_columns(call),
         "error_message": redact_text(call.error_message) if call.error_message else None,
-        "request_json": orjson.dumps(request).decode(),
+        "request_json": redact_json(request),  # credentials by name and by value, at any depth
         "response_text": redact_text(response_text) if log_prompts and response_text else None,
         "tool_calls_json": redact_text(tool_calls_json) if log_prompts and tool_calls_json else None,
         "finish_reason": parsed.finish_reason,
