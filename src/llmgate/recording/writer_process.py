@@ -16,9 +16,8 @@ If the writer cannot be kept running, or falls behind by more than ``queue_size`
 go to an in-process ``Recorder`` (the fallback), which stores or spills them as before. The writer
 drains and exits when the gateway stops, or is killed (it sees its stdin close).
 
-``unrecordable`` (an attribute, read on the request path) is true while the writer (or the
-fallback) can neither store nor spill records: readiness fails, and with
-``llmgate.recorder.on_unrecordable: refuse`` new requests are answered 503.
+``unrecordable`` (read on the request path) is true while the writer (or the fallback) can neither
+store nor spill records: readiness fails, and ``on_unrecordable: refuse`` answers new requests 503.
 """
 
 from __future__ import annotations
@@ -119,8 +118,9 @@ class RecorderProcess:
                 self._fallback.submit(item)
                 return
             self._buffer.append(item)
-            self._wake.set()
-            if not self._push_due and self._out is not None:
+            if self._out is None:  # between writers: the next one's send loop takes the buffer
+                self._wake.set()
+            elif not self._push_due:  # pushed at the end of this loop turn (not the send loop: a task's turn)
                 self._push_due = True
                 asyncio.get_running_loop().call_soon(self._push)
         except Exception:  # never into the request
