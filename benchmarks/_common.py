@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -51,3 +54,34 @@ def write_section(text: str, title: str, path: Path = RESULTS) -> None:
     else:
         new = old.rstrip("\n") + "\n\n" + text.rstrip("\n") + "\n"
     path.write_text(new.rstrip("\n") + "\n", encoding="utf-8")
+
+
+_CALLGRIND_TOTAL = re.compile(rb"^totals: (\d+)", re.MULTILINE)
+
+
+def callgrind_counting(state: str) -> None:
+    """Switch callgrind's counting ``on`` or ``off`` for this process (nothing outside valgrind)."""
+    subprocess.run(["callgrind_control", "-i", state, str(os.getpid())], capture_output=True, check=False)
+
+
+def callgrind_instructions(script: str, runs: list[list[str]]) -> list[int]:
+    """``script`` run under callgrind once with each of ``runs``' arguments (all at once), counting
+    only while each run switches it on (``callgrind_counting``): the instructions each counted."""
+    work = Path(tempfile.mkdtemp())
+    started = []
+    for index, arguments in enumerate(runs):
+        out = work / f"callgrind.{index}"
+        command = [
+            "valgrind",
+            "--tool=callgrind",
+            "--instr-atstart=no",
+            f"--callgrind-out-file={out}",
+            sys.executable,
+            script,
+            *arguments,
+        ]
+        started.append((out, subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)))
+    for _, process in started:
+        if process.wait() != 0:
+            raise SystemExit("a callgrind run failed (is valgrind installed?)")
+    return [int(_CALLGRIND_TOTAL.search(out.read_bytes()).group(1)) for out, _ in started]  # type: ignore[union-attr]

@@ -17,17 +17,10 @@ are not in them), so confirm a gain with ``gateway_ab.py``.
 from __future__ import annotations
 
 import argparse
-import os
-import re
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 
 import request_path_cpu
-
-_TOTAL = re.compile(rb"^totals: (\d+)", re.MULTILINE)
+from _common import callgrind_counting, callgrind_instructions
 
 
 class _Switch:
@@ -43,7 +36,7 @@ class _Switch:
     def process_time(self) -> float:
         self.calls += 1
         state = "on" if self.calls == 1 else "off"
-        subprocess.run(["callgrind_control", "-i", state, str(os.getpid())], capture_output=True, check=False)
+        callgrind_counting(state)
         return time.process_time()
 
 
@@ -51,10 +44,6 @@ def _child(requests: int, stream: bool) -> None:
     request_path_cpu.time = _Switch()  # type: ignore[assignment]
     args = argparse.Namespace(requests=requests, stream=stream, asgi=False, no_gateway=False)
     request_path_cpu.uvloop.run(request_path_cpu.measure(args))
-
-
-def _counted(out: Path) -> int:
-    return int(_TOTAL.search(out.read_bytes()).group(1))  # type: ignore[union-attr]
 
 
 def main() -> None:
@@ -68,26 +57,14 @@ def main() -> None:
     if args.child is not None:
         _child(args.child, args.stream)
         return
-    work = Path(tempfile.mkdtemp())
-    runs = []
-    for count in (args.requests, 3 * args.requests):
-        out = work / f"callgrind.{count}"
-        command = [
-            "valgrind",
-            "--tool=callgrind",
-            "--instr-atstart=no",
-            f"--callgrind-out-file={out}",
-            sys.executable,
-            __file__,
-            f"--child={count}",
-            *(["--stream"] if args.stream else []),
-        ]
-        runs.append((out, subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)))
-    for _, process in runs:
-        if process.wait() != 0:
-            raise SystemExit("a callgrind run failed (is valgrind installed?)")
-    (small, _), (large, _) = runs
-    each = (_counted(large) - _counted(small)) / (2 * args.requests)
+    small, large = callgrind_instructions(
+        __file__,
+        [
+            [f"--child={count}", *(["--stream"] if args.stream else [])]
+            for count in (args.requests, 3 * args.requests)
+        ],
+    )
+    each = (large - small) / (2 * args.requests)
     kind = "streamed" if args.stream else "plain"
     print(f"{kind}, direct, server and gateway: {each:,.0f} instructions a request")
 

@@ -18,13 +18,10 @@ here, timings of the writer moved by 20% between runs; instruction counts repeat
 from __future__ import annotations
 
 import argparse
-import os
-import re
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
+from _common import callgrind_counting, callgrind_instructions
 from record_frames import record
 from run import gateway_config
 
@@ -36,13 +33,8 @@ from llmgate.store.records import StoreWriter
 from llmgate.telemetry.metrics import CallMetrics
 from llmgate.telemetry.observe import Observer
 
-_TOTAL = re.compile(rb"^totals: (\d+)", re.MULTILINE)
 FRAME = 16  # records a frame, as a loop turn at c=64 sends them
 TRANSACTION = 512  # rows an insert, as the writer's batches are under load
-
-
-def _counting(state: str) -> None:
-    subprocess.run(["callgrind_control", "-i", state, str(os.getpid())], capture_output=True, check=False)
 
 
 def _child(records: int) -> None:
@@ -61,13 +53,13 @@ def _child(records: int) -> None:
     warm, measured = sent[:per_transaction], sent[per_transaction:]
     for batch in (warm, measured):
         if batch is measured:
-            _counting("on")
+            callgrind_counting("on")
         for start in range(0, len(batch), per_transaction):
             calls = [
                 call for frame in batch[start : start + per_transaction] for call in frames.decode(frame)[2]
             ]
             store([observer.prepare(call) for call in calls])
-    _counting("off")
+    callgrind_counting("off")
     engine.dispose()
 
 
@@ -81,25 +73,10 @@ def main() -> None:
     if args.child is not None:
         _child(args.child)
         return
-    work = Path(tempfile.mkdtemp())
-    runs = []
-    for count in (args.records, 3 * args.records):
-        out = work / f"callgrind.{count}"
-        command = [
-            "valgrind",
-            "--tool=callgrind",
-            "--instr-atstart=no",
-            f"--callgrind-out-file={out}",
-            sys.executable,
-            __file__,
-            f"--child={count + TRANSACTION}",  # the first transaction warms up, uncounted
-        ]
-        runs.append((out, subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)))
-    for _, process in runs:
-        if process.wait() != 0:
-            raise SystemExit("a callgrind run failed (is valgrind installed?)")
-    (small, _), (large, _) = runs
-    counts = [int(_TOTAL.search(out.read_bytes()).group(1)) for out in (small, large)]  # type: ignore[union-attr]
+    # the first transaction of each run warms up, uncounted
+    counts = callgrind_instructions(
+        __file__, [[f"--child={count + TRANSACTION}"] for count in (args.records, 3 * args.records)]
+    )
     print(f"writer: {(counts[1] - counts[0]) / (2 * args.records):,.0f} instructions a record")
 
 
