@@ -142,21 +142,26 @@ async def _relay(cycle: RequestResponseCycle, reply: StreamReply) -> None:
     try:
         if cycle.disconnected:
             return
-        head = _head(cycle, reply.status, reply.content_type, {**STREAM_HEADERS, **reply.headers}, None)
-        cycle.transport.write(head)
         started = True
+        unsent = True  # the head goes out with the first chunk (read before the gateway answered)
         async for chunk in chunks:
             if cycle.flow.write_paused and not cycle.disconnected:
                 await cycle.flow.drain()
             if cycle.disconnected:
                 return  # the generator is closed below: the gateway records 499
             if chunk:
-                cycle.transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+                framed = b"%x\r\n%b\r\n" % (len(chunk), chunk)
+                cycle.transport.write(_stream_head(cycle, reply) + framed if unsent else framed)
+                unsent = False
         if not cycle.disconnected:
-            cycle.transport.write(b"0\r\n\r\n")
+            cycle.transport.write((_stream_head(cycle, reply) if unsent else b"") + b"0\r\n\r\n")
             _complete(cycle)
     finally:
         await close_stream(chunks, started=started)  # started or not, the call is recorded
+
+
+def _stream_head(cycle: RequestResponseCycle, reply: StreamReply) -> bytes:
+    return _head(cycle, reply.status, reply.content_type, {**STREAM_HEADERS, **reply.headers}, None)
 
 
 def _head(
