@@ -95,18 +95,15 @@ def parse_stream(endpoint: str, chunks: list[bytes]) -> Parsed:
         for choice in choices:
             if type(choice) is not dict:
                 continue
-            index = choice.get("index", 0)
-            if type(index) is not int:  # bool is not int here: read as the first choice, as anything else
-                index = 0
+            index = _index(choice.get("index"))
             if completions:
-                text = choice.get("text")
-                _piece(pieces, index, str(text) if text else "")
+                pieces.setdefault(index, []).append(str(choice.get("text") or ""))
             else:
                 delta = choice.get("delta")
                 if type(delta) is dict:
                     content = delta.get("content")
                     if content:
-                        _piece(pieces, index, content if type(content) is str else str(content))
+                        pieces.setdefault(index, []).append(str(content))
                     if index == 0 and "tool_calls" in delta:
                         _add_tool_calls(calls, delta["tool_calls"])
             finish = choice.get("finish_reason")
@@ -173,14 +170,6 @@ def _events(raw: bytes) -> list[Any]:
 
 _SEPARATOR = b"\n\ndata: "
 _DONE = b"data: [DONE]"
-
-
-def _piece(pieces: dict[int, list[str]], index: int, text: str) -> None:
-    found = pieces.get(index)
-    if found is None:
-        pieces[index] = [text]
-    else:
-        found.append(text)
 
 
 def _plain_events(raw: bytes) -> list[Any] | None:
