@@ -6,7 +6,9 @@ Each ``SRC`` is a ``src`` directory of llmgate (``git archive REV src | tar -x -
 of any commit), put first on ``PYTHONPATH`` of its ``llmgate serve``. Each round runs every build,
 then the bare passthrough, with the same nginx upstream and config as ``run.py``'s ``llmgate
 (SQLite)`` contender. Printed for each: the gateway process's CPU per request (user + system, from
-/proc) in every round, and the medians of it and of req/s.
+/proc) in every round, and the medians of it, of its record writer's CPU per request (the
+writer process shares the machine with the load generator and the upstream: what it spends
+past the second core comes out of the gateway's) and of req/s.
 
 Why it exists: on the 2-core machines here, run-to-run drift of ±10% (on some, a CPU loop's speed
 moves by 70% from one second to the next) hides a change of a few percent in ``run.py``'s
@@ -24,7 +26,7 @@ import sys
 from pathlib import Path
 
 import yaml
-from profile_serve import cpu_seconds
+from profile_serve import children, cpu_seconds
 from run import BENCH, WORK, Nginx, free_port, gateway_config, serve_command, stop, wait_healthy, wrk
 
 CHAT_PATH = "/v1/chat/completions"
@@ -68,7 +70,8 @@ def main() -> None:
     WORK.mkdir(parents=True, exist_ok=True)
     nginx = Nginx()
     nginx.start()
-    results: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in builds}
+    # per round: the gateway's CPU µs a request, its req/s, its record writer's CPU µs a request
+    results: dict[str, list[tuple[float, float, float]]] = {name: [] for name, _ in builds}
     try:
         for _ in range(args.rounds):
             for name, src in builds:
@@ -77,10 +80,14 @@ def main() -> None:
                     url = f"http://127.0.0.1:{port}"
                     wait_healthy(url + "/health", process)
                     wrk(url, CHAT_PATH, 64, 2, args.stream)  # warm-up
+                    writers = children(process.pid)  # the record writer (none for the bare)
                     before = cpu_seconds(process.pid)
+                    writers_before = sum(cpu_seconds(pid) for pid in writers)
                     load = wrk(url, CHAT_PATH, 64, args.seconds, args.stream)
                     used = cpu_seconds(process.pid) - before
-                    results[name].append((used * 1e6 / load["requests"], load["rps"]))
+                    writing = sum(cpu_seconds(pid) for pid in writers) - writers_before
+                    per_request = 1e6 / load["requests"]
+                    results[name].append((used * per_request, load["rps"], writing * per_request))
                 finally:
                     stop(process)
     finally:
@@ -88,19 +95,20 @@ def main() -> None:
     kind = "streamed" if args.stream else "plain"
     print(f"{kind}, c=64, {args.rounds} rounds of {args.seconds} s\n")
     print(
-        "| build | CPU µs a request, median | every round | req/s, median "
-        "| share of the bare's req/s in its round, median (every round) |"
+        "| build | CPU µs a request, median | every round | record writer's CPU µs a request, median "
+        "| req/s, median | share of the bare's req/s in its round, median (every round) |"
     )
-    print("| --- | ---: | --- | ---: | --- |")
+    print("| --- | ---: | --- | ---: | ---: | --- |")
     bare = results["bare passthrough"]
     for name, runs in results.items():
-        cpu = statistics.median(us for us, _ in runs)
-        rps = statistics.median(r for _, r in runs)
-        every = ", ".join(f"{us:.0f}" for us, _ in runs)
+        cpu = statistics.median(us for us, _, _ in runs)
+        rps = statistics.median(r for _, r, _ in runs)
+        writer = statistics.median(w for _, _, w in runs)
+        every = ", ".join(f"{us:.0f}" for us, _, _ in runs)
         # the share within each round: builds run minutes apart drift with the machine's speed
-        shares = [r / b for (_, r), (_, b) in zip(runs, bare, strict=True)]
+        shares = [r / b for (_, r, _), (_, b, _) in zip(runs, bare, strict=True)]
         share = f"{statistics.median(shares):.0%} ({', '.join(f'{x:.0%}' for x in shares)})"
-        print(f"| {name} | {cpu:.1f} | {every} | {rps:,.0f} | {share} |")
+        print(f"| {name} | {cpu:.1f} | {every} | {writer:.1f} | {rps:,.0f} | {share} |")
 
 
 if __name__ == "__main__":
