@@ -95,16 +95,8 @@ def test_a_pretty_printed_answer_passes_as_it_came() -> None:
     assert json_answer(200, b"\n" + body + b"\n", {}, DEPLOYMENT, ()).body == b"\n" + body + b"\n"
 
 
-def test_timeouts_past_aiohttps_ceiling_are_made_once_to_the_second() -> None:
-    """An attempt's time left differs every request; past 5 s aiohttp rounds deadlines up to the
-    second anyway, so they are rounded up and made once. Shorter ones stay exact."""
+def test_a_deployments_url_is_parsed_once() -> None:
     client = PooledClient()
-    first, second = client._timeout(599.21, whole=True), client._timeout(599.97, whole=True)
-    assert first is second and first.total == 600 and first.sock_read is None
-    stream = client._timeout(30.5, whole=False)
-    assert (stream.total, stream.sock_connect, stream.sock_read) == (None, 31, 31)
-    short = client._timeout(0.25, whole=False)
-    assert (short.total, short.sock_read) == (None, 0.25) and short is not client._timeout(0.25, whole=False)
     assert client._target("http://127.0.0.1:9/v1/chat/completions") is client._target(
         "http://127.0.0.1:9/v1/chat/completions"
     )

@@ -1,8 +1,7 @@
 """What the gateway's own HTTP providers share (``openai_compat.py``, ``anthropic_native.py``):
-one pooled aiohttp session (``PooledClient``: a request read whole, a stream opened), transport
-failures and error statuses as llmgate errors (429 with its ``Retry-After``, 5xx retried, other
-4xx passed on, in OpenAI's error shape when the upstream's body is not an error object, a
-redirect never followed), a 2xx that must be a JSON object, and an open SSE stream.
+one pooled aiohttp session (``PooledClient``: a request read whole, a stream opened), a 2xx that
+must be a JSON object, and an open SSE stream. Failures become llmgate's errors as
+``upstream_errors.py`` says; timeouts past 5 s are kept by ``upstream_deadlines.py``'s sweep.
 
 The session keeps connections alive across requests (the pool is what makes a passthrough fast),
 keeps no cookie jar (one session serves every client: a cookie one client's upstream set must not
@@ -13,38 +12,26 @@ the environment (``trust_env=False``: a gateway's upstreams are its config's, no
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
 from yarl import URL
 
 from llmgate.config.deployment import Deployment
-from llmgate.errors import (
-    ProviderError,
-    RateLimited,
-    StreamInterrupted,
-    UpstreamError,
-    UpstreamRejected,
-    UpstreamTimeout,
-    UpstreamUnavailable,
-)
-from llmgate.protocol.errors import json_object, message_in, relayable_error, saying
+from llmgate.errors import ProviderError, StreamInterrupted, UpstreamError
+from llmgate.protocol.errors import json_object, message_in, saying
 from llmgate.providers.base import UpstreamResponse
-from llmgate.providers.scrub import scrub_body, scrub_message
+from llmgate.providers.scrub import scrub_message
+from llmgate.providers.upstream_deadlines import SWEEP_EVERY_S, Deadlines, timed_out
+from llmgate.providers.upstream_errors import error_for, transport_error
 
 __all__ = [
     "OpenStream",
     "PooledClient",
-    "error_for",
     "json_answer",
-    "parse_retry_after",
     "passed_headers",
     "pooled_session",
-    "transport_error",
 ]
 
 
@@ -55,70 +42,6 @@ def pooled_session(pool_size: int) -> aiohttp.ClientSession:
     )
     return aiohttp.ClientSession(
         connector=connector, auto_decompress=True, trust_env=False, cookie_jar=aiohttp.DummyCookieJar()
-    )
-
-
-def transport_error(exc: BaseException, deployment: Deployment) -> ProviderError:
-    """A failure to reach or hear from an upstream, as the router's retry table knows it."""
-    if isinstance(exc, asyncio.TimeoutError):
-        return UpstreamTimeout(f"upstream {deployment.id} did not answer in time", deployment=deployment.id)
-    if isinstance(
-        exc, aiohttp.ClientConnectorError | aiohttp.ServerDisconnectedError | aiohttp.ClientOSError
-    ):
-        return UpstreamUnavailable(f"upstream {deployment.id} is unreachable", deployment=deployment.id)
-    return UpstreamError(f"upstream {deployment.id} failed: {type(exc).__name__}", deployment=deployment.id)
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """``Retry-After`` as seconds (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
-def error_for(status: int, body: bytes, headers: Any, deployment: Deployment) -> ProviderError:
-    """An upstream's failure status as the router's retry table knows it (its body kept, scrubbed)."""
-    content_type = headers.get("Content-Type", "application/json")
-    body = scrub_body(body, deployment)  # an upstream may echo the key it was sent
-    if status < 400:  # a redirect (the only 3xx an upstream sends): never followed
-        return UpstreamError(
-            f"upstream {deployment.id} answered {status}, a redirect, which llmgate does not follow "
-            "(set the deployment's api_base to the final URL)",
-            deployment=deployment.id,
-            upstream_status=status,
-        )
-    if status == 429:
-        return RateLimited(
-            f"upstream {deployment.id} is rate limiting (429)",
-            deployment=deployment.id,
-            retry_after=parse_retry_after(headers.get("Retry-After")),
-            body=body,
-        )
-    if status >= 500:
-        return UpstreamError(
-            f"upstream {deployment.id} answered {status}",
-            deployment=deployment.id,
-            upstream_status=status,
-            body=body,
-        )
-    said = f"upstream {deployment.id} answered {status}"
-    shaped = relayable_error(body, content_type, said)  # not an error object: in OpenAI's shape
-    return UpstreamRejected(
-        said,
-        status=status,
-        body=body if shaped is None else shaped,
-        content_type=content_type if shaped is None else "application/json",
-        deployment=deployment.id,
     )
 
 
@@ -136,11 +59,20 @@ class OpenStream:
     aiohttp's iterator: two layers fewer for every chunk relayed."""
 
     def __init__(
-        self, response: aiohttp.ClientResponse, first: bytes, deployment: Deployment, passed: tuple[str, ...]
+        self,
+        response: aiohttp.ClientResponse,
+        first: bytes,
+        deployment: Deployment,
+        passed: tuple[str, ...],
+        deadlines: Deadlines | None = None,
+        limit: float = 0.0,
     ) -> None:
         self._response = response
         self._first = first
         self._deployment = deployment
+        # each read's timeout (``limit`` s), when the sweep keeps it (else aiohttp's sock_read)
+        self._deadlines = deadlines
+        self._limit = limit
         self.status = response.status
         self.content_type = response.headers.get("Content-Type", "text/event-stream")
         self.headers = passed_headers(response.headers, passed)
@@ -153,18 +85,34 @@ class OpenStream:
         if first:
             self._first = b""
             return first
+        deadlines, task, content = self._deadlines, None, self._response.content
+        # a read waits only until the end has come (what is left is buffered): written out here,
+        # as it runs once a read
+        if deadlines is not None and not content.is_eof() and (task := asyncio.current_task()) is not None:
+            deadlines.waiting[task] = task.get_loop().time() + self._limit
         try:
-            chunk = await self._response.content.readany()
+            chunk = await content.readany()
         except (TimeoutError, aiohttp.ClientError) as exc:
             self._response.release()
-            raise StreamInterrupted(
-                f"upstream {self._deployment.id} stream broke: {type(exc).__name__}",
-                deployment=self._deployment.id,
-            ) from exc
+            raise self._broke(exc) from exc
+        except asyncio.CancelledError:
+            if deadlines is None or task is None or not deadlines.was_late(task):
+                raise
+            self._response.close()
+            raise self._broke(timed_out()) from None
+        finally:
+            if task is not None and deadlines is not None:
+                deadlines.waiting.pop(task, None)
+                if deadlines.expired:
+                    deadlines.settle(task)
         if not chunk:
             self._response.release()
             raise StopAsyncIteration
         return chunk
+
+    def _broke(self, exc: BaseException) -> StreamInterrupted:
+        name = self._deployment.id
+        return StreamInterrupted(f"upstream {name} stream broke: {type(exc).__name__}", deployment=name)
 
     async def aclose(self) -> None:
         self._response.close()
@@ -229,16 +177,13 @@ def json_answer(
     )
 
 
-#: URLs and timeouts a client keeps parsed, at most
+#: URLs a client keeps parsed, at most
 _MEMO_SIZE = 4096
-#: aiohttp's ``ClientTimeout.ceil_threshold``: it rounds longer timeouts' deadlines up to the second
+#: aiohttp's ``ClientTimeout.ceil_threshold``: it rounds longer timeouts' deadlines up to the
+#: second; those are kept by the sweep of ``upstream_deadlines.py`` instead, without timers
 _CEILED_S = aiohttp.ClientTimeout().ceil_threshold
-
-
-def _client_timeout(seconds: float, whole: bool) -> aiohttp.ClientTimeout:
-    if whole:
-        return aiohttp.ClientTimeout(total=seconds)
-    return aiohttp.ClientTimeout(total=None, sock_connect=seconds, sock_read=seconds)
+#: a call whose timeout the sweep keeps: no timer of aiohttp's
+_UNTIMED = aiohttp.ClientTimeout()
 
 
 class PooledClient:
@@ -247,14 +192,17 @@ class PooledClient:
     retried or fall back, the client having been sent nothing). Redirects are never followed:
     credentials must not go where the config did not send them."""
 
-    def __init__(self, *, pool_size: int = 512) -> None:
+    def __init__(
+        self, *, pool_size: int = 512, swept_from_s: float = _CEILED_S, sweep_every_s: float = SWEEP_EVERY_S
+    ) -> None:
         self._pool_size = pool_size
         self._session: aiohttp.ClientSession | None = None
-        # parsed once, not for every request: a deployment's URLs and timeouts repeat (each cost
-        # ~0.9 µs of the gateway's CPU a request to make anew); bounded, as wildcard groups make
+        # parsed once, not for every request: a deployment's URLs repeat (each cost ~0.9 µs of
+        # the gateway's CPU a request to parse anew); bounded, as wildcard groups make
         # deployments as names come
         self._urls: dict[str, URL] = {}
-        self._timeouts: dict[tuple[int, bool], aiohttp.ClientTimeout] = {}
+        self._swept_from = swept_from_s  # timeouts this long are kept by the sweep
+        self._deadlines = Deadlines(sweep_every_s)
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -269,19 +217,12 @@ class PooledClient:
                 self._urls[url] = target
         return target
 
-    def _timeout(self, seconds: float, *, whole: bool) -> aiohttp.ClientTimeout:
-        """``seconds`` for the ``whole`` exchange, else for connecting and for each read. Past
-        aiohttp's ceiling threshold, whose deadlines it rounds up to the second anyway, rounded
-        up to the second: an attempt's time left in its request differs every time."""
-        if seconds < _CEILED_S:
-            return _client_timeout(seconds, whole)
-        key = (math.ceil(seconds), whole)
-        timeout = self._timeouts.get(key)
-        if timeout is None:
-            timeout = _client_timeout(key[0], whole)
-            if len(self._timeouts) < _MEMO_SIZE:
-                self._timeouts[key] = timeout
-        return timeout
+    @staticmethod
+    def _timers(seconds: float, *, whole: bool) -> aiohttp.ClientTimeout:
+        """aiohttp's timers for ``seconds``: the ``whole`` exchange's, else connecting's and each read's."""
+        if whole:
+            return aiohttp.ClientTimeout(total=seconds)
+        return aiohttp.ClientTimeout(total=None, sock_connect=seconds, sock_read=seconds)
 
     async def _read(
         self,
@@ -294,13 +235,18 @@ class PooledClient:
         timeout: float,
     ) -> tuple[int, bytes, Mapping[str, str]]:
         """Status, body and headers of a 2xx answer; any other status or failure as llmgate's error."""
+        # from swept_from_s on (aiohttp's ceiling threshold: it rounds such deadlines up to the
+        # second anyway) the sweep keeps the timeout (upstream_deadlines.py), else aiohttp's timers
+        task = asyncio.current_task() if timeout >= self._swept_from else None
+        if task is not None:
+            self._deadlines.start(task, timeout)
         try:
             async with self._client().request(
                 method,
                 self._target(url),
                 data=data,
                 headers=headers,
-                timeout=self._timeout(timeout, whole=True),
+                timeout=_UNTIMED if task is not None else self._timers(timeout, whole=True),
                 allow_redirects=False,
             ) as response:
                 body, status, answer_headers = await response.read(), response.status, response.headers
@@ -308,6 +254,15 @@ class PooledClient:
             raise
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise transport_error(exc, deployment) from exc
+        except asyncio.CancelledError:
+            if task is not None and self._deadlines.was_late(task):
+                raise transport_error(timed_out(), deployment) from None
+            raise
+        finally:
+            if task is not None:
+                self._deadlines.waiting.pop(task, None)
+                if self._deadlines.expired:
+                    self._deadlines.settle(task)
         if status >= 300:
             raise error_for(status, body, answer_headers, deployment)
         return status, body, answer_headers
@@ -323,14 +278,21 @@ class PooledClient:
         passed: tuple[str, ...],
     ) -> OpenStream:
         response: aiohttp.ClientResponse | None = None
+        # from swept_from_s on (aiohttp's ceiling threshold: it rounds such deadlines up to the
+        # second anyway) the sweep keeps the timeout (upstream_deadlines.py), else aiohttp's timers
+        task = asyncio.current_task() if timeout >= self._swept_from else None
+        if task is not None:
+            self._deadlines.start(task, timeout)
         try:
             response = await self._client().post(
                 self._target(url),
                 data=data,
                 headers=headers,
-                timeout=self._timeout(timeout, whole=False),
+                timeout=_UNTIMED if task is not None else self._timers(timeout, whole=False),
                 allow_redirects=False,
             )
+            if task is not None:  # the head came: the first chunk is waited for from now
+                self._deadlines.waiting[task] = task.get_loop().time() + timeout
             if response.status >= 300:
                 body = await response.read()
                 response.release()
@@ -342,13 +304,25 @@ class PooledClient:
                     f"upstream {deployment.id} closed the stream before sending anything",
                     deployment=deployment.id,
                 )
-            return OpenStream(response, first, deployment, passed)
+            deadlines = self._deadlines if task is not None else None
+            return OpenStream(response, first, deployment, passed, deadlines, timeout)
         except ProviderError:
             raise
         except (TimeoutError, aiohttp.ClientError) as exc:
             if response is not None:
                 response.close()
             raise transport_error(exc, deployment) from exc
+        except asyncio.CancelledError:
+            if response is not None:
+                response.close()
+            if task is not None and self._deadlines.was_late(task):
+                raise transport_error(timed_out(), deployment) from None
+            raise
+        finally:
+            if task is not None:
+                self._deadlines.waiting.pop(task, None)
+                if self._deadlines.expired:
+                    self._deadlines.settle(task)
 
     async def aclose(self) -> None:
         if self._session is not None:
