@@ -104,7 +104,7 @@ class OpenStream:
             if task is not None and deadlines is not None:
                 deadlines.waiting.pop(task, None)
                 if deadlines.expired:
-                    deadlines.settle(task)
+                    deadlines.end(task)
         if not chunk:
             self._response.release()
             raise StopAsyncIteration
@@ -219,7 +219,9 @@ class PooledClient:
 
     @staticmethod
     def _timers(seconds: float, *, whole: bool) -> aiohttp.ClientTimeout:
-        """aiohttp's timers for ``seconds``: the ``whole`` exchange's, else connecting's and each read's."""
+        """aiohttp's timers for ``seconds``: the ``whole`` exchange's, else connecting's and each
+        read's. Used under ``swept_from_s`` (aiohttp's ceiling threshold: it rounds longer deadlines
+        up to the second anyway); from there on the sweep keeps the timeout (``Deadlines``)."""
         if whole:
             return aiohttp.ClientTimeout(total=seconds)
         return aiohttp.ClientTimeout(total=None, sock_connect=seconds, sock_read=seconds)
@@ -235,11 +237,7 @@ class PooledClient:
         timeout: float,
     ) -> tuple[int, bytes, Mapping[str, str]]:
         """Status, body and headers of a 2xx answer; any other status or failure as llmgate's error."""
-        # from swept_from_s on (aiohttp's ceiling threshold: it rounds such deadlines up to the
-        # second anyway) the sweep keeps the timeout (upstream_deadlines.py), else aiohttp's timers
-        task = asyncio.current_task() if timeout >= self._swept_from else None
-        if task is not None:
-            self._deadlines.start(task, timeout)
+        task = self._deadlines.begin(timeout) if timeout >= self._swept_from else None
         try:
             async with self._client().request(
                 method,
@@ -260,9 +258,7 @@ class PooledClient:
             raise
         finally:
             if task is not None:
-                self._deadlines.waiting.pop(task, None)
-                if self._deadlines.expired:
-                    self._deadlines.settle(task)
+                self._deadlines.end(task)
         if status >= 300:
             raise error_for(status, body, answer_headers, deployment)
         return status, body, answer_headers
@@ -278,11 +274,7 @@ class PooledClient:
         passed: tuple[str, ...],
     ) -> OpenStream:
         response: aiohttp.ClientResponse | None = None
-        # from swept_from_s on (aiohttp's ceiling threshold: it rounds such deadlines up to the
-        # second anyway) the sweep keeps the timeout (upstream_deadlines.py), else aiohttp's timers
-        task = asyncio.current_task() if timeout >= self._swept_from else None
-        if task is not None:
-            self._deadlines.start(task, timeout)
+        task = self._deadlines.begin(timeout) if timeout >= self._swept_from else None
         try:
             response = await self._client().post(
                 self._target(url),
@@ -320,9 +312,7 @@ class PooledClient:
             raise
         finally:
             if task is not None:
-                self._deadlines.waiting.pop(task, None)
-                if self._deadlines.expired:
-                    self._deadlines.settle(task)
+                self._deadlines.end(task)
 
     async def aclose(self) -> None:
         if self._session is not None:

@@ -19,8 +19,8 @@ the read timeout counted from the last thing the upstream sent, as ``sock_read``
 the gateway is busy elsewhere (writing to a slow client) a stream does not wait, and cannot
 expire. Shorter timeouts keep aiohttp's own timers (``PooledClient._timers``).
 
-The waiters set and clear their deadline in ``waiting`` themselves, on every read: a method call
-here costs about as much as the timer it replaces.
+A stream's reads set their deadline in ``waiting`` themselves: a method call a read would cost
+much of what the timer it replaces did.
 """
 
 from __future__ import annotations
@@ -50,13 +50,17 @@ class Deadlines:
         self._every = sweep_every_s
         self._sweeping: asyncio.AbstractEventLoop | None = None  # the loop the sweep runs in
 
-    def start(self, task: asyncio.Task[object], limit: float) -> None:
-        """``task`` waits for up to ``limit`` s from now."""
+    def begin(self, limit: float) -> asyncio.Task[object] | None:
+        """The current task, waiting for up to ``limit`` s from now (None: not in a task)."""
+        task = asyncio.current_task()
+        if task is None:
+            return None
         loop = task.get_loop()
         self.waiting[task] = loop.time() + limit
         if self._sweeping is not loop:
             self._sweeping = loop
             loop.create_task(self._sweep(loop), name="llmgate-upstream-deadlines")
+        return task
 
     def was_late(self, task: asyncio.Task[object]) -> bool:
         """After a ``CancelledError`` in ``task``: whether its deadline did it (then it is taken
@@ -66,11 +70,10 @@ class Deadlines:
         self.expired.discard(task)
         return task.uncancel() == 0
 
-    def settle(self, task: asyncio.Task[object]) -> None:
-        """``task`` waits no more (its call is over). Written out where it is called, as
-        ``waiting.pop(task, None)`` and this only while ``expired`` holds a task."""
+    def end(self, task: asyncio.Task[object]) -> None:
+        """``task`` waits no more (its call is over, or a stream's read)."""
         self.waiting.pop(task, None)
-        if task in self.expired:  # cancelled, and the call ended before it saw that
+        if self.expired and task in self.expired:  # cancelled, and the call ended before it saw that
             self.expired.discard(task)
             task.uncancel()
 
