@@ -35,6 +35,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from llmgate.errors import LlmgateError
+from llmgate.heap import freeze_start_up
 from llmgate.pricing import PriceBook
 from llmgate.recording import frames
 from llmgate.recording.degrade import DegradedAlerts, degraded_call_row, degraded_row
@@ -150,6 +151,13 @@ class _Writer:
         self.send(("flushed", token, self.stats()))
 
 
+async def _freeze_when_built(*start_up: asyncio.Task[Any]) -> None:
+    """Once the schema is checked and the price map loaded, what the process keeps for its life
+    leaves the collector's sight (``heap.py``: a streamed record's CPU 114.5 → 109.2 µs)."""
+    await asyncio.wait(start_up)
+    freeze_start_up()
+
+
 async def _serve(stdout_fd: int) -> None:
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=frames.MAX_FRAME)
@@ -168,6 +176,7 @@ async def _serve(stdout_fd: int) -> None:
     writer = _Writer(settings, out)
     schema = asyncio.create_task(writer.ensure_schema())
     warm = asyncio.create_task(asyncio.to_thread(writer.prices.warm))  # meanwhile, batches arrive
+    settled = asyncio.create_task(_freeze_when_built(schema, warm))
     await writer.recorder.start()
     acker = asyncio.create_task(writer.answer_loop())
     flushes: set[asyncio.Task[None]] = set()
@@ -190,7 +199,7 @@ async def _serve(stdout_fd: int) -> None:
                 task.add_done_callback(flushes.discard)
     finally:
         acker.cancel()
-        for task in (*flushes, schema, warm):
+        for task in (*flushes, schema, warm, settled):
             task.cancel()
         # Asked to stop, the gateway takes back what we did not confirm; at the end of stdin it is gone.
         await writer.recorder.stop(others_hold=asked_to_stop)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import os
 import sys
@@ -28,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from llmgate.config import GatewayConfig, build_deployments, load_config
 from llmgate.errors import LlmgateError
 from llmgate.gateway import Gateway
+from llmgate.heap import freeze_start_up
 from llmgate.pricing import PriceBook
 from llmgate.pricing.prices import load_pricing_file
 from llmgate.providers.base import Provider
@@ -82,13 +82,6 @@ log = logging.getLogger("llmgate.server")
 #: added latency at concurrency 1 from ~17.7 ms to ~5 ms (benchmarks/RESULTS.md).
 SWITCH_INTERVAL_S = 0.0005
 
-#: The gateway keeps a large, long-lived heap (libraries, the price map) and makes many short-lived
-#: objects per request. CPython's default first-generation threshold (700 allocations) runs a
-#: collection every request or two, each traversing every in-flight request's objects; frozen
-#: start-up objects and a 50,000 threshold took throughput at concurrency 64 with recording off
-#: from about 3,200 to 4,000 requests/s and the p99 from about 145 to 60 ms (benchmarks/RESULTS.md).
-GC_THRESHOLDS = (50_000, 20, 10)
-
 #: set by ``llmgate serve --workers N``: where the workers share their metric totals
 METRICS_DIR_ENV = "LLMGATE_METRICS_DIR"
 PUBLISH_INTERVAL_S = 5.0
@@ -97,9 +90,7 @@ PUBLISH_INTERVAL_S = 5.0
 def tune_process() -> None:
     """Process-wide settings for serving, applied once the app is built (before requests)."""
     sys.setswitchinterval(SWITCH_INTERVAL_S)
-    gc.collect()
-    gc.freeze()  # start-up objects live as long as the process: never traverse them again
-    gc.set_threshold(*GC_THRESHOLDS)
+    freeze_start_up()  # start-up objects live as long as the process: never traverse them again
 
 
 @dataclass(frozen=True, slots=True)
