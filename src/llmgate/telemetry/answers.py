@@ -79,7 +79,8 @@ def parse_stream(endpoint: str, chunks: list[bytes]) -> Parsed:
     pieces: dict[int, list[str]] = {}
     calls: dict[int, dict[str, Any]] = {}
     completions = endpoint == "completions"
-    for event in _events(raw):
+    identified = False
+    for event in _events(raw):  # one turn an event: the checks are written out, not called
         if type(event) is not dict:
             continue
         usage = event.get("usage")
@@ -87,27 +88,31 @@ def parse_stream(endpoint: str, chunks: list[bytes]) -> Parsed:
             parsed.usage = usage
         if event.get("error") is not None and parsed.error is None:  # a stream failed mid-way
             parsed.error = message_in(event) or ""
-        if parsed.response_id is None or parsed.response_model is None:
+        if not identified:
             _identify(parsed, event)
+            identified = parsed.response_id is not None and parsed.response_model is not None
         choices = event.get("choices")
         if type(choices) is not list:
             continue
         for choice in choices:
             if type(choice) is not dict:
                 continue
-            index = _index(choice.get("index"))
+            index = choice.get("index", 0)
+            if type(index) is not int:  # bool is not int here either
+                index = 0
             if completions:
-                pieces.setdefault(index, []).append(str(choice.get("text") or ""))
+                text = choice.get("text")
+                pieces.setdefault(index, []).append(text if type(text) is str else str(text or ""))
             else:
                 delta = choice.get("delta")
                 if type(delta) is dict:
                     content = delta.get("content")
                     if content:
-                        pieces.setdefault(index, []).append(str(content))
+                        pieces.setdefault(index, []).append(content if type(content) is str else str(content))
                     if index == 0 and "tool_calls" in delta:
                         _add_tool_calls(calls, delta["tool_calls"])
             finish = choice.get("finish_reason")
-            if index == 0 and finish and type(finish) is str:
+            if finish and index == 0 and type(finish) is str:
                 parsed.finish_reason = finish
     parsed.texts = ["".join(pieces[i]) for i in sorted(pieces)]
     parsed.tool_calls = [calls[i] for i in sorted(calls)]
@@ -170,6 +175,7 @@ def _events(raw: bytes) -> list[Any]:
 
 _SEPARATOR = b"\n\ndata: "
 _DONE = b"data: [DONE]"
+_SHORTER = len(_SEPARATOR) - 1
 
 
 def _plain_events(raw: bytes) -> list[Any] | None:
@@ -182,11 +188,13 @@ def _plain_events(raw: bytes) -> list[Any] | None:
         body = body[: -len(_DONE)].rstrip(b"\n")
     if not body.startswith(b"data: "):
         return None
+    joined = body[6:].replace(_SEPARATOR, b",")
     try:
-        events = orjson.loads(b"[" + body[6:].replace(_SEPARATOR, b",") + b"]")
+        events = orjson.loads(b"[" + joined + b"]")
     except orjson.JSONDecodeError:
         return None
-    return events if len(events) == body.count(_SEPARATOR) + 1 else None
+    separators = (len(body) - 6 - len(joined)) // _SHORTER  # each one replaced made it this much shorter
+    return events if len(events) == separators + 1 else None
 
 
 def _add_tool_calls(calls: dict[int, dict[str, Any]], deltas: Any) -> None:
