@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -54,6 +53,7 @@ from llmgate.routing.attempts import Attempts
 from llmgate.routing.canaries import CanaryTable, canary_headers, variant_body
 from llmgate.routing.modes import check_endpoint
 from llmgate.telemetry.answers import failed_stream
+from llmgate.telemetry.call_ids import new_call_id
 from llmgate.telemetry.call_record import CallRecord, attempt_of, bounded_name, call_cost
 from llmgate.telemetry.metrics import CallMetrics
 
@@ -71,7 +71,7 @@ CONTEXT_HEADER = "x-llmgate-context"
 def _new_call(endpoint: Endpoint) -> CallRecord:
     """A request's record as it arrives: nothing known yet but its endpoint."""
     # id, created_at, endpoint, model, request, stream: positionally (a third cheaper than by name)
-    return CallRecord(os.urandom(16).hex(), datetime.now(UTC), endpoint.value, "", {}, False)
+    return CallRecord(new_call_id(), datetime.now(UTC), endpoint.value, "", {}, False)
 
 
 @dataclass(slots=True)

@@ -28,6 +28,7 @@ from llmgate.store.alerts import list_alerts
 from llmgate.store.db import create_engine_for
 from llmgate.store.migrate import upgrade
 from llmgate.store.records import insert_records
+from llmgate.telemetry.call_ids import new_call_id
 from support.migrated import copy_migrated
 from support.monitoring import Clock, MemorySink
 from support.shared_data import load_rows
@@ -114,11 +115,19 @@ def worker_for(
 
 
 def test_sampling_is_a_stable_hash_of_the_record_id() -> None:
-    ids = [f"{i:08x}" + "ab" * 12 for i in range(0, 2**32, 2**32 // 4000)]
+    ids = ["ab" * 12 + f"{i:08x}" for i in range(0, 2**32, 2**32 // 4000)]
     kept = [i for i in ids if sampled(i, 0.25)]
     assert 0.22 < len(kept) / len(ids) < 0.28
     assert kept == [i for i in ids if sampled(i, 0.25)]
     assert all(sampled(i, 1.0) for i in ids[:10]) and not any(sampled(i, 0.0) for i in ids[:10])
+
+
+def test_sampling_draws_from_the_random_end_of_an_id_not_its_time_part() -> None:
+    """Ids made in the same second share their first digits (``call_ids.py``): a sample of one
+    busy second still keeps about ``rate`` of it, and none of an id that is not hex."""
+    ids = [new_call_id() for _ in range(4_000)]  # well within a few seconds
+    assert 0.22 < sum(sampled(i, 0.25) for i in ids) / len(ids) < 0.28
+    assert not sampled("not a hex id", 0.5)
 
 
 def test_samples_each_record_once_skips_its_own_calls_and_catches_late_records(

@@ -42,6 +42,7 @@ from llmgate.monitors.rag_extract import HEADER_KEY
 from llmgate.monitors.rag_quality import context_sources, extract_rag, score_rag
 from llmgate.quality.embedder import make_embedder
 from llmgate.store import monitors as queries
+from llmgate.telemetry.call_ids import random_fraction
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -63,13 +64,13 @@ _READ_LIMIT = 20_000
 
 
 def sampled(record_id: str, rate: float) -> bool:
-    """Is a record in the sample? A hash of its id under ``rate`` (ids are random hex)."""
+    """Is a record in the sample? The random end of its id under ``rate`` (``call_ids.py``)."""
     if rate >= 1:
         return True
     if rate <= 0:
         return False
     try:
-        return int(record_id[:8], 16) / 0x1_0000_0000 < rate
+        return random_fraction(record_id) < rate
     except ValueError:
         return False
 

@@ -36,7 +36,7 @@ from llmgate.store.columns import metadata as metadata  # alembic reads every ta
 REQUESTS = sa.Table(
     "requests",
     metadata,
-    col("id", sa.String(32), primary_key=True),  # uuid4 hex, the client-visible id
+    col("id", sa.String(32), primary_key=True),  # 32 hex digits, client-visible (telemetry/call_ids.py)
     # on PostgreSQL the table is partitioned by month of created_at, keyed by (id, created_at)
     # (migration 0017, store/partitions.py); ix_requests_created_at_model serves time ranges
     col("created_at", UTCDateTime),
