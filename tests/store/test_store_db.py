@@ -28,29 +28,6 @@ def test_sqlite_is_tuned_and_its_directory_created(tmp_path: Path) -> None:
         engine.dispose()
 
 
-def _wal_bytes_after_writing(path: Path, megabytes: int, **options: int) -> int:
-    """The size of ``path``'s write-ahead log after ``megabytes`` written, a megabyte a commit."""
-    engine = create_engine_for(f"sqlite:///{path}", **options)
-    try:
-        with engine.begin() as conn:
-            conn.exec_driver_sql("CREATE TABLE blobs (data BLOB)")
-        for _ in range(megabytes):
-            with engine.begin() as conn:
-                conn.exec_driver_sql("INSERT INTO blobs VALUES (randomblob(1048576))")
-        return Path(f"{path}-wal").stat().st_size
-    finally:
-        engine.dispose()
-
-
-def test_the_record_writers_log_holds_more_pages_between_checkpoints(tmp_path: Path) -> None:
-    """SQLite's default copies the log into the database past 1,000 pages (4 MB here) and then
-    writes it from the start again; the record writer's engine (``checkpoint_pages``) waits longer."""
-    default = _wal_bytes_after_writing(tmp_path / "default.db", 12)
-    writers = _wal_bytes_after_writing(tmp_path / "writer.db", 12, checkpoint_pages=10_000)
-    assert default < 6 << 20
-    assert writers > 12 << 20
-
-
 def test_sqlite_binds_nulls_blobs_and_text_as_they_are(tmp_path: Path) -> None:
     """An SQLite store takes ``None`` and ``bytes`` past sqlite3's adaptation (see ``db.py``): they
     must still land as NULL and BLOB, and every other kind as before."""

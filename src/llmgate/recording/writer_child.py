@@ -54,13 +54,6 @@ log = logging.getLogger("llmgate.recording.writer")
 #: the store reads the gateway may ask for (``RecorderProcess.ask``): the canaries it routes by
 QUERIES: dict[str, Callable[[Engine], Any]] = {"canary_version": active_version, "canaries": list_canaries}
 
-#: pages the SQLite store's write-ahead log may hold before a commit copies them into the database
-#: (SQLite's default: 1,000, 4 MB). A record's insert dirties a page of the id index at random
-#: (ids are random), so the fewer checkpoints, the fewer times each is copied: on a store of 250,000
-#: requests, 45 -> 41 µs of the writer's CPU a record (benchmarks/RESULTS.md), for a log of up to
-#: 40 MB between checkpoints.
-CHECKPOINT_PAGES = 10_000
-
 #: after something settles, how long to gather what settles next into the same answer
 _ACK_INTERVAL_S = 0.005
 
@@ -68,7 +61,7 @@ _ACK_INTERVAL_S = 0.005
 class _Writer:
     def __init__(self, settings: WriterSettings, out: asyncio.StreamWriter) -> None:
         self.out = out
-        self.engine = create_engine_for(settings.database_url, checkpoint_pages=CHECKPOINT_PAGES)
+        self.engine = create_engine_for(settings.database_url)
         self.store = StoreWriter(self.engine, settings.time_zone)
         self.prices = PriceBook(overrides=settings.price_overrides)
         self.metrics = CallMetrics()

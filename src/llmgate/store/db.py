@@ -45,21 +45,15 @@ def create_engine_for(
     pool_size: int = 5,
     max_overflow: int = 5,
     echo: bool = False,
-    checkpoint_pages: int | None = None,
 ) -> Engine:
     """Build the engine for ``url`` (``sqlite:///path.db`` or ``postgresql+psycopg://...``).
 
-    ``checkpoint_pages``: on an SQLite file, how many pages its write-ahead log may hold before a
-    commit of this engine copies them into the database (SQLite's default: 1,000); the record
-    writer, which does nearly all the writing, lets it grow further (``recording/writer_child.py``).
     Raises ``ConfigError`` for a URL that is malformed or names another database.
     """
     parsed = _parse(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        return _sqlite_engine(
-            parsed, busy_timeout_ms=busy_timeout_ms, echo=echo, checkpoint_pages=checkpoint_pages
-        )
+        return _sqlite_engine(parsed, busy_timeout_ms=busy_timeout_ms, echo=echo)
     if backend == "postgresql":
         return _postgres_engine(
             parsed,
@@ -143,7 +137,7 @@ def _parse(url: str) -> URL:
     return parsed
 
 
-def _sqlite_engine(url: URL, *, busy_timeout_ms: int, echo: bool, checkpoint_pages: int | None) -> Engine:
+def _sqlite_engine(url: URL, *, busy_timeout_ms: int, echo: bool) -> Engine:
     database = url.database or ""
     in_memory = database in ("", ":memory:") or "mode=memory" in database
     kwargs: dict[str, Any] = {
@@ -167,8 +161,6 @@ def _sqlite_engine(url: URL, *, busy_timeout_ms: int, echo: bool, checkpoint_pag
             cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
             if not in_memory:
                 _enable_wal(cursor, busy_timeout_ms / 1000)
-                if checkpoint_pages is not None:
-                    cursor.execute(f"PRAGMA wal_autocheckpoint={int(checkpoint_pages)}")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
         finally:
