@@ -238,6 +238,12 @@ def test_no_store_is_not_kept(gateway: RunningGateway, upstream: FakeUpstream, h
 
 
 def test_ttl_and_s_maxage(gateway: RunningGateway, upstream: FakeUpstream) -> None:
+    # the admin API loads on its first request (FastAPI): loaded first, so that on a busy machine
+    # waiting for the 1-s entry below cannot take longer than the entry lives (a CI run saw that)
+    assert (
+        gateway.get("/admin/cache/stats", headers={"authorization": f"Bearer {MASTER_KEY}"}).status_code
+        == 200
+    )
     ask(gateway, extra_body={"cache": {"ttl": 1}})
     wait_stored(gateway)
     assert ask(gateway)[1]["x-llmgate-cache"] == "hit"
