@@ -173,9 +173,9 @@ def _events(raw: bytes) -> list[Any]:
     return found
 
 
-_SEPARATOR = b"\n\ndata: "
-_DONE = b"data: [DONE]"
-_SHORTER = len(_SEPARATOR) - 1
+_DATA = b"data: "
+_SEPARATOR = b"\n\n" + _DATA
+_DONE = _DATA + b"[DONE]"
 
 
 def _plain_events(raw: bytes) -> list[Any] | None:
@@ -186,14 +186,15 @@ def _plain_events(raw: bytes) -> list[Any] | None:
     body = raw.strip()
     if body.endswith(_DONE):
         body = body[: -len(_DONE)].rstrip(b"\n")
-    if not body.startswith(b"data: "):
+    if not body.startswith(_DATA):
         return None
-    joined = body[6:].replace(_SEPARATOR, b",")
+    written = body[len(_DATA) :]
+    joined = written.replace(_SEPARATOR, b",")
     try:
         events = orjson.loads(b"[" + joined + b"]")
     except orjson.JSONDecodeError:
         return None
-    separators = (len(body) - 6 - len(joined)) // _SHORTER  # each one replaced made it this much shorter
+    separators = (len(written) - len(joined)) // (len(_SEPARATOR) - 1)  # each replaced shortened it so
     return events if len(events) == separators + 1 else None
 
 
