@@ -57,6 +57,9 @@ class CannedContent:
     async def readany(self) -> bytes:
         return self.left.pop() if self.left else b""
 
+    def at_eof(self) -> bool:  # the whole answer is one read, as nginx's static one comes
+        return not self.left
+
     def iter_any(self) -> CannedContent:
         return self
 

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import orjson
 import pytest
+from aiohttp import web
 
 from llmgate.config import build_deployments, parse_config
 from llmgate.errors import UpstreamError
+from llmgate.protocol.endpoints import Endpoint
+from llmgate.providers.openai_compat import OpenAICompatProvider
 from llmgate.providers.pooled_http import PooledClient, json_answer
+from support.upstream import serve_chat
 
 SECRET = "sk-upstream-0123456789abcdef"
 (DEPLOYMENT,) = build_deployments(
@@ -100,3 +106,55 @@ def test_a_deployments_url_is_parsed_once() -> None:
     assert client._target("http://127.0.0.1:9/v1/chat/completions") is client._target(
         "http://127.0.0.1:9/v1/chat/completions"
     )
+
+
+EVENTS = [b'data: {"choices":[{"index":0,"delta":{"content":"%d"}}]}\n\n' % i for i in range(3)]
+
+
+async def whole(request: web.Request) -> web.StreamResponse:
+    """The stream in one body with its length: its end comes with the first read."""
+    return web.Response(body=b"".join(EVENTS) + b"data: [DONE]\n\n", content_type="text/event-stream")
+
+
+async def in_pieces(request: web.Request) -> web.StreamResponse:
+    """The stream chunked, a write at a time, its end a read of its own."""
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    await response.prepare(request)
+    for event in EVENTS:
+        await response.write(event)
+        await asyncio.sleep(0.01)
+    await response.write(b"data: [DONE]\n\n")
+    return response
+
+
+@pytest.mark.parametrize("upstream", [whole, in_pieces], ids=["whole", "in-pieces"])
+async def test_a_stream_read_to_its_end_gives_its_connection_back(upstream: object) -> None:
+    """Each stream read to its end, whether its end came with a chunk or alone, hands its connection
+    back to the pool at once: three in a row all go over one."""
+    peers: set[object] = set()
+
+    async def counted(request: web.Request) -> web.StreamResponse:
+        peers.add(request.transport.get_extra_info("peername") if request.transport else None)
+        return await upstream(request)  # type: ignore[operator,no-any-return]
+
+    with serve_chat(counted) as base:
+        (deployment,) = build_deployments(
+            parse_config(
+                {
+                    "model_list": [
+                        {"model_name": "m", "litellm_params": {"model": "openai/m", "api_base": base}}
+                    ]
+                }
+            )
+        )
+        client = OpenAICompatProvider(pool_size=4)
+        for _ in range(3):
+            stream = await client.open_stream(
+                deployment, Endpoint.CHAT, {"model": "m", "messages": [], "stream": True}, timeout=5
+            )
+            got = b"".join([piece async for piece in stream])
+            assert got == b"".join(EVENTS) + b"data: [DONE]\n\n"
+            assert client._client().connector is not None
+            assert len(client._client().connector._acquired) == 0  # type: ignore[attr-defined]
+        await client.aclose()
+    assert len(peers) == 1

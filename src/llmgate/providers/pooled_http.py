@@ -53,7 +53,10 @@ def passed_headers(headers: Mapping[str, str], names: tuple[str, ...]) -> dict[s
 class OpenStream:
     """An open SSE response; its first chunk was read already (so a stream dead at once could
     still be retried). Iterated, it gives the bytes as they arrive (the first chunk, then each
-    read), and releases the connection at the end; a break becomes ``StreamInterrupted``.
+    read), and releases the connection at the end; a break becomes ``StreamInterrupted``. A read
+    that brought the body's end is the last: the end is not waited for with another (a stream
+    whose whole body came in one read: 6,000 instructions fewer a call,
+    ``benchmarks/upstream_call_instructions.py``).
 
     It is its own iterator, each step one read of the response, not an async generator over
     aiohttp's iterator: two layers fewer for every chunk relayed."""
@@ -85,7 +88,11 @@ class OpenStream:
         if first:
             self._first = b""
             return first
-        deadlines, task, content = self._deadlines, None, self._response.content
+        content = self._response.content
+        if content.at_eof():  # the body's end came with what was read: no read left to wait for
+            self._response.release()
+            raise StopAsyncIteration
+        deadlines, task = self._deadlines, None
         # a read waits only until the end has come (what is left is buffered): written out here,
         # as it runs once a read
         if deadlines is not None and not content.is_eof() and (task := asyncio.current_task()) is not None:
