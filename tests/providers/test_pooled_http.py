@@ -9,6 +9,7 @@ import pytest
 from aiohttp import web
 
 from llmgate.config import build_deployments, parse_config
+from llmgate.config.deployment import Deployment
 from llmgate.errors import UpstreamError
 from llmgate.protocol.endpoints import Endpoint
 from llmgate.providers.openai_compat import OpenAICompatProvider
@@ -16,22 +17,18 @@ from llmgate.providers.pooled_http import PooledClient, json_answer
 from support.upstream import serve_chat
 
 SECRET = "sk-upstream-0123456789abcdef"
-(DEPLOYMENT,) = build_deployments(
-    parse_config(
-        {
-            "model_list": [
-                {
-                    "model_name": "m",
-                    "litellm_params": {
-                        "model": "openai/m",
-                        "api_base": "http://127.0.0.1:9/v1",
-                        "api_key": SECRET,
-                    },
-                }
-            ]
-        }
+
+
+def deployment_at(base: str, **params: str) -> Deployment:
+    """The one deployment of model ``m``, an OpenAI-compatible upstream at ``base``."""
+    litellm_params = {"model": "openai/m", "api_base": base, **params}
+    (found,) = build_deployments(
+        parse_config({"model_list": [{"model_name": "m", "litellm_params": litellm_params}]})
     )
-)
+    return found
+
+
+DEPLOYMENT = deployment_at("http://127.0.0.1:9/v1", api_key=SECRET)
 
 
 def answer(body: object) -> bytes:
@@ -138,15 +135,7 @@ async def test_a_stream_read_to_its_end_gives_its_connection_back(upstream: obje
         return await upstream(request)  # type: ignore[operator,no-any-return]
 
     with serve_chat(counted) as base:
-        (deployment,) = build_deployments(
-            parse_config(
-                {
-                    "model_list": [
-                        {"model_name": "m", "litellm_params": {"model": "openai/m", "api_base": base}}
-                    ]
-                }
-            )
-        )
+        deployment = deployment_at(base)
         client = OpenAICompatProvider(pool_size=4)
         for _ in range(3):
             stream = await client.open_stream(
